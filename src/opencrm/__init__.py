@@ -1,0 +1,85 @@
+"""opencrm: an embeddable CRM library.
+
+>>> from opencrm import CRM, User
+>>> crm = CRM.open("sqlite://")          # in memory; "sqlite:///crm.db" keeps it on disk
+>>> alice = User(id="alice", name="Alice", crm_admin=True)
+>>> with crm.session(alice) as s:
+...     acme = s.contacts.add_company("Acme Ltd", contact_type="Client", tags={"vip"})
+...     bob = s.contacts.add_person("Bob", "Smith", company=acme, email="bob@acme.example")
+...     [c.display_name for c in s.contacts.search("smi")]
+['Bob Smith']
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from opencrm.core.entities import (
+    Access,
+    Address,
+    Company,
+    Contact,
+    ContactInfo,
+    CustomField,
+    InfoType,
+    ListItem,
+    ListKind,
+    Person,
+    Stage,
+    StageType,
+    Tag,
+)
+from opencrm.core.events import AuditEntry, Event
+from opencrm.core.fields import FieldType
+from opencrm.core.query import Page
+from opencrm.core.users import InMemoryUserDirectory, ModuleAccess, User, UserDirectory
+from opencrm.crm import CRM
+from opencrm.errors import (
+    Conflict,
+    NotFound,
+    OpenCRMError,
+    PermissionDenied,
+    SchemaOutdated,
+    StorageError,
+    ValidationError,
+)
+from opencrm.plugins.hookspecs import hookimpl
+from opencrm.session import Session
+
+try:
+    __version__ = version("opencrm")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0"
+
+__all__ = [
+    "CRM",
+    "Access",
+    "Address",
+    "AuditEntry",
+    "Company",
+    "Conflict",
+    "Contact",
+    "ContactInfo",
+    "CustomField",
+    "Event",
+    "FieldType",
+    "InMemoryUserDirectory",
+    "InfoType",
+    "ListItem",
+    "ListKind",
+    "ModuleAccess",
+    "NotFound",
+    "OpenCRMError",
+    "Page",
+    "Person",
+    "PermissionDenied",
+    "SchemaOutdated",
+    "Session",
+    "Stage",
+    "StageType",
+    "StorageError",
+    "Tag",
+    "User",
+    "UserDirectory",
+    "ValidationError",
+    "__version__",
+    "hookimpl",
+]

@@ -1,0 +1,48 @@
+"""JSON-ready snapshots of entities for events and the audit trail (a private cattrs converter)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from enum import Enum
+from typing import Any
+
+import attrs
+import cattrs
+
+_converter = cattrs.Converter()
+_converter.register_unstructure_hook(dt.datetime, lambda v: v.isoformat())
+_converter.register_unstructure_hook(dt.date, lambda v: v.isoformat())
+_converter.register_unstructure_hook(frozenset, lambda v: sorted(v))
+_converter.register_unstructure_hook(Enum, lambda v: v.value)
+_converter.register_unstructure_hook_func(
+    lambda t: t is Mapping or getattr(t, "__origin__", None) is Mapping,
+    lambda v: {str(k): _converter.unstructure(x) for k, x in v.items()},
+)
+
+
+def snapshot(entity: object) -> dict[str, Any]:
+    """Unstructure an attrs entity to plain JSON types, with its kind for polymorphic types."""
+    data: dict[str, Any] = _converter.unstructure(entity, unstructure_as=type(entity))
+    if isinstance(data, dict):
+        data = {k: _plain(v) for k, v in data.items()}
+        kind = getattr(entity, "kind", None)
+        if isinstance(kind, str):
+            data["kind"] = kind
+    return data
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (frozenset, set)):
+        return sorted(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if attrs.has(type(value)):
+        return snapshot(value)
+    return value

@@ -1,0 +1,174 @@
+"""Validation and normalisation of what users type into contacts.
+
+Each ``clean_*`` function returns the cleaned value or raises :class:`ValidationError` naming
+the field, so callers can report every bad field at once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+from opencrm.core.entities.contacts import Address, InfoType
+from opencrm.errors import ValidationError
+
+__all__ = [
+    "MAX_NAME",
+    "MAX_TEXT",
+    "clean_address",
+    "clean_email",
+    "clean_info_value",
+    "clean_name",
+    "clean_phone",
+    "clean_text",
+    "clean_url",
+    "search_phone_prefix",
+]
+
+MAX_NAME = 255
+MAX_TEXT = 65_000
+MAX_INFO = 255
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _no_control(field: str, value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValidationError({field: "contains control characters"})
+    return value
+
+
+def clean_name(field: str, value: object, *, required: bool) -> str:
+    """A one-line name: a string, trimmed, at most 255 characters, no line breaks."""
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise ValidationError({field: "must be a string"})
+    value = " ".join(value.split())
+    if required and not value:
+        raise ValidationError({field: "is required"})
+    if len(value) > MAX_NAME:
+        raise ValidationError({field: f"is longer than {MAX_NAME} characters"})
+    return _no_control(field, value)
+
+
+def clean_text(field: str, value: object, *, max_length: int = MAX_TEXT) -> str:
+    """Free text (notes): trimmed, line breaks kept, at most ``max_length`` characters."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValidationError({field: "must be a string"})
+    value = value.strip()
+    if len(value) > max_length:
+        raise ValidationError({field: f"is longer than {max_length} characters"})
+    return _no_control(field, value)
+
+
+def clean_email(value: str, field: str = "email") -> tuple[str, str]:
+    """Return (display form, normalised form) of an e-mail address; no DNS lookups."""
+    try:
+        result = validate_email(value.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValidationError({field: f"is not a valid e-mail address ({exc})"}) from None
+    return result.normalized, result.normalized.lower()
+
+
+def clean_phone(value: str, *, region: str | None, field: str = "phone") -> tuple[str, str]:
+    """Return (raw text, E.164) of a phone number.
+
+    Numbers without a leading ``+`` are read in ``region`` (an ISO country code such as
+    ``"DE"``); without a region they must be international.
+    """
+    raw = " ".join(value.split())
+    try:
+        parsed = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        raise ValidationError({field: "is not a phone number"}) from None
+    if not phonenumbers.is_possible_number(parsed):
+        raise ValidationError({field: "is not a possible phone number"})
+    return raw, phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def search_phone_prefix(text: str, *, region: str | None) -> str | None:
+    """The E.164 prefix a phone search should match, or None when ``text`` is not phone-like."""
+    digits = re.sub(r"[\s().\-/]", "", text)
+    if not re.fullmatch(r"\+?\d{3,}", digits):
+        return None
+    if digits.startswith("+"):
+        return digits
+    try:
+        parsed = phonenumbers.parse(digits, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if phonenumbers.is_possible_number(parsed):
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return "+" + digits.lstrip("0") if digits.startswith("00") else None
+
+
+def clean_url(value: str, field: str = "website") -> tuple[str, str]:
+    """Accept only absolute http(s) URLs with a host; add ``https://`` to a bare host name."""
+    text = value.strip()
+    if "://" not in text and re.match(r"^[\w.-]+\.[a-z]{2,}(/.*)?$", text, re.IGNORECASE):
+        text = "https://" + text
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValidationError({field: "must be an http(s) URL"})
+    if any(c.isspace() for c in text) or _CONTROL.search(text):
+        raise ValidationError({field: "must be an http(s) URL"})
+    normalized = parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower()).geturl()
+    return text, normalized
+
+
+def clean_address(value: Address | Mapping[str, Any], field: str = "address") -> Address:
+    if isinstance(value, Address):
+        data: Mapping[str, Any] = {
+            k: getattr(value, k) for k in ("street", "city", "state", "zip", "country")
+        }
+    elif isinstance(value, Mapping):
+        data = value
+    else:
+        raise ValidationError({field: "must be an Address or a mapping of its parts"})
+    unknown = set(data) - {"street", "city", "state", "zip", "country"}
+    if unknown:
+        raise ValidationError({field: f"unknown parts: {', '.join(sorted(unknown))}"})
+    parts = {k: clean_name(f"{field}.{k}", v, required=False) for k, v in data.items()}
+    address = Address(**parts)
+    if not address.one_line():
+        raise ValidationError({field: "is empty"})
+    return address
+
+
+def clean_info_value(
+    info_type: InfoType, value: object, *, region: str | None
+) -> tuple[str, str | None, Address | None]:
+    """Clean the value of a contact info: returns (value, normalized, address)."""
+    field = info_type.value
+    if info_type is InfoType.ADDRESS:
+        if not isinstance(value, (Address, Mapping)):
+            raise ValidationError({field: "must be an Address or a mapping of its parts"})
+        address = clean_address(value, field)
+        return address.one_line(), None, address
+    if not isinstance(value, str):
+        raise ValidationError({field: "must be a string"})
+    if not value.strip():
+        raise ValidationError({field: "is empty"})
+    if len(value) > MAX_INFO:
+        raise ValidationError({field: f"is longer than {MAX_INFO} characters"})
+    if info_type is InfoType.EMAIL:
+        shown, normalized = clean_email(value, field)
+        return shown, normalized, None
+    if info_type is InfoType.PHONE:
+        shown, normalized = clean_phone(value, region=region, field=field)
+        return shown, normalized, None
+    if info_type is InfoType.WEBSITE:
+        shown, normalized = clean_url(value, field)
+        return shown, normalized, None
+    text = clean_name(field, value, required=True)
+    if text.lower().startswith(("http:", "https:")) or "://" in text:
+        text, _ = clean_url(text, field)
+    return text, text.lower(), None

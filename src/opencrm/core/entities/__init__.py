@@ -1,0 +1,28 @@
+"""Domain entities: immutable attrs classes, mapped by storage but unaware of it."""
+
+from opencrm.core.entities.contacts import (
+    Access,
+    Address,
+    Company,
+    Contact,
+    ContactInfo,
+    InfoType,
+    Person,
+)
+from opencrm.core.entities.lists import CustomField, ListItem, ListKind, Stage, StageType, Tag
+
+__all__ = [
+    "Access",
+    "Address",
+    "Company",
+    "Contact",
+    "ContactInfo",
+    "CustomField",
+    "InfoType",
+    "ListItem",
+    "ListKind",
+    "Person",
+    "Stage",
+    "StageType",
+    "Tag",
+]

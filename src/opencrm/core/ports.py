@@ -1,0 +1,157 @@
+"""Ports: the interfaces the core needs from the outside world.
+
+Storage implements the repositories and the unit of work; the host may supply a
+:class:`~opencrm.core.users.UserDirectory` and a clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
+
+from opencrm.core.entities.contacts import Contact
+from opencrm.core.entities.lists import CustomField, ListItem, ListKind, Stage, Tag
+from opencrm.core.events import AuditEntry, Event
+from opencrm.core.permissions import ContactScope
+from opencrm.core.query import ContactFilter, Cursor, PageRequest
+
+__all__ = [
+    "AuditEntry",
+    "AuditRepository",
+    "Clock",
+    "ContactRepository",
+    "CustomFieldRepository",
+    "ListRepository",
+    "SettingsRepository",
+    "StageRepository",
+    "TagRepository",
+    "UnitOfWork",
+]
+
+Clock = Callable[[], dt.datetime]
+
+
+class ContactRepository(Protocol):
+    def add(self, contact: Contact) -> Contact:
+        """Insert a contact (its ``id`` and info ids are ignored); return it as stored."""
+
+    def get(self, contact_id: int) -> Contact | None: ...
+
+    def get_many(self, contact_ids: Iterable[int]) -> Sequence[Contact]: ...
+
+    def update(self, contact: Contact) -> Contact:
+        """Replace a stored contact, its managers, tags, infos and custom values."""
+
+    def delete(self, contact_id: int) -> None:
+        """Remove a contact with its infos, tags, custom values and manager links; persons
+        of a deleted company are unlinked."""
+
+    def list(
+        self, scope: ContactScope, where: ContactFilter, page: PageRequest
+    ) -> tuple[Sequence[Contact], Cursor | None]: ...
+
+    def count(self, scope: ContactScope, where: ContactFilter) -> int: ...
+
+    def exists(self, contact_id: int) -> bool: ...
+
+    def members_of(self, company_id: int) -> Sequence[int]: ...
+
+    def in_use_by_invoices(self, contact_id: int) -> bool:
+        """Whether an invoice names the contact as client or consignee."""
+
+
+class ListRepository(Protocol):
+    def list(self, kind: ListKind) -> Sequence[ListItem]: ...
+
+    def get(self, item_id: int) -> ListItem | None: ...
+
+    def find(self, kind: ListKind, title: str) -> ListItem | None: ...
+
+    def add(self, item: ListItem) -> ListItem: ...
+
+    def update(self, item: ListItem) -> None: ...
+
+    def delete(self, item_id: int) -> None: ...
+
+    def usage(self, item: ListItem) -> int:
+        """How many records refer to the item."""
+
+    def reassign(self, item: ListItem, to: ListItem) -> int:
+        """Point every record using ``item`` at ``to``; return how many moved."""
+
+
+class StageRepository(Protocol):
+    def list(self) -> Sequence[Stage]: ...
+
+
+class TagRepository(Protocol):
+    def list(self, entity_type: str) -> Sequence[Tag]: ...
+
+    def find(self, entity_type: str, title: str) -> Tag | None: ...
+
+    def get(self, tag_id: int) -> Tag | None: ...
+
+    def add(self, entity_type: str, title: str) -> Tag: ...
+
+    def rename(self, tag: Tag, title: str) -> None: ...
+
+    def delete(self, tag_id: int) -> None:
+        """Delete a tag and every link to it."""
+
+    def usage(self, tag_id: int) -> int: ...
+
+    def unused(self, entity_type: str) -> Sequence[Tag]: ...
+
+
+class CustomFieldRepository(Protocol):
+    def list(self, entity_type: str | None = None) -> Sequence[CustomField]: ...
+
+    def get(self, field_id: int) -> CustomField | None: ...
+
+    def add(self, field: CustomField) -> CustomField: ...
+
+    def update(self, field: CustomField) -> None: ...
+
+    def delete(self, field_id: int) -> None:
+        """Delete a field definition and all its values."""
+
+    def value_count(self, field_id: int) -> int: ...
+
+
+class SettingsRepository(Protocol):
+    def get(self, key: str) -> Any: ...
+
+    def set(self, key: str, value: Any) -> None: ...
+
+
+class AuditRepository(Protocol):
+    def append(self, event: Event) -> None: ...
+
+    def entries(
+        self,
+        *,
+        entity_type: str | None = None,
+        entity_id: int | str | None = None,
+        limit: int = 100,
+    ) -> Sequence[AuditEntry]: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction. Leaving the ``with`` block without :meth:`commit` rolls back."""
+
+    contacts: ContactRepository
+    lists: ListRepository
+    stages: StageRepository
+    tags: TagRepository
+    fields: CustomFieldRepository
+    settings: SettingsRepository
+    audit: AuditRepository
+
+    def __enter__(self) -> UnitOfWork: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...

@@ -1,0 +1,135 @@
+"""The transaction runner every service method goes through."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import attrs
+
+from opencrm.core._snapshot import snapshot
+from opencrm.core.events import Event
+from opencrm.core.fields import FieldTypeRegistry
+from opencrm.core.ports import Clock, UnitOfWork
+from opencrm.core.users import ModuleAccess, User, UserDirectory
+from opencrm.errors import PermissionDenied, ValidationError
+
+__all__ = ["Context", "Service", "Tx", "utc_now"]
+
+log = logging.getLogger("opencrm")
+
+MODULE_ACCESS_KEY = "module_access"
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@attrs.define(kw_only=True)
+class Context:
+    """What services need from the CRM that owns them (built by :class:`opencrm.CRM`)."""
+
+    crm: Any
+    new_uow: Callable[[bool], UnitOfWork]
+    hook: Any
+    field_types: FieldTypeRegistry
+    directory: UserDirectory | None = None
+    clock: Clock = utc_now
+    phone_region: str | None = None
+
+
+@attrs.define
+class Tx:
+    """An open transaction as a service sees it: the unit of work, the actor, the time."""
+
+    uow: UnitOfWork
+    actor: User
+    now: dt.datetime
+    events: list[Event] = attrs.field(factory=list)
+
+    def emit(
+        self,
+        name: str,
+        entity: object = None,
+        *,
+        entity_id: int | str | None = None,
+        before: object = None,
+        after: object = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        entity_type = name.rpartition(".")[0]
+        if entity_id is None:
+            entity_id = getattr(entity, "id", None)
+        self.events.append(
+            Event(
+                name=name,
+                entity_type=entity_type,
+                entity_id=entity_id,
+                actor_id=self.actor.id,
+                at=self.now,
+                before=snapshot(before) if before is not None else None,
+                after=snapshot(after) if after is not None else None,
+                data=data or {},
+                entity=entity,
+            )
+        )
+
+
+def load_module_access(uow: UnitOfWork) -> ModuleAccess:
+    raw = uow.settings.get(MODULE_ACCESS_KEY)
+    if not raw:
+        return ModuleAccess()
+    return ModuleAccess(
+        everyone=bool(raw.get("everyone", True)),
+        users=frozenset(raw.get("users", ())),
+        groups=frozenset(raw.get("groups", ())),
+    )
+
+
+class Service:
+    """Base of the services a :class:`opencrm.Session` exposes."""
+
+    def __init__(self, ctx: Context, actor: User) -> None:
+        self._ctx = ctx
+        self._actor = actor
+
+    @contextmanager
+    def _tx(self, *, write: bool = True) -> Iterator[Tx]:
+        ctx = self._ctx
+        uow = ctx.new_uow(write)
+        with uow:
+            if not self._actor.crm_admin and not load_module_access(uow).allows(self._actor):
+                raise PermissionDenied("this user may not use the CRM")
+            tx = Tx(uow, self._actor, ctx.clock())
+            yield tx
+            if tx.events:
+                ctx.hook.opencrm_before_commit(crm=ctx.crm, uow=uow, events=tuple(tx.events))
+            uow.commit()
+        for event in tx.events:
+            for impl in reversed(ctx.hook.opencrm_event_committed.get_hookimpls()):
+                try:
+                    impl.function(crm=ctx.crm, event=event)
+                except Exception:
+                    log.exception("plugin %s failed on %s", impl.plugin_name, event.name)
+
+    def _managers(self, value: object, field: str = "managers") -> frozenset[str]:
+        """Validate a collection of user ids (or Users); unknown ids are refused when the CRM
+        has a user directory."""
+        if isinstance(value, (str, User)) or not hasattr(value, "__iter__"):
+            raise ValidationError({field: "must be a collection of user ids"})
+        ids: set[str] = set()
+        for item in value:
+            uid = item.id if isinstance(item, User) else item
+            if not isinstance(uid, str) or not uid:
+                raise ValidationError({field: "must be a collection of user ids"})
+            ids.add(uid)
+        directory = self._ctx.directory
+        if directory is not None and ids:
+            known = directory.get_many(ids)
+            unknown = sorted(ids - set(known))
+            if unknown:
+                raise ValidationError({field: f"unknown users: {', '.join(unknown)}"})
+        return frozenset(ids)

@@ -1,0 +1,585 @@
+"""Contacts: persons and companies, their infos, access, tags and custom values."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from opencrm.core import contact_data as cd
+from opencrm.core import permissions as policy
+from opencrm.core.currencies import is_known_currency
+from opencrm.core.entities.contacts import Access, Company, Contact, ContactInfo, InfoType, Person
+from opencrm.core.entities.lists import ListItem, ListKind
+from opencrm.core.query import CONTACT_SORTS, DEFAULT_PAGE_SIZE, ContactFilter, Page, PageRequest
+from opencrm.core.services._base import Service, Tx
+from opencrm.errors import Conflict, NotFound, ValidationError
+
+__all__ = ["ContactService"]
+
+_COMMON = frozenset(
+    {"contact_type", "temperature", "currency", "about", "tags", "custom", "access", "managers"}
+)
+_PERSON = _COMMON | {"first_name", "last_name", "job_title", "company"}
+_COMPANY = _COMMON | {"name", "industry"}
+_READ_ONLY = frozenset(
+    {"id", "kind", "infos", "created_by", "created_at", "updated_by", "updated_at", "display_name"}
+)
+_FILTERS = frozenset(
+    {
+        "text",
+        "tags",
+        "temperature",
+        "contact_type",
+        "kind",
+        "manager",
+        "access",
+        "company",
+        "created_from",
+        "created_to",
+    }
+)
+_SENTINEL: Any = object()
+
+
+class ContactService:
+    """Persons and companies as the acting user may see and change them.
+
+    Reached as ``session.contacts``. Every method is one transaction; a record the user may
+    not read raises the same :class:`~opencrm.errors.NotFound` as a missing one.
+    """
+
+    def __init__(self, service: Service) -> None:
+        self._s = service
+
+    # --- create -------------------------------------------------------------------------
+
+    def add_person(
+        self,
+        first_name: str,
+        last_name: str = "",
+        *,
+        job_title: str = "",
+        company: Company | int | None = None,
+        email: str | None = None,
+        phone: str | None = None,
+        infos: Iterable[Mapping[str, Any]] = (),
+        **fields: Any,
+    ) -> Person:
+        """Create a person; the creator manages it unless ``managers`` names others."""
+        values = {"first_name": first_name, "last_name": last_name, "job_title": job_title}
+        values["company"] = company
+        return self._add(Person, values, fields, _quick_infos(email, phone, None, infos))  # type: ignore[return-value]
+
+    def add_company(
+        self,
+        name: str,
+        *,
+        industry: str = "",
+        email: str | None = None,
+        phone: str | None = None,
+        website: str | None = None,
+        infos: Iterable[Mapping[str, Any]] = (),
+        **fields: Any,
+    ) -> Company:
+        """Create a company; the creator manages it unless ``managers`` names others."""
+        values = {"name": name, "industry": industry}
+        return self._add(Company, values, fields, _quick_infos(email, phone, website, infos))  # type: ignore[return-value]
+
+    def _add(
+        self,
+        cls: type[Person] | type[Company],
+        values: dict[str, Any],
+        fields: dict[str, Any],
+        infos: list[Mapping[str, Any]],
+    ) -> Contact:
+        allowed = _PERSON if cls is Person else _COMPANY
+        _check_names(fields, allowed - set(values))
+        with self._s._tx() as tx:
+            changes = {**values, **fields}
+            changes.setdefault("managers", {tx.actor.id})
+            base = _blank(cls, tx)
+            contact = self._apply(tx, base, changes, creating=True)
+            contact = attrs.evolve(contact, infos=_clean_infos(infos, self._s._ctx.phone_region))
+            stored = tx.uow.contacts.add(contact)
+            tx.emit("contact.created", stored, after=stored)
+            if stored.managers - {tx.actor.id}:
+                tx.emit(
+                    "contact.access_changed",
+                    stored,
+                    data={"granted": sorted(stored.managers - {tx.actor.id})},
+                )
+            return stored
+
+    # --- read ---------------------------------------------------------------------------
+
+    def get(self, contact_id: int) -> Contact:
+        with self._s._tx(write=False) as tx:
+            return self._readable(tx, contact_id)
+
+    def list(
+        self,
+        *,
+        sort: str = "name",
+        limit: int = DEFAULT_PAGE_SIZE,
+        after: str | None = None,
+        **filters: Any,
+    ) -> Page[Contact]:
+        """One page of the contacts the user may read, filtered and sorted.
+
+        Filters: ``text``, ``tags``, ``temperature``, ``contact_type``, ``kind``
+        (``"person"``/``"company"``), ``manager``, ``access``, ``company``, ``created_from``,
+        ``created_to``. Sorts: ``name``, ``type``, ``created`` (``-`` prefix for descending).
+        Pass the page's ``next_cursor`` as ``after`` for the next page.
+        """
+        page = PageRequest.build(sort, limit, after, CONTACT_SORTS)
+        with self._s._tx(write=False) as tx:
+            where = self._filter(tx, filters)
+            items, cursor = tx.uow.contacts.list(policy.contact_scope(tx.actor), where, page)
+            return Page(items, cursor.encode() if cursor else None)
+
+    def count(self, **filters: Any) -> int:
+        """How many contacts the user may read match the filters (as for :meth:`list`)."""
+        with self._s._tx(write=False) as tx:
+            where = self._filter(tx, filters)
+            return tx.uow.contacts.count(policy.contact_scope(tx.actor), where)
+
+    def search(self, text: str, *, limit: int = 20) -> Sequence[Contact]:
+        """Contacts whose name contains ``text``, or whose e-mail or phone starts with it,
+        sorted by name."""
+        return self.list(text=text, limit=limit).items
+
+    # --- update -------------------------------------------------------------------------
+
+    def update(self, contact_id: int, **changes: Any) -> Contact:
+        """Change fields of a contact. Unknown and read-only field names are refused."""
+        with self._s._tx() as tx:
+            before = self._editable(tx, contact_id)
+            allowed = _PERSON if isinstance(before, Person) else _COMPANY
+            _check_names(changes, allowed)
+            after = self._apply(tx, before, changes, creating=False)
+            return self._save(tx, before, after)
+
+    def set_access(
+        self,
+        contact_id: int,
+        access: Access | str | None = None,
+        managers: Iterable[str] | None = None,
+    ) -> Contact:
+        """Change who may see the contact; allowed to whoever may edit it."""
+        changes: dict[str, Any] = {}
+        if access is not None:
+            changes["access"] = access
+        if managers is not None:
+            changes["managers"] = managers
+        return self.update(contact_id, **changes)
+
+    def delete(self, contact_id: int) -> None:
+        """Delete a contact with its infos, tags, custom values and links.
+
+        Refused with :class:`~opencrm.errors.Conflict` while an invoice names it.
+        A company's persons stay, unlinked from it.
+        """
+        with self._s._tx() as tx:
+            contact = self._readable(tx, contact_id)
+            if not policy.can_delete_contact(tx.actor, contact):
+                raise policy.PermissionDenied("you may not delete this contact")
+            if tx.uow.contacts.in_use_by_invoices(contact_id):
+                raise Conflict("an invoice names this contact; it cannot be deleted")
+            members = tx.uow.contacts.members_of(contact_id) if isinstance(contact, Company) else []
+            tx.uow.contacts.delete(contact_id)
+            tx.emit("contact.deleted", contact, before=contact, data={"unlinked": list(members)})
+
+    # --- contact infos ------------------------------------------------------------------
+
+    def add_info(
+        self,
+        contact_id: int,
+        type: InfoType | str,
+        value: Any,
+        *,
+        category: str | None = None,
+        primary: bool = False,
+    ) -> ContactInfo:
+        """Add a phone, e-mail, website, profile or address; ``primary`` makes it the one
+        shown first for its type (the first of a type is primary anyway)."""
+        spec = {"type": type, "value": value, "category": category, "primary": primary}
+        with self._s._tx() as tx:
+            before = self._editable(tx, contact_id)
+            [new] = _clean_infos([spec], self._s._ctx.phone_region)
+            infos = _set_primary([*before.infos, new], new if primary else None)
+            after = self._save(tx, before, attrs.evolve(before, infos=infos))
+            return next(i for i in after.infos if i.id not in {x.id for x in before.infos})
+
+    def update_info(
+        self,
+        contact_id: int,
+        info_id: int,
+        *,
+        value: Any = _SENTINEL,
+        category: str | None = None,
+        primary: bool | None = None,
+    ) -> ContactInfo:
+        with self._s._tx() as tx:
+            before = self._editable(tx, contact_id)
+            old = _find_info(before, info_id)
+            spec = {
+                "type": old.type,
+                "value": (old.address or old.value) if value is _SENTINEL else value,
+                "category": category or old.category,
+                "primary": old.is_primary if primary is None else primary,
+            }
+            [new] = _clean_infos([spec], self._s._ctx.phone_region)
+            new = attrs.evolve(new, id=old.id)
+            infos = [new if i.id == info_id else i for i in before.infos]
+            infos = _set_primary(infos, new if primary else None)
+            after = self._save(tx, before, attrs.evolve(before, infos=tuple(infos)))
+            return _find_info(after, info_id)
+
+    def remove_info(self, contact_id: int, info_id: int) -> None:
+        with self._s._tx() as tx:
+            before = self._editable(tx, contact_id)
+            _find_info(before, info_id)
+            infos = _set_primary([i for i in before.infos if i.id != info_id], None)
+            self._save(tx, before, attrs.evolve(before, infos=infos))
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _readable(self, tx: Tx, contact_id: int) -> Contact:
+        if isinstance(contact_id, bool) or not isinstance(contact_id, int):
+            raise ValidationError({"contact_id": "must be an integer id"})
+        contact = tx.uow.contacts.get(contact_id)
+        if contact is None or not policy.can_read_contact(tx.actor, contact):
+            raise NotFound("contact", contact_id)
+        return contact
+
+    def _editable(self, tx: Tx, contact_id: int) -> Contact:
+        contact = self._readable(tx, contact_id)
+        if not policy.can_edit_contact(tx.actor, contact):
+            raise policy.PermissionDenied("you may not edit this contact")
+        return contact
+
+    def _save(self, tx: Tx, before: Contact, after: Contact) -> Contact:
+        if after == before:
+            return before
+        after = attrs.evolve(after, updated_by=tx.actor.id, updated_at=tx.now)
+        stored = tx.uow.contacts.update(after)
+        tx.emit("contact.updated", stored, before=before, after=stored)
+        granted = _granted(before, stored)
+        if granted or before.access != stored.access:
+            tx.emit("contact.access_changed", stored, data={"granted": sorted(granted)})
+        return stored
+
+    def _apply(
+        self, tx: Tx, contact: Contact, changes: Mapping[str, Any], *, creating: bool
+    ) -> Contact:
+        """Validate ``changes`` against ``contact``; collect every bad field in one error."""
+        errors: dict[str, str] = {}
+        new: dict[str, Any] = {}
+
+        def check(name: str, fn: Any) -> None:
+            if name in changes:
+                try:
+                    new[name] = fn(changes[name])
+                except ValidationError as exc:
+                    errors.update(exc.errors)
+
+        check("first_name", lambda v: cd.clean_name("first_name", v, required=True))
+        check("last_name", lambda v: cd.clean_name("last_name", v, required=False))
+        check("job_title", lambda v: cd.clean_name("job_title", v, required=False))
+        check("name", lambda v: cd.clean_name("name", v, required=True))
+        check("industry", lambda v: cd.clean_name("industry", v, required=False))
+        check("about", lambda v: cd.clean_text("about", v))
+        check("currency", _clean_currency)
+        check("access", _clean_access)
+        check("managers", self._s._managers)
+        if "contact_type" in changes:
+            check("contact_type", lambda v: _item_id(tx, ListKind.CONTACT_TYPE, v, "contact_type"))
+            new["contact_type_id"] = new.pop("contact_type", None)
+        if "temperature" in changes:
+            check("temperature", lambda v: _item_id(tx, ListKind.TEMPERATURE, v, "temperature"))
+            new["temperature_id"] = new.pop("temperature", None)
+        if "company" in changes:
+            check("company", lambda v: self._company_id(tx, v, contact.id))
+            new["company_id"] = new.pop("company", None)
+        check("tags", lambda v: _tag_titles(tx, v))
+        if "custom" in changes:
+            check("custom", lambda v: _custom_values(self._s, tx, contact, v))
+        if errors:
+            raise ValidationError(errors)
+        return attrs.evolve(contact, **new)
+
+    def _company_id(self, tx: Tx, value: object, self_id: int) -> int | None:
+        if value is None:
+            return None
+        company_id = value.id if isinstance(value, Company) else value
+        if isinstance(company_id, bool) or not isinstance(company_id, int):
+            raise ValidationError({"company": "must be a company or its id"})
+        company = tx.uow.contacts.get(company_id)
+        if (
+            company is None
+            or not isinstance(company, Company)
+            or not policy.can_read_contact(tx.actor, company)
+        ):
+            raise ValidationError({"company": f"no company with id {company_id}"})
+        return company_id
+
+    def _filter(self, tx: Tx, filters: Mapping[str, Any]) -> ContactFilter:
+        unknown = sorted(set(filters) - _FILTERS)
+        if unknown:
+            raise ValidationError(
+                {name: f"unknown filter; known: {', '.join(sorted(_FILTERS))}" for name in unknown}
+            )
+        errors: dict[str, str] = {}
+        out: dict[str, Any] = {}
+        for name, value in filters.items():
+            if value is None:
+                continue
+            try:
+                out.update(_one_filter(tx, name, value))
+            except ValidationError as exc:
+                errors.update(exc.errors)
+        if errors:
+            raise ValidationError(errors)
+        return ContactFilter(**out)
+
+
+# --- helpers (pure or storage-read-only) ---------------------------------------------------
+
+
+def _blank(cls: type[Person] | type[Company], tx: Tx) -> Contact:
+    common: dict[str, Any] = {
+        "id": 0,
+        "created_by": tx.actor.id,
+        "created_at": tx.now,
+        "updated_by": tx.actor.id,
+        "updated_at": tx.now,
+    }
+    if cls is Person:
+        return Person(first_name="", **common)
+    return Company(name="", **common)
+
+
+def _check_names(given: Iterable[str], allowed: Iterable[str]) -> None:
+    allowed = set(allowed)
+    errors = {}
+    for name in given:
+        if name in _READ_ONLY:
+            errors[name] = "is read-only"
+        elif name not in allowed:
+            errors[name] = "is not a field of this contact"
+    if errors:
+        raise ValidationError(errors)
+
+
+def _clean_currency(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not is_known_currency(value.strip().upper()):
+        raise ValidationError({"currency": f"unknown currency {value!r}"})
+    return value.strip().upper()
+
+
+def _clean_access(value: object) -> Access:
+    try:
+        return Access(value)
+    except ValueError:
+        raise ValidationError(
+            {"access": "must be one of " + ", ".join(a.value for a in Access)}
+        ) from None
+
+
+def _item_id(tx: Tx, kind: ListKind, value: object, field: str) -> int | None:
+    if value is None:
+        return None
+    item: ListItem | None
+    if isinstance(value, ListItem):
+        item = tx.uow.lists.get(value.id)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        item = tx.uow.lists.get(value)
+    elif isinstance(value, str):
+        item = tx.uow.lists.find(kind, value.strip())
+    else:
+        raise ValidationError({field: "must be a list item, its id or its title"})
+    if item is None or item.kind is not kind:
+        raise ValidationError({field: f"no {kind.value.replace('_', ' ')} {value!r}"})
+    return item.id
+
+
+def _clean_tag_title(value: object, field: str = "tags") -> str:
+    if not isinstance(value, str):
+        raise ValidationError({field: "each tag is a string"})
+    title = " ".join(value.split())
+    if not title or len(title) > 255:
+        raise ValidationError({field: "each tag has 1 to 255 characters"})
+    return title
+
+
+def _tag_titles(tx: Tx, value: object) -> frozenset[str]:
+    """Resolve tag titles case-insensitively; tags that do not exist yet are created."""
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise ValidationError({"tags": "must be a collection of tag titles"})
+    titles = set()
+    for raw in value:
+        title = _clean_tag_title(raw)
+        tag = tx.uow.tags.find("contact", title)
+        if tag is None:
+            tag = tx.uow.tags.add("contact", title)
+            tx.emit("tag.created", tag, after=tag)
+        titles.add(tag.title)
+    return frozenset(titles)
+
+
+def _custom_values(service: Service, tx: Tx, contact: Contact, value: object) -> dict[int, str]:
+    if not isinstance(value, Mapping):
+        raise ValidationError({"custom": "must map field ids or labels to values"})
+    fields = [f for f in tx.uow.fields.list() if f.applies_to(contact.kind)]
+    by_id = {f.id: f for f in fields}
+    by_label = {f.label.casefold(): f for f in fields}
+    result = dict(contact.custom)
+    errors = {}
+    for key, raw in value.items():
+        field = by_id.get(key) if isinstance(key, int) else by_label.get(str(key).casefold())
+        if field is None:
+            errors[f"custom.{key}"] = f"no custom field {key!r} for a {contact.kind}"
+            continue
+        field_type = service._ctx.field_types.get(field.type)
+        try:
+            text = field_type.clean(raw, field.options)
+        except ValidationError as exc:
+            errors[f"custom.{key}"] = "; ".join(exc.errors.values())
+            continue
+        if text is None:
+            result.pop(field.id, None)
+        else:
+            result[field.id] = text
+    if errors:
+        raise ValidationError(errors)
+    return result
+
+
+def _one_filter(tx: Tx, name: str, value: Any) -> dict[str, Any]:
+    if name == "text":
+        if not isinstance(value, str) or len(value) > 255:
+            raise ValidationError({"text": "must be a string of at most 255 characters"})
+        return {"text": value.strip() or None}
+    if name == "tags":
+        if isinstance(value, str):
+            value = [value]
+        return {"tags": frozenset(_clean_tag_title(v, "tags") for v in value)}
+    if name in ("temperature", "contact_type"):
+        kind = ListKind.TEMPERATURE if name == "temperature" else ListKind.CONTACT_TYPE
+        return {f"{name}_id": _item_id(tx, kind, value, name)}
+    if name == "kind":
+        if value not in ("person", "company"):
+            raise ValidationError({"kind": "must be person or company"})
+        return {"kind": value}
+    if name == "manager":
+        if isinstance(value, str) and value:
+            return {"manager": value}
+        raise ValidationError({"manager": "must be a user id"})
+    if name == "access":
+        return {"access": _clean_access(value)}
+    if name == "company":
+        cid = value.id if isinstance(value, Company) else value
+        if isinstance(cid, bool) or not isinstance(cid, int):
+            raise ValidationError({"company": "must be a company or its id"})
+        return {"company_id": cid}
+    if not isinstance(value, dt.datetime) or value.tzinfo is None:
+        raise ValidationError({name: "must be a timezone-aware datetime"})
+    return {name: value}
+
+
+def _quick_infos(
+    email: str | None,
+    phone: str | None,
+    website: str | None,
+    infos: Iterable[Mapping[str, Any]],
+) -> list[Mapping[str, Any]]:
+    quick = [
+        {"type": t, "value": v}
+        for t, v in (("email", email), ("phone", phone), ("website", website))
+        if v is not None
+    ]
+    if isinstance(infos, Mapping):
+        raise ValidationError({"infos": "must be a list of infos"})
+    return quick + list(infos)
+
+
+_INFO_KEYS = frozenset({"type", "value", "category", "primary"})
+
+
+def _clean_infos(specs: Iterable[Mapping[str, Any]], region: str | None) -> tuple[ContactInfo, ...]:
+    out: list[ContactInfo] = []
+    wanted_primary: list[ContactInfo] = []
+    for n, spec in enumerate(specs):
+        if not isinstance(spec, Mapping):
+            raise ValidationError({f"infos.{n}": "must be a mapping with type and value"})
+        extra = set(spec) - _INFO_KEYS
+        if extra:
+            raise ValidationError({f"infos.{n}": f"unknown keys: {', '.join(sorted(extra))}"})
+        try:
+            info_type = InfoType(spec.get("type"))
+        except ValueError:
+            raise ValidationError(
+                {f"infos.{n}.type": f"unknown contact info type {spec.get('type')!r}"}
+            ) from None
+        category = spec.get("category") or info_type.categories[0]
+        if category not in info_type.categories:
+            raise ValidationError(
+                {
+                    f"{info_type.value}.category": "must be one of "
+                    + ", ".join(info_type.categories)
+                }
+            )
+        value, normalized, address = cd.clean_info_value(info_type, spec.get("value"), region=region)
+        info = ContactInfo(
+            id=0,
+            type=info_type,
+            category=category,
+            value=value,
+            normalized=normalized,
+            address=address,
+            is_primary=bool(spec.get("primary", False)),
+        )
+        out.append(info)
+        if info.is_primary:
+            wanted_primary.append(info)
+    result = out
+    for info in wanted_primary:
+        result = list(_set_primary(result, info))
+    return _set_primary(result, None)
+
+
+def _set_primary(
+    infos: Sequence[ContactInfo], chosen: ContactInfo | None
+) -> tuple[ContactInfo, ...]:
+    """Keep exactly one primary per type: ``chosen`` if given, else the existing one, else the
+    first of the type."""
+    result: list[ContactInfo] = []
+    seen: set[InfoType] = set()
+    for info in infos:
+        if chosen is not None and info.type is chosen.type:
+            primary = info is chosen
+        else:
+            has_primary = any(i.is_primary for i in infos if i.type is info.type)
+            primary = info.is_primary if has_primary else info.type not in seen
+            if primary and info.type in seen:
+                primary = False
+        if primary:
+            seen.add(info.type)
+        result.append(info if info.is_primary == primary else attrs.evolve(info, is_primary=primary))
+    return tuple(result)
+
+
+def _find_info(contact: Contact, info_id: int) -> ContactInfo:
+    for info in contact.infos:
+        if info.id == info_id:
+            return info
+    raise NotFound("contact info", info_id)
+
+
+def _granted(before: Contact, after: Contact) -> frozenset[str]:
+    return after.managers - before.managers

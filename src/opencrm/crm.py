@@ -1,0 +1,123 @@
+"""The CRM facade: opens storage, builds the plugin manager and hands out sessions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+import pluggy
+from sqlalchemy import Engine
+
+from opencrm.core.fields import FieldTypeRegistry
+from opencrm.core.ports import Clock
+from opencrm.core.services._base import Context, utc_now
+from opencrm.core.users import User, UserDirectory
+from opencrm.errors import SchemaOutdated
+from opencrm.plugins.manager import make_plugin_manager
+from opencrm.session import Session
+from opencrm.storage.sqlalchemy.engine import (
+    create_engine_for,
+    current_revision,
+    head_revision,
+    is_sqlite,
+)
+from opencrm.storage.sqlalchemy.engine import upgrade as upgrade_schema
+from opencrm.storage.sqlalchemy.uow import SqlUnitOfWork
+
+__all__ = ["CRM"]
+
+DEFAULT_URL = "sqlite:///opencrm.db"
+
+
+class CRM:
+    """One CRM: a database, its plugins and the settings that do not live in the database.
+
+    Create it with :meth:`open`. It holds no state another app server would need: many
+    processes may open the same PostgreSQL database at once.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        plugins: Iterable[object] = (),
+        load_entrypoints: bool = True,
+        directory: UserDirectory | None = None,
+        clock: Clock = utc_now,
+        phone_region: str | None = None,
+    ) -> None:
+        self.engine = engine
+        self.plugin_manager: pluggy.PluginManager = make_plugin_manager(
+            plugins, load_entrypoints=load_entrypoints
+        )
+        registry = FieldTypeRegistry()
+        for contributed in self.plugin_manager.hook.opencrm_register_field_types(crm=self):
+            for field_type in contributed or ():
+                registry.register(field_type)
+        self.field_types = registry
+        self.directory = directory
+        self._ctx = Context(
+            crm=self,
+            new_uow=lambda write: SqlUnitOfWork(engine, write=write),
+            hook=self.plugin_manager.hook,
+            field_types=registry,
+            directory=directory,
+            clock=clock,
+            phone_region=phone_region,
+        )
+
+    @classmethod
+    def open(
+        cls,
+        url: str = DEFAULT_URL,
+        *,
+        upgrade: bool | None = None,
+        engine_options: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> CRM:
+        """Open the CRM stored at a database URL.
+
+        ``sqlite:///path.db`` (the embedded default) is created or upgraded on open;
+        ``postgresql+psycopg://...`` must already be at the current schema (run
+        ``opencrm db upgrade URL``, or pass ``upgrade=True``), else :class:`SchemaOutdated`.
+        Other keyword options go to :class:`CRM`: ``plugins``, ``load_entrypoints``,
+        ``directory``, ``clock``, ``phone_region`` (the ISO country used to read phone
+        numbers written without ``+``).
+        """
+        engine = create_engine_for(url, **dict(engine_options or {}))
+        if upgrade is None:
+            upgrade = is_sqlite(engine)
+        if upgrade:
+            upgrade_schema(engine)
+        else:
+            have, want = current_revision(engine), head_revision()
+            if have != want:
+                engine.dispose()
+                raise SchemaOutdated(
+                    f"the database schema is at {have or 'nothing'}, this opencrm needs {want}: "
+                    "run `opencrm db upgrade URL`"
+                )
+        return cls(engine, **options)
+
+    def upgrade(self) -> None:
+        """Bring the database schema to this version of opencrm."""
+        upgrade_schema(self.engine)
+
+    def session(self, user: User) -> Session:
+        """A session acting as ``user``; each service call on it is one transaction."""
+        return Session(self._ctx, user)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> CRM:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

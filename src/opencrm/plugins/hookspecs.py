@@ -1,0 +1,69 @@
+"""Every hook opencrm calls. Each docstring here is the plugin author's reference.
+
+Hooks are grouped by when they run. Implement one with ``@opencrm.plugins.hookimpl`` in a
+module or class registered under the ``opencrm`` entry-point group, or passed to
+``CRM.open(..., plugins=[...])``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from opencrm.core.events import Event
+    from opencrm.core.fields import FieldType
+    from opencrm.core.ports import UnitOfWork
+    from opencrm.crm import CRM
+
+__all__ = ["hookimpl", "hookspec"]
+
+hookspec = pluggy.HookspecMarker("opencrm")
+hookimpl = pluggy.HookimplMarker("opencrm")
+
+
+# --- Registration: called once, when a CRM is opened --------------------------------------
+
+
+@hookspec
+def opencrm_register_field_types(crm: CRM) -> Sequence[FieldType]:
+    """Return custom field types to add to the CRM's field type registry.
+
+    Each item is an instance of a :class:`opencrm.core.fields.FieldType` subclass with a unique
+    ``name``. A name registered twice stops ``CRM.open`` with an error.
+
+    :param crm: the CRM being opened.
+    :return: field type instances (may be empty).
+    """
+
+
+# --- Changes: called for every service call that changes data -----------------------------
+
+
+@hookspec
+def opencrm_before_commit(crm: CRM, uow: UnitOfWork, events: Sequence[Event]) -> None:
+    """Called inside the transaction, after a change and just before it commits.
+
+    Write to the same unit of work to make your records part of the change (the built-in audit
+    trail does this); raise an :class:`opencrm.errors.OpenCRMError` to veto the whole change,
+    which is then rolled back. Do not send mail or call services here: the change may still fail.
+
+    :param crm: the CRM.
+    :param uow: the open unit of work of the change.
+    :param events: the domain events of the change, in order.
+    """
+
+
+@hookspec
+def opencrm_event_committed(crm: CRM, event: Event) -> None:
+    """Called once per domain event after its transaction has committed; never for a
+    rolled-back change.
+
+    React here: notify, sync to another system, enqueue work. An exception raised here is
+    logged and does not undo the change or stop other plugins.
+
+    :param crm: the CRM.
+    :param event: the event; ``event.name`` is ``"<entity_type>.<verb>"``.
+    """

@@ -1,0 +1,42 @@
+"""A session: the acting user, and the services that act for them."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from opencrm.core.services._base import Context, Service
+from opencrm.core.services.contacts import ContactService
+from opencrm.core.services.lists import CustomFieldService, ListService, SettingsService
+from opencrm.core.users import User
+
+__all__ = ["Session"]
+
+
+class Session:
+    """Everything ``user`` may do, grouped by area: ``contacts``, ``lists``, ``fields``,
+    ``settings``.
+
+    Every call is checked as this user and runs as one transaction, so a failed call leaves
+    nothing behind. Get one with :meth:`opencrm.CRM.session`; ``with`` is optional.
+    """
+
+    def __init__(self, ctx: Context, user: User) -> None:
+        if not isinstance(user, User):
+            raise TypeError("a session needs an opencrm.User")
+        self.user = user
+        service = Service(ctx, user)
+        self.contacts = ContactService(service)
+        self.lists = ListService(service)
+        self.fields = CustomFieldService(service)
+        self.settings = SettingsService(service)
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None

@@ -1,0 +1,3 @@
+"""Storage implementations of the core's ports."""
+
+__all__: list[str] = []

@@ -1,0 +1,101 @@
+"""Engines and schema upgrades.
+
+SQLite connections get WAL, foreign keys and a busy timeout, and opencrm issues ``BEGIN``
+itself: ``BEGIN IMMEDIATE`` for writing transactions, so two writers queue on the lock
+instead of failing half-way when a read lock cannot be upgraded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy.pool import StaticPool
+
+__all__ = ["create_engine_for", "current_revision", "head_revision", "is_sqlite", "upgrade"]
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def is_sqlite(engine: Engine | Connection) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def create_engine_for(url: str, **engine_options: Any) -> Engine:
+    """An engine for a SQLite or PostgreSQL URL, set up the way opencrm needs it."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        memory = parsed.database in (None, "", ":memory:")
+        options: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
+        if memory:
+            options["poolclass"] = StaticPool
+        options.update(engine_options)
+        engine = create_engine(parsed, **options)
+        _configure_sqlite(engine, wal=not memory)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        options = {"pool_pre_ping": True}
+        options.update(engine_options)
+        return create_engine(parsed, **options)
+    raise ValueError(f"opencrm supports sqlite and postgresql URLs, not {parsed.drivername!r}")
+
+
+def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we send BEGIN ourselves
+        cur = dbapi_connection.cursor()
+        if wal:
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("opencrm_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _alembic_config(connection: Connection) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", "opencrm.storage:migrations")
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    script = ScriptDirectory.from_config(_alembic_config(None))  # type: ignore[arg-type]
+    head = script.get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` (default: the newest) with Alembic."""
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection if is_sqlite(engine) else None
+        if raw is not None:
+            # Table rebuilds in SQLite migrations must not fire ON DELETE actions.
+            raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            conn = conn.execution_options(opencrm_write=True)
+            with conn.begin():
+                command.upgrade(_alembic_config(conn), revision)
+                if raw is not None:
+                    bad = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if bad:
+                        raise RuntimeError(f"migration left broken foreign keys: {bad[:5]}")
+        finally:
+            if raw is not None:
+                raw.execute("PRAGMA foreign_keys=ON")

@@ -1,0 +1,773 @@
+"""Repositories: SQL in, entities out. Every backend returns the same entities."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    and_,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    true,
+    tuple_,
+    union,
+    update,
+)
+
+from opencrm.core.contact_data import search_phone_prefix
+from opencrm.core.entities.contacts import (
+    Access,
+    Address,
+    Company,
+    Contact,
+    ContactInfo,
+    InfoType,
+    Person,
+)
+from opencrm.core.entities.lists import CustomField, ListItem, ListKind, Stage, StageType, Tag
+from opencrm.core.events import AuditEntry, Event
+from opencrm.core.permissions import ContactScope
+from opencrm.core.query import ContactFilter, Cursor, PageRequest
+from opencrm.storage.sqlalchemy.tables import (
+    audit_log,
+    contact_infos,
+    contact_managers,
+    contacts,
+    custom_fields,
+    custom_values,
+    entity_tags,
+    list_items,
+    opportunity_stages,
+    settings,
+    tags,
+)
+
+_TOP = "\U0010ffff"  # sorts after any text: ``x <= v < x + _TOP`` is "v starts with x"
+
+
+def _key(title: str) -> str:
+    return " ".join(title.split()).casefold()
+
+
+def sort_name(contact: Contact) -> str:
+    return contact.display_name.casefold()
+
+
+# --- contacts -------------------------------------------------------------------------------
+
+
+class SqlContactRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+        self._dialect = conn.dialect.name
+
+    # writing
+
+    def add(self, contact: Contact) -> Contact:
+        new_id = self._c.execute(
+            insert(contacts).values(**_contact_row(contact)).returning(contacts.c.id)
+        ).scalar_one()
+        self._write_links(new_id, contact, None)
+        stored = self.get(new_id)
+        assert stored is not None
+        return stored
+
+    def update(self, contact: Contact) -> Contact:
+        before = self.get(contact.id)
+        assert before is not None
+        row = _contact_row(contact)
+        for name in ("created_by", "created_at", "kind"):
+            row.pop(name)
+        self._c.execute(update(contacts).where(contacts.c.id == contact.id).values(**row))
+        self._write_links(contact.id, contact, before)
+        stored = self.get(contact.id)
+        assert stored is not None
+        return stored
+
+    def _write_links(self, cid: int, new: Contact, old: Contact | None) -> None:
+        c = self._c
+        old_managers = old.managers if old else frozenset()
+        if gone := old_managers - new.managers:
+            c.execute(
+                delete(contact_managers).where(
+                    contact_managers.c.contact_id == cid, contact_managers.c.user_id.in_(gone)
+                )
+            )
+        if added := new.managers - old_managers:
+            c.execute(
+                insert(contact_managers),
+                [{"contact_id": cid, "user_id": u} for u in sorted(added)],
+            )
+        old_tags = old.tags if old else frozenset()
+        if old_tags != new.tags:
+            c.execute(
+                delete(entity_tags).where(
+                    entity_tags.c.entity_type == "contact", entity_tags.c.entity_id == cid
+                )
+            )
+            if new.tags:
+                ids = c.execute(
+                    select(tags.c.id).where(
+                        tags.c.entity_type == "contact",
+                        tags.c.title_key.in_([_key(t) for t in new.tags]),
+                    )
+                ).scalars()
+                c.execute(
+                    insert(entity_tags),
+                    [{"tag_id": t, "entity_type": "contact", "entity_id": cid} for t in ids],
+                )
+        old_infos = {i.id: i for i in old.infos} if old else {}
+        keep = {i.id for i in new.infos if i.id in old_infos}
+        if gone_ids := set(old_infos) - keep:
+            c.execute(delete(contact_infos).where(contact_infos.c.id.in_(gone_ids)))
+        for info in new.infos:
+            row = _info_row(cid, info)
+            if info.id in old_infos:
+                if old_infos[info.id] != info:
+                    c.execute(
+                        update(contact_infos).where(contact_infos.c.id == info.id).values(**row)
+                    )
+            else:
+                c.execute(insert(contact_infos).values(**row))
+        old_custom = dict(old.custom) if old else {}
+        if old_custom != dict(new.custom):
+            c.execute(
+                delete(custom_values).where(
+                    custom_values.c.entity_type == "contact", custom_values.c.entity_id == cid
+                )
+            )
+            if new.custom:
+                c.execute(
+                    insert(custom_values),
+                    [
+                        {"field_id": f, "entity_type": "contact", "entity_id": cid, "value": v}
+                        for f, v in new.custom.items()
+                    ],
+                )
+
+    def delete(self, contact_id: int) -> None:
+        c = self._c
+        c.execute(
+            delete(entity_tags).where(
+                entity_tags.c.entity_type == "contact", entity_tags.c.entity_id == contact_id
+            )
+        )
+        c.execute(
+            delete(custom_values).where(
+                custom_values.c.entity_type == "contact", custom_values.c.entity_id == contact_id
+            )
+        )
+        c.execute(
+            update(contacts).where(contacts.c.company_id == contact_id).values(company_id=None)
+        )
+        c.execute(delete(contact_managers).where(contact_managers.c.contact_id == contact_id))
+        c.execute(delete(contact_infos).where(contact_infos.c.contact_id == contact_id))
+        c.execute(delete(contacts).where(contacts.c.id == contact_id))
+
+    # reading
+
+    def get(self, contact_id: int) -> Contact | None:
+        found = self.get_many([contact_id])
+        return found[0] if found else None
+
+    def exists(self, contact_id: int) -> bool:
+        return bool(self._c.execute(select(exists().where(contacts.c.id == contact_id))).scalar())
+
+    def get_many(self, contact_ids: Iterable[int]) -> Sequence[Contact]:
+        ids = list(dict.fromkeys(contact_ids))
+        if not ids:
+            return []
+        rows = self._c.execute(select(contacts).where(contacts.c.id.in_(ids))).all()
+        by_id = {r.id: r for r in rows}
+        return self._build([by_id[i] for i in ids if i in by_id])
+
+    def members_of(self, company_id: int) -> Sequence[int]:
+        return list(
+            self._c.execute(
+                select(contacts.c.id).where(contacts.c.company_id == company_id).order_by(
+                    contacts.c.id
+                )
+            ).scalars()
+        )
+
+    def in_use_by_invoices(self, contact_id: int) -> bool:
+        # Invoices do not exist yet in the schema; the invoices migration replaces this with
+        # a query on invoices.client_id / consignee_id.
+        return False
+
+    def list(
+        self, scope: ContactScope, where: ContactFilter, page: PageRequest
+    ) -> tuple[Sequence[Contact], Cursor | None]:
+        keys, source = self._sort_keys(page.sort, text_search=where.text is not None)
+        query = select(contacts, *keys).select_from(source)
+        query = query.where(*self._conditions(scope, where))
+        if page.after is not None:
+            if len(page.after.values) != len(keys):
+                from opencrm.errors import ValidationError
+
+                raise ValidationError({"after": "is not a cursor of this list and sort"})
+            cursor_values = tuple_(*[literal(v) for v in page.after.values])
+            row_keys = tuple_(*keys)
+            query = query.where(row_keys < cursor_values if page.descending else row_keys > cursor_values)
+        order = [k.desc() if page.descending else k.asc() for k in keys]
+        rows = self._c.execute(query.order_by(*order).limit(page.limit + 1)).all()
+        more = len(rows) > page.limit
+        rows = rows[: page.limit]
+        cursor = None
+        if more and rows:
+            last = rows[-1]
+            cursor = Cursor(page.sort, tuple(last[-len(keys) :]))
+        return self._build(rows), cursor
+
+    def count(self, scope: ContactScope, where: ContactFilter) -> int:
+        query = select(func.count()).select_from(contacts).where(*self._conditions(scope, where))
+        return int(self._c.execute(query).scalar_one())
+
+    def _sort_keys(self, sort: str, *, text_search: bool) -> tuple[list[Any], Any]:
+        name: Any = contacts.c.sort_name
+        if text_search:
+            # A text search matches few rows: make the planner start from the matches and
+            # sort them, instead of walking the whole name index (the expression sorts the
+            # same as the column but no index serves it).
+            name = func.coalesce(contacts.c.sort_name, "")
+        if sort == "name":
+            return [name.label("k_name"), contacts.c.id.label("k_id")], contacts
+        if sort == "created":
+            return [contacts.c.created_at.label("k_created"), contacts.c.id.label("k_id")], contacts
+        types = list_items.alias("sort_type")
+        source = contacts.outerjoin(types, types.c.id == contacts.c.contact_type_id)
+        return [
+            func.coalesce(types.c.sort_order, -1).label("k_type"),
+            name.label("k_name"),
+            contacts.c.id.label("k_id"),
+        ], source
+
+    def _conditions(self, scope: ContactScope, where: ContactFilter) -> list[ColumnElement[bool]]:
+        conds: list[ColumnElement[bool]] = []
+        if not scope.everything:
+            conds.append(
+                or_(
+                    contacts.c.access != Access.PRIVATE.value,
+                    contacts.c.id.in_(
+                        select(contact_managers.c.contact_id).where(
+                            contact_managers.c.user_id == scope.user_id
+                        )
+                    ),
+                )
+            )
+        if where.text is not None:
+            conds.append(contacts.c.id.in_(self._text_matches(where.text)))
+        for title in sorted(where.tags):
+            conds.append(
+                exists()
+                .where(
+                    entity_tags.c.entity_type == "contact",
+                    entity_tags.c.entity_id == contacts.c.id,
+                    entity_tags.c.tag_id == tags.c.id,
+                    tags.c.entity_type == "contact",
+                    tags.c.title_key == _key(title),
+                )
+            )
+        if where.temperature_id is not None:
+            conds.append(contacts.c.temperature_id == where.temperature_id)
+        if where.contact_type_id is not None:
+            conds.append(contacts.c.contact_type_id == where.contact_type_id)
+        if where.kind is not None:
+            conds.append(contacts.c.kind == where.kind)
+        if where.access is not None:
+            conds.append(contacts.c.access == where.access.value)
+        if where.company_id is not None:
+            conds.append(contacts.c.company_id == where.company_id)
+        if where.manager is not None:
+            conds.append(
+                contacts.c.id.in_(
+                    select(contact_managers.c.contact_id).where(
+                        contact_managers.c.user_id == where.manager
+                    )
+                )
+            )
+        if where.created_from is not None:
+            conds.append(contacts.c.created_at >= where.created_from)
+        if where.created_to is not None:
+            conds.append(contacts.c.created_at < where.created_to)
+        return conds
+
+    def _text_matches(self, raw: str) -> Any:
+        """Ids of contacts whose name contains the text, or whose e-mail or phone starts
+        with it."""
+        needle = raw.casefold()
+        if len(needle) >= 3 and self._dialect == "sqlite":
+            phrase = '"' + needle.replace('"', '""') + '"'
+            by_name: Any = select(text("rowid AS id")).select_from(text("contacts_fts")).where(
+                text("contacts_fts MATCH :phrase").bindparams(phrase=phrase)
+            )
+        elif len(needle) >= 3:
+            escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            by_name = select(contacts.c.id).where(
+                contacts.c.sort_name.like(f"%{escaped}%", escape="\\")
+            )
+        else:
+            by_name = select(contacts.c.id).where(
+                contacts.c.sort_name >= needle, contacts.c.sort_name < needle + _TOP
+            )
+        parts = [
+            by_name,
+            select(contact_infos.c.contact_id).where(
+                contact_infos.c.info_type == InfoType.EMAIL.value,
+                contact_infos.c.normalized >= needle,
+                contact_infos.c.normalized < needle + _TOP,
+            ),
+        ]
+        phone = search_phone_prefix(raw, region=None)
+        if phone:
+            parts.append(
+                select(contact_infos.c.contact_id).where(
+                    contact_infos.c.info_type == InfoType.PHONE.value,
+                    contact_infos.c.normalized >= phone,
+                    contact_infos.c.normalized < phone + _TOP,
+                )
+            )
+        return union(*parts)
+
+    def _build(self, rows: Sequence[Row[Any]]) -> list[Contact]:
+        if not rows:
+            return []
+        ids = [r.id for r in rows]
+        c = self._c
+        managers: dict[int, set[str]] = defaultdict(set)
+        for cid, uid in c.execute(
+            select(contact_managers.c.contact_id, contact_managers.c.user_id).where(
+                contact_managers.c.contact_id.in_(ids)
+            )
+        ):
+            managers[cid].add(uid)
+        tag_titles: dict[int, set[str]] = defaultdict(set)
+        for cid, title in c.execute(
+            select(entity_tags.c.entity_id, tags.c.title)
+            .join(tags, tags.c.id == entity_tags.c.tag_id)
+            .where(entity_tags.c.entity_type == "contact", entity_tags.c.entity_id.in_(ids))
+        ):
+            tag_titles[cid].add(title)
+        infos: dict[int, list[ContactInfo]] = defaultdict(list)
+        for r in c.execute(
+            select(contact_infos)
+            .where(contact_infos.c.contact_id.in_(ids))
+            .order_by(contact_infos.c.id)
+        ):
+            infos[r.contact_id].append(
+                ContactInfo(
+                    id=r.id,
+                    type=InfoType(r.info_type),
+                    category=r.category,
+                    value=r.value,
+                    normalized=r.normalized,
+                    is_primary=r.is_primary,
+                    address=Address(**r.address) if r.address else None,
+                )
+            )
+        custom: dict[int, dict[int, str]] = defaultdict(dict)
+        for fid, cid, value in c.execute(
+            select(custom_values.c.field_id, custom_values.c.entity_id, custom_values.c.value).where(
+                custom_values.c.entity_type == "contact", custom_values.c.entity_id.in_(ids)
+            )
+        ):
+            custom[cid][fid] = value
+        out: list[Contact] = []
+        for r in rows:
+            common: dict[str, Any] = {
+                "id": r.id,
+                "contact_type_id": r.contact_type_id,
+                "temperature_id": r.temperature_id,
+                "currency": r.currency,
+                "about": r.about,
+                "access": Access(r.access),
+                "managers": frozenset(managers[r.id]),
+                "tags": frozenset(tag_titles[r.id]),
+                "infos": tuple(infos[r.id]),
+                "custom": custom[r.id],
+                "created_by": r.created_by,
+                "created_at": r.created_at,
+                "updated_by": r.updated_by,
+                "updated_at": r.updated_at,
+            }
+            if r.kind == "person":
+                out.append(
+                    Person(
+                        first_name=r.first_name,
+                        last_name=r.last_name,
+                        job_title=r.job_title,
+                        company_id=r.company_id,
+                        **common,
+                    )
+                )
+            else:
+                out.append(Company(name=r.company_name, industry=r.industry, **common))
+        return out
+
+
+def _contact_row(contact: Contact) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "kind": contact.kind,
+        "sort_name": sort_name(contact),
+        "contact_type_id": contact.contact_type_id,
+        "temperature_id": contact.temperature_id,
+        "currency": contact.currency,
+        "about": contact.about,
+        "access": contact.access.value,
+        "created_by": contact.created_by,
+        "created_at": contact.created_at,
+        "updated_by": contact.updated_by,
+        "updated_at": contact.updated_at,
+    }
+    if isinstance(contact, Person):
+        row.update(
+            first_name=contact.first_name,
+            last_name=contact.last_name,
+            job_title=contact.job_title,
+            company_id=contact.company_id,
+        )
+    elif isinstance(contact, Company):
+        row.update(company_name=contact.name, industry=contact.industry)
+    return row
+
+
+def _info_row(cid: int, info: ContactInfo) -> dict[str, Any]:
+    address = None
+    if info.address is not None:
+        a = info.address
+        address = {"street": a.street, "city": a.city, "state": a.state, "zip": a.zip,
+                   "country": a.country}
+    return {
+        "contact_id": cid,
+        "info_type": info.type.value,
+        "category": info.category,
+        "value": info.value,
+        "normalized": info.normalized,
+        "address": address,
+        "is_primary": info.is_primary,
+    }
+
+
+# --- lists, stages, tags ------------------------------------------------------------------
+
+
+def _list_item(r: Row[Any]) -> ListItem:
+    return ListItem(
+        id=r.id,
+        kind=ListKind(r.kind),
+        title=r.title,
+        description=r.description,
+        color=r.color,
+        icon=r.icon,
+        sort_order=r.sort_order,
+        system=r.system,
+    )
+
+
+class SqlListRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+
+    def list(self, kind: ListKind) -> Sequence[ListItem]:
+        rows = self._c.execute(
+            select(list_items)
+            .where(list_items.c.kind == kind.value)
+            .order_by(list_items.c.sort_order, list_items.c.id)
+        )
+        return [_list_item(r) for r in rows]
+
+    def get(self, item_id: int) -> ListItem | None:
+        r = self._c.execute(select(list_items).where(list_items.c.id == item_id)).first()
+        return _list_item(r) if r else None
+
+    def find(self, kind: ListKind, title: str) -> ListItem | None:
+        r = self._c.execute(
+            select(list_items).where(
+                list_items.c.kind == kind.value, list_items.c.title_key == _key(title)
+            )
+        ).first()
+        return _list_item(r) if r else None
+
+    def add(self, item: ListItem) -> ListItem:
+        new_id = self._c.execute(
+            insert(list_items)
+            .values(
+                kind=item.kind.value,
+                title=item.title,
+                title_key=_key(item.title),
+                description=item.description,
+                color=item.color,
+                icon=item.icon,
+                sort_order=item.sort_order,
+                system=item.system,
+            )
+            .returning(list_items.c.id)
+        ).scalar_one()
+        stored = self.get(new_id)
+        assert stored is not None
+        return stored
+
+    def update(self, item: ListItem) -> None:
+        self._c.execute(
+            update(list_items)
+            .where(list_items.c.id == item.id)
+            .values(
+                title=item.title,
+                title_key=_key(item.title),
+                description=item.description,
+                color=item.color,
+                icon=item.icon,
+                sort_order=item.sort_order,
+            )
+        )
+
+    def delete(self, item_id: int) -> None:
+        self._c.execute(delete(list_items).where(list_items.c.id == item_id))
+
+    def _users(self, item: ListItem) -> ColumnElement[bool] | None:
+        if item.kind is ListKind.CONTACT_TYPE:
+            return contacts.c.contact_type_id == item.id
+        if item.kind is ListKind.TEMPERATURE:
+            return contacts.c.temperature_id == item.id
+        return None  # task and history categories gain users with the tasks/history tables
+
+    def usage(self, item: ListItem) -> int:
+        cond = self._users(item)
+        if cond is None:
+            return 0
+        return int(self._c.execute(select(func.count()).where(cond)).scalar_one())
+
+    def reassign(self, item: ListItem, to: ListItem) -> int:
+        return 0  # only task categories are reassigned; tasks arrive with their own table
+
+
+class SqlStageRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+
+    def list(self) -> Sequence[Stage]:
+        rows = self._c.execute(
+            select(opportunity_stages).order_by(
+                opportunity_stages.c.sort_order, opportunity_stages.c.id
+            )
+        )
+        return [
+            Stage(
+                id=r.id,
+                title=r.title,
+                description=r.description,
+                color=r.color,
+                probability=r.probability,
+                type=StageType(r.stage_type),
+                sort_order=r.sort_order,
+            )
+            for r in rows
+        ]
+
+
+class SqlTagRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+
+    @staticmethod
+    def _tag(r: Row[Any]) -> Tag:
+        return Tag(id=r.id, entity_type=r.entity_type, title=r.title)
+
+    def list(self, entity_type: str) -> Sequence[Tag]:
+        rows = self._c.execute(
+            select(tags).where(tags.c.entity_type == entity_type).order_by(tags.c.title_key)
+        )
+        return [self._tag(r) for r in rows]
+
+    def find(self, entity_type: str, title: str) -> Tag | None:
+        r = self._c.execute(
+            select(tags).where(tags.c.entity_type == entity_type, tags.c.title_key == _key(title))
+        ).first()
+        return self._tag(r) if r else None
+
+    def get(self, tag_id: int) -> Tag | None:
+        r = self._c.execute(select(tags).where(tags.c.id == tag_id)).first()
+        return self._tag(r) if r else None
+
+    def add(self, entity_type: str, title: str) -> Tag:
+        new_id = self._c.execute(
+            insert(tags)
+            .values(entity_type=entity_type, title=title, title_key=_key(title))
+            .returning(tags.c.id)
+        ).scalar_one()
+        return Tag(id=new_id, entity_type=entity_type, title=title)
+
+    def rename(self, tag: Tag, title: str) -> None:
+        self._c.execute(
+            update(tags).where(tags.c.id == tag.id).values(title=title, title_key=_key(title))
+        )
+
+    def delete(self, tag_id: int) -> None:
+        self._c.execute(delete(entity_tags).where(entity_tags.c.tag_id == tag_id))
+        self._c.execute(delete(tags).where(tags.c.id == tag_id))
+
+    def usage(self, tag_id: int) -> int:
+        return int(
+            self._c.execute(
+                select(func.count()).where(entity_tags.c.tag_id == tag_id)
+            ).scalar_one()
+        )
+
+    def unused(self, entity_type: str) -> Sequence[Tag]:
+        rows = self._c.execute(
+            select(tags)
+            .where(
+                tags.c.entity_type == entity_type,
+                ~exists().where(entity_tags.c.tag_id == tags.c.id),
+            )
+            .order_by(tags.c.title_key)
+        )
+        return [self._tag(r) for r in rows]
+
+
+class SqlCustomFieldRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+
+    @staticmethod
+    def _field(r: Row[Any]) -> CustomField:
+        return CustomField(
+            id=r.id,
+            entity_type=r.entity_type,
+            label=r.label,
+            type=r.field_type,
+            options=r.options,
+            sort_order=r.sort_order,
+        )
+
+    def list(self, entity_type: str | None = None) -> Sequence[CustomField]:
+        query = select(custom_fields).order_by(custom_fields.c.sort_order, custom_fields.c.id)
+        if entity_type is not None:
+            query = query.where(custom_fields.c.entity_type == entity_type)
+        return [self._field(r) for r in self._c.execute(query)]
+
+    def get(self, field_id: int) -> CustomField | None:
+        r = self._c.execute(select(custom_fields).where(custom_fields.c.id == field_id)).first()
+        return self._field(r) if r else None
+
+    def add(self, field: CustomField) -> CustomField:
+        new_id = self._c.execute(
+            insert(custom_fields)
+            .values(
+                entity_type=field.entity_type,
+                label=field.label,
+                field_type=field.type,
+                options=dict(field.options),
+                sort_order=field.sort_order,
+            )
+            .returning(custom_fields.c.id)
+        ).scalar_one()
+        stored = self.get(new_id)
+        assert stored is not None
+        return stored
+
+    def update(self, field: CustomField) -> None:
+        self._c.execute(
+            update(custom_fields)
+            .where(custom_fields.c.id == field.id)
+            .values(
+                label=field.label,
+                field_type=field.type,
+                options=dict(field.options),
+                sort_order=field.sort_order,
+            )
+        )
+
+    def delete(self, field_id: int) -> None:
+        self._c.execute(delete(custom_values).where(custom_values.c.field_id == field_id))
+        self._c.execute(delete(custom_fields).where(custom_fields.c.id == field_id))
+
+    def value_count(self, field_id: int) -> int:
+        return int(
+            self._c.execute(
+                select(func.count()).where(custom_values.c.field_id == field_id)
+            ).scalar_one()
+        )
+
+
+class SqlSettingsRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+
+    def get(self, key: str) -> Any:
+        return self._c.execute(select(settings.c.value).where(settings.c.key == key)).scalar()
+
+    def set(self, key: str, value: Any) -> None:
+        done = self._c.execute(update(settings).where(settings.c.key == key).values(value=value))
+        if done.rowcount == 0:
+            self._c.execute(insert(settings).values(key=key, value=value))
+
+
+class SqlAuditRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+
+    def append(self, event: Event) -> None:
+        self._c.execute(
+            insert(audit_log).values(
+                at=event.at,
+                actor_id=event.actor_id,
+                action=event.name,
+                entity_type=event.entity_type,
+                entity_id=None if event.entity_id is None else str(event.entity_id),
+                before=dict(event.before) if event.before is not None else None,
+                after=dict(event.after) if event.after is not None else None,
+                data=dict(event.data) if event.data else None,
+            )
+        )
+
+    def entries(
+        self,
+        *,
+        entity_type: str | None = None,
+        entity_id: int | str | None = None,
+        limit: int = 100,
+    ) -> Sequence[AuditEntry]:
+        query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+        if entity_type is not None:
+            query = query.where(audit_log.c.entity_type == entity_type)
+        if entity_id is not None:
+            query = query.where(audit_log.c.entity_id == str(entity_id))
+        return [
+            AuditEntry(
+                id=r.id,
+                at=r.at,
+                actor_id=r.actor_id,
+                action=r.action,
+                entity_type=r.entity_type,
+                entity_id=r.entity_id,
+                before=r.before,
+                after=r.after,
+                data=r.data,
+            )
+            for r in self._c.execute(query)
+        ]
+
+
+__all__ = [
+    "SqlAuditRepository",
+    "SqlContactRepository",
+    "SqlCustomFieldRepository",
+    "SqlListRepository",
+    "SqlSettingsRepository",
+    "SqlStageRepository",
+    "SqlTagRepository",
+]
+

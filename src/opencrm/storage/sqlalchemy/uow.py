@@ -1,0 +1,75 @@
+"""The SQLAlchemy unit of work: one connection, one transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy import exc as sa_exc
+
+from opencrm.errors import Conflict, StorageError
+from opencrm.storage.sqlalchemy import repositories as repos
+
+__all__ = ["SqlUnitOfWork"]
+
+
+class SqlUnitOfWork:
+    """Opens a transaction on enter; rolls back on exit unless :meth:`commit` was called.
+
+    Driver errors leave it as opencrm errors: a broken constraint is a
+    :class:`~opencrm.errors.Conflict`, anything else a :class:`~opencrm.errors.StorageError`.
+    """
+
+    def __init__(self, engine: Engine, *, write: bool = True) -> None:
+        self._engine = engine
+        self._write = write
+        self._conn: Connection | None = None
+
+    def __enter__(self) -> SqlUnitOfWork:
+        try:
+            conn = self._engine.connect().execution_options(opencrm_write=self._write)
+            conn.begin()
+        except sa_exc.DBAPIError as exc:
+            raise StorageError(f"cannot open a transaction: {exc.orig}") from None
+        self._conn = conn
+        self.contacts = repos.SqlContactRepository(conn)
+        self.lists = repos.SqlListRepository(conn)
+        self.stages = repos.SqlStageRepository(conn)
+        self.tags = repos.SqlTagRepository(conn)
+        self.fields = repos.SqlCustomFieldRepository(conn)
+        self.settings = repos.SqlSettingsRepository(conn)
+        self.audit = repos.SqlAuditRepository(conn)
+        return self
+
+    @property
+    def connection(self) -> Connection:
+        if self._conn is None:
+            raise RuntimeError("the unit of work is not open")
+        return self._conn
+
+    def commit(self) -> None:
+        try:
+            self.connection.commit()
+        except sa_exc.DBAPIError as exc:
+            raise _translate(exc) from None
+
+    def rollback(self) -> None:
+        self.connection.rollback()
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if conn.in_transaction():
+                conn.rollback()
+        finally:
+            conn.close()
+        if isinstance(exc, sa_exc.DBAPIError):
+            raise _translate(exc) from None
+
+
+def _translate(exc: sa_exc.DBAPIError) -> Exception:
+    if isinstance(exc, sa_exc.IntegrityError):
+        return Conflict(f"the change conflicts with stored data: {exc.orig}")
+    return StorageError(f"the database refused the operation: {exc.orig}")
