@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from opencrm.core.entities.contacts import Contact
 from opencrm.core.entities.lists import CustomField, ListItem, ListKind, Stage, Tag
@@ -148,9 +148,9 @@ class UnitOfWork(Protocol):
     settings: SettingsRepository
     audit: AuditRepository
 
-    def __enter__(self) -> UnitOfWork: ...
+    def __enter__(self) -> Self: ...
 
-    def __exit__(self, *exc: object) -> None: ...
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None: ...
 
     def commit(self) -> None: ...
 

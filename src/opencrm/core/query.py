@@ -77,7 +77,7 @@ def _enc(value: object) -> object:
 def _dec(value: object) -> object:
     if isinstance(value, dict) and set(value) == {"dt"}:
         return dt.datetime.fromisoformat(str(value["dt"]))
-    if value is None or isinstance(value, (str, int)) and not isinstance(value, bool):
+    if value is None or (isinstance(value, (str, int)) and not isinstance(value, bool)):
         return value
     raise ValueError("bad cursor value")
 
@@ -92,14 +92,14 @@ class PageRequest:
     after: Cursor | None
 
     @classmethod
-    def build(
-        cls, sort: str, limit: int, after: str | None, allowed: Sequence[str]
-    ) -> PageRequest:
+    def build(cls, sort: str, limit: int, after: str | None, allowed: Sequence[str]) -> PageRequest:
         errors = {}
         if not isinstance(sort, str) or sort.lstrip("-") not in allowed:
             errors["sort"] = f"must be one of {', '.join(allowed)} (prefix - for descending)"
-        if isinstance(limit, bool) or not isinstance(limit, int) or not (
-            1 <= limit <= MAX_PAGE_SIZE
+        if (
+            isinstance(limit, bool)
+            or not isinstance(limit, int)
+            or not (1 <= limit <= MAX_PAGE_SIZE)
         ):
             errors["limit"] = f"must be a whole number from 1 to {MAX_PAGE_SIZE}"
         if after is not None and not isinstance(after, str):

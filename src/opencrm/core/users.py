@@ -66,12 +66,12 @@ class ModuleAccess:
     """
 
     everyone: bool = True
-    users: frozenset[str] = attrs.field(factory=frozenset, converter=frozenset)
-    groups: frozenset[str] = attrs.field(factory=frozenset, converter=frozenset)
+    users: frozenset[str] = attrs.field(factory=frozenset, converter=_frozen_str_set)
+    groups: frozenset[str] = attrs.field(factory=frozenset, converter=_frozen_str_set)
 
     @classmethod
     def only(cls, *, users: Iterable[str] = (), groups: Iterable[str] = ()) -> ModuleAccess:
-        return cls(everyone=False, users=frozenset(users), groups=frozenset(groups))
+        return cls(everyone=False, users=frozenset[str](users), groups=frozenset[str](groups))
 
     def allows(self, user: User) -> bool:
         if user.crm_admin or self.everyone:

@@ -37,6 +37,7 @@ def opencrm_register_field_types(crm: CRM) -> Sequence[FieldType]:
     :param crm: the CRM being opened.
     :return: field type instances (may be empty).
     """
+    raise NotImplementedError  # a specification: pluggy calls the implementations
 
 
 # --- Changes: called for every service call that changes data -----------------------------

@@ -15,7 +15,7 @@ from opencrm.core.entities.contacts import Access, Company, Contact, ContactInfo
 from opencrm.core.entities.lists import ListItem, ListKind
 from opencrm.core.query import CONTACT_SORTS, DEFAULT_PAGE_SIZE, ContactFilter, Page, PageRequest
 from opencrm.core.services._base import Service, Tx
-from opencrm.errors import Conflict, NotFound, ValidationError
+from opencrm.errors import Conflict, NotFound, PermissionDenied, ValidationError
 
 __all__ = ["ContactService"]
 
@@ -69,8 +69,12 @@ class ContactService:
         **fields: Any,
     ) -> Person:
         """Create a person; the creator manages it unless ``managers`` names others."""
-        values = {"first_name": first_name, "last_name": last_name, "job_title": job_title}
-        values["company"] = company
+        values: dict[str, Any] = {
+            "first_name": first_name,
+            "last_name": last_name,
+            "job_title": job_title,
+            "company": company,
+        }
         return self._add(Person, values, fields, _quick_infos(email, phone, None, infos))  # type: ignore[return-value]
 
     def add_company(
@@ -85,7 +89,7 @@ class ContactService:
         **fields: Any,
     ) -> Company:
         """Create a company; the creator manages it unless ``managers`` names others."""
-        values = {"name": name, "industry": industry}
+        values: dict[str, Any] = {"name": name, "industry": industry}
         return self._add(Company, values, fields, _quick_infos(email, phone, website, infos))  # type: ignore[return-value]
 
     def _add(
@@ -185,7 +189,7 @@ class ContactService:
         with self._s._tx() as tx:
             contact = self._readable(tx, contact_id)
             if not policy.can_delete_contact(tx.actor, contact):
-                raise policy.PermissionDenied("you may not delete this contact")
+                raise PermissionDenied("you may not delete this contact")
             if tx.uow.contacts.in_use_by_invoices(contact_id):
                 raise Conflict("an invoice names this contact; it cannot be deleted")
             members = tx.uow.contacts.members_of(contact_id) if isinstance(contact, Company) else []
@@ -233,9 +237,9 @@ class ContactService:
             }
             [new] = _clean_infos([spec], self._s._ctx.phone_region)
             new = attrs.evolve(new, id=old.id)
-            infos = [new if i.id == info_id else i for i in before.infos]
-            infos = _set_primary(infos, new if primary else None)
-            after = self._save(tx, before, attrs.evolve(before, infos=tuple(infos)))
+            replaced = [new if i.id == info_id else i for i in before.infos]
+            infos = _set_primary(replaced, new if primary else None)
+            after = self._save(tx, before, attrs.evolve(before, infos=infos))
             return _find_info(after, info_id)
 
     def remove_info(self, contact_id: int, info_id: int) -> None:
@@ -258,7 +262,7 @@ class ContactService:
     def _editable(self, tx: Tx, contact_id: int) -> Contact:
         contact = self._readable(tx, contact_id)
         if not policy.can_edit_contact(tx.actor, contact):
-            raise policy.PermissionDenied("you may not edit this contact")
+            raise PermissionDenied("you may not edit this contact")
         return contact
 
     def _save(self, tx: Tx, before: Contact, after: Contact) -> Contact:
@@ -384,7 +388,7 @@ def _clean_currency(value: object) -> str | None:
 
 def _clean_access(value: object) -> Access:
     try:
-        return Access(value)
+        return Access(str(value))
     except ValueError:
         raise ValidationError(
             {"access": "must be one of " + ", ".join(a.value for a in Access)}
@@ -521,7 +525,7 @@ def _clean_infos(specs: Iterable[Mapping[str, Any]], region: str | None) -> tupl
         if extra:
             raise ValidationError({f"infos.{n}": f"unknown keys: {', '.join(sorted(extra))}"})
         try:
-            info_type = InfoType(spec.get("type"))
+            info_type = InfoType(str(spec.get("type")))
         except ValueError:
             raise ValidationError(
                 {f"infos.{n}.type": f"unknown contact info type {spec.get('type')!r}"}
@@ -529,12 +533,11 @@ def _clean_infos(specs: Iterable[Mapping[str, Any]], region: str | None) -> tupl
         category = spec.get("category") or info_type.categories[0]
         if category not in info_type.categories:
             raise ValidationError(
-                {
-                    f"{info_type.value}.category": "must be one of "
-                    + ", ".join(info_type.categories)
-                }
+                {f"{info_type.value}.category": "must be one of " + ", ".join(info_type.categories)}
             )
-        value, normalized, address = cd.clean_info_value(info_type, spec.get("value"), region=region)
+        value, normalized, address = cd.clean_info_value(
+            info_type, spec.get("value"), region=region
+        )
         info = ContactInfo(
             id=0,
             type=info_type,
@@ -570,7 +573,9 @@ def _set_primary(
                 primary = False
         if primary:
             seen.add(info.type)
-        result.append(info if info.is_primary == primary else attrs.evolve(info, is_primary=primary))
+        result.append(
+            info if info.is_primary == primary else attrs.evolve(info, is_primary=primary)
+        )
     return tuple(result)
 
 

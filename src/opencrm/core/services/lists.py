@@ -24,7 +24,7 @@ TAG_ENTITY_TYPES = ("contact", "opportunity", "case")
 
 def _kind(value: object) -> ListKind:
     try:
-        return ListKind(value)
+        return ListKind(str(value))
     except ValueError:
         raise ValidationError(
             {"kind": "must be one of " + ", ".join(k.value for k in ListKind)}
@@ -109,7 +109,9 @@ class ListService:
                 if other is not None and other.id != item_id:
                     raise Conflict(f"{before.kind.value} {new['title']!r} exists already")
             if "description" in changes:
-                new["description"] = clean_name("description", changes["description"], required=False)
+                new["description"] = clean_name(
+                    "description", changes["description"], required=False
+                )
             if "color" in changes:
                 new["color"] = _color(
                     changes["color"], required=before.kind is ListKind.TEMPERATURE
@@ -309,9 +311,7 @@ class CustomFieldService:
 
 def _field_entity(entity_type: str) -> None:
     if entity_type not in FIELD_ENTITY_TYPES:
-        raise ValidationError(
-            {"entity_type": "must be one of " + ", ".join(FIELD_ENTITY_TYPES)}
-        )
+        raise ValidationError({"entity_type": "must be one of " + ", ".join(FIELD_ENTITY_TYPES)})
 
 
 class SettingsService:
@@ -350,7 +350,11 @@ class SettingsService:
             return tx.uow.settings.get(key)
 
     def audit_trail(
-        self, *, entity_type: str | None = None, entity_id: int | str | None = None, limit: int = 100
+        self,
+        *,
+        entity_type: str | None = None,
+        entity_id: int | str | None = None,
+        limit: int = 100,
     ) -> Sequence[Any]:
         """The newest audit entries first (admin only)."""
         with self._s._tx(write=False) as tx:

@@ -171,4 +171,11 @@ class HeadingField(FieldType):
 
 @hookimpl
 def opencrm_register_field_types(crm: CRM) -> list[FieldType]:
-    return [TextField(), TextAreaField(), SelectField(), CheckboxField(), DateField(), HeadingField()]
+    return [
+        TextField(),
+        TextAreaField(),
+        SelectField(),
+        CheckboxField(),
+        DateField(),
+        HeadingField(),
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -10,17 +11,14 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Row,
-    and_,
     delete,
     exists,
-    false,
     func,
     insert,
     literal,
     or_,
     select,
     text,
-    true,
     tuple_,
     union,
     update,
@@ -196,9 +194,9 @@ class SqlContactRepository:
     def members_of(self, company_id: int) -> Sequence[int]:
         return list(
             self._c.execute(
-                select(contacts.c.id).where(contacts.c.company_id == company_id).order_by(
-                    contacts.c.id
-                )
+                select(contacts.c.id)
+                .where(contacts.c.company_id == company_id)
+                .order_by(contacts.c.id)
             ).scalars()
         )
 
@@ -220,7 +218,9 @@ class SqlContactRepository:
                 raise ValidationError({"after": "is not a cursor of this list and sort"})
             cursor_values = tuple_(*[literal(v) for v in page.after.values])
             row_keys = tuple_(*keys)
-            query = query.where(row_keys < cursor_values if page.descending else row_keys > cursor_values)
+            query = query.where(
+                row_keys < cursor_values if page.descending else row_keys > cursor_values
+            )
         order = [k.desc() if page.descending else k.asc() for k in keys]
         rows = self._c.execute(query.order_by(*order).limit(page.limit + 1)).all()
         more = len(rows) > page.limit
@@ -235,7 +235,7 @@ class SqlContactRepository:
         query = select(func.count()).select_from(contacts).where(*self._conditions(scope, where))
         return int(self._c.execute(query).scalar_one())
 
-    def _sort_keys(self, sort: str, *, text_search: bool) -> tuple[list[Any], Any]:
+    def _sort_keys(self, sort: str, *, text_search: bool) -> tuple[builtins.list[Any], Any]:
         name: Any = contacts.c.sort_name
         if text_search:
             # A text search matches few rows: make the planner start from the matches and
@@ -254,8 +254,10 @@ class SqlContactRepository:
             contacts.c.id.label("k_id"),
         ], source
 
-    def _conditions(self, scope: ContactScope, where: ContactFilter) -> list[ColumnElement[bool]]:
-        conds: list[ColumnElement[bool]] = []
+    def _conditions(
+        self, scope: ContactScope, where: ContactFilter
+    ) -> builtins.list[ColumnElement[bool]]:
+        conds: builtins.list[ColumnElement[bool]] = []
         if not scope.everything:
             conds.append(
                 or_(
@@ -271,8 +273,7 @@ class SqlContactRepository:
             conds.append(contacts.c.id.in_(self._text_matches(where.text)))
         for title in sorted(where.tags):
             conds.append(
-                exists()
-                .where(
+                exists().where(
                     entity_tags.c.entity_type == "contact",
                     entity_tags.c.entity_id == contacts.c.id,
                     entity_tags.c.tag_id == tags.c.id,
@@ -310,8 +311,10 @@ class SqlContactRepository:
         needle = raw.casefold()
         if len(needle) >= 3 and self._dialect == "sqlite":
             phrase = '"' + needle.replace('"', '""') + '"'
-            by_name: Any = select(text("rowid AS id")).select_from(text("contacts_fts")).where(
-                text("contacts_fts MATCH :phrase").bindparams(phrase=phrase)
+            by_name: Any = (
+                select(text("rowid AS id"))
+                .select_from(text("contacts_fts"))
+                .where(text("contacts_fts MATCH :phrase").bindparams(phrase=phrase))
             )
         elif len(needle) >= 3:
             escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -341,7 +344,7 @@ class SqlContactRepository:
             )
         return union(*parts)
 
-    def _build(self, rows: Sequence[Row[Any]]) -> list[Contact]:
+    def _build(self, rows: Sequence[Row[Any]]) -> builtins.list[Contact]:
         if not rows:
             return []
         ids = [r.id for r in rows]
@@ -360,7 +363,7 @@ class SqlContactRepository:
             .where(entity_tags.c.entity_type == "contact", entity_tags.c.entity_id.in_(ids))
         ):
             tag_titles[cid].add(title)
-        infos: dict[int, list[ContactInfo]] = defaultdict(list)
+        infos: dict[int, builtins.list[ContactInfo]] = defaultdict(builtins.list)
         for r in c.execute(
             select(contact_infos)
             .where(contact_infos.c.contact_id.in_(ids))
@@ -379,12 +382,12 @@ class SqlContactRepository:
             )
         custom: dict[int, dict[int, str]] = defaultdict(dict)
         for fid, cid, value in c.execute(
-            select(custom_values.c.field_id, custom_values.c.entity_id, custom_values.c.value).where(
-                custom_values.c.entity_type == "contact", custom_values.c.entity_id.in_(ids)
-            )
+            select(
+                custom_values.c.field_id, custom_values.c.entity_id, custom_values.c.value
+            ).where(custom_values.c.entity_type == "contact", custom_values.c.entity_id.in_(ids))
         ):
             custom[cid][fid] = value
-        out: list[Contact] = []
+        out: builtins.list[Contact] = []
         for r in rows:
             common: dict[str, Any] = {
                 "id": r.id,
@@ -447,8 +450,13 @@ def _info_row(cid: int, info: ContactInfo) -> dict[str, Any]:
     address = None
     if info.address is not None:
         a = info.address
-        address = {"street": a.street, "city": a.city, "state": a.state, "zip": a.zip,
-                   "country": a.country}
+        address = {
+            "street": a.street,
+            "city": a.city,
+            "state": a.state,
+            "zip": a.zip,
+            "country": a.country,
+        }
     return {
         "contact_id": cid,
         "info_type": info.type.value,
@@ -620,9 +628,7 @@ class SqlTagRepository:
 
     def usage(self, tag_id: int) -> int:
         return int(
-            self._c.execute(
-                select(func.count()).where(entity_tags.c.tag_id == tag_id)
-            ).scalar_one()
+            self._c.execute(select(func.count()).where(entity_tags.c.tag_id == tag_id)).scalar_one()
         )
 
     def unused(self, entity_type: str) -> Sequence[Tag]:
@@ -770,4 +776,3 @@ __all__ = [
     "SqlStageRepository",
     "SqlTagRepository",
 ]
-

@@ -181,9 +181,7 @@ custom_fields = Table(
 custom_values = Table(
     "custom_values",
     metadata,
-    Column(
-        "field_id", Integer, ForeignKey("custom_fields.id", ondelete="CASCADE"), nullable=False
-    ),
+    Column("field_id", Integer, ForeignKey("custom_fields.id", ondelete="CASCADE"), nullable=False),
     Column("entity_type", String(20), nullable=False),
     Column("entity_id", Integer, nullable=False),
     Column("value", Text, nullable=False),

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 from sqlalchemy import exc as sa_exc
 
+from opencrm.core import ports
 from opencrm.errors import Conflict, StorageError
 from opencrm.storage.sqlalchemy import repositories as repos
 
@@ -32,13 +33,13 @@ class SqlUnitOfWork:
         except sa_exc.DBAPIError as exc:
             raise StorageError(f"cannot open a transaction: {exc.orig}") from None
         self._conn = conn
-        self.contacts = repos.SqlContactRepository(conn)
-        self.lists = repos.SqlListRepository(conn)
-        self.stages = repos.SqlStageRepository(conn)
-        self.tags = repos.SqlTagRepository(conn)
-        self.fields = repos.SqlCustomFieldRepository(conn)
-        self.settings = repos.SqlSettingsRepository(conn)
-        self.audit = repos.SqlAuditRepository(conn)
+        self.contacts: ports.ContactRepository = repos.SqlContactRepository(conn)
+        self.lists: ports.ListRepository = repos.SqlListRepository(conn)
+        self.stages: ports.StageRepository = repos.SqlStageRepository(conn)
+        self.tags: ports.TagRepository = repos.SqlTagRepository(conn)
+        self.fields: ports.CustomFieldRepository = repos.SqlCustomFieldRepository(conn)
+        self.settings: ports.SettingsRepository = repos.SqlSettingsRepository(conn)
+        self.audit: ports.AuditRepository = repos.SqlAuditRepository(conn)
         return self
 
     @property

@@ -79,7 +79,9 @@ def upgrade() -> None:
             "access IN ('private', 'read', 'read_write')", name="ck_contacts_access"
         ),
         sa.ForeignKeyConstraint(
-            ["company_id"], ["contacts.id"], ondelete="SET NULL",
+            ["company_id"],
+            ["contacts.id"],
+            ondelete="SET NULL",
             name="fk_contacts_company_id_contacts",
         ),
         sa.ForeignKeyConstraint(
@@ -102,7 +104,9 @@ def upgrade() -> None:
         sa.Column("contact_id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.String(255), nullable=False),
         sa.ForeignKeyConstraint(
-            ["contact_id"], ["contacts.id"], ondelete="CASCADE",
+            ["contact_id"],
+            ["contacts.id"],
+            ondelete="CASCADE",
             name="fk_contact_managers_contact_id_contacts",
         ),
         sa.PrimaryKeyConstraint("contact_id", "user_id", name="pk_contact_managers"),
@@ -121,7 +125,9 @@ def upgrade() -> None:
         sa.Column("address", JSONText()),
         sa.Column("is_primary", sa.Boolean(), nullable=False, server_default="0"),
         sa.ForeignKeyConstraint(
-            ["contact_id"], ["contacts.id"], ondelete="CASCADE",
+            ["contact_id"],
+            ["contacts.id"],
+            ondelete="CASCADE",
             name="fk_contact_infos_contact_id_contacts",
         ),
         sa.PrimaryKeyConstraint("id", name="pk_contact_infos"),
@@ -169,7 +175,9 @@ def upgrade() -> None:
         sa.Column("entity_id", sa.Integer(), nullable=False),
         sa.Column("value", sa.Text(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["field_id"], ["custom_fields.id"], ondelete="CASCADE",
+            ["field_id"],
+            ["custom_fields.id"],
+            ondelete="CASCADE",
             name="fk_custom_values_field_id_custom_fields",
         ),
         sa.PrimaryKeyConstraint("field_id", "entity_type", "entity_id", name="pk_custom_values"),
@@ -228,9 +236,7 @@ def _sqlite_extras() -> None:
 
 def _postgresql_extras() -> None:
     bind = op.get_bind()
-    has_trgm = bind.exec_driver_sql(
-        "SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'"
-    ).scalar()
+    has_trgm = bind.exec_driver_sql("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'").scalar()
     if not has_trgm:
         available = bind.exec_driver_sql(
             "SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'"
@@ -240,8 +246,7 @@ def _postgresql_extras() -> None:
             has_trgm = True
     if has_trgm:
         op.execute(
-            "CREATE INDEX ix_contacts_sort_name_trgm ON contacts "
-            "USING gin (sort_name gin_trgm_ops)"
+            "CREATE INDEX ix_contacts_sort_name_trgm ON contacts USING gin (sort_name gin_trgm_ops)"
         )
     op.execute(
         "CREATE FUNCTION opencrm_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "

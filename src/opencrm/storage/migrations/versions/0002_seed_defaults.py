@@ -42,10 +42,20 @@ HISTORY_CATEGORIES = [
     ("Mail message", "email", True),
 ]
 STAGES = [
-    ("Initial contact", 1, "open", "#e795c1",
-     "A contact with the potential buyer is needed to understand the future sales prospective"),
-    ("Preapproach", 2, "open", "#df7895",
-     "Application of initial fit criteria to the potential buyer"),
+    (
+        "Initial contact",
+        1,
+        "open",
+        "#e795c1",
+        "A contact with the potential buyer is needed to understand the future sales prospective",
+    ),
+    (
+        "Preapproach",
+        2,
+        "open",
+        "#df7895",
+        "Application of initial fit criteria to the potential buyer",
+    ),
     ("Suspect", 3, "open", "#f48454", "The potential buyer may need the product"),
     ("Champion", 20, "open", "#b58fd6", "Need assessment: someone inside supports the deal"),
     ("Opportunity", 50, "open", "#d28cc8", "A qualified prospect with a real need and budget"),
@@ -84,7 +94,14 @@ tags = sa.table(
 settings = sa.table("settings", sa.column("key", sa.String), sa.column("value", sa.Text))
 
 
-def _item(kind, title, n, color=None, icon=None, system=False):
+def _item(
+    kind: str,
+    title: str,
+    n: int,
+    color: str | None = None,
+    icon: str | None = None,
+    system: bool = False,
+) -> dict[str, object]:
     return {
         "kind": kind,
         "title": title,
@@ -123,7 +140,8 @@ def upgrade() -> None:
         ],
     )
     op.bulk_insert(
-        tags, [{"entity_type": "contact", "title": t, "title_key": t.casefold()} for t in CONTACT_TAGS]
+        tags,
+        [{"entity_type": "contact", "title": t, "title_key": t.casefold()} for t in CONTACT_TAGS],
     )
     op.bulk_insert(settings, [{"key": "default_currency", "value": '"USD"'}])
 
