@@ -21,9 +21,7 @@ from opencrm import CRM, InMemoryUserDirectory, User
 from opencrm.storage.sqlalchemy.engine import create_engine_for, upgrade
 from opencrm.storage.sqlalchemy.tables import metadata
 
-PG_URL = os.environ.get(
-    "OPENCRM_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+PG_URL = os.environ.get("OPENCRM_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 USERS = [
@@ -88,9 +86,11 @@ class PgDatabase:
         admin.dispose()
         self.engine = self.make_engine()
         upgrade(self.engine)
-        self.tables = [t for t in reversed(metadata.sorted_tables)]
+        self.tables = list(reversed(metadata.sorted_tables))
         with self.engine.connect() as conn:
-            self.seed = {t.name: [dict(r._mapping) for r in conn.execute(t.select())] for t in self.tables}
+            self.seed = {
+                t.name: [dict(r._mapping) for r in conn.execute(t.select())] for t in self.tables
+            }
 
     @property
     def url(self) -> str:
@@ -112,7 +112,7 @@ class PgDatabase:
                 if "id" in table.c and rows:
                     conn.exec_driver_sql(
                         f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
-                        f"(SELECT max(id) FROM \"{table.name}\"))"
+                        f'(SELECT max(id) FROM "{table.name}"))'
                     )
 
     def drop(self) -> None:

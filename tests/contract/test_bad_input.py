@@ -6,8 +6,15 @@ import pytest
 
 from opencrm import NotFound, PermissionDenied, ValidationError
 
-TABLES = ("contacts", "contact_infos", "contact_managers", "entity_tags", "tags",
-          "custom_values", "audit_log")
+TABLES = (
+    "contacts",
+    "contact_infos",
+    "contact_managers",
+    "entity_tags",
+    "tags",
+    "custom_values",
+    "audit_log",
+)
 
 
 def snapshot(crm):
@@ -22,8 +29,7 @@ CREATE_CASES = {
     "invalid email": ({"email": "not-an-email"}, "email"),
     "invalid phone": ({"phone": "12"}, "phone"),
     "phone without country": ({"phone": "030 1234567"}, "phone"),
-    "javascript url": ({"infos": [{"type": "website", "value": "javascript:alert(1)"}]},
-                       "website"),
+    "javascript url": ({"infos": [{"type": "website", "value": "javascript:alert(1)"}]}, "website"),
     "unknown currency": ({"currency": "XYZ"}, "currency"),
     "float as currency": ({"currency": 1.5}, "currency"),
     "unknown contact type": ({"contact_type": "Alien"}, "contact_type"),
@@ -51,8 +57,13 @@ def test_bad_create_is_a_validation_error_and_writes_nothing(crm, alice, case):
 
 @pytest.mark.parametrize(
     ("first_name", "reason"),
-    [("", "is required"), ("   ", "is required"), ("x" * 256, "is longer than 255 characters"),
-     (None, "is required"), (42, "must be a string")],
+    [
+        ("", "is required"),
+        ("   ", "is required"),
+        ("x" * 256, "is longer than 255 characters"),
+        (None, "is required"),
+        (42, "must be a string"),
+    ],
 )
 def test_empty_or_bad_names(crm, alice, first_name, reason):
     before = snapshot(crm)

@@ -28,8 +28,11 @@ def test_person_round_trip_with_every_field(admin):
         infos=[
             {"type": "email", "value": "ada@example.com", "category": "home"},
             {"type": "phone", "value": "+44 20 7946 0018", "category": "mobile"},
-            {"type": "address", "value": {"street": "1 Main St", "city": "London"},
-             "category": "billing"},
+            {
+                "type": "address",
+                "value": {"street": "1 Main St", "city": "London"},
+                "category": "billing",
+            },
             {"type": "twitter", "value": "@ada"},
         ],
     )
@@ -130,8 +133,9 @@ def test_company_link_must_be_a_readable_company(alice, bob):
 
 def test_delete_removes_infos_tags_and_custom_values(admin, crm):
     field = admin.fields.add("contact", "Segment", "text")
-    p = admin.contacts.add_person("Del", email="del@example.com", tags={"Lead"},
-                                  custom={field.id: "A"})
+    p = admin.contacts.add_person(
+        "Del", email="del@example.com", tags={"Lead"}, custom={field.id: "A"}
+    )
     admin.contacts.delete(p.id)
     with crm.engine.connect() as conn:
         for table in ("contact_infos", "contact_managers"):
@@ -148,8 +152,9 @@ def _names(page):
 
 def test_list_filters(admin):
     warm = "Warm"
-    a = admin.contacts.add_company("Alpha", tags={"Lead"}, temperature=warm, contact_type="Partner",
-                                   access="read")
+    a = admin.contacts.add_company(
+        "Alpha", tags={"Lead"}, temperature=warm, contact_type="Partner", access="read"
+    )
     b = admin.contacts.add_person("Beta", "Person", tags={"Lead", "Staff"}, managers={"bob"})
     c = admin.contacts.add_person("Gamma", "Person", company=a, access="read_write")
     assert _names(admin.contacts.list()) == ["Alpha", "Beta Person", "Gamma Person"]
@@ -173,8 +178,9 @@ def test_list_filters(admin):
 
 def test_sorts_and_keyset_paging_are_stable(admin):
     for i in range(23):
-        admin.contacts.add_person(f"Name{i % 5}", f"{i:02d}", contact_type="Client" if i % 2
-                                  else "Supplier")
+        admin.contacts.add_person(
+            f"Name{i % 5}", f"{i:02d}", contact_type="Client" if i % 2 else "Supplier"
+        )
     all_ids = []
     after = None
     while True:
@@ -183,14 +189,15 @@ def test_sorts_and_keyset_paging_are_stable(admin):
         after = page.next_cursor
         if after is None:
             break
-    expected = sorted(admin.contacts.list(limit=500), key=lambda c: (c.display_name.casefold(),
-                                                                     c.id))
+    expected = sorted(
+        admin.contacts.list(limit=500), key=lambda c: (c.display_name.casefold(), c.id)
+    )
     assert all_ids == [c.id for c in expected]
     desc = admin.contacts.list(sort="-name", limit=500)
     assert [c.id for c in desc] == list(reversed(all_ids))
     by_created = admin.contacts.list(sort="created", limit=500)
     assert [c.id for c in by_created] == sorted(all_ids)
-    by_type, after, seen = [], None, []
+    _by_type, after, seen = [], None, []
     while True:
         page = admin.contacts.list(sort="type", limit=4, after=after)
         seen += list(page)
@@ -238,8 +245,9 @@ def test_custom_values_are_validated_per_type(admin):
     )
     assert dict(c.custom) == {seg.id: "SMB", news.id: "true", renew.id: "2027-01-31"}
     with pytest.raises(ValidationError) as info:
-        admin.contacts.update(c.id, custom={seg.id: "Huge", only_person.id: "2000-01-01",
-                                            renew.id: "31/01/2027"})
+        admin.contacts.update(
+            c.id, custom={seg.id: "Huge", only_person.id: "2000-01-01", renew.id: "31/01/2027"}
+        )
     assert set(info.value.errors) == {
         f"custom.{seg.id}",
         f"custom.{only_person.id}",

@@ -38,7 +38,8 @@ def test_events_after_commit_only(recorder, users):
     assert rec.committed[-1] == "contact.updated"
     with pytest.raises(ValidationError):
         s.contacts.update(c.id, name="")
-    assert rec.committed[-1] == "contact.updated" and len(rec.committed) == 4
+    assert rec.committed[-1] == "contact.updated"
+    assert len(rec.committed) == 4
     s.contacts.get(c.id)  # reads emit nothing
     s.contacts.delete(c.id)
     assert rec.committed[-1] == "contact.deleted"
@@ -50,7 +51,7 @@ def test_events_after_commit_only(recorder, users):
 
 
 def test_access_changed_names_the_granted_users(recorder, users):
-    rec, crm = recorder
+    _rec, crm = recorder
     got = []
 
     class Grants:
@@ -106,10 +107,12 @@ def test_audit_trail_records_who_what_when_before_after(admin, alice, users):
         ("contact.created", "alice"),
     ]
     created, updated, deleted = reversed(entries)
-    assert created.before is None and created.after["name"] == "Audited"
+    assert created.before is None
+    assert created.after["name"] == "Audited"
     assert created.after["kind"] == "company"
     assert (updated.before["name"], updated.after["name"]) == ("Audited", "Audited Ltd")
-    assert deleted.before["name"] == "Audited Ltd" and deleted.after is None
+    assert deleted.before["name"] == "Audited Ltd"
+    assert deleted.after is None
     assert created.at <= updated.at <= deleted.at
     with pytest.raises(OpenCRMError):
         alice.settings.audit_trail()
@@ -142,7 +145,6 @@ def test_module_access_rule(admin, alice, bob, users, crm):
         bob.contacts.count()
     carol = crm.session(users["carol"])  # in group "sales"
     assert carol.contacts.count() == 0
-    assert admin.settings.module_access() == ModuleAccess.only(users={"alice"},
-                                                               groups={"sales"})
+    assert admin.settings.module_access() == ModuleAccess.only(users={"alice"}, groups={"sales"})
     with pytest.raises(PermissionDenied):
         alice.settings.set_module_access(ModuleAccess())

@@ -12,22 +12,43 @@ def titles(items):
 
 
 def test_reference_defaults_are_seeded(admin):
-    assert titles(admin.lists.items("contact_type")) == ["Client", "Supplier", "Partner",
-                                                         "Competitor"]
+    assert titles(admin.lists.items("contact_type")) == [
+        "Client",
+        "Supplier",
+        "Partner",
+        "Competitor",
+    ]
     assert [(i.title, i.color) for i in admin.lists.items("temperature")] == [
-        ("Cold", "#8a98d8"), ("Warm", "#ffd267"), ("Hot", "#df7895")]
+        ("Cold", "#8a98d8"),
+        ("Warm", "#ffd267"),
+        ("Hot", "#df7895"),
+    ]
     assert len(admin.lists.items("task_category")) == 12
     assert titles(admin.lists.items("task_category"))[:3] == ["Phone call", "Opportunity", "Demo"]
     history = admin.lists.items("history_category")
-    assert [i.title for i in history if not i.system] == ["Note", "Email", "Phone call",
-                                                          "Appointment"]
-    assert [i.title for i in history if i.system] == ["Task closed", "Files uploaded",
-                                                      "Mail message"]
+    assert [i.title for i in history if not i.system] == [
+        "Note",
+        "Email",
+        "Phone call",
+        "Appointment",
+    ]
+    assert [i.title for i in history if i.system] == [
+        "Task closed",
+        "Files uploaded",
+        "Mail message",
+    ]
     stages = admin.lists.stages()
     assert [(s.sort_order, s.probability, s.type) for s in stages] == [
-        (1, 1, StageType.OPEN), (2, 2, StageType.OPEN), (3, 3, StageType.OPEN),
-        (4, 20, StageType.OPEN), (5, 50, StageType.OPEN), (6, 75, StageType.OPEN),
-        (7, 90, StageType.OPEN), (8, 100, StageType.WON), (9, 0, StageType.LOST)]
+        (1, 1, StageType.OPEN),
+        (2, 2, StageType.OPEN),
+        (3, 3, StageType.OPEN),
+        (4, 20, StageType.OPEN),
+        (5, 50, StageType.OPEN),
+        (6, 75, StageType.OPEN),
+        (7, 90, StageType.OPEN),
+        (8, 100, StageType.WON),
+        (9, 0, StageType.LOST),
+    ]
     assert titles(admin.lists.tags()) == ["Customer", "Lead", "Staff", "Supplier"]
 
 
@@ -118,8 +139,7 @@ def test_custom_field_rules(admin):
         admin.fields.add("invoice", "Bad", "text")
     with pytest.raises(ValidationError):
         admin.fields.add("contact", "Wide", "text", {"size": 151})
-    assert dict(admin.fields.add("contact", "Notes", "textarea").options) == {"rows": 2,
-                                                                             "cols": 40}
+    assert dict(admin.fields.add("contact", "Notes", "textarea").options) == {"rows": 2, "cols": 40}
     # Without values the type may change; with values it may not, and choices only grow.
     f = admin.fields.update(f.id, type="select", options={"choices": ["A", "C"]})
     admin.contacts.add_company("Valued", custom={f.id: "A"})

@@ -3,8 +3,9 @@ from opencrm import Company, Person
 
 def test_add_and_get_person(alice, bob):
     acme = alice.contacts.add_company("Acme Ltd", contact_type="Client", tags={"vip"})
-    p = alice.contacts.add_person("Bob", "Smith", company=acme, email="Bob@Acme.example",
-                                  phone="+49 30 1234567")
+    p = alice.contacts.add_person(
+        "Bob", "Smith", company=acme, email="Bob@Acme.example", phone="+49 30 1234567"
+    )
     got = alice.contacts.get(p.id)
     assert isinstance(got, Person)
     assert isinstance(alice.contacts.get(acme.id), Company)

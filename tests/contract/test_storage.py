@@ -22,7 +22,8 @@ def test_migrated_schema_matches_the_table_definitions(engine):
         diffs = compare_metadata(MigrationContext.configure(conn), metadata)
     # Search helpers (FTS5 tables, trigram indexes) live outside the metadata on purpose.
     diffs = [
-        d for d in diffs
+        d
+        for d in diffs
         if not (d[0] == "remove_table" and d[1].name.startswith("contacts_fts"))
         and not (d[0] == "remove_index" and d[1].name == "ix_contacts_sort_name_trgm")
     ]
@@ -41,10 +42,10 @@ def test_sqlite_file_is_created_upgraded_and_seeded_once(tmp_path):
 
 
 def test_sqlite_connections_enforce_foreign_keys(tmp_path):
-    with CRM.open(f"sqlite:///{tmp_path / 'fk.db'}", load_entrypoints=False) as crm:
-        with crm.engine.connect() as conn:
-            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+    crm = CRM.open(f"sqlite:///{tmp_path / 'fk.db'}", load_entrypoints=False)
+    with crm, crm.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
 
 
 def test_in_memory_sqlite_works(tmp_path):
@@ -66,8 +67,9 @@ def test_postgresql_needs_an_explicit_upgrade(pg_database):
     try:
         with pytest.raises(SchemaOutdated, match="opencrm db upgrade"):
             CRM.open(pg_database.url, engine_options=options, load_entrypoints=False)
-        crm = CRM.open(pg_database.url, engine_options=options, upgrade=True,
-                       load_entrypoints=False)
+        crm = CRM.open(
+            pg_database.url, engine_options=options, upgrade=True, load_entrypoints=False
+        )
         assert len(crm.session(ADMIN).lists.stages()) == 9
         crm.close()
         crm = CRM.open(pg_database.url, engine_options=options, load_entrypoints=False)
