@@ -255,3 +255,13 @@ def test_custom_values_are_validated_per_type(admin):
     }
     cleared = admin.contacts.update(c.id, custom={news.id: None})
     assert dict(cleared.custom) == {seg.id: "SMB", renew.id: "2027-01-31"}
+
+
+def test_phone_search_reads_local_numbers_in_the_crm_region(engine, directory, users):
+    from opencrm import CRM
+
+    crm = CRM(engine, load_entrypoints=False, directory=directory, phone_region="DE")
+    s = crm.session(users["alice"])
+    s.contacts.add_person("Lokal", phone="030 1234567")
+    assert _names(s.contacts.search("030 1234567")) == ["Lokal"]
+    assert _names(s.contacts.search("+49 30 123")) == ["Lokal"]

@@ -148,3 +148,21 @@ def test_module_access_rule(admin, alice, bob, users, crm):
     assert admin.settings.module_access() == ModuleAccess.only(users={"alice"}, groups={"sales"})
     with pytest.raises(PermissionDenied):
         alice.settings.set_module_access(ModuleAccess())
+
+
+def test_reactions_may_take_fewer_arguments_and_all_run(engine, directory, users):
+    seen = []
+
+    class Broken:
+        @hookimpl
+        def opencrm_event_committed(self, event):
+            raise RuntimeError("boom")
+
+    class OnlyEvent:
+        @hookimpl
+        def opencrm_event_committed(self, event):
+            seen.append(event.name)
+
+    crm = CRM(engine, plugins=[OnlyEvent(), Broken()], load_entrypoints=False, directory=directory)
+    crm.session(users["admin"]).contacts.add_company("Heard")
+    assert seen == ["contact.created"]

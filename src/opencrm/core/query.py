@@ -32,6 +32,8 @@ class ContactFilter:
     """
 
     text: str | None = None
+    #: The E.164 prefix ``text`` stands for when it looks like a phone number (set by the service).
+    phone_prefix: str | None = None
     tags: frozenset[str] = frozenset()
     temperature_id: int | None = None
     contact_type_id: int | None = None

@@ -108,10 +108,13 @@ class Service:
             if tx.events:
                 ctx.hook.opencrm_before_commit(crm=ctx.crm, uow=uow, events=tuple(tx.events))
             uow.commit()
+        # Each reaction runs on its own, so one failing plugin neither undoes the committed
+        # change nor keeps the others from hearing about it.
         for event in tx.events:
+            args = {"crm": ctx.crm, "event": event}
             for impl in reversed(ctx.hook.opencrm_event_committed.get_hookimpls()):
                 try:
-                    impl.function(crm=ctx.crm, event=event)
+                    impl.function(*(args[name] for name in impl.argnames))
                 except Exception:
                     log.exception("plugin %s failed on %s", impl.plugin_name, event.name)
 

@@ -347,6 +347,10 @@ class ContactService:
                 errors.update(exc.errors)
         if errors:
             raise ValidationError(errors)
+        if out.get("text"):
+            out["phone_prefix"] = cd.search_phone_prefix(
+                out["text"], region=self._s._ctx.phone_region
+            )
         return ContactFilter(**out)
 
 

@@ -24,7 +24,6 @@ from sqlalchemy import (
     update,
 )
 
-from opencrm.core.contact_data import search_phone_prefix
 from opencrm.core.entities.contacts import (
     Access,
     Address,
@@ -270,7 +269,7 @@ class SqlContactRepository:
                 )
             )
         if where.text is not None:
-            conds.append(contacts.c.id.in_(self._text_matches(where.text)))
+            conds.append(contacts.c.id.in_(self._text_matches(where.text, where.phone_prefix)))
         for title in sorted(where.tags):
             conds.append(
                 exists().where(
@@ -305,7 +304,7 @@ class SqlContactRepository:
             conds.append(contacts.c.created_at < where.created_to)
         return conds
 
-    def _text_matches(self, raw: str) -> Any:
+    def _text_matches(self, raw: str, phone: str | None) -> Any:
         """Ids of contacts whose name contains the text, or whose e-mail or phone starts
         with it."""
         needle = raw.casefold()
@@ -333,7 +332,6 @@ class SqlContactRepository:
                 contact_infos.c.normalized < needle + _TOP,
             ),
         ]
-        phone = search_phone_prefix(raw, region=None)
         if phone:
             parts.append(
                 select(contact_infos.c.contact_id).where(
