@@ -265,3 +265,34 @@ def test_phone_search_reads_local_numbers_in_the_crm_region(engine, directory, u
     s.contacts.add_person("Lokal", phone="030 1234567")
     assert _names(s.contacts.search("030 1234567")) == ["Lokal"]
     assert _names(s.contacts.search("+49 30 123")) == ["Lokal"]
+
+
+def test_descending_sorts_page_with_their_cursor(admin):
+    for n in range(7):
+        admin.contacts.add_company(f"Co {n}")
+    for sort in ("-name", "-created", "-type"):
+        seen, after = [], None
+        while True:
+            page = admin.contacts.list(sort=sort, limit=3, after=after)
+            seen += [c.name for c in page]
+            after = page.next_cursor
+            if after is None:
+                break
+        assert sorted(seen, reverse=True) == seen or sort == "-type"
+        assert len(seen) == len(set(seen)) == 7
+
+
+def test_custom_values_come_back_as_python_values(admin):
+    import datetime as dt
+
+    admin.fields.add("contact", "Newsletter", "checkbox")
+    admin.fields.add("contact", "Renewal", "date")
+    admin.fields.add("contact", "Tier", "select", {"choices": ["Gold", "Silver"]})
+    c = admin.contacts.add_company(
+        "Typed", custom={"Newsletter": "yes", "Renewal": dt.date(2027, 1, 31), "Tier": "Gold"}
+    )
+    assert admin.contacts.custom_values(c) == {
+        "Newsletter": True,
+        "Renewal": dt.date(2027, 1, 31),
+        "Tier": "Gold",
+    }

@@ -166,3 +166,11 @@ def test_reactions_may_take_fewer_arguments_and_all_run(engine, directory, users
     crm = CRM(engine, plugins=[OnlyEvent(), Broken()], load_entrypoints=False, directory=directory)
     crm.session(users["admin"]).contacts.add_company("Heard")
     assert seen == ["contact.created"]
+
+
+def test_only_admins_read_settings(admin, alice):
+    from opencrm import PermissionDenied
+
+    assert admin.settings.get("default_currency") == "USD"
+    with pytest.raises(PermissionDenied):
+        alice.settings.get("default_currency")

@@ -151,9 +151,22 @@ class ContactService:
             return tx.uow.contacts.count(policy.contact_scope(tx.actor), where)
 
     def search(self, text: str, *, limit: int = 20) -> Sequence[Contact]:
-        """Contacts whose name contains ``text``, or whose e-mail or phone starts with it,
-        sorted by name."""
+        """Contacts whose name contains ``text`` (starts with it, for one or two characters),
+        or whose e-mail or phone number starts with it; sorted by name."""
         return self.list(text=text, limit=limit).items
+
+    def custom_values(self, contact: Contact | int) -> dict[str, Any]:
+        """The contact's custom values by field label, as Python values (a checkbox is a
+        bool, a date a ``datetime.date``), in the fields' order."""
+        contact_id = contact.id if isinstance(contact, Contact) else contact
+        with self._s._tx(write=False) as tx:
+            found = self._readable(tx, contact_id)
+            types = self._s._ctx.field_types
+            return {
+                f.label: types.get(f.type).load(found.custom[f.id], f.options)
+                for f in tx.uow.fields.list()
+                if f.id in found.custom
+            }
 
     # --- update -------------------------------------------------------------------------
 

@@ -346,7 +346,9 @@ class SettingsService:
             )
 
     def get(self, key: str) -> Any:
+        """A stored setting (admin only: settings will hold keys and credentials)."""
         with self._s._tx(write=False) as tx:
+            require_admin(tx.actor, "read settings")
             return tx.uow.settings.get(key)
 
     def audit_trail(

@@ -227,7 +227,9 @@ class SqlContactRepository:
         cursor = None
         if more and rows:
             last = rows[-1]
-            cursor = Cursor(page.sort, tuple(last[-len(keys) :]))
+            # The cursor names the sort as it was asked for ("-name"), which decode checks.
+            sort = f"-{page.sort}" if page.descending else page.sort
+            cursor = Cursor(sort, tuple(last[-len(keys) :]))
         return self._build(rows), cursor
 
     def count(self, scope: ContactScope, where: ContactFilter) -> int:
