@@ -1,0 +1,471 @@
+"""The ``opencrm`` command: create and upgrade CRM databases, build a demo CRM.
+
+    opencrm init [URL]                 create or upgrade a CRM database
+    opencrm db upgrade URL             bring a database schema to this opencrm's version
+    opencrm db current URL             show the schema revision of a database
+    opencrm demo [--db PATH] ...       write a SQLite CRM full of realistic sample data
+
+Errors (a bad URL, a database that does not answer, a refused demo file) are reported on one
+line on stderr with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TextIO
+
+import sqlalchemy as sa
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+
+from opencrm import __version__
+from opencrm.core.entities.contacts import Company, Contact, Person
+from opencrm.core.entities.lists import ListKind
+from opencrm.core.users import User
+from opencrm.crm import CRM, DEFAULT_URL
+from opencrm.demo import (
+    DEFAULT_CONTACTS,
+    DEFAULT_SEED,
+    DemoSummary,
+    NotADemoDatabase,
+    create_demo_file,
+    demo_directory,
+)
+from opencrm.errors import OpenCRMError
+from opencrm.storage.sqlalchemy.engine import (
+    create_engine_for,
+    current_revision,
+    head_revision,
+    upgrade,
+)
+
+__all__ = ["main"]
+
+DEFAULT_DEMO_FILE = "opencrm-demo.db"
+EXIT_ERROR = 2
+MIGRATIONS = "opencrm.storage:migrations"  # as in opencrm.storage.sqlalchemy.engine
+
+
+class CommandFailed(Exception):
+    """A problem to report on one line, without a traceback."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``opencrm`` command with ``argv`` (default: ``sys.argv[1:]``); return the exit
+    code."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version and usage errors
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_ERROR)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_ERROR
+    command: Callable[[argparse.Namespace, TextIO], int] = args.run
+    try:
+        return command(args, sys.stdout)
+    except BrokenPipeError:  # `opencrm demo | head`: the reader left, stop quietly
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except (CommandFailed, OpenCRMError) as exc:
+        return _fail(str(exc))
+    except sa.exc.ArgumentError as exc:
+        return _fail(f"bad database URL: {exc}")
+    except sa.exc.DBAPIError as exc:
+        return _fail(f"database error: {exc.orig}")
+    except sa.exc.SQLAlchemyError as exc:
+        return _fail(f"database error: {exc}")
+    except OSError as exc:  # files of the demo command
+        return _fail(str(exc))
+
+
+def _fail(message: str) -> int:
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    print(f"opencrm: error: {lines[0] if lines else 'failed'}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="opencrm", description="Create, upgrade and explore opencrm databases."
+    )
+    parser.add_argument("--version", action="version", version=f"opencrm {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    init = commands.add_parser(
+        "init",
+        help="create or upgrade a CRM database",
+        description="Create a CRM database, or bring an existing one to the current schema.",
+    )
+    init.add_argument(
+        "url",
+        nargs="?",
+        default=DEFAULT_URL,
+        metavar="URL",
+        help=f"database URL (default: {DEFAULT_URL})",
+    )
+    init.set_defaults(run=_init)
+
+    db = commands.add_parser("db", help="database schema (Alembic) commands")
+    db_commands = db.add_subparsers(dest="db_command", metavar="COMMAND", required=True)
+    up = db_commands.add_parser(
+        "upgrade",
+        help="upgrade the schema to this opencrm's version",
+        description="Upgrade an existing CRM database to this opencrm's schema. PostgreSQL "
+        "databases are upgraded this way; CRM.open refuses an outdated one.",
+    )
+    up.add_argument("url", metavar="URL", help="e.g. postgresql+psycopg://user@host/db")
+    up.set_defaults(run=_db_upgrade)
+    current = db_commands.add_parser(
+        "current", help="show the schema revision of a database and the newest one"
+    )
+    current.add_argument("url", metavar="URL")
+    current.set_defaults(run=_db_current)
+
+    demo = commands.add_parser(
+        "demo",
+        help="write a SQLite CRM full of sample data",
+        description="Create (or replace) a SQLite CRM file with realistic sample data, built "
+        "through the public API, and show what is in it.",
+    )
+    demo.add_argument(
+        "--db",
+        type=Path,
+        default=Path(DEFAULT_DEMO_FILE),
+        metavar="PATH",
+        help=f"the file to write (default: ./{DEFAULT_DEMO_FILE})",
+    )
+    demo.add_argument(
+        "--contacts",
+        type=_positive,
+        default=DEFAULT_CONTACTS,
+        metavar="N",
+        help=f"how many contacts, a quarter of them companies (default: {DEFAULT_CONTACTS})",
+    )
+    demo.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        metavar="S",
+        help=f"random seed; the same seed gives the same data (default: {DEFAULT_SEED})",
+    )
+    demo.add_argument(
+        "--force",
+        action="store_true",
+        help="replace PATH even when it is not an opencrm demo database",
+    )
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+# --- init and db ---------------------------------------------------------------------------
+
+
+def _shown(url: str) -> str:
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
+def _engine(url: str, *, must_exist: bool) -> sa.Engine:
+    """An engine for ``url``; with ``must_exist``, a SQLite file that is not there is an error
+    (connecting would create it)."""
+    parsed = sa.make_url(url)
+    if must_exist and parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        on_disk = database not in ("", ":memory:") and not parsed.query.get("uri")
+        if on_disk and not Path(database).is_file():
+            raise CommandFailed(
+                f"no database file {database!r}; create one with `opencrm init {url}`"
+            )
+    try:
+        return create_engine_for(url)
+    except ValueError as exc:  # a backend opencrm does not support
+        raise CommandFailed(str(exc)) from None
+    except ImportError as exc:
+        raise CommandFailed(
+            f"no database driver for {parsed.drivername!r} ({exc}); for PostgreSQL install "
+            "opencrm[postgresql] and use a postgresql+psycopg:// URL"
+        ) from None
+
+
+def _upgrade(engine: sa.Engine) -> tuple[str | None, str | None]:
+    """Upgrade to head; return the revisions before and after."""
+    before = current_revision(engine)
+    try:
+        upgrade(engine)
+    except CommandError as exc:  # Alembic: e.g. a revision this opencrm does not know
+        raise CommandFailed(
+            f"schema upgrade failed: {exc} (is the database newer than this opencrm?)"
+        ) from None
+    except RuntimeError as exc:  # a migration found broken data
+        raise CommandFailed(f"schema upgrade failed: {exc}") from None
+    return before, current_revision(engine)
+
+
+def _known_revision(revision: str) -> bool:
+    config = Config()
+    config.set_main_option("script_location", MIGRATIONS)
+    try:
+        return ScriptDirectory.from_config(config).get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
+def _init(args: argparse.Namespace, out: TextIO) -> int:
+    url: str = args.url
+    engine = _engine(url, must_exist=False)
+    try:
+        before, after = _upgrade(engine)
+    finally:
+        engine.dispose()
+    if before is None:
+        print(f"Created a new opencrm database at {_shown(url)} (schema {after}).", file=out)
+    elif before != after:
+        print(f"Upgraded {_shown(url)} from schema {before} to {after}.", file=out)
+    else:
+        print(f"{_shown(url)} is already at the current schema ({after}); nothing to do.", file=out)
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace, out: TextIO) -> int:
+    url: str = args.url
+    engine = _engine(url, must_exist=True)
+    try:
+        before, after = _upgrade(engine)
+    finally:
+        engine.dispose()
+    if before == after:
+        print(f"Already at head revision {after}; nothing to do.", file=out)
+    else:
+        print(f"Upgraded from {before or 'an empty database'} to head revision {after}.", file=out)
+    return 0
+
+
+def _db_current(args: argparse.Namespace, out: TextIO) -> int:
+    url: str = args.url
+    engine = _engine(url, must_exist=True)
+    try:
+        have = current_revision(engine)
+    finally:
+        engine.dispose()
+    want = head_revision()
+    print(f"current revision: {have or 'none'}", file=out)
+    print(f"head revision:    {want}", file=out)
+    if have == want:
+        print("The schema is up to date.", file=out)
+    elif have is None:
+        print(
+            "No opencrm schema yet: run `opencrm init URL` (or `opencrm db upgrade URL`).", file=out
+        )
+    elif _known_revision(have):
+        print("The schema is behind: run `opencrm db upgrade URL`.", file=out)
+    else:
+        print(
+            "The database has a schema revision this opencrm does not know (a newer "
+            "opencrm wrote it?).",
+            file=out,
+        )
+    return 0
+
+
+# --- demo ----------------------------------------------------------------------------------
+
+
+def _demo(args: argparse.Namespace, out: TextIO) -> int:
+    path: Path = args.db.expanduser().absolute()
+    started = time.perf_counter()
+    try:
+        summary = create_demo_file(path, contacts=args.contacts, seed=args.seed, force=args.force)
+    except NotADemoDatabase as exc:
+        raise CommandFailed(f"{exc}; pass --force to replace it") from None
+    took = time.perf_counter() - started
+    url = f"sqlite:///{path}"
+    print(f"Wrote the opencrm demo database {path}", file=out)
+    print(f"({summary.total} contacts, seed {summary.seed}, {took:.1f} s)", file=out)
+    with CRM.open(url, directory=demo_directory(), load_entrypoints=False) as crm:
+        _print_counts(summary, out)
+        _print_users(crm, summary.users, out)
+        queries = _search_queries(crm, summary.users[0])
+        _print_searches(crm, summary.users, queries, out)
+        _print_first_page(crm, summary.users[0], out)
+    _print_python(url, summary.users[1], queries[0] if queries else "a", out)
+    return 0
+
+
+def _counts(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{key} {n}" for key, n in counts.items()) or "-"
+
+
+def _print_counts(summary: DemoSummary, out: TextIO) -> None:
+    print(file=out)
+    print(
+        f"Contacts: {summary.total} ({summary.companies} companies, {summary.persons} persons)",
+        file=out,
+    )
+    rows = [
+        ("by contact type", _counts(summary.by_type)),
+        ("by temperature", _counts(summary.by_temperature)),
+        ("by access", _counts(summary.by_access)),
+        ("tags", _counts(summary.by_tag)),
+        ("contact infos", _counts(summary.infos)),
+    ]
+    rows += [
+        ("custom fields" if n == 0 else "", f"{label} ({kind}): {summary.custom_values[label]}")
+        for n, (label, kind) in enumerate(summary.custom_fields.items())
+    ]
+    for label, text in rows:
+        print(f"  {label + ':' if label else '':<17}{text}", file=out)
+
+
+def _print_users(crm: CRM, users: Iterable[User], out: TextIO) -> None:
+    print(file=out)
+    print("What each demo user sees (counted through the user's own session):", file=out)
+    rows = [("user", "name", "role", "sees", "companies", "persons", "manages")]
+    for user in users:
+        contacts = crm.session(user).contacts
+        rows.append(
+            (
+                user.id,
+                user.name,
+                "CRM admin" if user.crm_admin else "sales",
+                str(contacts.count()),
+                str(contacts.count(kind="company")),
+                str(contacts.count(kind="person")),
+                str(contacts.count(manager=user.id)),
+            )
+        )
+    _table(rows, out, numeric={3, 4, 5, 6})
+    print(
+        "  Admins see everything; everyone else sees contacts shared as 'read' or 'read_write'",
+        file=out,
+    )
+    print("  plus the private ones they manage.", file=out)
+
+
+def _search_queries(crm: CRM, admin: User) -> list[str]:
+    """A few searches that find something in this data: a surname, a company name prefix,
+    an e-mail prefix and a phone prefix."""
+    contacts = crm.session(admin).contacts
+    everyone = contacts.list(limit=500).items
+    persons = [c for c in everyone if isinstance(c, Person)]
+    companies = [c for c in everyone if isinstance(c, Company)]
+    queries = []
+    if persons:
+        queries.append(persons[len(persons) // 2].last_name or persons[0].first_name)
+    if companies:
+        queries.append(companies[0].name.split()[0][:5])
+    email = next((c.email for c in persons if c.email), None)
+    if email:
+        queries.append(email.split(".")[0])
+    phone = next((c.primary("phone") for c in companies if c.phone), None)
+    if phone is not None and phone.normalized:
+        queries.append(phone.normalized[:5])
+    return queries
+
+
+def _print_searches(crm: CRM, users: Sequence[User], queries: Iterable[str], out: TextIO) -> None:
+    admin, seller = users[0], users[1]
+    print(file=out)
+    print(
+        f"Searches (s.contacts.search): hits for {admin.id} / {seller.id}, "
+        f"first names as {seller.id}:",
+        file=out,
+    )
+    for query in queries:
+        as_admin = crm.session(admin).contacts.count(text=query)
+        found = crm.session(seller).contacts.search(query, limit=500)
+        names = ", ".join(c.display_name for c in found[:4])
+        more = f", ... (+{len(found) - 4})" if len(found) > 4 else ""
+        print(f"  {query!r:<12} {as_admin:>3} / {len(found):<3} {names}{more}", file=out)
+
+
+def _print_first_page(crm: CRM, admin: User, out: TextIO) -> None:
+    s = crm.session(admin)
+    types = {i.id: i.title for i in s.lists.items(ListKind.CONTACT_TYPE)}
+    temps = {i.id: i.title for i in s.lists.items(ListKind.TEMPERATURE)}
+    page = s.contacts.list(limit=10)
+    companies: dict[int, str] = {}
+    print(file=out)
+    print(
+        f"First page of contacts (as {admin.id}, sorted by name, 10 of {s.contacts.count()}):",
+        file=out,
+    )
+    rows = [("id", "name", "company", "type", "temp", "access", "managers", "phone")]
+    for c in page.items:
+        company = ""
+        if isinstance(c, Person) and c.company_id is not None:
+            if c.company_id not in companies:
+                companies[c.company_id] = s.contacts.get(c.company_id).display_name
+            company = companies[c.company_id]
+        rows.append(
+            (
+                str(c.id),
+                _cut(c.display_name, 22),
+                _cut(company, 22),
+                types.get(c.contact_type_id or 0, ""),
+                temps.get(c.temperature_id or 0, ""),
+                c.access.value,
+                ",".join(sorted(c.managers)),
+                _phone(c),
+            )
+        )
+    _table(rows, out, numeric={0})
+    if page.next_cursor:
+        print("  (next page: s.contacts.list(after=page.next_cursor))", file=out)
+
+
+def _phone(contact: Contact) -> str:
+    info = contact.primary("phone")
+    return info.normalized or info.value if info else ""
+
+
+def _print_python(url: str, seller: User, query: str, out: TextIO) -> None:
+    print(file=out)
+    print("Open it from Python:", file=out)
+    snippet = f"""
+    from opencrm import CRM, User
+    from opencrm.demo import demo_directory  # the demo users are opencrm.demo.DEMO_USERS
+
+    crm = CRM.open({url!r}, directory=demo_directory())
+    {seller.id} = User(id={seller.id!r}, name={seller.name!r})
+    with crm.session({seller.id}) as s:
+        print(s.contacts.count(), "contacts visible to {seller.id}")
+        for c in s.contacts.search({query!r}):
+            print(c.display_name, c.email, c.phone, c.access)
+    """
+    print(snippet.rstrip(), file=out)
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _table(rows: Sequence[Sequence[str]], out: TextIO, *, numeric: set[int]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for n, row in enumerate(rows):
+        cells = [
+            cell.rjust(w) if i in numeric and n else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        print("  " + "  ".join(cells).rstrip(), file=out)
+
+
+if __name__ == "__main__":  # python -m opencrm.cli
+    raise SystemExit(main())

@@ -1,0 +1,498 @@
+"""The ``opencrm`` command: init, db upgrade/current, demo, errors and --version."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import phonenumbers
+import pytest
+import sqlalchemy as sa
+
+from opencrm import CRM, Access, Company, InfoType, Person, SchemaOutdated, __version__
+from opencrm.cli import main
+from opencrm.demo import (
+    DEMO_USERS,
+    NO_VALUE,
+    DemoSummary,
+    NotADemoDatabase,
+    build_demo,
+    create_demo_file,
+    demo_directory,
+    is_demo_file,
+)
+from opencrm.errors import ValidationError
+from opencrm.storage.sqlalchemy.engine import create_engine_for, head_revision, upgrade
+
+HEAD = head_revision()
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(err: str, *fragments: str) -> None:
+    assert err.startswith("opencrm: error: ")
+    assert err.count("\n") == 1, err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err
+
+
+def open_demo(path: Path) -> CRM:
+    return CRM.open(f"sqlite:///{path}", directory=demo_directory(), load_entrypoints=False)
+
+
+# --- --version, usage ----------------------------------------------------------------------
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--version")
+    assert code == 0
+    assert out == f"opencrm {__version__}\n"
+
+
+def test_no_command_shows_usage_and_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys)
+    assert code == 2
+    assert out == ""
+    assert "usage: opencrm" in err
+
+
+def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "frobnicate")[0] == 2
+    code, _, err = run(capsys, "demo", "--contacts", "0")
+    assert code == 2
+    assert "--contacts: must be at least 1" in err
+    assert run(capsys, "db")[0] == 2
+
+
+# --- init and db ---------------------------------------------------------------------------
+
+
+def test_init_creates_then_finds_nothing_to_do(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    code, out, err = run(capsys, "init", url)
+    assert (code, err) == (0, "")
+    assert out == f"Created a new opencrm database at {url} (schema {HEAD}).\n"
+    assert (tmp_path / "crm.db").is_file()
+    code, out, _ = run(capsys, "init", url)
+    assert code == 0
+    assert out == f"{url} is already at the current schema ({HEAD}); nothing to do.\n"
+    with CRM.open(url, upgrade=False, load_entrypoints=False):
+        pass  # at head: opening without an upgrade works
+
+
+def test_init_defaults_to_opencrm_db_in_the_current_directory(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "init")
+    assert code == 0
+    assert out.startswith("Created a new opencrm database at sqlite:///opencrm.db")
+    assert (tmp_path / "opencrm.db").is_file()
+
+
+def test_db_current_prints_the_head_revision_after_init(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    assert run(capsys, "init", url)[0] == 0
+    code, out, err = run(capsys, "db", "current", url)
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        f"current revision: {HEAD}",
+        f"head revision:    {HEAD}",
+        "The schema is up to date.",
+    ]
+
+
+def test_db_upgrade_of_an_up_to_date_sqlite_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    assert run(capsys, "init", url)[0] == 0
+    code, out, _ = run(capsys, "db", "upgrade", url)
+    assert code == 0
+    assert out == f"Already at head revision {HEAD}; nothing to do.\n"
+
+
+def make_sqlite_at(path: Path, revision: str) -> str:
+    url = f"sqlite:///{path}"
+    engine = create_engine_for(url)
+    try:
+        upgrade(engine, revision)
+    finally:
+        engine.dispose()
+    return url
+
+
+@pytest.mark.parametrize("command", ["init", "db upgrade"])
+def test_an_older_schema_is_reported_and_upgraded(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str
+) -> None:
+    assert HEAD == "0002"  # update this test when a migration is added
+    url = make_sqlite_at(tmp_path / "old.db", "0001")
+    code, out, _ = run(capsys, "db", "current", url)
+    assert code == 0
+    assert out.splitlines() == [
+        "current revision: 0001",
+        "head revision:    0002",
+        "The schema is behind: run `opencrm db upgrade URL`.",
+    ]
+    with pytest.raises(SchemaOutdated):
+        CRM.open(url, upgrade=False, load_entrypoints=False)
+    code, out, _ = run(capsys, *command.split(), url)
+    assert code == 0
+    if command == "init":
+        assert out == f"Upgraded {url} from schema 0001 to 0002.\n"
+    else:
+        assert out == "Upgraded from 0001 to head revision 0002.\n"
+    assert run(capsys, "db", "current", url)[1].startswith("current revision: 0002\n")
+
+
+def test_a_schema_newer_than_this_opencrm(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    url = make_sqlite_at(tmp_path / "new.db", "head")
+    engine = create_engine_for(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+    engine.dispose()
+    code, out, _ = run(capsys, "db", "current", url)
+    assert code == 0
+    assert out.splitlines()[0] == "current revision: 9999"
+    assert "does not know" in out.splitlines()[2]
+    code, _, err = run(capsys, "db", "upgrade", url)
+    assert code == 2
+    assert_one_line_error(err, "schema upgrade failed", "newer than this opencrm")
+
+
+@pytest.mark.parametrize("command", [("db", "current"), ("db", "upgrade")])
+def test_db_commands_do_not_create_a_missing_sqlite_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: tuple[str, str]
+) -> None:
+    path = tmp_path / "typo.db"
+    code, out, err = run(capsys, *command, f"sqlite:///{path}")
+    assert (code, out) == (2, "")
+    assert_one_line_error(err, "no database file", "opencrm init")
+    assert not path.exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("init", "not a url"), "bad database URL"),
+        (("init", "mysql://root@127.0.0.1/crm"), "supports sqlite and postgresql"),
+        (("db", "current", "oracle://x@y/z"), "supports sqlite and postgresql"),
+        (("db", "upgrade", "://"), "bad database URL"),
+        (("init", "sqlite:////no/such/dir/crm.db"), "database error: unable to open"),
+    ],
+)
+def test_bad_urls_exit_2_with_one_line(
+    capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], message: str
+) -> None:
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (2, "")
+    assert_one_line_error(err, message)
+
+
+def test_a_file_that_is_no_database_is_an_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("my precious notes\n" * 100)
+    for argv in (("db", "current"), ("db", "upgrade"), ("init",)):
+        code, _, err = run(capsys, *argv, f"sqlite:///{path}")
+        assert code == 2
+        assert_one_line_error(err, "file is not a database")
+    assert path.read_text() == "my precious notes\n" * 100
+
+
+def test_unreachable_postgresql_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
+    url = "postgresql+psycopg://nobody@127.0.0.1:1/nothing?connect_timeout=2"
+    code, _, err = run(capsys, "db", "current", url)
+    assert code == 2
+    assert_one_line_error(err, "database error")
+
+
+@pytest.mark.postgresql
+def test_db_upgrade_on_postgresql(capsys: pytest.CaptureFixture[str], pg_database) -> None:  # type: ignore[no-untyped-def]
+    """A fresh PostgreSQL schema: CRM.open refuses it until `opencrm db upgrade URL`."""
+    schema = f"opencrm_cli_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(pg_database.url)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    url = f"{pg_database.url}?options=-csearch_path%3D{schema}%2Cpublic"
+    try:
+        code, out, _ = run(capsys, "db", "current", url)
+        assert code == 0
+        assert out.splitlines()[:2] == ["current revision: none", f"head revision:    {HEAD}"]
+        with pytest.raises(SchemaOutdated, match="opencrm db upgrade"):
+            CRM.open(url, load_entrypoints=False)
+
+        code, out, err = run(capsys, "db", "upgrade", url)
+        assert (code, err) == (0, "")
+        assert out == f"Upgraded from an empty database to head revision {HEAD}.\n"
+        code, out, _ = run(capsys, "db", "current", url)
+        assert (code, out.splitlines()[0]) == (0, f"current revision: {HEAD}")
+        with CRM.open(url, load_entrypoints=False) as crm:
+            assert len(crm.session(DEMO_USERS[0]).lists.stages()) == 9
+        code, out, _ = run(capsys, "db", "upgrade", url)
+        assert (code, out) == (0, f"Already at head revision {HEAD}; nothing to do.\n")
+        with admin.connect() as conn:  # the throw-away schema got the tables, public did not
+            tables = sa.inspect(conn).get_table_names(schema=schema)
+        assert {"contacts", "alembic_version"} <= set(tables)
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+# --- demo ----------------------------------------------------------------------------------
+
+
+def session_counts(path: Path) -> dict[str, object]:
+    """What sessions report about a demo file, in the shape of a DemoSummary."""
+    with open_demo(path) as crm:
+        admin = crm.session(DEMO_USERS[0])
+        c = admin.contacts
+        total = c.count()
+        everything = c.list(limit=500).items
+        assert len(everything) == total
+        types = [i.title for i in admin.lists.items("contact_type")]
+        temps = [i.title for i in admin.lists.items("temperature")]
+        by_type = {t: c.count(contact_type=t) for t in types}
+        by_temp = {t: c.count(temperature=t) for t in temps}
+        fields = {f.id: f.label for f in admin.fields.list()}
+        return {
+            "companies": c.count(kind="company"),
+            "persons": c.count(kind="person"),
+            "by_type": {**by_type, NO_VALUE: total - sum(by_type.values())},
+            "by_temperature": {**by_temp, NO_VALUE: total - sum(by_temp.values())},
+            "by_access": {a.value: c.count(access=a) for a in Access},
+            "by_tag": {t.title: n for t in admin.lists.tags() if (n := c.count(tags=t.title))},
+            "infos": dict(Counter(i.type.value for x in everything for i in x.infos)),
+            "custom_values": dict(Counter(fields[f] for x in everything for f in x.custom)),
+            "visible": {u.id: crm.session(u).contacts.count() for u in DEMO_USERS},
+            "managed": {u.id: c.count(manager=u.id) for u in DEMO_USERS},
+        }
+
+
+def as_counts(summary: DemoSummary) -> dict[str, object]:
+    return {
+        "companies": summary.companies,
+        "persons": summary.persons,
+        "by_type": dict(summary.by_type),
+        "by_temperature": dict(summary.by_temperature),
+        "by_access": dict(summary.by_access),
+        "by_tag": dict(summary.by_tag),
+        "infos": dict(summary.infos),
+        "custom_values": {k: v for k, v in summary.custom_values.items() if v},
+        "visible": dict(summary.visible),
+        "managed": dict(summary.managed),
+    }
+
+
+def snapshot(path: Path) -> list[tuple[object, ...]]:
+    """Every contact with the fields a seed decides (ids, names, links, infos, values)."""
+    with open_demo(path) as crm:
+        items = crm.session(DEMO_USERS[0]).contacts.list(limit=500, sort="created").items
+    return [
+        (
+            c.id,
+            c.display_name,
+            getattr(c, "company_id", None),
+            c.contact_type_id,
+            c.temperature_id,
+            c.access,
+            tuple(sorted(c.managers)),
+            tuple(sorted(c.tags)),
+            tuple((i.type, i.category, i.value, i.is_primary) for i in c.infos),
+            tuple(sorted(c.custom.items())),
+            c.created_by,
+        )
+        for c in items
+    ]
+
+
+@pytest.fixture(scope="module")
+def demo_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DemoSummary]:
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    return path, create_demo_file(path, contacts=80, seed=1)
+
+
+def test_demo_summary_matches_what_sessions_report(demo_file: tuple[Path, DemoSummary]) -> None:
+    path, summary = demo_file
+    assert (summary.companies, summary.persons, summary.total) == (20, 60, 80)
+    assert as_counts(summary) == session_counts(path)
+
+
+def test_demo_data_is_realistic(demo_file: tuple[Path, DemoSummary]) -> None:
+    path, summary = demo_file
+    admin, *sales = DEMO_USERS
+    assert admin.crm_admin
+    assert 3 <= len(sales) <= 4
+    assert not any(u.crm_admin for u in sales)
+    with open_demo(path) as crm:
+        everything = crm.session(admin).contacts.list(limit=500).items
+        fields = {f.label: f for f in crm.session(admin).fields.list()}
+    persons = [c for c in everything if isinstance(c, Person)]
+    companies = {c.id: c for c in everything if isinstance(c, Company)}
+    assert sum(p.company_id in companies for p in persons) >= len(persons) * 0.8
+    assert all(p.company_id is None or p.company_id in companies for p in persons)
+    for contact in everything:
+        assert contact.email is not None
+        assert contact.created_by in {u.id for u in sales}
+        for info in contact.infos:
+            if info.type is InfoType.PHONE:
+                assert info.normalized is not None
+                assert phonenumbers.is_possible_number(phonenumbers.parse(info.normalized))
+                assert (
+                    phonenumbers.format_number(
+                        phonenumbers.parse(info.value), phonenumbers.PhoneNumberFormat.E164
+                    )
+                    == info.normalized
+                )
+    assert all(
+        c.primary(InfoType.WEBSITE) and c.primary(InfoType.ADDRESS) for c in companies.values()
+    )
+    prefixes = {i.normalized[:3] for c in everything for i in c.infos if i.type is InfoType.PHONE}
+    assert {"+44", "+49"} <= {p for p in prefixes if p}
+    assert {(f.type, f.entity_type) for f in fields.values()} >= {
+        ("select", "company"),
+        ("checkbox", "person"),
+        ("date", "company"),
+    }
+    assert all(summary.custom_values[label] > 0 for label in ("Industry segment", "Newsletter"))
+    assert all(n > 0 for n in summary.by_access.values())
+    assert sum(len(c.managers) > 1 for c in everything) > 0  # co-managed
+    assert all(summary.managed[u.id] > 0 for u in sales)
+    # the access rules at work: sales people see less than the admin, but more than they manage
+    for u in sales:
+        assert summary.managed[u.id] < summary.visible[u.id] < summary.visible[admin.id]
+    assert len(summary.by_tag) >= 3
+    assert sum(n for t, n in summary.by_temperature.items() if t != NO_VALUE) > summary.total / 2
+
+
+def test_demo_command_writes_the_file_and_prints_the_summary(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, demo_file: tuple[Path, DemoSummary]
+) -> None:
+    path = tmp_path / "demo.db"
+    started = time.perf_counter()
+    code, out, err = run(capsys, "demo", "--db", str(path), "--seed", "1")
+    assert time.perf_counter() - started < 20  # "a few seconds"; generous for slow CI
+    assert (code, err) == (0, "")
+    assert is_demo_file(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.db"]  # no temp files left
+    summary = demo_file[1]  # same seed, same numbers
+    assert f"Wrote the opencrm demo database {path}" in out
+    assert "Contacts: 80 (20 companies, 60 persons)" in out
+    access = ", ".join(f"{k} {v}" for k, v in summary.by_access.items())
+    assert f"  by access:       {access}\n" in out
+    types = ", ".join(f"{k} {v}" for k, v in summary.by_type.items())
+    assert f"  by contact type: {types}\n" in out
+    counts = session_counts(path)
+    for user in DEMO_USERS:  # the table rows come from each user's own session
+        row = next(line.split() for line in out.splitlines() if line.startswith(f"  {user.id} "))
+        assert int(row[-4]) == counts["visible"][user.id]  # type: ignore[index]
+        assert int(row[-1]) == counts["managed"][user.id]  # type: ignore[index]
+    assert "Searches (s.contacts.search)" in out
+    assert "First page of contacts (as admin, sorted by name, 10 of 80)" in out
+    assert f"CRM.open('sqlite:///{path}', directory=demo_directory())" in out
+    with open_demo(path) as crm:
+        first = crm.session(DEMO_USERS[0]).contacts.list(limit=1).items[0]
+    assert re.search(rf"^  +{first.id}  {re.escape(first.display_name[:21])}", out, re.M)
+
+
+def test_demo_defaults_to_opencrm_demo_db_in_the_current_directory(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "demo", "--contacts", "8")
+    assert code == 0
+    assert is_demo_file(tmp_path / "opencrm-demo.db")
+    assert "Contacts: 8 (2 companies, 6 persons)" in out
+
+
+def test_demo_twice_with_the_same_seed_gives_the_same_data(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "demo.db"
+    outputs, summaries, snapshots = [], [], []
+    for _ in range(2):
+        code, out, _ = run(capsys, "demo", "--db", str(path), "--contacts", "30", "--seed", "7")
+        assert code == 0  # the second run replaces the demo file without --force
+        outputs.append([line for line in out.splitlines() if " s)" not in line])  # timing
+        summaries.append(session_counts(path))
+        snapshots.append(snapshot(path))
+    assert summaries[0] == summaries[1]
+    assert snapshots[0] == snapshots[1]
+    assert outputs[0] == outputs[1]
+    assert (summaries[0]["companies"], summaries[0]["persons"]) == (8, 22)
+    assert run(capsys, "demo", "--db", str(path), "--contacts", "30", "--seed", "8")[0] == 0
+    assert snapshot(path) != snapshots[0]
+
+
+def test_build_demo_is_deterministic_in_memory() -> None:
+    results = []
+    for _ in range(2):
+        with CRM.open("sqlite://", directory=demo_directory(), load_entrypoints=False) as crm:
+            results.append(build_demo(crm, contacts=24, seed=42))
+    assert results[0] == results[1]
+    assert results[0].total == 24
+
+
+def test_build_demo_refuses_bad_arguments() -> None:
+    with CRM.open("sqlite://", directory=demo_directory(), load_entrypoints=False) as crm:
+        with pytest.raises(ValidationError):
+            build_demo(crm, contacts=0, seed=1)
+        with pytest.raises(ValidationError):
+            build_demo(crm, contacts=5, seed=1, users=DEMO_USERS[1:])
+        assert crm.session(DEMO_USERS[0]).contacts.count() == 0
+
+
+def test_demo_refuses_to_replace_a_file_that_is_not_a_demo(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    notes = tmp_path / "notes.db"
+    notes.write_text("not a database")
+    code, out, err = run(capsys, "demo", "--db", str(notes))
+    assert (code, out) == (2, "")
+    assert_one_line_error(err, "is not an opencrm demo database", "--force")
+    assert notes.read_text() == "not a database"
+
+    real = tmp_path / "real.db"  # a real CRM with data is not replaced either
+    assert run(capsys, "init", f"sqlite:///{real}")[0] == 0
+    assert not is_demo_file(real)
+    with pytest.raises(NotADemoDatabase):
+        create_demo_file(real, contacts=4, seed=1)
+    assert run(capsys, "demo", "--db", str(real))[0] == 2
+
+    code, out, _ = run(capsys, "demo", "--db", str(notes), "--force", "--contacts", "8")
+    assert code == 0
+    assert is_demo_file(notes)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.db", "real.db"]
+
+
+def test_demo_into_a_missing_directory_is_an_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = run(capsys, "demo", "--db", str(tmp_path / "nope" / "demo.db"))
+    assert code == 2
+    assert_one_line_error(err, "no directory")
+    assert not (tmp_path / "nope").exists()
+
+
+def test_an_empty_file_may_be_replaced(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "empty.db"
+    path.touch()
+    assert run(capsys, "demo", "--db", str(path), "--contacts", "4")[0] == 0
+    assert is_demo_file(path)
