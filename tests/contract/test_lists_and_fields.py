@@ -157,3 +157,13 @@ def test_heading_holds_no_value(admin):
     h = admin.fields.add("contact", "Billing", "heading")
     with pytest.raises(ValidationError):
         admin.contacts.add_company("H Co", custom={h.id: "x"})
+
+
+def test_labels_are_unique_among_fields_shown_together(admin):
+    admin.fields.add("contact", "Segment", "text")
+    with pytest.raises(Conflict):
+        admin.fields.add("company", "segment", "text")
+    admin.fields.add("opportunity", "Segment", "text")  # never on the same record
+    other = admin.fields.add("person", "Size", "text")
+    with pytest.raises(Conflict):
+        admin.fields.update(other.id, label="SEGMENT")

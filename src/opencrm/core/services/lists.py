@@ -248,8 +248,7 @@ class CustomFieldService:
             field_type = self._s._ctx.field_types.get(type)
             cleaned = field_type.clean_options(dict(options or {}))
             existing = tx.uow.fields.list(entity_type)
-            if any(f.label.casefold() == label.casefold() for f in existing):
-                raise Conflict(f"a {entity_type} field {label!r} exists already")
+            _check_label_free(tx, entity_type, label)
             field = CustomField(
                 id=0,
                 entity_type=entity_type,
@@ -288,6 +287,7 @@ class CustomFieldService:
             changes: dict[str, Any] = {"type": new_type, "options": cleaned}
             if label is not None:
                 changes["label"] = clean_name("label", label, required=True)
+                _check_label_free(tx, before.entity_type, changes["label"], field_id)
             if sort_order is not None:
                 if isinstance(sort_order, bool) or not isinstance(sort_order, int):
                     raise ValidationError({"sort_order": "must be a whole number"})
@@ -307,6 +307,22 @@ class CustomFieldService:
                 raise NotFound("custom field", field_id)
             tx.uow.fields.delete(field_id)
             tx.emit("custom_field.deleted", field, before=field)
+
+
+_SHOWN_TOGETHER = {
+    "contact": ("contact", "person", "company"),
+    "person": ("person", "contact"),
+    "company": ("company", "contact"),
+}
+
+
+def _check_label_free(tx: Tx, entity_type: str, label: str, field_id: int | None = None) -> None:
+    """Values are addressed by label, so two fields shown on the same record (a ``contact``
+    field and a ``company`` field, say) must not share one."""
+    for kind in _SHOWN_TOGETHER.get(entity_type, (entity_type,)):
+        for f in tx.uow.fields.list(kind):
+            if f.id != field_id and f.label.casefold() == label.casefold():
+                raise Conflict(f"a {f.entity_type} field {label!r} exists already")
 
 
 def _field_entity(entity_type: str) -> None:
