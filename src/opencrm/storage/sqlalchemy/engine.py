@@ -40,7 +40,9 @@ def create_engine_for(url: str, **engine_options: Any) -> Engine:
     if parsed.get_backend_name() == "postgresql":
         options = {"pool_pre_ping": True}
         options.update(engine_options)
-        return create_engine(parsed, **options)
+        engine = create_engine(parsed, **options)
+        _configure_postgresql(engine)
+        return engine
     raise ValueError(f"opencrm supports sqlite and postgresql URLs, not {parsed.drivername!r}")
 
 
@@ -60,6 +62,18 @@ def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
     def _on_begin(conn: Connection) -> None:
         write = conn.get_execution_options().get("opencrm_write", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # opencrm runs short OLTP queries: JIT compilation cost 15 ms on a 35 ms search, and
+        # a cached generic plan cannot see how selective a search pattern is.
+        cur = dbapi_connection.cursor()
+        cur.execute("SET jit = off")
+        cur.execute("SET plan_cache_mode = force_custom_plan")
+        cur.close()
+        dbapi_connection.commit()
 
 
 def _alembic_config(connection: Connection) -> Config:

@@ -286,15 +286,17 @@ class SqlContactRepository:
             # A correlated EXISTS is one primary-key probe per private row the query actually
             # visits; ``id IN (SELECT ...)`` made every page first collect all the ids the
             # user manages (a hash or temp list of ~30,000 ids at 1M contacts).
-            conds.append(
-                or_(
-                    contacts.c.access != Access.PRIVATE.value,
-                    exists().where(
-                        contact_managers.c.contact_id == contacts.c.id,
-                        contact_managers.c.user_id == scope.user_id,
-                    ),
+            managed = (
+                select(literal(1))
+                .where(
+                    contact_managers.c.contact_id == contacts.c.id,
+                    contact_managers.c.user_id == scope.user_id,
                 )
+                # OFFSET 0 keeps PostgreSQL from turning the probe into a hash of every id
+                # the user manages (built in full before the first row of every page).
+                .offset(0)
             )
+            conds.append(or_(contacts.c.access != Access.PRIVATE.value, managed.exists()))
         if where.text is not None:
             conds.append(contacts.c.id.in_(self._text_matches(where.text, where.phone_prefix)))
         for title in sorted(where.tags):
