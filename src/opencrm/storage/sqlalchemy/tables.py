@@ -68,6 +68,7 @@ list_items = Table(
     Column("sort_order", Integer, nullable=False, server_default="0"),
     Column("system", Boolean, nullable=False, server_default="0"),
     UniqueConstraint("kind", "title_key"),
+    sqlite_autoincrement=True,
 )
 
 opportunity_stages = Table(
@@ -82,6 +83,7 @@ opportunity_stages = Table(
     Column("sort_order", Integer, nullable=False),
     CheckConstraint("probability BETWEEN 0 AND 100", name="probability"),
     CheckConstraint("stage_type IN ('open', 'won', 'lost')", name="stage_type"),
+    sqlite_autoincrement=True,
 )
 
 contacts = Table(
@@ -116,6 +118,7 @@ contacts = Table(
     Index("ix_contacts_sort_name_id", "sort_name", "id"),
     Index("ix_contacts_created_at_id", "created_at", "id"),
     Index("ix_contacts_access_sort_name", "access", "sort_name", "id"),
+    sqlite_autoincrement=True,
 )
 
 contact_managers = Table(
@@ -145,6 +148,7 @@ contact_infos = Table(
     Column("address", JSONText),
     Column("is_primary", Boolean, nullable=False, server_default="0"),
     Index("ix_contact_infos_info_type_normalized", "info_type", "normalized"),
+    sqlite_autoincrement=True,
 )
 
 tags = Table(
@@ -155,6 +159,7 @@ tags = Table(
     Column("title", String(255), nullable=False),
     Column("title_key", String(255), nullable=False),
     UniqueConstraint("entity_type", "title_key"),
+    sqlite_autoincrement=True,
 )
 
 entity_tags = Table(
@@ -176,6 +181,7 @@ custom_fields = Table(
     Column("field_type", String(50), nullable=False),
     Column("options", JSONText, nullable=False),
     Column("sort_order", Integer, nullable=False, server_default="0"),
+    sqlite_autoincrement=True,
 )
 
 custom_values = Table(
@@ -202,4 +208,5 @@ audit_log = Table(
     Column("after", JSONText),
     Column("data", JSONText),
     Index("ix_audit_log_entity_type_entity_id", "entity_type", "entity_id"),
+    sqlite_autoincrement=True,
 )

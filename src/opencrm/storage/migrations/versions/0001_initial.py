@@ -17,6 +17,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # Ids that users and other systems hold must never be handed out again after a delete:
+    # SQLite reuses the highest rowid unless the table is AUTOINCREMENT (PostgreSQL
+    # sequences never reuse).
     op.create_table(
         "settings",
         sa.Column("key", sa.String(100), nullable=False),
@@ -36,6 +39,7 @@ def upgrade() -> None:
         sa.Column("system", sa.Boolean(), nullable=False, server_default="0"),
         sa.PrimaryKeyConstraint("id", name="pk_list_items"),
         sa.UniqueConstraint("kind", "title_key", name="uq_list_items_kind_title_key"),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "opportunity_stages",
@@ -53,6 +57,7 @@ def upgrade() -> None:
             "stage_type IN ('open', 'won', 'lost')", name="ck_opportunity_stages_stage_type"
         ),
         sa.PrimaryKeyConstraint("id", name="pk_opportunity_stages"),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "contacts",
@@ -91,6 +96,7 @@ def upgrade() -> None:
             ["temperature_id"], ["list_items.id"], name="fk_contacts_temperature_id_list_items"
         ),
         sa.PrimaryKeyConstraint("id", name="pk_contacts"),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_contacts_company_id", "contacts", ["company_id"])
     op.create_index("ix_contacts_contact_type_id", "contacts", ["contact_type_id"])
@@ -131,6 +137,7 @@ def upgrade() -> None:
             name="fk_contact_infos_contact_id_contacts",
         ),
         sa.PrimaryKeyConstraint("id", name="pk_contact_infos"),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_contact_infos_contact_id", "contact_infos", ["contact_id"])
     op.create_index(
@@ -144,6 +151,7 @@ def upgrade() -> None:
         sa.Column("title_key", sa.String(255), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_tags"),
         sa.UniqueConstraint("entity_type", "title_key", name="uq_tags_entity_type_title_key"),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "entity_tags",
@@ -167,6 +175,7 @@ def upgrade() -> None:
         sa.Column("options", JSONText(), nullable=False),
         sa.Column("sort_order", sa.Integer(), nullable=False, server_default="0"),
         sa.PrimaryKeyConstraint("id", name="pk_custom_fields"),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "custom_values",
@@ -197,6 +206,7 @@ def upgrade() -> None:
         sa.Column("after", JSONText()),
         sa.Column("data", JSONText()),
         sa.PrimaryKeyConstraint("id", name="pk_audit_log"),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_audit_log_entity_type_entity_id", "audit_log", ["entity_type", "entity_id"])
 
