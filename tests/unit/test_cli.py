@@ -138,13 +138,12 @@ def make_sqlite_at(path: Path, revision: str) -> str:
 def test_an_older_schema_is_reported_and_upgraded(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str
 ) -> None:
-    assert HEAD == "0002"  # update this test when a migration is added
     url = make_sqlite_at(tmp_path / "old.db", "0001")
     code, out, _ = run(capsys, "db", "current", url)
     assert code == 0
     assert out.splitlines() == [
         "current revision: 0001",
-        "head revision:    0002",
+        f"head revision:    {HEAD}",
         "The schema is behind: run `opencrm db upgrade URL`.",
     ]
     with pytest.raises(SchemaOutdated):
@@ -152,10 +151,10 @@ def test_an_older_schema_is_reported_and_upgraded(
     code, out, _ = run(capsys, *command.split(), url)
     assert code == 0
     if command == "init":
-        assert out == f"Upgraded {url} from schema 0001 to 0002.\n"
+        assert out == f"Upgraded {url} from schema 0001 to {HEAD}.\n"
     else:
-        assert out == "Upgraded from 0001 to head revision 0002.\n"
-    assert run(capsys, "db", "current", url)[1].startswith("current revision: 0002\n")
+        assert out == f"Upgraded from 0001 to head revision {HEAD}.\n"
+    assert run(capsys, "db", "current", url)[1].startswith(f"current revision: {HEAD}\n")
 
 
 def test_a_schema_newer_than_this_opencrm(
