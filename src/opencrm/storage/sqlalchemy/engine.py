@@ -38,9 +38,9 @@ def create_engine_for(url: str, **engine_options: Any) -> Engine:
         _configure_sqlite(engine, wal=not memory)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        options = {"pool_pre_ping": True}
-        options.update(engine_options)
-        engine = create_engine(parsed, **options)
+        # No pool_pre_ping by default: it costs a round trip on every service call; a dead
+        # connection is still detected on use and replaced. Pass it in engine_options to opt in.
+        engine = create_engine(parsed, **engine_options)
         _configure_postgresql(engine)
         return engine
     raise ValueError(f"opencrm supports sqlite and postgresql URLs, not {parsed.drivername!r}")

@@ -7,10 +7,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import attrs
 from sqlalchemy import (
     ColumnElement,
     Connection,
     Row,
+    and_,
     bindparam,
     delete,
     exists,
@@ -34,7 +36,14 @@ from opencrm.core.entities.contacts import (
     InfoType,
     Person,
 )
-from opencrm.core.entities.lists import CustomField, ListItem, ListKind, Stage, StageType, Tag
+from opencrm.core.entities.lists import (
+    CustomField,
+    ListItem,
+    ListKind,
+    Stage,
+    StageType,
+    Tag,
+)
 from opencrm.core.events import AuditEntry, Event
 from opencrm.core.permissions import ContactScope
 from opencrm.core.query import ContactFilter, Cursor, PageRequest
@@ -100,7 +109,8 @@ class SqlContactRepository:
         if gone := old_managers - new.managers:
             c.execute(
                 delete(contact_managers).where(
-                    contact_managers.c.contact_id == cid, contact_managers.c.user_id.in_(gone)
+                    contact_managers.c.contact_id == cid,
+                    contact_managers.c.user_id.in_(gone),
                 )
             )
         if added := new.managers - old_managers:
@@ -112,7 +122,8 @@ class SqlContactRepository:
         if old_tags != new.tags:
             c.execute(
                 delete(entity_tags).where(
-                    entity_tags.c.entity_type == "contact", entity_tags.c.entity_id == cid
+                    entity_tags.c.entity_type == "contact",
+                    entity_tags.c.entity_id == cid,
                 )
             )
             if new.tags:
@@ -143,14 +154,20 @@ class SqlContactRepository:
         if old_custom != dict(new.custom):
             c.execute(
                 delete(custom_values).where(
-                    custom_values.c.entity_type == "contact", custom_values.c.entity_id == cid
+                    custom_values.c.entity_type == "contact",
+                    custom_values.c.entity_id == cid,
                 )
             )
             if new.custom:
                 c.execute(
                     insert(custom_values),
                     [
-                        {"field_id": f, "entity_type": "contact", "entity_id": cid, "value": v}
+                        {
+                            "field_id": f,
+                            "entity_type": "contact",
+                            "entity_id": cid,
+                            "value": v,
+                        }
                         for f, v in new.custom.items()
                     ],
                 )
@@ -159,12 +176,14 @@ class SqlContactRepository:
         c = self._c
         c.execute(
             delete(entity_tags).where(
-                entity_tags.c.entity_type == "contact", entity_tags.c.entity_id == contact_id
+                entity_tags.c.entity_type == "contact",
+                entity_tags.c.entity_id == contact_id,
             )
         )
         c.execute(
             delete(custom_values).where(
-                custom_values.c.entity_type == "contact", custom_values.c.entity_id == contact_id
+                custom_values.c.entity_type == "contact",
+                custom_values.c.entity_id == contact_id,
             )
         )
         c.execute(
@@ -209,8 +228,7 @@ class SqlContactRepository:
         self, scope: ContactScope, where: ContactFilter, page: PageRequest
     ) -> tuple[Sequence[Contact], Cursor | None]:
         keys, source = self._sort_keys(page.sort, text_search=where.text is not None)
-        query = select(contacts, *keys).select_from(source)
-        query = query.where(*self._conditions(scope, where))
+        conds = self._conditions(scope, attrs.evolve(where, text=None))
         if page.after is not None:
             if len(page.after.values) != len(keys):
                 from opencrm.errors import ValidationError
@@ -218,10 +236,21 @@ class SqlContactRepository:
                 raise ValidationError({"after": "is not a cursor of this list and sort"})
             cursor_values = tuple_(*[literal(v) for v in page.after.values])
             row_keys = tuple_(*keys)
-            query = query.where(
-                row_keys < cursor_values if page.descending else row_keys > cursor_values
-            )
-        order = [k.desc() if page.descending else k.asc() for k in keys]
+            conds.append(row_keys < cursor_values if page.descending else row_keys > cursor_values)
+        query: Any = select(contacts, *keys).select_from(source).where(*conds)
+        order_keys: builtins.list[Any] = keys
+        if where.text is not None:
+            # One full-row branch per way of matching, each fetching its rows once (a name
+            # branch served by the trigram index, an e-mail/phone branch by the info index);
+            # the union is small, so sorting it is cheap.
+            branches = [
+                select(contacts, *keys).select_from(source).where(*conds, match)
+                for match in self._text_branches(where.text, where.phone_prefix)
+            ]
+            query = union(*branches).subquery()
+            order_keys = [query.c[k.name] for k in keys]
+            query = select(query)
+        order = [k.desc() if page.descending else k.asc() for k in order_keys]
         rows = self._c.execute(query.order_by(*order).limit(page.limit + 1)).all()
         more = len(rows) > page.limit
         rows = rows[: page.limit]
@@ -269,7 +298,10 @@ class SqlContactRepository:
         if sort == "name":
             return [name.label("k_name"), contacts.c.id.label("k_id")], contacts
         if sort == "created":
-            return [contacts.c.created_at.label("k_created"), contacts.c.id.label("k_id")], contacts
+            return [
+                contacts.c.created_at.label("k_created"),
+                contacts.c.id.label("k_id"),
+            ], contacts
         types = list_items.alias("sort_type")
         source = contacts.outerjoin(types, types.c.id == contacts.c.contact_type_id)
         return [
@@ -336,25 +368,25 @@ class SqlContactRepository:
     def _text_matches(self, raw: str, phone: str | None) -> Any:
         """Ids of contacts whose name contains the text, or whose e-mail or phone starts
         with it."""
+        name, infos = self._text_branches(raw, phone)
+        return union(select(contacts.c.id).where(name), select(contacts.c.id).where(infos))
+
+    def _text_branches(self, raw: str, phone: str | None) -> tuple[Any, Any]:
+        """Two conditions on ``contacts``: the name matches, and an e-mail or phone does."""
         needle = raw.casefold()
         if len(needle) >= 3 and self._dialect == "sqlite":
             phrase = '"' + needle.replace('"', '""') + '"'
-            by_name: Any = (
+            by_name: Any = contacts.c.id.in_(
                 select(text("rowid AS id"))
                 .select_from(text("contacts_fts"))
                 .where(text("contacts_fts MATCH :phrase").bindparams(phrase=phrase))
             )
         elif len(needle) >= 3:
             escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            by_name = select(contacts.c.id).where(
-                contacts.c.sort_name.like(f"%{escaped}%", escape="\\")
-            )
+            by_name = contacts.c.sort_name.like(f"%{escaped}%", escape="\\")
         else:
-            by_name = select(contacts.c.id).where(
-                contacts.c.sort_name >= needle, contacts.c.sort_name < needle + _TOP
-            )
+            by_name = and_(contacts.c.sort_name >= needle, contacts.c.sort_name < needle + _TOP)
         parts = [
-            by_name,
             select(contact_infos.c.contact_id).where(
                 contact_infos.c.info_type == InfoType.EMAIL.value,
                 contact_infos.c.normalized >= needle,
@@ -369,7 +401,7 @@ class SqlContactRepository:
                     contact_infos.c.normalized < phone + _TOP,
                 )
             )
-        return union(*parts)
+        return by_name, contacts.c.id.in_(union(*parts))
 
     def _build(self, rows: Sequence[Row[Any]]) -> builtins.list[Contact]:
         if not rows:
