@@ -7,10 +7,12 @@ exception.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 __all__ = [
     "Conflict",
+    "InvalidTransition",
+    "MissingExchangeRates",
     "NotFound",
     "OpenCRMError",
     "PermissionDenied",
@@ -57,3 +59,28 @@ class StorageError(OpenCRMError):
 
 class SchemaOutdated(OpenCRMError):
     """The database schema is older than this opencrm; run ``opencrm db upgrade URL``."""
+
+
+class InvalidTransition(Conflict):
+    """A status change the record's current status does not allow (e.g. an invoice from
+    Draft straight to Paid). ``current`` and ``requested`` name the two statuses."""
+
+    def __init__(self, entity: str, current: str, requested: str) -> None:
+        self.entity = entity
+        self.current = current
+        self.requested = requested
+        super().__init__(f"a {entity} cannot go from {current} to {requested}")
+
+
+class MissingExchangeRates(OpenCRMError):
+    """An amount must be converted but no exchange rate is stored for its currency pair.
+
+    ``pairs`` lists each missing ``(from_currency, to_currency)``; ``currencies`` the codes
+    that lack a rate, so a caller can ask an admin to add them.
+    """
+
+    def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
+        self.pairs: tuple[tuple[str, str], ...] = tuple(sorted(set(pairs)))
+        self.currencies: tuple[str, ...] = tuple(sorted({a for a, _ in self.pairs}))
+        wanted = ", ".join(f"{a} -> {b}" for a, b in self.pairs)
+        super().__init__(f"no exchange rate for {wanted}")

@@ -20,7 +20,13 @@ class Currency:
 
     @property
     def minor_units(self) -> int:
-        return int(get_currency_precision(self.code))
+        """Digits after the decimal point per ISO 4217 (JPY 0, EUR 2, KWD 3)."""
+        return _ISO_4217_NOT_CLDR.get(self.code) or int(get_currency_precision(self.code))
+
+
+# CLDR (babel) gives the digits usually *displayed*; for these four ISO 4217 keeps two
+# minor units, and invoices must round to the ISO unit.
+_ISO_4217_NOT_CLDR = {"COP": 2, "HUF": 2, "IDR": 2, "MGA": 2}
 
 
 _BASIC = "AUD CAD CHF EUR GBP JPY USD"
