@@ -5,8 +5,16 @@ from __future__ import annotations
 from types import TracebackType
 
 from opencrm.core.services._base import Context, Service
+from opencrm.core.services.cases import CaseService
 from opencrm.core.services.contacts import ContactService
+from opencrm.core.services.invoices import (
+    CurrencyService,
+    InvoiceService,
+    ProductService,
+    TaxService,
+)
 from opencrm.core.services.lists import CustomFieldService, ListService, SettingsService
+from opencrm.core.services.opportunities import OpportunityService, StageService
 from opencrm.core.users import User
 
 __all__ = ["Session"]
@@ -29,6 +37,13 @@ class Session:
         self.lists = ListService(service)
         self.fields = CustomFieldService(service)
         self.settings = SettingsService(service)
+        self.invoices = InvoiceService(service)
+        self.products = ProductService(service)
+        self.taxes = TaxService(service)
+        self.currencies = CurrencyService(service)
+        self.opportunities = OpportunityService(service)
+        self.cases = CaseService(service)
+        self.stages = StageService(service)
 
     def __enter__(self) -> Session:
         return self

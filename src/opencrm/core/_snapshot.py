@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 
 import attrs
 import cattrs
+from moneyed import Money
 
 _converter = cattrs.Converter()
 _converter.register_unstructure_hook(dt.datetime, lambda v: v.isoformat())
 _converter.register_unstructure_hook(dt.date, lambda v: v.isoformat())
 _converter.register_unstructure_hook(frozenset, lambda v: sorted(v))
 _converter.register_unstructure_hook(Enum, lambda v: v.value)
+# Decimals (rates, quantities, percentages) as exact text, never floats.
+_converter.register_unstructure_hook(Decimal, str)
+# Money as exact text: a float would lose cents in the audit trail.
+_converter.register_unstructure_hook(
+    Money, lambda v: {"amount": str(v.amount), "currency": v.currency.code}
+)
 _converter.register_unstructure_hook_func(
     lambda t: t is Mapping or getattr(t, "__origin__", None) is Mapping,
     lambda v: {str(k): _converter.unstructure(x) for k, x in v.items()},

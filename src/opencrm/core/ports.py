@@ -10,19 +10,29 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, Self
 
+from opencrm.core.deals_query import CaseFilter, OpportunityFilter
 from opencrm.core.entities.contacts import Contact
+from opencrm.core.entities.deals import Case, Opportunity
 from opencrm.core.entities.lists import CustomField, ListItem, ListKind, Stage, Tag
 from opencrm.core.events import AuditEntry, Event
-from opencrm.core.permissions import ContactScope
+from opencrm.core.invoice_ports import (
+    ExchangeRateRepository,
+    InvoiceRepository,
+    ProductRepository,
+    TaxRepository,
+)
+from opencrm.core.permissions import ContactScope, DealScope
 from opencrm.core.query import ContactFilter, Cursor, PageRequest
 
 __all__ = [
     "AuditEntry",
     "AuditRepository",
+    "CaseRepository",
     "Clock",
     "ContactRepository",
     "CustomFieldRepository",
     "ListRepository",
+    "OpportunityRepository",
     "SettingsRepository",
     "StageRepository",
     "TagRepository",
@@ -84,6 +94,55 @@ class ListRepository(Protocol):
 class StageRepository(Protocol):
     def list(self) -> Sequence[Stage]: ...
 
+    def get(self, stage_id: int) -> Stage | None: ...
+
+    def add(self, stage: Stage) -> Stage: ...
+
+    def update(self, stage: Stage) -> None: ...
+
+    def delete(self, stage_id: int) -> None: ...
+
+    def usage(self, stage_id: int) -> int:
+        """How many opportunities are at the stage."""
+
+
+class OpportunityRepository(Protocol):
+    def add(self, opportunity: Opportunity) -> Opportunity:
+        """Insert an opportunity (its ``id`` is ignored); return it as stored."""
+
+    def get(self, opportunity_id: int) -> Opportunity | None: ...
+
+    def update(self, opportunity: Opportunity) -> Opportunity:
+        """Replace a stored opportunity with its members, access list, tags and custom values."""
+
+    def delete(self, opportunity_id: int) -> None:
+        """Remove an opportunity with its members, access list, tags and custom values."""
+
+    def list(
+        self, scope: DealScope, where: OpportunityFilter, page: PageRequest
+    ) -> tuple[Sequence[Opportunity], Cursor | None]: ...
+
+    def count(self, scope: DealScope, where: OpportunityFilter) -> int: ...
+
+
+class CaseRepository(Protocol):
+    def add(self, case: Case) -> Case:
+        """Insert a case (its ``id`` is ignored); return it as stored."""
+
+    def get(self, case_id: int) -> Case | None: ...
+
+    def update(self, case: Case) -> Case:
+        """Replace a stored case with its members, access list, tags and custom values."""
+
+    def delete(self, case_id: int) -> None:
+        """Remove a case with its members, access list, tags and custom values."""
+
+    def list(
+        self, scope: DealScope, where: CaseFilter, page: PageRequest
+    ) -> tuple[Sequence[Case], Cursor | None]: ...
+
+    def count(self, scope: DealScope, where: CaseFilter) -> int: ...
+
 
 class TagRepository(Protocol):
     def list(self, entity_type: str) -> Sequence[Tag]: ...
@@ -143,10 +202,16 @@ class UnitOfWork(Protocol):
     contacts: ContactRepository
     lists: ListRepository
     stages: StageRepository
+    opportunities: OpportunityRepository
+    cases: CaseRepository
     tags: TagRepository
     fields: CustomFieldRepository
     settings: SettingsRepository
     audit: AuditRepository
+    taxes: TaxRepository
+    products: ProductRepository
+    exchange_rates: ExchangeRateRepository
+    invoices: InvoiceRepository
 
     def __enter__(self) -> Self: ...
 

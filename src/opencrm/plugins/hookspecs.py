@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from opencrm.core.entities.deals import Opportunity
     from opencrm.core.events import Event
     from opencrm.core.fields import FieldType
     from opencrm.core.ports import UnitOfWork
@@ -67,4 +68,22 @@ def opencrm_event_committed(crm: CRM, event: Event) -> None:
 
     :param crm: the CRM.
     :param event: the event; ``event.name`` is ``"<entity_type>.<verb>"``.
+    """
+
+
+# --- Lookups: called when a service needs an answer only the host has -------------------------
+
+
+@hookspec(firstresult=True)
+def opencrm_opportunity_project(crm: CRM, opportunity: Opportunity) -> object | None:
+    """Return the host application's project linked to an opportunity, or None.
+
+    Called by ``session.opportunities.project(opportunity)``, after the acting user's right to
+    read the opportunity was checked. opencrm stores only ``opportunity.project_ref``, an
+    opaque string the host chose; resolve it to whatever object the host calls a project.
+    ``firstresult``: the first implementation returning something other than None answers.
+
+    :param crm: the CRM.
+    :param opportunity: the opportunity, as the acting user reads it.
+    :return: the project, or None when the host has none for it.
     """

@@ -9,11 +9,14 @@ from opencrm.core.entities.contacts import (
     InfoType,
     Person,
 )
+from opencrm.core.entities.deals import BidType, Case, Opportunity
 from opencrm.core.entities.lists import CustomField, ListItem, ListKind, Stage, StageType, Tag
 
 __all__ = [
     "Access",
     "Address",
+    "BidType",
+    "Case",
     "Company",
     "Contact",
     "ContactInfo",
@@ -21,6 +24,7 @@ __all__ = [
     "InfoType",
     "ListItem",
     "ListKind",
+    "Opportunity",
     "Person",
     "Stage",
     "StageType",

@@ -55,6 +55,7 @@ from opencrm.storage.sqlalchemy.tables import (
     custom_fields,
     custom_values,
     entity_tags,
+    invoices,
     list_items,
     opportunity_stages,
     settings,
@@ -220,9 +221,10 @@ class SqlContactRepository:
         )
 
     def in_use_by_invoices(self, contact_id: int) -> bool:
-        # Invoices do not exist yet in the schema; the invoices migration replaces this with
-        # a query on invoices.client_id / consignee_id.
-        return False
+        named = exists().where(
+            or_(invoices.c.client_id == contact_id, invoices.c.consignee_id == contact_id)
+        )
+        return bool(self._c.execute(select(named)).scalar())
 
     def list(
         self, scope: ContactScope, where: ContactFilter, page: PageRequest

@@ -7,9 +7,11 @@ The schema itself is created and changed only by the Alembic migrations in
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -25,6 +27,9 @@ from opencrm.storage.sqlalchemy.types import JSONText, UTCDateTime
 
 __all__ = [
     "audit_log",
+    "case_access",
+    "case_members",
+    "cases",
     "contact_infos",
     "contact_managers",
     "contacts",
@@ -33,6 +38,9 @@ __all__ = [
     "entity_tags",
     "list_items",
     "metadata",
+    "opportunities",
+    "opportunity_access",
+    "opportunity_members",
     "opportunity_stages",
     "settings",
     "tags",
@@ -209,4 +217,243 @@ audit_log = Table(
     Column("data", JSONText),
     Index("ix_audit_log_entity_type_entity_id", "entity_type", "entity_id"),
     sqlite_autoincrement=True,
+)
+
+
+# --- opportunities and cases (migration 0003) -------------------------------------------------
+# Title search uses opportunities_fts / cases_fts (SQLite FTS5) or ix_*_title_key_trgm
+# (PostgreSQL pg_trgm), created by the migration and kept outside this metadata.
+
+opportunities = Table(
+    "opportunities",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("title", String(255), nullable=False),
+    # Casefolded title: the sort key and the text-search target.
+    Column("title_key", String(255), nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("contact_id", Integer, ForeignKey("contacts.id", ondelete="SET NULL"), index=True),
+    # The budget in the currency's minor units: exact, never a float.
+    Column("budget_minor", BigInteger, nullable=False, server_default="0"),
+    Column("currency", String(3), nullable=False),
+    Column("bid_type", String(10), nullable=False),
+    Column("period_count", Integer, nullable=False, server_default="1"),
+    # The value in thousandths of the currency's unit: one scale for every currency to sort on.
+    Column("value_key", BigInteger, nullable=False),
+    Column("expected_close", Date),
+    Column("actual_close", Date),
+    Column("responsible", String(255), nullable=False),
+    Column("stage_id", Integer, ForeignKey("opportunity_stages.id"), nullable=False, index=True),
+    Column("probability", Integer, nullable=False),
+    Column("restricted", Boolean, nullable=False, server_default="0"),
+    Column("project_ref", String(255)),
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(255), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint(
+        "bid_type IN ('fixed', 'per_hour', 'per_day', 'per_week', 'per_month', 'per_year')",
+        name="bid_type",
+    ),
+    CheckConstraint("period_count >= 1", name="period_count"),
+    CheckConstraint("probability BETWEEN 0 AND 100", name="probability"),
+    CheckConstraint("budget_minor >= 0", name="budget_minor"),
+    Index("ix_opportunities_title_key_id", "title_key", "id"),
+    Index("ix_opportunities_responsible_id", "responsible", "id"),
+    Index("ix_opportunities_value_key_id", "value_key", "id"),
+    Index("ix_opportunities_expected_close_id", "expected_close", "id"),
+    Index("ix_opportunities_created_at_id", "created_at", "id"),
+    sqlite_autoincrement=True,
+)
+
+opportunity_members = Table(
+    "opportunity_members",
+    metadata,
+    Column(
+        "opportunity_id",
+        Integer,
+        ForeignKey("opportunities.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("contact_id", Integer, ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    PrimaryKeyConstraint("opportunity_id", "contact_id"),
+    Index("ix_opportunity_members_contact_id_opportunity_id", "contact_id", "opportunity_id"),
+)
+
+opportunity_access = Table(
+    "opportunity_access",
+    metadata,
+    Column(
+        "opportunity_id",
+        Integer,
+        ForeignKey("opportunities.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("user_id", String(255), nullable=False),
+    PrimaryKeyConstraint("opportunity_id", "user_id"),
+    Index("ix_opportunity_access_user_id_opportunity_id", "user_id", "opportunity_id"),
+)
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("title", String(255), nullable=False),
+    Column("title_key", String(255), nullable=False),
+    Column("closed", Boolean, nullable=False, server_default="0"),
+    Column("restricted", Boolean, nullable=False, server_default="0"),
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(255), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_cases_title_key_id", "title_key", "id"),
+    Index("ix_cases_created_at_id", "created_at", "id"),
+    sqlite_autoincrement=True,
+)
+
+case_members = Table(
+    "case_members",
+    metadata,
+    Column("case_id", Integer, ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
+    Column("contact_id", Integer, ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    PrimaryKeyConstraint("case_id", "contact_id"),
+    Index("ix_case_members_contact_id_case_id", "contact_id", "case_id"),
+)
+
+case_access = Table(
+    "case_access",
+    metadata,
+    Column("case_id", Integer, ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", String(255), nullable=False),
+    PrimaryKeyConstraint("case_id", "user_id"),
+    Index("ix_case_access_user_id_case_id", "user_id", "case_id"),
+)
+
+
+# --- Invoices, products, taxes and currencies (migration 0004) -----------------------------
+# Money is whole minor units in BIGINT columns; rates, quantities and percentages are exact
+# decimal text (SQLite has no decimal type and would hand back floats).
+
+taxes = Table(
+    "taxes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("name_key", String(255), nullable=False),
+    Column("rate", String(40), nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(255), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("name_key"),
+)
+
+products = Table(
+    "products",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("title", String(255), nullable=False, index=True),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("sku", String(255), nullable=False, server_default=""),
+    Column("price_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("tax1_id", Integer, ForeignKey("taxes.id"), index=True),
+    Column("tax2_id", Integer, ForeignKey("taxes.id"), index=True),
+    Column("track_inventory", Boolean, nullable=False),
+    Column("stock_quantity", String(40), nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(255), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+exchange_rates = Table(
+    "exchange_rates",
+    metadata,
+    Column("from_currency", String(3), nullable=False),
+    Column("to_currency", String(3), nullable=False),
+    Column("rate", String(40), nullable=False),
+    Column("updated_by", String(255), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("from_currency", "to_currency"),
+    CheckConstraint("from_currency <> to_currency", name="pair"),
+)
+
+# One row per number series ("invoice"); locked while a number is allocated.
+invoice_numbering = Table(
+    "invoice_numbering",
+    metadata,
+    Column("name", String(30), primary_key=True),
+    Column("automatic", Boolean, nullable=False),
+    Column("prefix", String(50), nullable=False),
+    Column("next_value", BigInteger, nullable=False),
+    Column("width", Integer, nullable=False),
+)
+
+invoices = Table(
+    "invoices",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("number", String(255), nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("issue_date", Date, nullable=False),
+    Column("due_date", Date, nullable=False),
+    Column("client_id", Integer, ForeignKey("contacts.id"), nullable=False, index=True),
+    Column("consignee_id", Integer, ForeignKey("contacts.id"), index=True),
+    Column("billing_address_id", Integer),
+    Column("billing_address", JSONText),
+    Column("delivery_address_id", Integer),
+    Column("delivery_address", JSONText),
+    Column("opportunity_id", Integer, index=True),  # no foreign key yet (see migration 0004)
+    Column("language", String(20), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("exchange_rate", String(40), nullable=False),
+    Column("po_number", String(255), nullable=False, server_default=""),
+    Column("terms", Text, nullable=False, server_default=""),
+    Column("notes", Text, nullable=False, server_default=""),
+    Column("rounding", String(20), nullable=False),
+    Column("subtotal_minor", BigInteger, nullable=False),
+    Column("total_minor", BigInteger, nullable=False),
+    Column("created_by", String(255), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(255), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("number"),
+    CheckConstraint("status IN ('draft', 'billed', 'paid', 'rejected')", name="status"),
+    CheckConstraint("due_date >= issue_date", name="due_after_issue"),
+    Index("ix_invoices_issue_date_id", "issue_date", "id"),
+    Index("ix_invoices_due_date_id", "due_date", "id"),
+    Index("ix_invoices_status_id", "status", "id"),
+)
+
+invoice_lines = Table(
+    "invoice_lines",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "invoice_id",
+        Integer,
+        ForeignKey("invoices.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("position", Integer, nullable=False),
+    Column("product_id", Integer, ForeignKey("products.id"), index=True),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("quantity", String(40), nullable=False),
+    Column("price_minor", BigInteger, nullable=False),
+    Column("discount", String(40), nullable=False),
+    Column("tax1_id", Integer, ForeignKey("taxes.id"), index=True),
+    Column("tax1_name", String(255)),
+    Column("tax1_rate", String(40)),
+    Column("tax1_minor", BigInteger),
+    Column("tax2_id", Integer, ForeignKey("taxes.id"), index=True),
+    Column("tax2_name", String(255)),
+    Column("tax2_rate", String(40)),
+    Column("tax2_minor", BigInteger),
+    Column("subtotal_minor", BigInteger, nullable=False),
+    Column("discount_minor", BigInteger, nullable=False),
+    Column("net_minor", BigInteger, nullable=False),
+    Column("total_minor", BigInteger, nullable=False),
 )

@@ -7,8 +7,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 from sqlalchemy import exc as sa_exc
 
-from opencrm.core import ports
+from opencrm.core import invoice_ports, ports
 from opencrm.errors import Conflict, StorageError
+from opencrm.storage.sqlalchemy import deals
+from opencrm.storage.sqlalchemy import invoices as invoicing
 from opencrm.storage.sqlalchemy import repositories as repos
 
 __all__ = ["SqlUnitOfWork"]
@@ -35,11 +37,19 @@ class SqlUnitOfWork:
         self._conn = conn
         self.contacts: ports.ContactRepository = repos.SqlContactRepository(conn)
         self.lists: ports.ListRepository = repos.SqlListRepository(conn)
-        self.stages: ports.StageRepository = repos.SqlStageRepository(conn)
+        self.stages: ports.StageRepository = deals.SqlStageAdminRepository(conn)
+        self.opportunities: ports.OpportunityRepository = deals.SqlOpportunityRepository(conn)
+        self.cases: ports.CaseRepository = deals.SqlCaseRepository(conn)
         self.tags: ports.TagRepository = repos.SqlTagRepository(conn)
         self.fields: ports.CustomFieldRepository = repos.SqlCustomFieldRepository(conn)
         self.settings: ports.SettingsRepository = repos.SqlSettingsRepository(conn)
         self.audit: ports.AuditRepository = repos.SqlAuditRepository(conn)
+        self.taxes: invoice_ports.TaxRepository = invoicing.SqlTaxRepository(conn)
+        self.products: invoice_ports.ProductRepository = invoicing.SqlProductRepository(conn)
+        self.exchange_rates: invoice_ports.ExchangeRateRepository = (
+            invoicing.SqlExchangeRateRepository(conn)
+        )
+        self.invoices: invoice_ports.InvoiceRepository = invoicing.SqlInvoiceRepository(conn)
         return self
 
     @property

@@ -1,0 +1,221 @@
+"""Validation shared by the opportunity and case services.
+
+Every helper raises :class:`~opencrm.errors.ValidationError` naming the offending field, so
+that a service can collect all bad fields of one call into a single error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+from opencrm.core import permissions as policy
+from opencrm.core.entities.contacts import Contact
+from opencrm.core.services._base import Service, Tx
+from opencrm.errors import NotFound, ValidationError
+
+__all__ = [
+    "FieldChecker",
+    "access_event",
+    "check_names",
+    "clean_bool",
+    "clean_date",
+    "contact_filter",
+    "custom_values",
+    "member_ids",
+    "record_id",
+    "tag_titles",
+    "tags_filter",
+    "text_filter",
+]
+
+READ_ONLY = frozenset({"id", "kind", "created_by", "created_at", "updated_by", "updated_at"})
+
+
+class FieldChecker:
+    """Runs one cleaner per given field and collects every failure."""
+
+    def __init__(self, changes: Mapping[str, Any]) -> None:
+        self.changes = changes
+        self.errors: dict[str, str] = {}
+        self.new: dict[str, Any] = {}
+
+    def __call__(self, name: str, clean: Any, *, to: str | None = None) -> None:
+        if name in self.changes:
+            try:
+                self.new[to or name] = clean(self.changes[name])
+            except ValidationError as exc:
+                self.errors.update(exc.errors)
+
+    def done(self) -> dict[str, Any]:
+        if self.errors:
+            raise ValidationError(self.errors)
+        return self.new
+
+
+class _Restrictable(Protocol):
+    @property
+    def restricted(self) -> bool: ...
+    @property
+    def access_list(self) -> frozenset[str]: ...
+
+
+def access_event(tx: Tx, name: str, before: _Restrictable | None, after: _Restrictable) -> None:
+    """Emit ``<entity>.access_changed`` when a record becomes restricted or public, or the
+    access list of a restricted one changes. ``granted`` names the users put on the list of a
+    restricted record (not the actor): the ones to notify."""
+    was_restricted = before is not None and before.restricted
+    if after.restricted:
+        old = before.access_list if before is not None and was_restricted else frozenset()
+        if was_restricted and old == after.access_list:
+            return
+        granted = after.access_list - old - {tx.actor.id}
+    elif was_restricted:
+        granted = frozenset()
+    else:
+        return
+    tx.emit(name, after, data={"granted": sorted(granted), "restricted": after.restricted})
+
+
+def check_names(given: Iterable[str], allowed: Iterable[str], what: str) -> None:
+    allowed = set(allowed)
+    errors = {}
+    for name in given:
+        if name in READ_ONLY or name == "value":
+            errors[name] = "is read-only"
+        elif name not in allowed:
+            errors[name] = f"is not a field of {what}"
+    if errors:
+        raise ValidationError(errors)
+
+
+def record_id(value: object, field: str, cls: type[Any] | None = None) -> int:
+    """An id given as the record itself or as an integer."""
+    if cls is not None and isinstance(value, cls):
+        value = value.id
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError({field: "must be an integer id"})
+    return value
+
+
+def clean_bool(value: object, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError({field: "must be True or False"})
+    return value
+
+
+def clean_date(value: object, field: str) -> dt.date | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
+        raise ValidationError({field: "must be a datetime.date (or None)"})
+    return value
+
+
+def _clean_tag_title(value: object, field: str = "tags") -> str:
+    if not isinstance(value, str):
+        raise ValidationError({field: "each tag is a string"})
+    title = " ".join(value.split())
+    if not title or len(title) > 255:
+        raise ValidationError({field: "each tag has 1 to 255 characters"})
+    return title
+
+
+def tag_titles(tx: Tx, entity_type: str, value: object) -> frozenset[str]:
+    """Resolve tag titles of ``entity_type`` case-insensitively; new titles become tags."""
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise ValidationError({"tags": "must be a collection of tag titles"})
+    titles = set()
+    for raw in value:
+        title = _clean_tag_title(raw)
+        tag = tx.uow.tags.find(entity_type, title)
+        if tag is None:
+            tag = tx.uow.tags.add(entity_type, title)
+            tx.emit("tag.created", tag, after=tag)
+        titles.add(tag.title)
+    return frozenset(titles)
+
+
+def custom_values(
+    service: Service, tx: Tx, kind: str, current: Mapping[int, str], value: object
+) -> dict[int, str]:
+    """Merge custom values given by field id or label into ``current`` (None clears one)."""
+    if not isinstance(value, Mapping):
+        raise ValidationError({"custom": "must map field ids or labels to values"})
+    fields = list(tx.uow.fields.list(kind))
+    by_id = {f.id: f for f in fields}
+    by_label = {f.label.casefold(): f for f in fields}
+    result = dict(current)
+    errors = {}
+    for key, raw in value.items():
+        field = by_id.get(key) if isinstance(key, int) else by_label.get(str(key).casefold())
+        if field is None:
+            errors[f"custom.{key}"] = f"no custom field {key!r} for an {kind}"
+            continue
+        try:
+            text = service._ctx.field_types.get(field.type).clean(raw, field.options)
+        except ValidationError as exc:
+            errors[f"custom.{key}"] = "; ".join(exc.errors.values())
+            continue
+        if text is None:
+            result.pop(field.id, None)
+        else:
+            result[field.id] = text
+    if errors:
+        raise ValidationError(errors)
+    return result
+
+
+def member_ids(
+    tx: Tx, value: object, existing: frozenset[int], field: str = "members"
+) -> frozenset[int]:
+    """Contacts (or their ids) taking part. Contacts already linked stay allowed; a contact
+    being added must exist and be readable by the actor, else the whole call is refused."""
+    if isinstance(value, (str, Contact)) or not isinstance(value, Iterable):
+        raise ValidationError({field: "must be a collection of contacts or contact ids"})
+    ids = {record_id(v, field, Contact) for v in value}
+    added = ids - existing
+    readable = {
+        c.id for c in tx.uow.contacts.get_many(added) if policy.can_read_contact(tx.actor, c)
+    }
+    refused = sorted(added - readable)
+    if refused:
+        listed = ", ".join(str(i) for i in refused)
+        raise ValidationError({field: f"no contact you may read with id {listed}"})
+    return frozenset(ids)
+
+
+def readable_contact(tx: Tx, value: object, field: str) -> int:
+    cid = record_id(value, field, Contact)
+    contact = tx.uow.contacts.get(cid)
+    if contact is None or not policy.can_read_contact(tx.actor, contact):
+        raise ValidationError({field: f"no contact you may read with id {cid}"})
+    return cid
+
+
+# --- list filters ---------------------------------------------------------------------------
+
+
+def text_filter(value: object) -> str | None:
+    if not isinstance(value, str) or len(value) > 255:
+        raise ValidationError({"text": "must be a string of at most 255 characters"})
+    return " ".join(value.split()) or None
+
+
+def tags_filter(value: object) -> frozenset[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, Iterable):
+        raise ValidationError({"tags": "must be a collection of tag titles"})
+    return frozenset(_clean_tag_title(v) for v in value)
+
+
+def contact_filter(tx: Tx, value: object) -> int:
+    """The contact whose records are listed; one the actor may not read is NotFound, as on
+    the contact's own page."""
+    cid = record_id(value, "contact", Contact)
+    contact = tx.uow.contacts.get(cid)
+    if contact is None or not policy.can_read_contact(tx.actor, contact):
+        raise NotFound("contact", cid)
+    return cid

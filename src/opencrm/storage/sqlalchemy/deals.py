@@ -1,0 +1,565 @@
+"""Repositories of opportunities, cases and (for admins) opportunity stages.
+
+Both record types share one shape: a main table, ``*_members`` (contacts taking part),
+``*_access`` (the access list of a restricted record), and tags and custom values in the
+shared tables under their entity type. Lists and counts apply the access rule in SQL, as
+contact lists do: a correlated EXISTS on the access list for paging, and a count split into
+two index-served parts.
+"""
+
+from __future__ import annotations
+
+import builtins
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+from moneyed import Money
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Table,
+    bindparam,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
+
+from opencrm.core.currencies import get_currency
+from opencrm.core.deals_query import CaseFilter, OpportunityFilter
+from opencrm.core.entities.deals import BidType, Case, Opportunity
+from opencrm.core.entities.lists import Stage, StageType
+from opencrm.core.permissions import DealScope
+from opencrm.core.query import Cursor, PageRequest
+from opencrm.errors import ValidationError
+from opencrm.storage.sqlalchemy.repositories import SqlStageRepository
+from opencrm.storage.sqlalchemy.tables import (
+    case_access,
+    case_members,
+    cases,
+    custom_values,
+    entity_tags,
+    opportunities,
+    opportunity_access,
+    opportunity_members,
+    opportunity_stages,
+    tags,
+)
+
+__all__ = ["SqlCaseRepository", "SqlOpportunityRepository", "SqlStageAdminRepository"]
+
+_TOP = "\U0010ffff"  # sorts after any text: ``x <= v < x + _TOP`` is "v starts with x"
+#: Opportunities without an expected close date sort after every dated one.
+_NO_DATE = dt.date(9999, 12, 31)
+
+T = TypeVar("T", Opportunity, Case)
+
+
+def title_key(title: str) -> str:
+    return title.casefold()
+
+
+def _key(title: str) -> str:
+    return " ".join(title.split()).casefold()
+
+
+def _link_statements(entity_type: str, members: Table, access: Table, fk: str) -> dict[str, Any]:
+    """Built once: the ids arrive as one expanding parameter, so loading a page costs no
+    statement construction and hits SQLAlchemy's compiled cache directly."""
+    ids: Any = bindparam("ids", expanding=True)
+    return {
+        "members": select(members.c[fk], members.c.contact_id).where(members.c[fk].in_(ids)),
+        "access": select(access.c[fk], access.c.user_id).where(access.c[fk].in_(ids)),
+        "tags": select(entity_tags.c.entity_id, tags.c.title)
+        .join(tags, tags.c.id == entity_tags.c.tag_id)
+        .where(entity_tags.c.entity_type == entity_type, entity_tags.c.entity_id.in_(ids)),
+        "custom": select(
+            custom_values.c.field_id, custom_values.c.entity_id, custom_values.c.value
+        ).where(custom_values.c.entity_type == entity_type, custom_values.c.entity_id.in_(ids)),
+    }
+
+
+class _LinkedRecords(Generic[T]):
+    """What opportunities and cases share: links, tags, custom values, access, search."""
+
+    entity_type: str
+    table: Table
+    members: Table
+    access: Table
+    fk: str  # the link tables' column naming the record
+
+    #: The batch loaders of ``_build``, built once per record type (see ``_link_statements``).
+    _stmts: dict[str, Any]
+
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+        self._dialect = conn.dialect.name
+
+    # --- writing ------------------------------------------------------------------------
+
+    def _row(self, record: T) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _from_row(self, r: Row[Any], links: dict[str, Any]) -> T:
+        raise NotImplementedError
+
+    def add(self, record: T) -> T:
+        new_id = self._c.execute(
+            insert(self.table).values(**self._row(record)).returning(self.table.c.id)
+        ).scalar_one()
+        self._write_links(new_id, record, None)
+        stored = self.get(new_id)
+        assert stored is not None
+        return stored
+
+    def update(self, record: T) -> T:
+        before = self.get(record.id)
+        assert before is not None
+        row = self._row(record)
+        for name in ("created_by", "created_at"):
+            row.pop(name)
+        self._c.execute(update(self.table).where(self.table.c.id == record.id).values(**row))
+        self._write_links(record.id, record, before)
+        stored = self.get(record.id)
+        assert stored is not None
+        return stored
+
+    def _write_links(self, rid: int, new: T, old: T | None) -> None:
+        c = self._c
+        for table, column, now, was in (
+            (self.members, "contact_id", new.members, old.members if old else frozenset()),
+            (self.access, "user_id", new.access_list, old.access_list if old else frozenset()),
+        ):
+            if gone := was - now:
+                c.execute(delete(table).where(table.c[self.fk] == rid, table.c[column].in_(gone)))
+            if added := now - was:
+                c.execute(insert(table), [{self.fk: rid, column: v} for v in sorted(added)])
+        etype = self.entity_type
+        if (old.tags if old else frozenset()) != new.tags:
+            c.execute(
+                delete(entity_tags).where(
+                    entity_tags.c.entity_type == etype, entity_tags.c.entity_id == rid
+                )
+            )
+            if new.tags:
+                ids = c.execute(
+                    select(tags.c.id).where(
+                        tags.c.entity_type == etype,
+                        tags.c.title_key.in_([_key(t) for t in new.tags]),
+                    )
+                ).scalars()
+                c.execute(
+                    insert(entity_tags),
+                    [{"tag_id": t, "entity_type": etype, "entity_id": rid} for t in ids],
+                )
+        if (dict(old.custom) if old else {}) != dict(new.custom):
+            c.execute(
+                delete(custom_values).where(
+                    custom_values.c.entity_type == etype, custom_values.c.entity_id == rid
+                )
+            )
+            if new.custom:
+                c.execute(
+                    insert(custom_values),
+                    [
+                        {"field_id": f, "entity_type": etype, "entity_id": rid, "value": v}
+                        for f, v in new.custom.items()
+                    ],
+                )
+
+    def delete(self, record_id: int) -> None:
+        """The record with its members and access list (both cascade), tags and custom
+        values (shared tables, removed here)."""
+        c = self._c
+        etype = self.entity_type
+        c.execute(
+            delete(entity_tags).where(
+                entity_tags.c.entity_type == etype, entity_tags.c.entity_id == record_id
+            )
+        )
+        c.execute(
+            delete(custom_values).where(
+                custom_values.c.entity_type == etype, custom_values.c.entity_id == record_id
+            )
+        )
+        c.execute(delete(self.members).where(self.members.c[self.fk] == record_id))
+        c.execute(delete(self.access).where(self.access.c[self.fk] == record_id))
+        c.execute(delete(self.table).where(self.table.c.id == record_id))
+
+    # --- reading ------------------------------------------------------------------------
+
+    def get(self, record_id: int) -> T | None:
+        rows = self._c.execute(select(self.table).where(self.table.c.id == record_id)).all()
+        built = self._build(rows)
+        return built[0] if built else None
+
+    def _build(self, rows: Sequence[Row[Any]]) -> builtins.list[T]:
+        if not rows:
+            return []
+        params = {"ids": [r.id for r in rows]}
+        c = self._c
+        members: dict[int, set[int]] = defaultdict(set)
+        stmts = self._stmts
+        for rid, cid in c.execute(stmts["members"], params):
+            members[rid].add(cid)
+        access: dict[int, set[str]] = defaultdict(set)
+        for rid, uid in c.execute(stmts["access"], params):
+            access[rid].add(uid)
+        titles: dict[int, set[str]] = defaultdict(set)
+        for rid, title in c.execute(stmts["tags"], params):
+            titles[rid].add(title)
+        custom: dict[int, dict[int, str]] = defaultdict(dict)
+        for fid, rid, value in c.execute(stmts["custom"], params):
+            custom[rid][fid] = value
+        return [
+            self._from_row(
+                r,
+                {
+                    "members": frozenset(members[r.id]),
+                    "access_list": frozenset(access[r.id]),
+                    "tags": frozenset(titles[r.id]),
+                    "custom": custom[r.id],
+                },
+            )
+            for r in rows
+        ]
+
+    def _visible(self, scope: DealScope) -> builtins.list[ColumnElement[bool]]:
+        if scope.everything:
+            return []
+        on_list = (
+            select(literal(1))
+            .where(
+                self.access.c[self.fk] == self.table.c.id,
+                self.access.c.user_id == scope.user_id,
+            )
+            .offset(0)  # one probe per restricted row, never a hash of the whole list
+        )
+        return [or_(self.table.c.restricted == false(), on_list.exists())]
+
+    def _text(self, raw: str) -> ColumnElement[bool]:
+        """Titles containing the text (starting with it, for one or two characters)."""
+        needle = raw.casefold()
+        table = self.table
+        if len(needle) >= 3 and self._dialect == "sqlite":
+            fts = f"{table.name}_fts"
+            phrase = '"' + needle.replace('"', '""') + '"'
+            matches: Any = (
+                select(text("rowid AS id"))
+                .select_from(text(fts))
+                .where(text(f"{fts} MATCH :phrase").bindparams(phrase=phrase))
+            )
+            return table.c.id.in_(matches)
+        if len(needle) >= 3:
+            escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            return table.c.title_key.like(f"%{escaped}%", escape="\\")
+        return (table.c.title_key >= needle) & (table.c.title_key < needle + _TOP)
+
+    def _tagged(self, title: str) -> ColumnElement[bool]:
+        return exists().where(
+            entity_tags.c.entity_type == self.entity_type,
+            entity_tags.c.entity_id == self.table.c.id,
+            entity_tags.c.tag_id == tags.c.id,
+            tags.c.entity_type == self.entity_type,
+            tags.c.title_key == _key(title),
+        )
+
+    def _with_member(self, contact_id: int) -> ColumnElement[bool]:
+        return self.table.c.id.in_(
+            select(self.members.c[self.fk]).where(self.members.c.contact_id == contact_id)
+        )
+
+    def _page(
+        self,
+        keys: builtins.list[Any],
+        source: Any,
+        conds: builtins.list[ColumnElement[bool]],
+        page: PageRequest,
+        date_keys: tuple[int, ...] = (),
+    ) -> tuple[builtins.list[T], Cursor | None]:
+        query = select(self.table, *keys).select_from(source).where(*conds)
+        if page.after is not None:
+            values = list(page.after.values)
+            if len(values) != len(keys):
+                raise ValidationError({"after": "is not a cursor of this list and sort"})
+            try:
+                for i in date_keys:
+                    values[i] = dt.date.fromisoformat(str(values[i]))
+            except ValueError:
+                raise ValidationError({"after": "is not a cursor of this list and sort"}) from None
+            bound = tuple_(*[literal(v) for v in values])
+            row_keys = tuple_(*keys)
+            query = query.where(row_keys < bound if page.descending else row_keys > bound)
+        order = [k.desc() if page.descending else k.asc() for k in keys]
+        rows = self._c.execute(query.order_by(*order).limit(page.limit + 1)).all()
+        more = len(rows) > page.limit
+        rows = rows[: page.limit]
+        cursor = None
+        if more and rows:
+            last = list(rows[-1][-len(keys) :])
+            for i in date_keys:
+                last[i] = last[i].isoformat()
+            sort = f"-{page.sort}" if page.descending else page.sort
+            cursor = Cursor(sort, tuple(last))
+        return self._build(rows), cursor
+
+    def _count(self, scope: DealScope, conds: builtins.list[ColumnElement[bool]]) -> int:
+        table = self.table
+        if scope.everything:
+            query = select(func.count()).select_from(table).where(*conds)
+            return int(self._c.execute(query).scalar_one())
+        # Visible = unrestricted, plus restricted ones with the user on the access list: two
+        # disjoint counts, each served by an index.
+        public = (
+            select(func.count()).select_from(table).where(table.c.restricted == false(), *conds)
+        )
+        listed = (
+            select(func.count())
+            .select_from(table.join(self.access, self.access.c[self.fk] == table.c.id))
+            .where(self.access.c.user_id == scope.user_id, table.c.restricted != false(), *conds)
+        )
+        query = select(public.scalar_subquery() + listed.scalar_subquery())
+        return int(self._c.execute(query).scalar_one())
+
+
+# --- opportunities ------------------------------------------------------------------------
+
+
+def _minor_units(currency: str) -> int:
+    return get_currency(currency).minor_units
+
+
+class SqlOpportunityRepository(_LinkedRecords[Opportunity]):
+    entity_type = "opportunity"
+    table = opportunities
+    members = opportunity_members
+    access = opportunity_access
+    fk = "opportunity_id"
+    _stmts = _link_statements(entity_type, members, access, fk)
+
+    def _row(self, record: Opportunity) -> dict[str, Any]:
+        budget = record.budget
+        code = budget.currency.code
+        amount: Decimal = budget.amount
+        return {
+            "title": record.title,
+            "title_key": title_key(record.title),
+            "description": record.description,
+            "contact_id": record.contact_id,
+            "budget_minor": int(amount.scaleb(_minor_units(code))),
+            "currency": code,
+            "bid_type": record.bid_type.value,
+            "period_count": record.period_count,
+            "value_key": int(record.value.amount.scaleb(3)),
+            "expected_close": record.expected_close,
+            "actual_close": record.actual_close,
+            "responsible": record.responsible,
+            "stage_id": record.stage_id,
+            "probability": record.probability,
+            "restricted": record.restricted,
+            "project_ref": record.project_ref,
+            "created_by": record.created_by,
+            "created_at": record.created_at,
+            "updated_by": record.updated_by,
+            "updated_at": record.updated_at,
+        }
+
+    def _from_row(self, r: Row[Any], links: dict[str, Any]) -> Opportunity:
+        unit = Decimal(1).scaleb(-_minor_units(r.currency))
+        amount = (Decimal(r.budget_minor) * unit).quantize(unit)  # 0 reads as 0.00, not 0E-2
+        return Opportunity(
+            id=r.id,
+            title=r.title,
+            description=r.description,
+            contact_id=r.contact_id,
+            budget=Money(amount, r.currency),
+            bid_type=BidType(r.bid_type),
+            period_count=r.period_count,
+            expected_close=r.expected_close,
+            actual_close=r.actual_close,
+            responsible=r.responsible,
+            stage_id=r.stage_id,
+            probability=r.probability,
+            restricted=bool(r.restricted),
+            project_ref=r.project_ref,
+            created_by=r.created_by,
+            created_at=r.created_at,
+            updated_by=r.updated_by,
+            updated_at=r.updated_at,
+            **links,
+        )
+
+    def list(
+        self, scope: DealScope, where: OpportunityFilter, page: PageRequest
+    ) -> tuple[Sequence[Opportunity], Cursor | None]:
+        t = opportunities
+        source: Any = t
+        date_keys: tuple[int, ...] = ()
+        keys: builtins.list[Any]
+        if page.sort == "title":
+            keys = [t.c.title_key.label("k_title")]
+        elif page.sort == "responsible":
+            keys = [t.c.responsible.label("k_responsible")]
+        elif page.sort == "stage":
+            stage = opportunity_stages.alias("sort_stage")
+            source = t.join(stage, stage.c.id == t.c.stage_id)
+            keys = [stage.c.sort_order.label("k_stage")]
+        elif page.sort == "value":
+            keys = [t.c.value_key.label("k_value")]
+        elif page.sort == "expected_close":
+            keys = [func.coalesce(t.c.expected_close, literal(_NO_DATE)).label("k_expected")]
+            date_keys = (0,)
+        else:
+            keys = [t.c.created_at.label("k_created")]
+        keys.append(t.c.id.label("k_id"))
+        conds = self._visible(scope) + self._conditions(where)
+        return self._page(keys, source, conds, page, date_keys)
+
+    def count(self, scope: DealScope, where: OpportunityFilter) -> int:
+        return self._count(scope, self._conditions(where))
+
+    def _conditions(self, where: OpportunityFilter) -> builtins.list[ColumnElement[bool]]:
+        t = opportunities
+        conds: builtins.list[ColumnElement[bool]] = []
+        if where.text is not None:
+            conds.append(self._text(where.text))
+        if where.responsible is not None:
+            conds.append(t.c.responsible == where.responsible)
+        if where.stage_id is not None:
+            conds.append(t.c.stage_id == where.stage_id)
+        if where.stage_type is not None:
+            conds.append(
+                t.c.stage_id.in_(
+                    select(opportunity_stages.c.id).where(
+                        opportunity_stages.c.stage_type == where.stage_type.value
+                    )
+                )
+            )
+        if where.contact_id is not None:
+            conds.append(self._with_member(where.contact_id))
+        conds.extend(self._tagged(title) for title in sorted(where.tags))
+        if where.expected_from is not None:
+            conds.append(t.c.expected_close >= where.expected_from)
+        if where.expected_to is not None:
+            conds.append(t.c.expected_close <= where.expected_to)
+        return conds
+
+
+# --- cases --------------------------------------------------------------------------------
+
+
+class SqlCaseRepository(_LinkedRecords[Case]):
+    entity_type = "case"
+    table = cases
+    members = case_members
+    access = case_access
+    fk = "case_id"
+    _stmts = _link_statements(entity_type, members, access, fk)
+
+    def _row(self, record: Case) -> dict[str, Any]:
+        return {
+            "title": record.title,
+            "title_key": title_key(record.title),
+            "closed": record.closed,
+            "restricted": record.restricted,
+            "created_by": record.created_by,
+            "created_at": record.created_at,
+            "updated_by": record.updated_by,
+            "updated_at": record.updated_at,
+        }
+
+    def _from_row(self, r: Row[Any], links: dict[str, Any]) -> Case:
+        return Case(
+            id=r.id,
+            title=r.title,
+            closed=bool(r.closed),
+            restricted=bool(r.restricted),
+            created_by=r.created_by,
+            created_at=r.created_at,
+            updated_by=r.updated_by,
+            updated_at=r.updated_at,
+            **links,
+        )
+
+    def list(
+        self, scope: DealScope, where: CaseFilter, page: PageRequest
+    ) -> tuple[Sequence[Case], Cursor | None]:
+        t = cases
+        if page.sort == "title":
+            first = t.c.title_key.label("k_title")
+        else:
+            first = t.c.created_at.label("k_created")
+        keys = [first, t.c.id.label("k_id")]
+        conds = self._visible(scope) + self._conditions(where)
+        return self._page(keys, t, conds, page)
+
+    def count(self, scope: DealScope, where: CaseFilter) -> int:
+        return self._count(scope, self._conditions(where))
+
+    def _conditions(self, where: CaseFilter) -> builtins.list[ColumnElement[bool]]:
+        conds: builtins.list[ColumnElement[bool]] = []
+        if where.text is not None:
+            conds.append(self._text(where.text))
+        if where.contact_id is not None:
+            conds.append(self._with_member(where.contact_id))
+        conds.extend(self._tagged(title) for title in sorted(where.tags))
+        if where.closed is not None:
+            conds.append(cases.c.closed == where.closed)
+        return conds
+
+
+# --- stages (admin) -----------------------------------------------------------------------
+
+
+class SqlStageAdminRepository(SqlStageRepository):
+    """The stage list, and the changes a CRM admin makes to it."""
+
+    def get(self, stage_id: int) -> Stage | None:
+        # The list is short (nine stages seeded); reading it keeps one row-to-stage mapping.
+        return next((s for s in self.list() if s.id == stage_id), None)
+
+    def add(self, stage: Stage) -> Stage:
+        new_id = self._c.execute(
+            insert(opportunity_stages)
+            .values(**_stage_row(stage))
+            .returning(opportunity_stages.c.id)
+        ).scalar_one()
+        stored = self.get(new_id)
+        assert stored is not None
+        return stored
+
+    def update(self, stage: Stage) -> None:
+        self._c.execute(
+            update(opportunity_stages)
+            .where(opportunity_stages.c.id == stage.id)
+            .values(**_stage_row(stage))
+        )
+
+    def delete(self, stage_id: int) -> None:
+        self._c.execute(delete(opportunity_stages).where(opportunity_stages.c.id == stage_id))
+
+    def usage(self, stage_id: int) -> int:
+        query = select(func.count()).where(opportunities.c.stage_id == stage_id)
+        return int(self._c.execute(query).scalar_one())
+
+
+def _stage_row(stage: Stage) -> dict[str, Any]:
+    return {
+        "title": stage.title,
+        "description": stage.description,
+        "color": stage.color,
+        "probability": stage.probability,
+        "stage_type": StageType(stage.type).value,
+        "sort_order": stage.sort_order,
+    }
