@@ -113,7 +113,7 @@ def clean_date(value: object, field: str) -> dt.date | None:
     return value
 
 
-def _clean_tag_title(value: object, field: str = "tags") -> str:
+def clean_tag_title(value: object, field: str = "tags") -> str:
     if not isinstance(value, str):
         raise ValidationError({field: "each tag is a string"})
     title = " ".join(value.split())
@@ -128,7 +128,7 @@ def tag_titles(tx: Tx, entity_type: str, value: object) -> frozenset[str]:
         raise ValidationError({"tags": "must be a collection of tag titles"})
     titles = set()
     for raw in value:
-        title = _clean_tag_title(raw)
+        title = clean_tag_title(raw)
         tag = tx.uow.tags.find(entity_type, title)
         if tag is None:
             tag = tx.uow.tags.add(entity_type, title)
@@ -143,7 +143,7 @@ def custom_values(
     """Merge custom values given by field id or label into ``current`` (None clears one)."""
     if not isinstance(value, Mapping):
         raise ValidationError({"custom": "must map field ids or labels to values"})
-    fields = list(tx.uow.fields.list(kind))
+    fields = [f for f in tx.uow.fields.list() if f.applies_to(kind)]
     by_id = {f.id: f for f in fields}
     by_label = {f.label.casefold(): f for f in fields}
     result = dict(current)
@@ -151,7 +151,7 @@ def custom_values(
     for key, raw in value.items():
         field = by_id.get(key) if isinstance(key, int) else by_label.get(str(key).casefold())
         if field is None:
-            errors[f"custom.{key}"] = f"no custom field {key!r} for an {kind}"
+            errors[f"custom.{key}"] = f"no custom field {key!r} for this {kind}"
             continue
         try:
             text = service._ctx.field_types.get(field.type).clean(raw, field.options)
@@ -208,7 +208,7 @@ def tags_filter(value: object) -> frozenset[str]:
         value = [value]
     if not isinstance(value, Iterable):
         raise ValidationError({"tags": "must be a collection of tag titles"})
-    return frozenset(_clean_tag_title(v) for v in value)
+    return frozenset(clean_tag_title(v) for v in value)
 
 
 def contact_filter(tx: Tx, value: object) -> int:

@@ -15,6 +15,7 @@ from opencrm.core.entities.contacts import Access, Company, Contact, ContactInfo
 from opencrm.core.entities.lists import ListItem, ListKind
 from opencrm.core.query import CONTACT_SORTS, DEFAULT_PAGE_SIZE, ContactFilter, Page, PageRequest
 from opencrm.core.services._base import Service, Tx
+from opencrm.core.services._records import clean_tag_title, custom_values, tag_titles
 from opencrm.errors import Conflict, NotFound, PermissionDenied, ValidationError
 
 __all__ = ["ContactService"]
@@ -321,9 +322,12 @@ class ContactService:
         if "company" in changes:
             check("company", lambda v: self._company_id(tx, v, contact.id))
             new["company_id"] = new.pop("company", None)
-        check("tags", lambda v: _tag_titles(tx, v))
+        check("tags", lambda v: tag_titles(tx, "contact", v))
         if "custom" in changes:
-            check("custom", lambda v: _custom_values(self._s, tx, contact, v))
+            check(
+                "custom",
+                lambda v: custom_values(self._s, tx, contact.kind, contact.custom, v),
+            )
         if errors:
             raise ValidationError(errors)
         return attrs.evolve(contact, **new)
@@ -429,58 +433,6 @@ def _item_id(tx: Tx, kind: ListKind, value: object, field: str) -> int | None:
     return item.id
 
 
-def _clean_tag_title(value: object, field: str = "tags") -> str:
-    if not isinstance(value, str):
-        raise ValidationError({field: "each tag is a string"})
-    title = " ".join(value.split())
-    if not title or len(title) > 255:
-        raise ValidationError({field: "each tag has 1 to 255 characters"})
-    return title
-
-
-def _tag_titles(tx: Tx, value: object) -> frozenset[str]:
-    """Resolve tag titles case-insensitively; tags that do not exist yet are created."""
-    if isinstance(value, str) or not isinstance(value, Iterable):
-        raise ValidationError({"tags": "must be a collection of tag titles"})
-    titles = set()
-    for raw in value:
-        title = _clean_tag_title(raw)
-        tag = tx.uow.tags.find("contact", title)
-        if tag is None:
-            tag = tx.uow.tags.add("contact", title)
-            tx.emit("tag.created", tag, after=tag)
-        titles.add(tag.title)
-    return frozenset(titles)
-
-
-def _custom_values(service: Service, tx: Tx, contact: Contact, value: object) -> dict[int, str]:
-    if not isinstance(value, Mapping):
-        raise ValidationError({"custom": "must map field ids or labels to values"})
-    fields = [f for f in tx.uow.fields.list() if f.applies_to(contact.kind)]
-    by_id = {f.id: f for f in fields}
-    by_label = {f.label.casefold(): f for f in fields}
-    result = dict(contact.custom)
-    errors = {}
-    for key, raw in value.items():
-        field = by_id.get(key) if isinstance(key, int) else by_label.get(str(key).casefold())
-        if field is None:
-            errors[f"custom.{key}"] = f"no custom field {key!r} for a {contact.kind}"
-            continue
-        field_type = service._ctx.field_types.get(field.type)
-        try:
-            text = field_type.clean(raw, field.options)
-        except ValidationError as exc:
-            errors[f"custom.{key}"] = "; ".join(exc.errors.values())
-            continue
-        if text is None:
-            result.pop(field.id, None)
-        else:
-            result[field.id] = text
-    if errors:
-        raise ValidationError(errors)
-    return result
-
-
 def _one_filter(tx: Tx, name: str, value: Any) -> dict[str, Any]:
     if name == "text":
         if not isinstance(value, str) or len(value) > 255:
@@ -489,7 +441,7 @@ def _one_filter(tx: Tx, name: str, value: Any) -> dict[str, Any]:
     if name == "tags":
         if isinstance(value, str):
             value = [value]
-        return {"tags": frozenset(_clean_tag_title(v, "tags") for v in value)}
+        return {"tags": frozenset(clean_tag_title(v, "tags") for v in value)}
     if name in ("temperature", "contact_type"):
         kind = ListKind.TEMPERATURE if name == "temperature" else ListKind.CONTACT_TYPE
         return {f"{name}_id": _item_id(tx, kind, value, name)}
