@@ -29,9 +29,6 @@ DOC_FILES = [README, *sorted(DOCS.glob("*.md"))]
 DEMO_COMMAND = "python -m pip install -e . && opencrm demo"
 TEST_COMMAND = 'python -m pip install -e ".[test]" && python -m pytest'
 
-#: Pages other contributors write; a link to one may dangle until it lands.
-PENDING_PAGES = {"docs/performance.md"}
-
 HOOK_HEADING = re.compile(r"^### `(opencrm_\w+)\((.*)\)`\s*$", re.MULTILINE)
 FENCE = re.compile(r"^(`{3,})(.*)$")
 
@@ -183,7 +180,7 @@ LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
 @pytest.mark.parametrize("path", DOC_FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_relative_links_resolve(path: Path) -> None:
-    missing, pending = [], []
+    missing = []
     for target in LINK.findall(path.read_text(encoding="utf-8")):
         if re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith("#"):
             continue  # an external URL or an anchor on the same page
@@ -192,7 +189,5 @@ def test_relative_links_resolve(path: Path) -> None:
             name = (
                 resolved.relative_to(ROOT).as_posix() if resolved.is_relative_to(ROOT) else target
             )
-            (pending if name in PENDING_PAGES else missing).append(name)
+            missing.append(name)
     assert not missing, f"{path.name} links to files that do not exist: {missing}"
-    if pending:
-        pytest.skip(f"{path.name} links to pages not written yet: {pending}")
