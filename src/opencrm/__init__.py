@@ -33,6 +33,8 @@ from opencrm.core.entities import (
 from opencrm.core.entities.invoices import Invoice, InvoiceLine, InvoiceStatus, Product, Tax
 from opencrm.core.events import AuditEntry, Event
 from opencrm.core.fields import FieldType
+from opencrm.core.files import CaseDocument, StoredFile
+from opencrm.core.ports import Attachment, FileStore, Message, Notifier
 from opencrm.core.query import Page
 from opencrm.core.users import InMemoryUserDirectory, ModuleAccess, User, UserDirectory
 from opencrm.crm import CRM
@@ -40,6 +42,7 @@ from opencrm.errors import (
     Conflict,
     InvalidTransition,
     MissingExchangeRates,
+    NotConfigured,
     NotFound,
     OpenCRMError,
     PermissionDenied,
@@ -47,8 +50,10 @@ from opencrm.errors import (
     StorageError,
     ValidationError,
 )
+from opencrm.plugins.builtin.notify import OutboxNotifier, SmtpNotifier
 from opencrm.plugins.hookspecs import hookimpl
 from opencrm.session import Session
+from opencrm.storage.files import LocalFileStore
 
 try:
     __version__ = version("opencrm")
@@ -59,9 +64,11 @@ __all__ = [
     "CRM",
     "Access",
     "Address",
+    "Attachment",
     "AuditEntry",
     "BidType",
     "Case",
+    "CaseDocument",
     "Company",
     "Conflict",
     "Contact",
@@ -69,6 +76,7 @@ __all__ = [
     "CustomField",
     "Event",
     "FieldType",
+    "FileStore",
     "InMemoryUserDirectory",
     "InfoType",
     "InvalidTransition",
@@ -77,20 +85,27 @@ __all__ = [
     "InvoiceStatus",
     "ListItem",
     "ListKind",
+    "LocalFileStore",
+    "Message",
     "MissingExchangeRates",
     "ModuleAccess",
+    "NotConfigured",
     "NotFound",
+    "Notifier",
     "OpenCRMError",
     "Opportunity",
+    "OutboxNotifier",
     "Page",
     "PermissionDenied",
     "Person",
     "Product",
     "SchemaOutdated",
     "Session",
+    "SmtpNotifier",
     "Stage",
     "StageType",
     "StorageError",
+    "StoredFile",
     "Tag",
     "Tax",
     "User",

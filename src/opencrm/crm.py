@@ -10,10 +10,12 @@ import pluggy
 from sqlalchemy import Engine
 
 from opencrm.core.fields import FieldTypeRegistry
-from opencrm.core.ports import Clock
+from opencrm.core.notify import deliver
+from opencrm.core.ports import Clock, FileStore, Message, Notifier
 from opencrm.core.services._base import Context, utc_now
 from opencrm.core.users import User, UserDirectory
 from opencrm.errors import SchemaOutdated
+from opencrm.plugins.builtin.notifications import invoice_mail
 from opencrm.plugins.manager import make_plugin_manager
 from opencrm.session import Session
 from opencrm.storage.sqlalchemy.engine import (
@@ -46,8 +48,14 @@ class CRM:
         directory: UserDirectory | None = None,
         clock: Clock = utc_now,
         phone_region: str | None = None,
+        notifier: Notifier | None = None,
+        file_store: FileStore | None = None,
     ) -> None:
         self.engine = engine
+        #: Where notifications go (None: nowhere, unless a plugin delivers them).
+        self.notifier = notifier
+        #: Where uploaded files (case documents) go (None: uploads raise NotConfigured).
+        self.file_store = file_store
         self.plugin_manager: pluggy.PluginManager = make_plugin_manager(
             plugins, load_entrypoints=load_entrypoints
         )
@@ -65,6 +73,9 @@ class CRM:
             directory=directory,
             clock=clock,
             phone_region=phone_region,
+            notifier=notifier,
+            file_store=file_store,
+            invoice_mail=invoice_mail,
         )
 
     @classmethod
@@ -83,7 +94,10 @@ class CRM:
         ``opencrm db upgrade URL``, or pass ``upgrade=True``), else :class:`SchemaOutdated`.
         Other keyword options go to :class:`CRM`: ``plugins``, ``load_entrypoints``,
         ``directory``, ``clock``, ``phone_region`` (the ISO country used to read phone
-        numbers written without ``+``).
+        numbers written without ``+``), ``notifier`` (an :class:`~opencrm.core.ports.Notifier`
+        such as ``SmtpNotifier`` or ``OutboxNotifier``; None sends no notifications) and
+        ``file_store`` (a :class:`~opencrm.core.ports.FileStore` such as ``LocalFileStore``,
+        needed for case documents).
         """
         engine = create_engine_for(url, **dict(engine_options or {}))
         if upgrade is None:
@@ -99,6 +113,12 @@ class CRM:
                     "run `opencrm db upgrade URL`"
                 )
         return cls(engine, **options)
+
+    def notify(self, message: Message) -> bool:
+        """Deliver ``message`` through the first plugin implementing
+        ``opencrm_deliver_notification`` that takes it, else through the notifier. Return
+        whether it went anywhere (False without a notifier and without such a plugin)."""
+        return deliver(self.plugin_manager.hook, self, self.notifier, message)
 
     def upgrade(self) -> None:
         """Bring the database schema to this version of opencrm."""

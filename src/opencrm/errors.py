@@ -13,6 +13,7 @@ __all__ = [
     "Conflict",
     "InvalidTransition",
     "MissingExchangeRates",
+    "NotConfigured",
     "NotFound",
     "OpenCRMError",
     "PermissionDenied",
@@ -51,6 +52,11 @@ class NotFound(OpenCRMError, LookupError):
 
 class Conflict(OpenCRMError):
     """The change contradicts stored data (a name taken, a record still in use)."""
+
+
+class NotConfigured(OpenCRMError):
+    """The call needs something the CRM was opened without (a notifier, a file store); the
+    message names the ``CRM.open`` option to pass."""
 
 
 class StorageError(OpenCRMError):

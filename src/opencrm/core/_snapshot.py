@@ -40,7 +40,13 @@ def snapshot(entity: object) -> dict[str, Any]:
     return data
 
 
+#: Exact types passed through as they are (checked first: most values of a snapshot are).
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _plain(value: Any) -> Any:
+    if type(value) in _SCALARS:
+        return value
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (frozenset, set)):

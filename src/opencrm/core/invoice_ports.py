@@ -66,6 +66,12 @@ class TaxRepository(Protocol):
     def find(self, name: str) -> Tax | None:
         """The tax with this name, compared case-insensitively."""
 
+    def lookup(
+        self, names: Iterable[str], ids: Iterable[int]
+    ) -> tuple[dict[str, Tax], dict[int, Tax]]:
+        """In one query: the taxes found by these names (as :meth:`find` matches them), keyed
+        by the name given, and those with these ids (plus the named ones), keyed by id."""
+
     def add(self, tax: Tax) -> Tax: ...
 
     def update(self, tax: Tax) -> Tax: ...
@@ -113,9 +119,11 @@ class InvoiceRepository(Protocol):
 
     def set_numbering(self, numbering: InvoiceNumbering) -> None: ...
 
-    def allocate_number(self) -> str:
-        """The next automatic number, skipping numbers already taken. Locks the counter until
-        the transaction ends, so concurrent creators queue and a rollback leaves no gap."""
+    def add_numbered(self, invoice: Invoice) -> Invoice | None:
+        """Store a new invoice under the next automatic number, skipping numbers already
+        taken, and return it as stored; None (nothing stored) when numbering is manual.
+        Locks the counter until the transaction ends, so concurrent creators queue and a
+        rollback leaves no gap: call it as late as possible."""
 
     def number_taken(self, number: str, *, other_than: int | None = None) -> bool: ...
 

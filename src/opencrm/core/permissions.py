@@ -28,6 +28,7 @@ __all__ = [
     "can_edit_contact",
     "can_edit_invoice",
     "can_read_contact",
+    "can_read_contact_with",
     "can_read_deal",
     "can_read_invoice",
     "contact_scope",
@@ -54,7 +55,13 @@ def contact_scope(actor: User) -> ContactScope:
 
 
 def can_read_contact(actor: User, contact: Contact) -> bool:
-    return actor.crm_admin or contact.access is not Access.PRIVATE or actor.id in contact.managers
+    return can_read_contact_with(actor, contact.access, actor.id in contact.managers)
+
+
+def can_read_contact_with(actor: User, access: Access, managed: bool) -> bool:
+    """:func:`can_read_contact` from the contact's access level and whether the actor manages
+    it (what :meth:`~opencrm.core.ports.ContactRepository.access_of` reads in one query)."""
+    return actor.crm_admin or access is not Access.PRIVATE or managed
 
 
 def can_edit_contact(actor: User, contact: Contact) -> bool:

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol, Self
+from typing import IO, Any, Protocol, Self
+
+import attrs
 
 from opencrm.core.deals_query import CaseFilter, OpportunityFilter
-from opencrm.core.entities.contacts import Contact
+from opencrm.core.entities.contacts import Access, Contact
 from opencrm.core.entities.deals import Case, Opportunity
 from opencrm.core.entities.lists import CustomField, ListItem, ListKind, Stage, Tag
 from opencrm.core.events import AuditEntry, Event
+from opencrm.core.files import CaseDocument, StoredFile
 from opencrm.core.invoice_ports import (
     ExchangeRateRepository,
     InvoiceRepository,
@@ -25,16 +28,22 @@ from opencrm.core.permissions import ContactScope, DealScope
 from opencrm.core.query import ContactFilter, Cursor, PageRequest
 
 __all__ = [
+    "Attachment",
     "AuditEntry",
     "AuditRepository",
+    "CaseDocumentRepository",
     "CaseRepository",
     "Clock",
     "ContactRepository",
     "CustomFieldRepository",
+    "FileStore",
     "ListRepository",
+    "Message",
+    "Notifier",
     "OpportunityRepository",
     "SettingsRepository",
     "StageRepository",
+    "StoredFile",
     "TagRepository",
     "UnitOfWork",
 ]
@@ -64,6 +73,10 @@ class ContactRepository(Protocol):
     def count(self, scope: ContactScope, where: ContactFilter) -> int: ...
 
     def exists(self, contact_id: int) -> bool: ...
+
+    def access_of(self, contact_id: int, user_id: str) -> tuple[Access, bool] | None:
+        """In one query, what reading the contact depends on: its access level and whether
+        ``user_id`` manages it; None when there is no such contact."""
 
     def members_of(self, company_id: int) -> Sequence[int]: ...
 
@@ -181,6 +194,9 @@ class CustomFieldRepository(Protocol):
 class SettingsRepository(Protocol):
     def get(self, key: str) -> Any: ...
 
+    def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
+        """The stored values of these keys in one query (keys not stored are left out)."""
+
     def set(self, key: str, value: Any) -> None: ...
 
 
@@ -212,6 +228,7 @@ class UnitOfWork(Protocol):
     products: ProductRepository
     exchange_rates: ExchangeRateRepository
     invoices: InvoiceRepository
+    case_documents: CaseDocumentRepository
 
     def __enter__(self) -> Self: ...
 
@@ -220,3 +237,82 @@ class UnitOfWork(Protocol):
     def commit(self) -> None: ...
 
     def rollback(self) -> None: ...
+
+
+# --- Notifications and files ------------------------------------------------------------------
+
+
+def _addresses(value: str | Iterable[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+@attrs.frozen(kw_only=True)
+class Attachment:
+    """A file sent with a :class:`Message`."""
+
+    filename: str
+    content_type: str
+    data: bytes = attrs.field(repr=lambda d: f"<{len(d)} bytes>")
+
+
+def _attachments(value: Iterable[Attachment]) -> tuple[Attachment, ...]:
+    return tuple(value)
+
+
+@attrs.frozen(kw_only=True)
+class Message:
+    """An e-mail-shaped notification: recipients, subject, a plain-text and an HTML body.
+
+    ``language`` is the locale it was written in (informational; a transport may set
+    ``Content-Language`` from it).
+    """
+
+    to: tuple[str, ...] = attrs.field(converter=_addresses)
+    subject: str
+    text: str
+    html: str | None = None
+    attachments: tuple[Attachment, ...] = attrs.field(default=(), converter=_attachments)
+    language: str | None = None
+
+
+class Notifier(Protocol):
+    """Port through which opencrm sends messages (SMTP, an outbox, a host's mail queue).
+
+    ``send`` raises on failure; opencrm calls it only after the change it tells about has
+    committed (``invoices.send`` excepted: there, sending *is* the change).
+    """
+
+    def send(self, message: Message) -> None: ...
+
+
+class FileStore(Protocol):
+    """Port for uploaded files (case documents). A store sniffs the type from the bytes, keeps
+    a size limit and refuses with :class:`~opencrm.errors.ValidationError` before writing
+    anything (see :func:`opencrm.core.files.check_upload`)."""
+
+    def put(
+        self, data: bytes | IO[bytes], original_name: str, content_type: str | None = None
+    ) -> StoredFile:
+        """Store a file under a new random id. ``content_type`` is the caller's claim and is
+        never trusted: the stored type is sniffed."""
+
+    def open(self, file_id: str) -> bytes:
+        """The stored bytes; :class:`~opencrm.errors.NotFound` for an unknown id."""
+
+    def delete(self, file_id: str) -> None:
+        """Remove a stored file; an unknown id is not an error."""
+
+
+class CaseDocumentRepository(Protocol):
+    def add(self, document: CaseDocument) -> CaseDocument:
+        """Insert the metadata of a stored document (its ``id`` is ignored)."""
+
+    def list(self, case_id: int) -> Sequence[CaseDocument]:
+        """The documents of a case, oldest first."""
+
+    def get(self, document_id: int) -> CaseDocument | None: ...
+
+    def delete(self, document_id: int) -> None: ...
+
+    def delete_for_case(self, case_id: int) -> Sequence[str]:
+        """Remove the rows of a case's documents; return their stored file ids."""

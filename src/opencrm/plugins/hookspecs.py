@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from opencrm.core.entities.deals import Opportunity
     from opencrm.core.events import Event
     from opencrm.core.fields import FieldType
-    from opencrm.core.ports import UnitOfWork
+    from opencrm.core.ports import Message, UnitOfWork
     from opencrm.crm import CRM
 
 __all__ = ["hookimpl", "hookspec"]
@@ -86,4 +86,23 @@ def opencrm_opportunity_project(crm: CRM, opportunity: Opportunity) -> object | 
     :param crm: the CRM.
     :param opportunity: the opportunity, as the acting user reads it.
     :return: the project, or None when the host has none for it.
+    """
+
+
+# --- Delivery: called for every notification opencrm sends ----------------------------------
+
+
+@hookspec(firstresult=True)
+def opencrm_deliver_notification(crm: CRM, message: Message) -> bool | None:
+    """Deliver a notification yourself (a chat, a queue, the host's own mailer).
+
+    Called for every message opencrm sends (access granted, responsible for an opportunity,
+    ``invoices.send``), before the CRM's notifier. ``firstresult``: the first implementation
+    returning True has delivered the message, and neither the remaining implementations nor
+    the notifier are called; return None (or False) to leave it to them.
+
+    :param crm: the CRM.
+    :param message: the :class:`opencrm.Message` (recipients, subject, text, HTML, attachments,
+        language).
+    :return: True when delivered, else None.
     """

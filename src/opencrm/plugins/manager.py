@@ -16,6 +16,7 @@ ENTRY_POINT_GROUP = "opencrm"
 BUILTIN_PLUGINS = (
     "opencrm.plugins.builtin.field_types",
     "opencrm.plugins.builtin.audit",
+    "opencrm.plugins.builtin.notifications",
 )
 
 

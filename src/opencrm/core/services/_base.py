@@ -11,9 +11,10 @@ from typing import Any
 import attrs
 
 from opencrm.core._snapshot import snapshot
+from opencrm.core.entities.invoices import InvoiceDocument
 from opencrm.core.events import Event
 from opencrm.core.fields import FieldTypeRegistry
-from opencrm.core.ports import Clock, UnitOfWork
+from opencrm.core.ports import Clock, FileStore, Message, Notifier, UnitOfWork
 from opencrm.core.users import ModuleAccess, User, UserDirectory
 from opencrm.errors import PermissionDenied, ValidationError
 
@@ -39,6 +40,13 @@ class Context:
     directory: UserDirectory | None = None
     clock: Clock = utc_now
     phone_region: str | None = None
+    notifier: Notifier | None = None
+    file_store: FileStore | None = None
+    #: Builds the e-mail of ``invoices.send``: (document, to, subject, message) -> Message,
+    #: with the PDF attached. Injected by the CRM (the renderer is a plugin module).
+    invoice_mail: (
+        Callable[[InvoiceDocument, tuple[str, ...], str | None, str | None], Message] | None
+    ) = None
 
 
 @attrs.define

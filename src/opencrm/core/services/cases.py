@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import IO, Any
 
 import attrs
 
@@ -11,7 +11,9 @@ from opencrm.core import contact_data as cd
 from opencrm.core import permissions as policy
 from opencrm.core.deals_query import CASE_SORTS, CaseFilter
 from opencrm.core.entities.deals import Case
+from opencrm.core.files import CaseDocument
 from opencrm.core.query import DEFAULT_PAGE_SIZE, Page, PageRequest
+from opencrm.core.services import _case_documents as docs
 from opencrm.core.services import _records as rec
 from opencrm.core.services._base import Service, Tx
 from opencrm.core.users import User
@@ -133,11 +135,36 @@ class CaseService:
         return self._set_closed(case_id, False)
 
     def delete(self, case_id: int) -> None:
-        """Delete a case with its member links, access list, tags and custom values."""
+        """Delete a case with its member links, access list, tags, custom values and
+        documents (their files are deleted once the deletion has committed)."""
         with self._s._tx() as tx:
             found = self._readable(tx, case_id)
+            file_ids = tx.uow.case_documents.delete_for_case(found.id)
             tx.uow.cases.delete(found.id)
             tx.emit("case.deleted", found, before=found)
+        docs.discard_files(self._s._ctx.file_store, file_ids)
+
+    # --- documents ----------------------------------------------------------------------
+
+    def attach(self, case_id: int, data: bytes | IO[bytes], filename: str) -> CaseDocument:
+        """Attach a document (bytes or a binary stream) to a case the user may edit. The file
+        store checks size and the type sniffed from the bytes (``filename`` is only shown);
+        a refused upload raises :class:`~opencrm.errors.ValidationError` and stores nothing.
+        Emits ``case.document_added``."""
+        return docs.attach(self, case_id, data, filename)
+
+    def documents(self, case_id: int) -> Sequence[CaseDocument]:
+        """The documents of a case the user may read, oldest first."""
+        return docs.documents(self, case_id)
+
+    def open_document(self, case_id: int, document_id: int) -> bytes:
+        """The bytes of one of the case's documents."""
+        return docs.open_document(self, case_id, document_id)
+
+    def remove_document(self, case_id: int, document_id: int) -> None:
+        """Remove a document (its file goes after the removal commits); emits
+        ``case.document_removed``."""
+        docs.remove_document(self, case_id, document_id)
 
     # --- internals ----------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from opencrm.core.entities.invoices import (
     Tax,
     TaxTotal,
 )
-from opencrm.core.invoice_ports import INVOICE_SORTS, InvoiceFilter
+from opencrm.core.invoice_ports import INVOICE_SORTS, InvoiceFilter, TaxRepository
 from opencrm.core.invoicing import (
     MAX_LINE_TAXES,
     LineInput,
@@ -51,6 +51,7 @@ from opencrm.core.money import (
 )
 from opencrm.core.query import DEFAULT_PAGE_SIZE, Page, PageRequest
 from opencrm.core.services._base import Service, Tx
+from opencrm.core.services._invoice_mail import Message, send_invoice
 from opencrm.errors import (
     Conflict,
     MissingExchangeRates,
@@ -72,6 +73,8 @@ DEFAULT_CURRENCY_KEY = "default_currency"
 ROUNDING_KEY = "invoice_rounding"
 TERMS_KEY = "invoice_terms"
 ORGANISATION_KEY = "organisation"
+#: What creating an invoice reads, in one query.
+_NEW_INVOICE_SETTINGS = (ROUNDING_KEY, DEFAULT_CURRENCY_KEY, TERMS_KEY)
 
 #: Pass as ``consignee`` to ship to the client itself.
 SAME_AS_CLIENT = "same_as_client"
@@ -94,8 +97,13 @@ def _id_of(value: object, field: str) -> int:
     return ident
 
 
-def _default_currency(tx: Tx) -> str:
-    return str(tx.uow.settings.get(DEFAULT_CURRENCY_KEY) or "USD")
+def _setting(tx: Tx, key: str, settings: Mapping[str, Any] | None) -> Any:
+    """A stored setting: from ``settings`` when they were read already, else from storage."""
+    return settings.get(key) if settings is not None else tx.uow.settings.get(key)
+
+
+def _default_currency(tx: Tx, settings: Mapping[str, Any] | None = None) -> str:
+    return str(_setting(tx, DEFAULT_CURRENCY_KEY, settings) or "USD")
 
 
 def _percent(value: object, field: str, high: Decimal) -> Decimal:
@@ -229,8 +237,12 @@ class TaxService:
         return tax
 
 
-def _resolve_taxes(tx: Tx, value: object, field: str) -> tuple[Tax, ...]:
-    """Taxes given as Tax records, ids or names; at most two, no repeats."""
+def _resolve_taxes(
+    tx: Tx, value: object, field: str, source: TaxRepository | _TaxLookup | None = None
+) -> tuple[Tax, ...]:
+    """Taxes given as Tax records, ids or names; at most two, no repeats. ``source``: where
+    to look them up (storage by default)."""
+    taxes = source if source is not None else tx.uow.taxes
     if value is None:
         return ()
     if isinstance(value, (str, int, Tax)):
@@ -241,9 +253,9 @@ def _resolve_taxes(tx: Tx, value: object, field: str) -> tuple[Tax, ...]:
     for item in value:
         tax: Tax | None
         if isinstance(item, str):
-            tax = tx.uow.taxes.find(item)
+            tax = taxes.find(item)
         elif isinstance(item, Tax) or (isinstance(item, int) and not isinstance(item, bool)):
-            tax = tx.uow.taxes.get(_id_of(item, field))
+            tax = taxes.get(_id_of(item, field))
         else:
             raise ValidationError({field: "must be a list of taxes, their ids or names"})
         if tax is None:
@@ -254,6 +266,59 @@ def _resolve_taxes(tx: Tx, value: object, field: str) -> tuple[Tax, ...]:
     if len(found) > MAX_LINE_TAXES:
         raise ValidationError({field: f"at most {MAX_LINE_TAXES} taxes"})
     return tuple(found)
+
+
+class _TaxLookup:
+    """The taxes an invoice's lines name, read in one query; any other name or id is asked
+    of storage (as :func:`_resolve_taxes` would without it)."""
+
+    def __init__(self, repo: TaxRepository, names: set[str], ids: set[int]) -> None:
+        self._repo = repo
+        self._names = names
+        self._ids = ids
+        self._by_name, self._by_id = repo.lookup(names, ids) if names or ids else ({}, {})
+
+    def find(self, name: str) -> Tax | None:
+        return self._by_name.get(name) if name in self._names else self._repo.find(name)
+
+    def get(self, tax_id: int) -> Tax | None:
+        if tax_id in self._ids or tax_id in self._by_id:
+            return self._by_id.get(tax_id)
+        return self._repo.get(tax_id)
+
+
+def _plain_id(value: object) -> int | None:
+    ident = getattr(value, "id", value)
+    return ident if isinstance(ident, int) and not isinstance(ident, bool) else None
+
+
+def _line_lookups(
+    tx: Tx, specs: Sequence[LineSpec | None]
+) -> tuple[dict[int, Product | None], _TaxLookup]:
+    """The products and the taxes the lines name, each kind read in one query. Only plain
+    values and collections are looked into (an iterator is left for validation to consume)."""
+    product_ids = {i for s in specs if s is not None and (i := _plain_id(s.product)) is not None}
+    found = {p.id: p for p in tx.uow.products.get_many(product_ids)} if product_ids else {}
+    products = {i: found.get(i) for i in product_ids}
+    names: set[str] = set()
+    ids: set[int] = set()
+    for spec in specs:
+        if spec is None:
+            continue
+        value = spec.taxes
+        if value is None:
+            product = products.get(_plain_id(spec.product) or 0)
+            value = product.tax_ids if product is not None else ()
+        if isinstance(value, (str, int, Tax)):
+            value = (value,)
+        if not isinstance(value, (list, tuple, set, frozenset)):
+            continue
+        for item in value:
+            if isinstance(item, str):
+                names.add(item)
+            elif (ident := _plain_id(item)) is not None:
+                ids.add(ident)
+    return products, _TaxLookup(tx.uow.taxes, names, ids)
 
 
 # --- products -------------------------------------------------------------------------------
@@ -479,8 +544,12 @@ def exchange_rates(tx: Tx) -> ExchangeRates:
     )
 
 
-def _rounding(tx: Tx) -> str:
-    return str(tx.uow.settings.get(ROUNDING_KEY) or "ROUND_HALF_UP")
+def _rounding(tx: Tx, settings: Mapping[str, Any] | None = None) -> str:
+    return str(_setting(tx, ROUNDING_KEY, settings) or "ROUND_HALF_UP")
+
+
+def _default_terms(tx: Tx, settings: Mapping[str, Any] | None = None) -> str:
+    return str(_setting(tx, TERMS_KEY, settings) or "")
 
 
 # --- invoices -------------------------------------------------------------------------------
@@ -582,17 +651,19 @@ class InvoiceService:
         if unknown:
             raise ValidationError(dict.fromkeys(unknown, "is not a field of an invoice"))
         with self._s._tx() as tx:
-            rounding = _rounding(tx)
+            defaults = tx.uow.settings.get_many(_NEW_INVOICE_SETTINGS)  # one query for all
+            rounding = _rounding(tx, defaults)
             values = {"client": client, "lines": lines, **fields}
-            draft = self._build(tx, None, values, rounding)
+            draft = self._build(tx, None, values, rounding, defaults)
             if "number" in fields and fields["number"] is not None:
                 number = self._manual_number(tx, fields["number"], None)
+                stored = tx.uow.invoices.add(attrs.evolve(draft, number=number))
             else:
-                numbering = tx.uow.invoices.numbering()
-                if not numbering.automatic:
+                # Last: takes the next number and holds the counter lock until the commit.
+                numbered = tx.uow.invoices.add_numbered(draft)
+                if numbered is None:
                     raise ValidationError({"number": "is required: automatic numbering is off"})
-                number = tx.uow.invoices.allocate_number()  # last: holds the counter lock
-            stored = tx.uow.invoices.add(attrs.evolve(draft, number=number))
+                stored = numbered
             tx.emit("invoice.created", stored, after=stored)
             return stored
 
@@ -677,6 +748,21 @@ class InvoiceService:
                 consignee_name=consignee.display_name if consignee else None,
                 product_titles={p.id: p.title for p in products},
             )
+
+    def send(
+        self,
+        invoice_id: int,
+        to: str | Iterable[str] | None = None,
+        *,
+        subject: str | None = None,
+        message: str | None = None,
+    ) -> Message:
+        """E-mail the invoice with its PDF (rendered in the invoice's language) attached, to
+        ``to`` or else the client's primary e-mail address; emits ``invoice.sent`` once it went
+        out and returns the message. ``subject`` and ``message`` replace the translated
+        defaults. Raises :class:`~opencrm.errors.NotConfigured` when the CRM has no notifier
+        (and no plugin delivers), :class:`~opencrm.errors.ValidationError` without an address."""
+        return send_invoice(self, invoice_id, to, subject, message)
 
     # --- change -----------------------------------------------------------------------------
 
@@ -901,33 +987,36 @@ class InvoiceService:
             raise Conflict(f"the invoice number {number} is taken already")
         return number
 
-    def _contact(self, tx: Tx, value: object, field: str) -> Contact:
+    def _contact(self, tx: Tx, value: object, field: str) -> int:
+        """The id of a contact the actor may read: one light query, not the whole contact."""
         ident = _id_of(value, field)
-        contact = tx.uow.contacts.get(ident)
-        if contact is None or not policy.can_read_contact(tx.actor, contact):
+        found = tx.uow.contacts.access_of(ident, tx.actor.id)
+        if found is None or not policy.can_read_contact_with(tx.actor, *found):
             raise ValidationError({field: f"no contact with id {ident}"})
-        return contact
+        return ident
 
     def _build(
-        self, tx: Tx, base: Invoice | None, changes: Mapping[str, Any], rounding: str
+        self,
+        tx: Tx,
+        base: Invoice | None,
+        changes: Mapping[str, Any],
+        rounding: str,
+        settings: Mapping[str, Any] | None = None,
     ) -> Invoice:
         """Validate ``changes`` over ``base`` (None when creating); every bad field is listed
-        in one :class:`ValidationError`."""
+        in one :class:`ValidationError`. ``settings``: the stored settings, read already."""
         errors: dict[str, str] = {}
         today = tx.now.date()
-        default_currency = _default_currency(tx)
+        default_currency = _default_currency(tx, settings)
 
         def given(name: str) -> bool:
             return name in changes
 
         # client, consignee, addresses, opportunity
-        client: Contact | None = None
         client_id = base.client_id if base else None
         if given("client"):
-            client = _collect(errors, "client", self._contact, tx, changes["client"], "client")
-            client_id = client.id if client else None
+            client_id = _collect(errors, "client", self._contact, tx, changes["client"], "client")
         consignee_id = base.consignee_id if base else None
-        consignee: Contact | None = None
         if given("consignee"):
             raw = changes["consignee"]
             if raw is None:
@@ -935,8 +1024,7 @@ class InvoiceService:
             elif raw == SAME_AS_CLIENT:
                 consignee_id = client_id
             else:
-                consignee = _collect(errors, "consignee", self._contact, tx, raw, "consignee")
-                consignee_id = consignee.id if consignee else None
+                consignee_id = _collect(errors, "consignee", self._contact, tx, raw, "consignee")
         billing = (base.billing_address_id, base.billing_address) if base else (None, None)
         if given("billing_address") and client_id is not None:
             billing = _collect(
@@ -984,7 +1072,7 @@ class InvoiceService:
             po_number = _collect(
                 errors, "po_number", _name, "po_number", changes["po_number"] or "", False
             )
-        terms = base.terms if base else str(tx.uow.settings.get(TERMS_KEY) or "")
+        terms = base.terms if base else _default_terms(tx, settings)
         if given("terms"):
             terms = _collect(errors, "terms", clean_text, "terms", changes["terms"] or "")
         notes = base.notes if base else ""
@@ -1116,11 +1204,16 @@ class InvoiceService:
             raise ValidationError({"lines": f"at most {MAX_LINES} lines"})
         errors: dict[str, str] = {}
         inputs: list[tuple[LineSpec, Product | None, LineInput, tuple[Tax, ...]]] = []
-        for n, raw in enumerate(specs):
-            field = f"lines.{n}"
+        parsed: list[LineSpec | None] = []
+        for raw in specs:
             try:
-                spec = raw if isinstance(raw, LineSpec) else LineSpec(**dict(raw))
+                parsed.append(raw if isinstance(raw, LineSpec) else LineSpec(**dict(raw)))
             except (TypeError, ValueError):
+                parsed.append(None)
+        known_products, tax_source = _line_lookups(tx, parsed)
+        for n, spec in enumerate(parsed):
+            field = f"lines.{n}"
+            if spec is None:
                 errors[field] = (
                     "must be a line from InvoiceService.line() or a mapping of its fields"
                 )
@@ -1130,7 +1223,10 @@ class InvoiceService:
             if spec.product is not None:
                 try:
                     pid = _id_of(spec.product, f"{field}.product")
-                    product = tx.uow.products.get(pid)
+                    if pid in known_products:
+                        product = known_products[pid]
+                    else:
+                        product = tx.uow.products.get(pid)
                     if product is None:
                         line_errors[f"{field}.product"] = f"no product with id {pid}"
                 except ValidationError as exc:
@@ -1184,8 +1280,9 @@ class InvoiceService:
                 spec.taxes if spec.taxes is not None else (product.tax_ids if product else ())
             )
             line_taxes = _collect(
-                line_errors, f"{field}.taxes", _resolve_taxes, tx, tax_value, f"{field}.taxes"
-            )
+                line_errors, f"{field}.taxes", _resolve_taxes, tx, tax_value, f"{field}.taxes",
+                tax_source,
+            )  # fmt: skip
             if not description and spec.product is None:
                 line_errors.setdefault(
                     f"{field}.description", "is required for a line without a product"

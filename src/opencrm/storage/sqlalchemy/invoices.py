@@ -9,7 +9,7 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +19,7 @@ from sqlalchemy import (
     Connection,
     Row,
     and_,
+    bindparam,
     delete,
     exists,
     func,
@@ -29,6 +30,8 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from opencrm.core.entities.contacts import Access, Address
 from opencrm.core.entities.invoices import (
@@ -106,6 +109,18 @@ class SqlTaxRepository:
         r = self._c.execute(select(taxes).where(taxes.c.name_key == _key(name))).first()
         return _tax(r) if r else None
 
+    def lookup(
+        self, names: Iterable[str], ids: Iterable[int]
+    ) -> tuple[dict[str, Tax], dict[int, Tax]]:
+        name_keys = {n: _key(n) for n in names}
+        id_list = list(dict.fromkeys(ids))
+        if not name_keys and not id_list:
+            return {}, {}
+        params = {"keys": list(set(name_keys.values())), "ids": id_list}
+        by_key = {r.name_key: _tax(r) for r in self._c.execute(_TAXES_BY, params)}
+        by_name = {n: by_key[k] for n, k in name_keys.items() if k in by_key}
+        return by_name, {t.id: t for t in by_key.values()}
+
     def _row(self, tax: Tax) -> dict[str, Any]:
         return {
             "name": tax.name,
@@ -140,6 +155,14 @@ class SqlTaxRepository:
             ),
         )
         return bool(self._c.execute(select(used)).scalar())
+
+
+_TAXES_BY = select(taxes).where(
+    or_(
+        taxes.c.name_key.in_(bindparam("keys", expanding=True)),
+        taxes.c.id.in_(bindparam("ids", expanding=True)),
+    )
+)
 
 
 # --- products -------------------------------------------------------------------------------
@@ -367,24 +390,15 @@ class SqlInvoiceRepository:
             )
         )
 
-    def allocate_number(self) -> str:
-        # SELECT ... FOR UPDATE holds the counter row until commit on PostgreSQL (SQLite's
-        # writing transactions are BEGIN IMMEDIATE, so writers are serialised already). A
-        # rolled-back creation rolls the counter back with it: committed numbers have no gaps.
-        r = self._c.execute(
-            select(invoice_numbering).where(invoice_numbering.c.name == _SERIES).with_for_update()
-        ).one()
-        value = r.next_value
-        number = f"{r.prefix}{value:0{r.width}d}"
-        while self.number_taken(number):  # a manual number took it: skip it
-            value += 1
-            number = f"{r.prefix}{value:0{r.width}d}"
-        self._c.execute(
-            update(invoice_numbering)
-            .where(invoice_numbering.c.name == _SERIES)
-            .values(next_value=value + 1)
-        )
-        return number
+    def _next_number(self) -> str | None:
+        # One UPDATE ... RETURNING takes the next value and locks the counter row until the
+        # transaction ends on PostgreSQL (SQLite's writing transactions are BEGIN IMMEDIATE,
+        # so writers are serialised already). A rolled-back creation rolls the counter back
+        # with it: committed numbers have no gaps. None when automatic numbering is off.
+        r = self._c.execute(_NEXT_NUMBER).first()
+        if r is None:
+            return None
+        return f"{r.prefix}{r.next_value - 1:0{r.width}d}"
 
     def number_taken(self, number: str, *, other_than: int | None = None) -> bool:
         cond = [invoices.c.number == number]
@@ -420,10 +434,10 @@ class SqlInvoiceRepository:
             "updated_at": inv.updated_at,
         }
 
-    def _write_lines(self, invoice_id: int, lines: Sequence[InvoiceLine]) -> None:
+    @staticmethod
+    def _line_rows(invoice_id: int, lines: Sequence[InvoiceLine]) -> builtins.list[dict[str, Any]]:
         rows = []
         for n, line in enumerate(lines):
-            t: list[LineTax | None] = [*line.taxes, None, None]
             row: dict[str, Any] = {
                 "invoice_id": invoice_id,
                 "position": n,
@@ -437,28 +451,71 @@ class SqlInvoiceRepository:
                 "net_minor": to_minor(line.net),
                 "total_minor": to_minor(line.total),
             }
-            for i in (1, 2):
-                tax = t[i - 1]
-                row[f"tax{i}_id"] = tax.tax_id if tax else None
-                row[f"tax{i}_name"] = tax.name if tax else None
-                row[f"tax{i}_rate"] = str(tax.rate) if tax else None
-                row[f"tax{i}_minor"] = to_minor(tax.amount) if tax else None
+            line_taxes = line.taxes
+            for i, (id_key, name_key, rate_key, minor_key) in enumerate(_TAX_KEYS):
+                if i < len(line_taxes):
+                    tax = line_taxes[i]
+                    row[id_key] = tax.tax_id
+                    row[name_key] = tax.name
+                    row[rate_key] = str(tax.rate)
+                    row[minor_key] = to_minor(tax.amount)
+                else:
+                    row[id_key] = row[name_key] = row[rate_key] = row[minor_key] = None
             rows.append(row)
+        return rows
+
+    def _write_lines(self, invoice_id: int, lines: Sequence[InvoiceLine]) -> None:
+        rows = self._line_rows(invoice_id, lines)
         if rows:
             self._c.execute(insert(invoice_lines), rows)
 
+    def _insert(self, invoice: Invoice, number: str | None) -> Invoice | None:
+        """Insert the invoice and its lines (in one statement each) and build the stored
+        invoice from the inserted values and the returned ids, as :meth:`get` would read it.
+        ``number`` None: take the next automatic number (None when numbering is manual)."""
+        row = self._row(invoice)
+        row["created_by"] = invoice.created_by
+        row["created_at"] = invoice.created_at
+        line_rows = self._line_rows(0, invoice.lines)  # validated and converted before the lock
+        if number is not None:
+            row["number"] = number
+            new_id = self._c.execute(_INSERT_INVOICE, row).scalar_one()
+        else:
+            skip_taken = _INSERT_NUMBERED.get(self._c.dialect.name)
+            while True:
+                auto = self._next_number()  # locks the counter: the statements left are few
+                if auto is None:
+                    return None
+                row["number"] = auto
+                if skip_taken is None:  # another dialect: check first, then insert
+                    if self.number_taken(auto):
+                        continue
+                    new_id = self._c.execute(_INSERT_INVOICE, row).scalar_one()
+                    break
+                found = self._c.execute(skip_taken, row).scalar()
+                if found is not None:
+                    new_id = found
+                    break  # else a manual number took it: skip it
+        for line_row in line_rows:
+            line_row["invoice_id"] = new_id
+        line_ids = self._c.execute(_INSERT_LINES, line_rows).scalars().all() if line_rows else []
+        currency = row["currency"]
+        lines = tuple(
+            _line_of(line_row, line_id, currency)
+            for line_row, line_id in zip(line_rows, line_ids, strict=True)
+        )
+        # What the database hands back for the timestamps: the same instant, in UTC.
+        row["created_at"] = row["created_at"].astimezone(dt.UTC)
+        row["updated_at"] = row["updated_at"].astimezone(dt.UTC)
+        return _invoice_of(row, new_id, lines)
+
     def add(self, invoice: Invoice) -> Invoice:
-        row = self._row(invoice) | {
-            "created_by": invoice.created_by,
-            "created_at": invoice.created_at,
-        }
-        new_id = self._c.execute(
-            insert(invoices).values(**row).returning(invoices.c.id)
-        ).scalar_one()
-        self._write_lines(new_id, invoice.lines)
-        stored = self.get(new_id)
+        stored = self._insert(invoice, invoice.number)
         assert stored is not None
         return stored
+
+    def add_numbered(self, invoice: Invoice) -> Invoice | None:
+        return self._insert(invoice, None)
 
     def update(self, invoice: Invoice) -> Invoice:
         self._c.execute(
@@ -591,67 +648,95 @@ class SqlInvoiceRepository:
             .order_by(invoice_lines.c.invoice_id, invoice_lines.c.position)
         )
         for ln in self._c.execute(query):
-            cur = currency_of[ln.invoice_id]
-            line_taxes = tuple(
-                LineTax(
-                    tax_id=getattr(ln, f"tax{i}_id"),
-                    name=getattr(ln, f"tax{i}_name"),
-                    rate=_dec(getattr(ln, f"tax{i}_rate")),
-                    amount=from_minor(getattr(ln, f"tax{i}_minor"), cur),
-                )
-                for i in (1, 2)
-                if getattr(ln, f"tax{i}_name") is not None
-            )
-            lines[ln.invoice_id].append(
-                InvoiceLine(
-                    id=ln.id,
-                    product_id=ln.product_id,
-                    description=ln.description,
-                    quantity=_dec(ln.quantity),
-                    price=from_minor(ln.price_minor, cur),
-                    discount=_dec(ln.discount),
-                    taxes=line_taxes,
-                    subtotal=from_minor(ln.subtotal_minor, cur),
-                    discount_amount=from_minor(ln.discount_minor, cur),
-                    net=from_minor(ln.net_minor, cur),
-                    total=from_minor(ln.total_minor, cur),
-                )
-            )
+            lines[ln.invoice_id].append(_line_of(ln._mapping, ln.id, currency_of[ln.invoice_id]))
         out = []
         for r in rows:
-            its_lines = tuple(lines[r.id])
-            out.append(
-                Invoice(
-                    id=r.id,
-                    number=r.number,
-                    status=InvoiceStatus(r.status),
-                    issue_date=r.issue_date,
-                    due_date=r.due_date,
-                    client_id=r.client_id,
-                    consignee_id=r.consignee_id,
-                    billing_address_id=r.billing_address_id,
-                    billing_address=_address(r.billing_address),
-                    delivery_address_id=r.delivery_address_id,
-                    delivery_address=_address(r.delivery_address),
-                    opportunity_id=r.opportunity_id,
-                    language=r.language,
-                    currency=r.currency,
-                    exchange_rate=_dec(r.exchange_rate),
-                    po_number=r.po_number,
-                    terms=r.terms,
-                    notes=r.notes,
-                    rounding=r.rounding,
-                    lines=its_lines,
-                    subtotal=from_minor(r.subtotal_minor, r.currency),
-                    tax_totals=_tax_totals(its_lines, r.currency),
-                    total=from_minor(r.total_minor, r.currency),
-                    created_by=r.created_by,
-                    created_at=r.created_at,
-                    updated_by=r.updated_by,
-                    updated_at=r.updated_at,
-                )
-            )
+            out.append(_invoice_of(r._mapping, r.id, tuple(lines[r.id])))
         return out
+
+
+# Built once: executed with parameters, they cost no statement construction per call.
+_NEXT_NUMBER = (
+    update(invoice_numbering)
+    .where(invoice_numbering.c.name == _SERIES, invoice_numbering.c.automatic)
+    .values(next_value=invoice_numbering.c.next_value + 1)
+    .returning(
+        invoice_numbering.c.prefix, invoice_numbering.c.next_value, invoice_numbering.c.width
+    )
+)
+_INSERT_INVOICE = insert(invoices).returning(invoices.c.id)
+# The insert of an automatic number skips (returns no id) when a manual number took it.
+_INSERT_NUMBERED: dict[str, Any] = {
+    "postgresql": pg_insert(invoices)
+    .on_conflict_do_nothing(index_elements=[invoices.c.number])
+    .returning(invoices.c.id),
+    "sqlite": sqlite_insert(invoices)
+    .on_conflict_do_nothing(index_elements=[invoices.c.number])
+    .returning(invoices.c.id),
+}
+# One INSERT ... VALUES (...), (...) RETURNING id, the ids in the order of the lines.
+_INSERT_LINES = insert(invoice_lines).returning(invoice_lines.c.id, sort_by_parameter_order=True)
+_TAX_KEYS = tuple((f"tax{i}_id", f"tax{i}_name", f"tax{i}_rate", f"tax{i}_minor") for i in (1, 2))
+
+
+def _line_of(m: Mapping[Any, Any], line_id: int, cur: str) -> InvoiceLine:
+    """A line from its stored values (a row read back, or the values just inserted)."""
+    return InvoiceLine(
+        id=line_id,
+        product_id=m["product_id"],
+        description=m["description"],
+        quantity=_dec(m["quantity"]),
+        price=from_minor(m["price_minor"], cur),
+        discount=_dec(m["discount"]),
+        taxes=tuple(
+            LineTax(
+                tax_id=m[id_key],
+                name=m[name_key],
+                rate=_dec(m[rate_key]),
+                amount=from_minor(m[minor_key], cur),
+            )
+            for id_key, name_key, rate_key, minor_key in _TAX_KEYS
+            if m[name_key] is not None
+        ),
+        subtotal=from_minor(m["subtotal_minor"], cur),
+        discount_amount=from_minor(m["discount_minor"], cur),
+        net=from_minor(m["net_minor"], cur),
+        total=from_minor(m["total_minor"], cur),
+    )
+
+
+def _invoice_of(m: Mapping[Any, Any], invoice_id: int, lines: tuple[InvoiceLine, ...]) -> Invoice:
+    """An invoice from its stored values (a row read back, or the values just inserted)."""
+    currency = m["currency"]
+    return Invoice(
+        id=invoice_id,
+        number=m["number"],
+        status=InvoiceStatus(m["status"]),
+        issue_date=m["issue_date"],
+        due_date=m["due_date"],
+        client_id=m["client_id"],
+        consignee_id=m["consignee_id"],
+        billing_address_id=m["billing_address_id"],
+        billing_address=_address(m["billing_address"]),
+        delivery_address_id=m["delivery_address_id"],
+        delivery_address=_address(m["delivery_address"]),
+        opportunity_id=m["opportunity_id"],
+        language=m["language"],
+        currency=currency,
+        exchange_rate=_dec(m["exchange_rate"]),
+        po_number=m["po_number"],
+        terms=m["terms"],
+        notes=m["notes"],
+        rounding=m["rounding"],
+        lines=lines,
+        subtotal=from_minor(m["subtotal_minor"], currency),
+        tax_totals=_tax_totals(lines, currency),
+        total=from_minor(m["total_minor"], currency),
+        created_by=m["created_by"],
+        created_at=m["created_at"],
+        updated_by=m["updated_by"],
+        updated_at=m["updated_at"],
+    )
 
 
 def _tax_totals(lines: Sequence[InvoiceLine], currency: str) -> tuple[TaxTotal, ...]:

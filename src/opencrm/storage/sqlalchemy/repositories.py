@@ -203,6 +203,10 @@ class SqlContactRepository:
     def exists(self, contact_id: int) -> bool:
         return bool(self._c.execute(select(exists().where(contacts.c.id == contact_id))).scalar())
 
+    def access_of(self, contact_id: int, user_id: str) -> tuple[Access, bool] | None:
+        r = self._c.execute(_ACCESS_OF, {"id": contact_id, "user_id": user_id}).first()
+        return (Access(r[0]), bool(r[1])) if r else None
+
     def get_many(self, contact_ids: Iterable[int]) -> Sequence[Contact]:
         ids = list(dict.fromkeys(contact_ids))
         if not ids:
@@ -467,6 +471,17 @@ class SqlContactRepository:
                 out.append(Company(name=r.company_name, industry=r.industry, **common))
         return out
 
+
+_ACCESS_OF = select(
+    contacts.c.access,
+    exists().where(
+        contact_managers.c.contact_id == contacts.c.id,
+        contact_managers.c.user_id == bindparam("user_id"),
+    ),
+).where(contacts.c.id == bindparam("id"))
+_SETTINGS_OF = select(settings.c.key, settings.c.value).where(
+    settings.c.key.in_(bindparam("keys", expanding=True))
+)
 
 # Built once: the ids arrive as one expanding parameter, so each page costs no statement
 # construction and hits SQLAlchemy's compiled cache directly.
@@ -792,6 +807,10 @@ class SqlSettingsRepository:
 
     def get(self, key: str) -> Any:
         return self._c.execute(select(settings.c.value).where(settings.c.key == key)).scalar()
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
+        rows = self._c.execute(_SETTINGS_OF, {"keys": list(keys)})
+        return {r.key: r.value for r in rows}
 
     def set(self, key: str, value: Any) -> None:
         done = self._c.execute(update(settings).where(settings.c.key == key).values(value=value))

@@ -28,6 +28,7 @@ from opencrm.storage.sqlalchemy.types import JSONText, UTCDateTime
 __all__ = [
     "audit_log",
     "case_access",
+    "case_documents",
     "case_members",
     "cases",
     "contact_infos",
@@ -456,4 +457,27 @@ invoice_lines = Table(
     Column("discount_minor", BigInteger, nullable=False),
     Column("net_minor", BigInteger, nullable=False),
     Column("total_minor", BigInteger, nullable=False),
+)
+
+
+# --- Files: case documents (migration 0005) --------------------------------------------------
+
+case_documents = Table(
+    "case_documents",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "case_id",
+        Integer,
+        ForeignKey("cases.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("file_id", String(64), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("content_type", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("file_id"),
 )

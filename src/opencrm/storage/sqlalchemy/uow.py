@@ -10,6 +10,7 @@ from sqlalchemy import exc as sa_exc
 from opencrm.core import invoice_ports, ports
 from opencrm.errors import Conflict, StorageError
 from opencrm.storage.sqlalchemy import deals
+from opencrm.storage.sqlalchemy import files as filing
 from opencrm.storage.sqlalchemy import invoices as invoicing
 from opencrm.storage.sqlalchemy import repositories as repos
 
@@ -50,6 +51,7 @@ class SqlUnitOfWork:
             invoicing.SqlExchangeRateRepository(conn)
         )
         self.invoices: invoice_ports.InvoiceRepository = invoicing.SqlInvoiceRepository(conn)
+        self.case_documents: ports.CaseDocumentRepository = filing.SqlCaseDocumentRepository(conn)
         return self
 
     @property
