@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
 import pluggy
 from sqlalchemy import Engine
 
+from opencrm.core.entities.activities import Task
 from opencrm.core.fields import FieldTypeRegistry
 from opencrm.core.notify import deliver
 from opencrm.core.ports import Clock, FileStore, Message, Notifier
-from opencrm.core.services._base import Context, utc_now
+from opencrm.core.services._base import Context, Service, utc_now
+from opencrm.core.services.reminders import SYSTEM_USER, claim_due_reminders
 from opencrm.core.users import User, UserDirectory
 from opencrm.errors import SchemaOutdated
 from opencrm.plugins.builtin.notifications import invoice_mail
@@ -119,6 +122,16 @@ class CRM:
         ``opencrm_deliver_notification`` that takes it, else through the notifier. Return
         whether it went anywhere (False without a notifier and without such a plugin)."""
         return deliver(self.plugin_manager.hook, self, self.notifier, message)
+
+    def due_reminders(self, now: dt.datetime | None = None) -> Sequence[Task]:
+        """Claim the task reminders that have come due (by ``now``, default the CRM clock)
+        and return their tasks; each responsible is sent a reminder after the claim commits.
+
+        Safe to call from several app servers at once: each reminder is claimed once. Call it
+        every minute or so (``opencrm reminders`` does it from cron). Reminders of tasks due
+        more than a day ago are dropped, not sent.
+        """
+        return claim_due_reminders(Service(self._ctx, SYSTEM_USER), now)
 
     def upgrade(self) -> None:
         """Bring the database schema to this version of opencrm."""

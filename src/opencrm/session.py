@@ -7,6 +7,7 @@ from types import TracebackType
 from opencrm.core.services._base import Context, Service
 from opencrm.core.services.cases import CaseService
 from opencrm.core.services.contacts import ContactService
+from opencrm.core.services.history import HistoryService
 from opencrm.core.services.invoices import (
     CurrencyService,
     InvoiceService,
@@ -15,6 +16,7 @@ from opencrm.core.services.invoices import (
 )
 from opencrm.core.services.lists import CustomFieldService, ListService, SettingsService
 from opencrm.core.services.opportunities import OpportunityService, StageService
+from opencrm.core.services.tasks import TaskService
 from opencrm.core.users import User
 
 __all__ = ["Session"]
@@ -22,7 +24,8 @@ __all__ = ["Session"]
 
 class Session:
     """Everything ``user`` may do, grouped by area: ``contacts``, ``lists``, ``fields``,
-    ``settings``.
+    ``settings``, ``opportunities``, ``stages``, ``cases``, ``tasks``, ``history``,
+    ``invoices``, ``products``, ``taxes``, ``currencies``.
 
     Every call is checked as this user and runs as one transaction, so a failed call leaves
     nothing behind. Get one with :meth:`opencrm.CRM.session`; ``with`` is optional.
@@ -44,6 +47,8 @@ class Session:
         self.opportunities = OpportunityService(service)
         self.cases = CaseService(service)
         self.stages = StageService(service)
+        self.tasks = TaskService(service)
+        self.history = HistoryService(service)
 
     def __enter__(self) -> Session:
         return self

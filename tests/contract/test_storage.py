@@ -27,11 +27,17 @@ def test_migrated_schema_matches_the_table_definitions(engine):
         if not (d[0] == "remove_table" and d[1].name.startswith("contacts_fts"))
         and not (d[0] == "remove_index" and d[1].name == "ix_contacts_sort_name_trgm")
         and not (
-            d[0] == "remove_table" and d[1].name.startswith(("opportunities_fts", "cases_fts"))
+            d[0] == "remove_table"
+            and d[1].name.startswith(("opportunities_fts", "cases_fts", "tasks_fts"))
         )
         and not (
             d[0] == "remove_index"
-            and d[1].name in ("ix_opportunities_title_key_trgm", "ix_cases_title_key_trgm")
+            and d[1].name
+            in (
+                "ix_opportunities_title_key_trgm",
+                "ix_cases_title_key_trgm",
+                "ix_tasks_title_key_trgm",
+            )
         )
     ]
     assert diffs == []

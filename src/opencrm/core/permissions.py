@@ -19,18 +19,26 @@ from opencrm.core.users import User
 from opencrm.errors import PermissionDenied
 
 __all__ = [
+    "ActivityScope",
     "ContactScope",
     "DealScope",
+    "Parents",
+    "activity_scope",
     "can_change_deal_access",
     "can_change_invoice_status",
     "can_delete_contact",
     "can_delete_invoice",
     "can_edit_contact",
+    "can_edit_history_event",
     "can_edit_invoice",
+    "can_edit_task",
     "can_read_contact",
     "can_read_contact_with",
     "can_read_deal",
+    "can_read_history_event",
     "can_read_invoice",
+    "can_read_parents",
+    "can_read_task",
     "contact_scope",
     "deal_scope",
     "invoice_scope",
@@ -65,7 +73,13 @@ def can_read_contact_with(actor: User, access: Access, managed: bool) -> bool:
 
 
 def can_edit_contact(actor: User, contact: Contact) -> bool:
-    return actor.crm_admin or contact.access is Access.READ_WRITE or actor.id in contact.managers
+    return can_edit_contact_with(actor, contact.access, actor.id in contact.managers)
+
+
+def can_edit_contact_with(actor: User, access: Access, managed: bool) -> bool:
+    """:func:`can_edit_contact` from the contact's access level and whether the actor manages
+    it."""
+    return actor.crm_admin or access is Access.READ_WRITE or managed
 
 
 def can_delete_contact(actor: User, contact: Contact) -> bool:
@@ -153,3 +167,74 @@ def can_change_invoice_status(actor: User, invoice: Invoice, client: Contact | N
         or invoice.created_by == actor.id
         or (client is not None and can_edit_contact(actor, client))
     )
+
+
+# --- tasks and history events (S1): through what they are linked to --------------------------
+
+
+@attrs.frozen
+class Parents:
+    """What a task or history event is linked to, as far as access depends on it: the linked
+    contact's ``(access, managed by the actor)`` (None: no contact) and the linked opportunity
+    or case (None: neither)."""
+
+    contact: tuple[Access, bool] | None = None
+    deal: _Restrictable | None = None
+
+    @property
+    def linked(self) -> bool:
+        return self.contact is not None or self.deal is not None
+
+
+@attrs.frozen
+class ActivityScope:
+    """Which tasks or history events a query may return: ``everything`` for CRM admins;
+    otherwise those whose every linked record ``user_id`` may read, plus (tasks) those the
+    user is responsible for or created, and tasks linked to nothing."""
+
+    everything: bool
+    user_id: str
+
+
+def activity_scope(actor: User) -> ActivityScope:
+    return ActivityScope(everything=actor.crm_admin, user_id=actor.id)
+
+
+def can_read_parents(actor: User, parents: Parents) -> bool:
+    """Whether the actor may read every record in ``parents`` (True when there is none).
+
+    A task or event linked to a public contact *and* a restricted opportunity stays hidden
+    from users outside the opportunity's access list (the reference lets the contact decide)."""
+    if actor.crm_admin:
+        return True
+    if parents.contact is not None and not can_read_contact_with(actor, *parents.contact):
+        return False
+    return parents.deal is None or can_read_deal(actor, parents.deal)
+
+
+def can_read_task(actor: User, responsible: str, created_by: str, parents: Parents) -> bool:
+    """Admin, the responsible, the creator, or whoever may read what the task is linked to
+    (every CRM user, for a task linked to nothing)."""
+    return (
+        actor.crm_admin or actor.id in (responsible, created_by) or can_read_parents(actor, parents)
+    )
+
+
+def can_edit_task(actor: User, responsible: str, created_by: str) -> bool:
+    """Edit, close, reopen or delete: admin, the responsible or the creator."""
+    return actor.crm_admin or actor.id in (responsible, created_by)
+
+
+def can_read_history_event(actor: User, parents: Parents) -> bool:
+    """A history event is read with its parents: every linked record must be readable."""
+    return can_read_parents(actor, parents)
+
+
+def can_edit_history_event(actor: User, author: str, parents: Parents) -> bool:
+    """Edit or delete: whoever reads the event and is its author, a CRM admin, or may edit
+    every record it hangs off (a contact's editors; an opportunity's or case's readers)."""
+    if not can_read_parents(actor, parents):
+        return False
+    if actor.crm_admin or actor.id == author:
+        return True
+    return parents.contact is None or can_edit_contact_with(actor, *parents.contact)

@@ -12,7 +12,9 @@ from typing import IO, Any, Protocol, Self
 
 import attrs
 
+from opencrm.core.activities_query import HistoryFilter, TaskFilter
 from opencrm.core.deals_query import CaseFilter, OpportunityFilter
+from opencrm.core.entities.activities import ContactPhoto, HistoryEvent, HistoryFile, Task
 from opencrm.core.entities.contacts import Access, Contact
 from opencrm.core.entities.deals import Case, Opportunity
 from opencrm.core.entities.lists import CustomField, ListItem, ListKind, Stage, Tag
@@ -24,7 +26,7 @@ from opencrm.core.invoice_ports import (
     ProductRepository,
     TaxRepository,
 )
-from opencrm.core.permissions import ContactScope, DealScope
+from opencrm.core.permissions import ActivityScope, ContactScope, DealScope
 from opencrm.core.query import ContactFilter, Cursor, PageRequest
 
 __all__ = [
@@ -34,9 +36,11 @@ __all__ = [
     "CaseDocumentRepository",
     "CaseRepository",
     "Clock",
+    "ContactPhotoRepository",
     "ContactRepository",
     "CustomFieldRepository",
     "FileStore",
+    "HistoryRepository",
     "ListRepository",
     "Message",
     "Notifier",
@@ -45,6 +49,7 @@ __all__ = [
     "StageRepository",
     "StoredFile",
     "TagRepository",
+    "TaskRepository",
     "UnitOfWork",
 ]
 
@@ -229,6 +234,9 @@ class UnitOfWork(Protocol):
     exchange_rates: ExchangeRateRepository
     invoices: InvoiceRepository
     case_documents: CaseDocumentRepository
+    tasks: TaskRepository
+    history: HistoryRepository
+    contact_photos: ContactPhotoRepository
 
     def __enter__(self) -> Self: ...
 
@@ -316,3 +324,77 @@ class CaseDocumentRepository(Protocol):
 
     def delete_for_case(self, case_id: int) -> Sequence[str]:
         """Remove the rows of a case's documents; return their stored file ids."""
+
+
+# --- Tasks, history and photos ----------------------------------------------------------------
+
+
+class TaskRepository(Protocol):
+    def add(self, task: Task) -> Task:
+        """Insert a task (its ``id`` is ignored); return it as stored."""
+
+    def get(self, task_id: int) -> Task | None: ...
+
+    def update(self, task: Task) -> Task:
+        """Replace a stored task. A changed due time, alert offset or reopening clears
+        ``reminded_at`` (the entity passed in says so)."""
+
+    def delete(self, task_id: int) -> None: ...
+
+    def list(
+        self, scope: ActivityScope, where: TaskFilter, page: PageRequest
+    ) -> tuple[Sequence[Task], Cursor | None]: ...
+
+    def count(self, scope: ActivityScope, where: TaskFilter) -> int: ...
+
+    def claim_reminders(self, now: dt.datetime, since: dt.datetime) -> Sequence[Task]:
+        """Mark every open task whose reminder time is at or before ``now`` (and whose due
+        time is at or after ``since``) as reminded at ``now``; return them. A task is claimed
+        by one transaction only, also when several run at once."""
+
+    def open_for(self, responsible: str, limit: int) -> Sequence[Task]:
+        """The open tasks of a responsible user, by due time."""
+
+
+class HistoryRepository(Protocol):
+    def add(self, event: HistoryEvent) -> HistoryEvent:
+        """Insert an event (its ``id`` and ``files`` are ignored); return it as stored."""
+
+    def get(self, event_id: int) -> HistoryEvent | None: ...
+
+    def update(self, event: HistoryEvent) -> HistoryEvent:
+        """Replace content, category and date of a stored event."""
+
+    def delete(self, event_id: int) -> Sequence[str]:
+        """Remove an event with its file rows; return the stored file ids."""
+
+    def list(
+        self, scope: ActivityScope, where: HistoryFilter, page: PageRequest
+    ) -> tuple[Sequence[HistoryEvent], Cursor | None]: ...
+
+    def count(self, scope: ActivityScope, where: HistoryFilter) -> int: ...
+
+    def add_file(self, file: HistoryFile) -> HistoryFile:
+        """Insert the metadata of a stored file (its ``id`` is ignored)."""
+
+    def delete_file(self, file_row_id: int) -> None: ...
+
+    def file_ids_of(
+        self,
+        *,
+        contact_id: int | None = None,
+        opportunity_id: int | None = None,
+        case_id: int | None = None,
+    ) -> Sequence[str]:
+        """The stored file ids of the events hanging off a record (to delete the files once
+        the record's deletion, which removes the rows by cascade, has committed)."""
+
+
+class ContactPhotoRepository(Protocol):
+    def get(self, contact_id: int) -> ContactPhoto | None: ...
+
+    def put(self, photo: ContactPhoto) -> ContactPhoto | None:
+        """Store a contact's photo; return the one it replaces, if any."""
+
+    def delete(self, contact_id: int) -> ContactPhoto | None:
+        """Remove a contact's photo row; return it, if there was one."""

@@ -23,7 +23,14 @@ from opencrm.errors import NotConfigured, NotFound
 if TYPE_CHECKING:
     from opencrm.core.services.cases import CaseService
 
-__all__ = ["attach", "discard_files", "documents", "open_document", "remove_document"]
+__all__ = [
+    "attach",
+    "clean_filename",
+    "discard_files",
+    "documents",
+    "open_document",
+    "remove_document",
+]
 
 log = logging.getLogger("opencrm")
 
@@ -37,7 +44,7 @@ def _store(cases: CaseService) -> FileStore:
     return store
 
 
-def _filename(value: object) -> str:
+def clean_filename(value: object) -> str:
     name = clean_name("filename", value, required=True)
     # Keep the last path part only: the name is shown and offered for download, never a path.
     return name.replace("\\", "/").rsplit("/", 1)[-1].strip() or "file"
@@ -58,7 +65,7 @@ def attach(
     cases: CaseService, case_id: int, data: bytes | IO[bytes], filename: str
 ) -> CaseDocument:
     store = _store(cases)
-    name = _filename(filename)
+    name = clean_filename(filename)
     stored: StoredFile | None = None
     try:
         with cases._s._tx() as tx:

@@ -135,11 +135,14 @@ class CaseService:
         return self._set_closed(case_id, False)
 
     def delete(self, case_id: int) -> None:
-        """Delete a case with its member links, access list, tags, custom values and
-        documents (their files are deleted once the deletion has committed)."""
+        """Delete a case with its member links, access list, tags, custom values, documents,
+        tasks and history events (stored files are deleted once the deletion has committed)."""
         with self._s._tx() as tx:
             found = self._readable(tx, case_id)
-            file_ids = tx.uow.case_documents.delete_for_case(found.id)
+            file_ids = [
+                *tx.uow.case_documents.delete_for_case(found.id),
+                *tx.uow.history.file_ids_of(case_id=found.id),
+            ]
             tx.uow.cases.delete(found.id)
             tx.emit("case.deleted", found, before=found)
         docs.discard_files(self._s._ctx.file_store, file_ids)

@@ -20,6 +20,7 @@ from opencrm.core.entities.lists import Stage, StageType
 from opencrm.core.query import DEFAULT_PAGE_SIZE, Page, PageRequest
 from opencrm.core.services import _records as rec
 from opencrm.core.services._base import Service, Tx
+from opencrm.core.services._case_documents import discard_files
 from opencrm.core.users import User
 from opencrm.errors import Conflict, NotFound, PermissionDenied, ValidationError
 
@@ -234,11 +235,14 @@ class OpportunityService:
         return self._update(opportunity_id, changes, access=True)
 
     def delete(self, opportunity_id: int) -> None:
-        """Delete an opportunity with its member links, access list, tags and custom values."""
+        """Delete an opportunity with its member links, access list, tags, custom values,
+        tasks and history events (their files go once the deletion has committed)."""
         with self._s._tx() as tx:
             found = self._readable(tx, opportunity_id)
+            file_ids = tx.uow.history.file_ids_of(opportunity_id=found.id)
             tx.uow.opportunities.delete(found.id)
             tx.emit("opportunity.deleted", found, before=found)
+        discard_files(self._s._ctx.file_store, file_ids)
 
     # --- internals ----------------------------------------------------------------------
 

@@ -1,16 +1,19 @@
-"""The repository of case documents' metadata (the bytes live in a FileStore)."""
+"""Repositories of file metadata: case documents and contact photos (the bytes live in a
+FileStore)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
 from sqlalchemy import Connection, Row, delete, insert, select
 
+from opencrm.core.entities.activities import ContactPhoto
 from opencrm.core.files import CaseDocument
-from opencrm.storage.sqlalchemy.tables import case_documents
+from opencrm.storage.sqlalchemy.tables import case_documents, contact_photos
 
-__all__ = ["SqlCaseDocumentRepository"]
+__all__ = ["SqlCaseDocumentRepository", "SqlContactPhotoRepository"]
 
 
 def _document(r: Row[Any]) -> CaseDocument:
@@ -67,3 +70,27 @@ class SqlCaseDocumentRepository:
         ids = self._c.execute(select(t.c.file_id).where(t.c.case_id == case_id)).scalars().all()
         self._c.execute(delete(t).where(t.c.case_id == case_id))
         return list(ids)
+
+
+class SqlContactPhotoRepository:
+    """One row per contact with a photo, naming the stored files of its renditions."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+
+    def get(self, contact_id: int) -> ContactPhoto | None:
+        t = contact_photos
+        row = self._c.execute(select(t).where(t.c.contact_id == contact_id)).first()
+        return None if row is None else ContactPhoto(**row._asdict())
+
+    def put(self, photo: ContactPhoto) -> ContactPhoto | None:
+        replaced = self.delete(photo.contact_id)
+        self._c.execute(insert(contact_photos).values(**attrs.asdict(photo)))
+        return replaced
+
+    def delete(self, contact_id: int) -> ContactPhoto | None:
+        found = self.get(contact_id)
+        if found is not None:
+            t = contact_photos
+            self._c.execute(delete(t).where(t.c.contact_id == contact_id))
+        return found

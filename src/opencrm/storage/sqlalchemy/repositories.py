@@ -55,11 +55,13 @@ from opencrm.storage.sqlalchemy.tables import (
     custom_fields,
     custom_values,
     entity_tags,
+    history_events,
     invoices,
     list_items,
     opportunity_stages,
     settings,
     tags,
+    tasks,
 )
 
 _TOP = "\U0010ffff"  # sorts after any text: ``x <= v < x + _TOP`` is "v starts with x"
@@ -642,7 +644,9 @@ class SqlListRepository:
             return contacts.c.contact_type_id == item.id
         if item.kind is ListKind.TEMPERATURE:
             return contacts.c.temperature_id == item.id
-        return None  # task and history categories gain users with the tasks/history tables
+        if item.kind is ListKind.TASK_CATEGORY:
+            return tasks.c.category_id == item.id
+        return history_events.c.category_id == item.id
 
     def usage(self, item: ListItem) -> int:
         cond = self._users(item)
@@ -651,7 +655,12 @@ class SqlListRepository:
         return int(self._c.execute(select(func.count()).where(cond)).scalar_one())
 
     def reassign(self, item: ListItem, to: ListItem) -> int:
-        return 0  # only task categories are reassigned; tasks arrive with their own table
+        if item.kind is not ListKind.TASK_CATEGORY:
+            return 0  # only task categories are reassigned (the others refuse deletion)
+        moved = self._c.execute(
+            update(tasks).where(tasks.c.category_id == item.id).values(category_id=to.id)
+        )
+        return int(moved.rowcount)
 
 
 class SqlStageRepository:

@@ -33,10 +33,13 @@ __all__ = [
     "cases",
     "contact_infos",
     "contact_managers",
+    "contact_photos",
     "contacts",
     "custom_fields",
     "custom_values",
     "entity_tags",
+    "history_events",
+    "history_files",
     "list_items",
     "metadata",
     "opportunities",
@@ -45,6 +48,7 @@ __all__ = [
     "opportunity_stages",
     "settings",
     "tags",
+    "tasks",
 ]
 
 metadata = MetaData(
@@ -480,4 +484,111 @@ case_documents = Table(
     Column("created_by", String(255), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("file_id"),
+)
+
+
+# --- Tasks, history events and their files, contact photos (migration 0006) -----------------
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("title", String(255), nullable=False),
+    Column("title_key", String(255), nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("category_id", Integer, ForeignKey("list_items.id"), nullable=False, index=True),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("responsible", String(255), nullable=False),
+    Column("contact_id", Integer, ForeignKey("contacts.id", ondelete="CASCADE"), index=True),
+    Column(
+        "opportunity_id", Integer, ForeignKey("opportunities.id", ondelete="CASCADE"), index=True
+    ),
+    Column("case_id", Integer, ForeignKey("cases.id", ondelete="CASCADE"), index=True),
+    # Minutes before ``due_at`` the responsible is reminded; 0 = never.
+    Column("alert_minutes", Integer, nullable=False),
+    # When the reminder is due (NULL: none, or the task is closed) and when it was sent.
+    Column("remind_at", UTCDateTime),
+    Column("reminded_at", UTCDateTime),
+    Column("closed", Boolean, nullable=False, server_default="0"),
+    Column("closed_at", UTCDateTime),
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(255), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("opportunity_id IS NULL OR case_id IS NULL", name="one_link"),
+    CheckConstraint("alert_minutes >= 0", name="alert_minutes"),
+    Index("ix_tasks_title_key_id", "title_key", "id"),
+    Index("ix_tasks_due_at_id", "due_at", "id"),
+    Index("ix_tasks_responsible_due_at", "responsible", "due_at"),
+    Index("ix_tasks_remind_at", "remind_at"),
+    sqlite_autoincrement=True,
+)
+
+history_events = Table(
+    "history_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("content", Text, nullable=False),
+    Column("category_id", Integer, ForeignKey("list_items.id"), nullable=False, index=True),
+    Column("contact_id", Integer, ForeignKey("contacts.id", ondelete="CASCADE")),
+    Column("opportunity_id", Integer, ForeignKey("opportunities.id", ondelete="CASCADE")),
+    Column("case_id", Integer, ForeignKey("cases.id", ondelete="CASCADE")),
+    # The task whose closing wrote the event (system events only).
+    Column("task_id", Integer, ForeignKey("tasks.id", ondelete="SET NULL"), index=True),
+    Column("happened_at", UTCDateTime, nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(255), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint(
+        "contact_id IS NOT NULL OR opportunity_id IS NOT NULL OR case_id IS NOT NULL",
+        name="parent",
+    ),
+    CheckConstraint("opportunity_id IS NULL OR case_id IS NULL", name="one_link"),
+    Index("ix_history_events_contact_id_happened_at", "contact_id", "happened_at", "id"),
+    Index("ix_history_events_opportunity_id_happened_at", "opportunity_id", "happened_at", "id"),
+    Index("ix_history_events_case_id_happened_at", "case_id", "happened_at", "id"),
+    Index("ix_history_events_happened_at_id", "happened_at", "id"),
+    sqlite_autoincrement=True,
+)
+
+history_files = Table(
+    "history_files",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "event_id",
+        Integer,
+        ForeignKey("history_events.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("file_id", String(64), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("content_type", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("file_id"),
+    sqlite_autoincrement=True,
+)
+
+contact_photos = Table(
+    "contact_photos",
+    metadata,
+    Column(
+        "contact_id",
+        Integer,
+        ForeignKey("contacts.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    # Stored-file ids of the three renditions (see opencrm.core.photos).
+    Column("large_file_id", String(64), nullable=False),
+    Column("medium_file_id", String(64), nullable=False),
+    Column("small_file_id", String(64), nullable=False),
+    Column("content_type", String(255), nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("updated_by", String(255), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )

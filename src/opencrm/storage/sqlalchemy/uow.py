@@ -9,7 +9,7 @@ from sqlalchemy import exc as sa_exc
 
 from opencrm.core import invoice_ports, ports
 from opencrm.errors import Conflict, StorageError
-from opencrm.storage.sqlalchemy import deals
+from opencrm.storage.sqlalchemy import activities, deals
 from opencrm.storage.sqlalchemy import files as filing
 from opencrm.storage.sqlalchemy import invoices as invoicing
 from opencrm.storage.sqlalchemy import repositories as repos
@@ -52,6 +52,9 @@ class SqlUnitOfWork:
         )
         self.invoices: invoice_ports.InvoiceRepository = invoicing.SqlInvoiceRepository(conn)
         self.case_documents: ports.CaseDocumentRepository = filing.SqlCaseDocumentRepository(conn)
+        self.tasks: ports.TaskRepository = activities.SqlTaskRepository(conn)
+        self.history: ports.HistoryRepository = activities.SqlHistoryRepository(conn)
+        self.contact_photos: ports.ContactPhotoRepository = filing.SqlContactPhotoRepository(conn)
         return self
 
     @property

@@ -1,0 +1,442 @@
+"""Repositories of tasks and history events (with the metadata of their files).
+
+Lists apply the access rule in SQL (:class:`~opencrm.core.permissions.ActivityScope`): a
+record is visible when every record it is linked to is readable, which is a correlated
+EXISTS per link (contact: public or managed; opportunity/case: unrestricted or on the access
+list); tasks are also visible to their responsible and creator.
+"""
+
+from __future__ import annotations
+
+import builtins
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    and_,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+    union,
+    update,
+)
+
+from opencrm.core.activities_query import HistoryFilter, TaskFilter
+from opencrm.core.entities.activities import HistoryEvent, HistoryFile, Task
+from opencrm.core.entities.contacts import Access
+from opencrm.core.permissions import ActivityScope
+from opencrm.core.query import Cursor, PageRequest
+from opencrm.errors import ValidationError
+from opencrm.storage.sqlalchemy.tables import (
+    case_access,
+    cases,
+    contact_managers,
+    contacts,
+    history_events,
+    history_files,
+    list_items,
+    opportunities,
+    opportunity_access,
+    tasks,
+)
+from opencrm.storage.sqlalchemy.types import UTCDateTime
+
+__all__ = ["SqlHistoryRepository", "SqlTaskRepository"]
+
+_TOP = "\U0010ffff"  # sorts after any text: ``x <= v < x + _TOP`` is "v starts with x"
+_TASK_FIELDS = tuple(a.name for a in attrs.fields(Task))
+_EVENT_FIELDS = tuple(a.name for a in attrs.fields(HistoryEvent) if a.name != "files")
+
+
+def _parents_readable(table: Any, user_id: str) -> ColumnElement[bool]:
+    """Every record the row links to is readable by ``user_id`` (the SQL form of
+    :func:`opencrm.core.permissions.can_read_parents` for a non-admin)."""
+    contact_ok = or_(
+        table.c.contact_id.is_(None),
+        exists().where(
+            contacts.c.id == table.c.contact_id, contacts.c.access != Access.PRIVATE.value
+        ),
+        exists().where(
+            contact_managers.c.contact_id == table.c.contact_id,
+            contact_managers.c.user_id == user_id,
+        ),
+    )
+    opportunity_ok = or_(
+        table.c.opportunity_id.is_(None),
+        exists().where(
+            opportunities.c.id == table.c.opportunity_id, opportunities.c.restricted == false()
+        ),
+        exists().where(
+            opportunity_access.c.opportunity_id == table.c.opportunity_id,
+            opportunity_access.c.user_id == user_id,
+        ),
+    )
+    case_ok = or_(
+        table.c.case_id.is_(None),
+        exists().where(cases.c.id == table.c.case_id, cases.c.restricted == false()),
+        exists().where(case_access.c.case_id == table.c.case_id, case_access.c.user_id == user_id),
+    )
+    return and_(contact_ok, opportunity_ok, case_ok)
+
+
+def _escaped(needle: str) -> str:
+    return needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _fits(value: object, key: Any) -> bool:
+    """Whether a cursor value can stand for a sort key (a forged cursor is a typed error)."""
+    if isinstance(key.type, UTCDateTime):
+        return isinstance(value, dt.datetime) and value.tzinfo is not None
+    kind = key.type.python_type
+    return isinstance(value, kind) and not isinstance(value, bool)
+
+
+def _keyset(
+    conn: Connection,
+    columns: Any,
+    source: Any,
+    keys: builtins.list[Any],
+    conds: builtins.list[ColumnElement[bool]],
+    page: PageRequest,
+) -> tuple[builtins.list[Row[Any]], Cursor | None]:
+    """One page of rows ordered by ``keys`` (the last one unique), after the cursor."""
+    query = select(columns, *keys).select_from(source).where(*conds)
+    if page.after is not None:
+        values = page.after.values
+        if len(values) != len(keys) or not all(
+            _fits(v, k) for v, k in zip(values, keys, strict=True)
+        ):
+            raise ValidationError({"after": "is not a cursor of this list and sort"})
+        bound = tuple_(*[literal(v, type_=k.type) for v, k in zip(values, keys, strict=True)])
+        row_keys = tuple_(*keys)
+        query = query.where(row_keys < bound if page.descending else row_keys > bound)
+    order = [k.desc() if page.descending else k.asc() for k in keys]
+    rows = builtins.list(conn.execute(query.order_by(*order).limit(page.limit + 1)).all())
+    more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    cursor = None
+    if more and rows:
+        sort = f"-{page.sort}" if page.descending else page.sort
+        cursor = Cursor(sort, tuple(rows[-1][-len(keys) :]))
+    return rows, cursor
+
+
+# --- tasks ------------------------------------------------------------------------------------
+
+
+def _task(r: Row[Any]) -> Task:
+    m = r._mapping
+    return Task(**{name: m[tasks.c[name]] for name in _TASK_FIELDS})
+
+
+def _task_row(task: Task) -> dict[str, Any]:
+    row = {name: getattr(task, name) for name in _TASK_FIELDS if name != "id"}
+    row["title_key"] = task.title.casefold()
+    row["remind_at"] = task.remind_at
+    return row
+
+
+class SqlTaskRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+        self._dialect = conn.dialect.name
+
+    def add(self, task: Task) -> Task:
+        new_id = self._c.execute(
+            insert(tasks).values(**_task_row(task)).returning(tasks.c.id)
+        ).scalar_one()
+        return attrs.evolve(task, id=new_id)
+
+    def get(self, task_id: int) -> Task | None:
+        row = self._c.execute(select(tasks).where(tasks.c.id == task_id)).first()
+        return None if row is None else _task(row)
+
+    def update(self, task: Task) -> Task:
+        self._c.execute(update(tasks).where(tasks.c.id == task.id).values(**_task_row(task)))
+        return task
+
+    def delete(self, task_id: int) -> None:
+        self._c.execute(delete(tasks).where(tasks.c.id == task_id))
+
+    def list(
+        self, scope: ActivityScope, where: TaskFilter, page: PageRequest
+    ) -> tuple[Sequence[Task], Cursor | None]:
+        keys, source = self._sort_keys(page.sort)
+        rows, cursor = _keyset(self._c, tasks, source, keys, self._conditions(scope, where), page)
+        return [_task(r) for r in rows], cursor
+
+    def count(self, scope: ActivityScope, where: TaskFilter) -> int:
+        query = select(func.count()).select_from(tasks).where(*self._conditions(scope, where))
+        return int(self._c.execute(query).scalar_one())
+
+    def claim_reminders(self, now: dt.datetime, since: dt.datetime) -> Sequence[Task]:
+        # One UPDATE ... RETURNING: on PostgreSQL a concurrent runner waits for the row lock
+        # and then re-checks ``reminded_at IS NULL``, which no longer holds; on SQLite the
+        # write transaction is BEGIN IMMEDIATE, so runners take turns. Either way, each task
+        # is claimed by exactly one transaction.
+        claimed = self._c.execute(
+            update(tasks)
+            .where(
+                tasks.c.closed == false(),
+                tasks.c.remind_at.is_not(None),
+                tasks.c.remind_at <= now,
+                tasks.c.reminded_at.is_(None),
+                tasks.c.due_at >= since,
+            )
+            .values(reminded_at=now)
+            .returning(*tasks.c)
+        ).all()
+        return sorted((_task(r) for r in claimed), key=lambda t: (t.due_at, t.id))
+
+    def open_for(self, responsible: str, limit: int) -> Sequence[Task]:
+        rows = self._c.execute(
+            select(tasks)
+            .where(tasks.c.responsible == responsible, tasks.c.closed == false())
+            .order_by(tasks.c.due_at, tasks.c.id)
+            .limit(limit)
+        )
+        return [_task(r) for r in rows]
+
+    def _sort_keys(self, sort: str) -> tuple[builtins.list[Any], Any]:
+        if sort == "title":
+            return [tasks.c.title_key.label("k_title"), tasks.c.id.label("k_id")], tasks
+        if sort == "created":
+            return [tasks.c.created_at.label("k_created"), tasks.c.id.label("k_id")], tasks
+        if sort == "category":
+            item = list_items.alias("sort_category")
+            source = tasks.join(item, item.c.id == tasks.c.category_id)
+            return [
+                item.c.sort_order.label("k_category"),
+                tasks.c.due_at.label("k_due"),
+                tasks.c.id.label("k_id"),
+            ], source
+        if sort == "contact":
+            named = contacts.alias("sort_contact")  # not the contacts the scope probes
+            source = tasks.outerjoin(named, named.c.id == tasks.c.contact_id)
+            return [
+                func.coalesce(named.c.sort_name, "").label("k_contact"),
+                tasks.c.due_at.label("k_due"),
+                tasks.c.id.label("k_id"),
+            ], source
+        return [tasks.c.due_at.label("k_due"), tasks.c.id.label("k_id")], tasks
+
+    def _conditions(
+        self, scope: ActivityScope, where: TaskFilter
+    ) -> builtins.list[ColumnElement[bool]]:
+        conds: builtins.list[ColumnElement[bool]] = []
+        if not scope.everything:
+            conds.append(
+                or_(
+                    tasks.c.responsible == scope.user_id,
+                    tasks.c.created_by == scope.user_id,
+                    _parents_readable(tasks, scope.user_id),
+                )
+            )
+        if where.text is not None:
+            conds.append(self._text(where.text))
+        if where.responsible is not None:
+            conds.append(tasks.c.responsible == where.responsible)
+        if where.category_id is not None:
+            conds.append(tasks.c.category_id == where.category_id)
+        if where.closed is not None:
+            conds.append(tasks.c.closed == where.closed)
+        if where.due_from is not None:
+            conds.append(tasks.c.due_at >= where.due_from)
+        if where.due_to is not None:
+            conds.append(tasks.c.due_at < where.due_to)
+        if where.contact_id is not None:
+            conds.append(tasks.c.contact_id == where.contact_id)
+        if where.opportunity_id is not None:
+            conds.append(tasks.c.opportunity_id == where.opportunity_id)
+        if where.case_id is not None:
+            conds.append(tasks.c.case_id == where.case_id)
+        return conds
+
+    def _text(self, raw: str) -> ColumnElement[bool]:
+        """Titles containing the text (starting with it, for one or two characters)."""
+        needle = raw.casefold()
+        if len(needle) >= 3 and self._dialect == "sqlite":
+            phrase = '"' + needle.replace('"', '""') + '"'
+            matches: Any = (
+                select(text("rowid AS id"))
+                .select_from(text("tasks_fts"))
+                .where(text("tasks_fts MATCH :phrase").bindparams(phrase=phrase))
+            )
+            return tasks.c.id.in_(matches)
+        if len(needle) >= 3:
+            return tasks.c.title_key.like(f"%{_escaped(needle)}%", escape="\\")
+        return (tasks.c.title_key >= needle) & (tasks.c.title_key < needle + _TOP)
+
+
+# --- history ----------------------------------------------------------------------------------
+
+
+def _file(r: Row[Any]) -> HistoryFile:
+    m = r._mapping
+    return HistoryFile(
+        id=m["id"],
+        event_id=m["event_id"],
+        file_id=m["file_id"],
+        name=m["name"],
+        content_type=m["content_type"],
+        size=m["size"],
+        created_by=m["created_by"],
+        created_at=m["created_at"],
+    )
+
+
+class SqlHistoryRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+
+    def add(self, event: HistoryEvent) -> HistoryEvent:
+        row = {name: getattr(event, name) for name in _EVENT_FIELDS if name != "id"}
+        new_id = self._c.execute(
+            insert(history_events).values(**row).returning(history_events.c.id)
+        ).scalar_one()
+        return attrs.evolve(event, id=new_id, files=())
+
+    def get(self, event_id: int) -> HistoryEvent | None:
+        rows = self._c.execute(select(history_events).where(history_events.c.id == event_id)).all()
+        built = self._build(rows)
+        return built[0] if built else None
+
+    def update(self, event: HistoryEvent) -> HistoryEvent:
+        self._c.execute(
+            update(history_events)
+            .where(history_events.c.id == event.id)
+            .values(
+                content=event.content,
+                category_id=event.category_id,
+                happened_at=event.happened_at,
+                updated_by=event.updated_by,
+                updated_at=event.updated_at,
+            )
+        )
+        return event
+
+    def delete(self, event_id: int) -> Sequence[str]:
+        f = history_files
+        ids = self._c.execute(select(f.c.file_id).where(f.c.event_id == event_id)).scalars()
+        file_ids = builtins.list(ids)
+        self._c.execute(delete(f).where(f.c.event_id == event_id))
+        self._c.execute(delete(history_events).where(history_events.c.id == event_id))
+        return file_ids
+
+    def list(
+        self, scope: ActivityScope, where: HistoryFilter, page: PageRequest
+    ) -> tuple[Sequence[HistoryEvent], Cursor | None]:
+        t = history_events
+        if page.sort == "created":
+            keys = [t.c.created_at.label("k_created"), t.c.id.label("k_id")]
+        else:
+            keys = [t.c.happened_at.label("k_date"), t.c.id.label("k_id")]
+        rows, cursor = _keyset(self._c, t, t, keys, self._conditions(scope, where), page)
+        return self._build(rows), cursor
+
+    def count(self, scope: ActivityScope, where: HistoryFilter) -> int:
+        query = (
+            select(func.count()).select_from(history_events).where(*self._conditions(scope, where))
+        )
+        return int(self._c.execute(query).scalar_one())
+
+    def add_file(self, file: HistoryFile) -> HistoryFile:
+        new_id = self._c.execute(
+            insert(history_files)
+            .values(
+                event_id=file.event_id,
+                file_id=file.file_id,
+                name=file.name,
+                content_type=file.content_type,
+                size=file.size,
+                created_by=file.created_by,
+                created_at=file.created_at,
+            )
+            .returning(history_files.c.id)
+        ).scalar_one()
+        return attrs.evolve(file, id=new_id)
+
+    def delete_file(self, file_row_id: int) -> None:
+        self._c.execute(delete(history_files).where(history_files.c.id == file_row_id))
+
+    def file_ids_of(
+        self,
+        *,
+        contact_id: int | None = None,
+        opportunity_id: int | None = None,
+        case_id: int | None = None,
+    ) -> Sequence[str]:
+        e = history_events
+        links = [
+            col == value
+            for col, value in (
+                (e.c.contact_id, contact_id),
+                (e.c.opportunity_id, opportunity_id),
+                (e.c.case_id, case_id),
+            )
+            if value is not None
+        ]
+        if not links:
+            return []
+        branches = [
+            select(history_files.c.file_id).join(e, e.c.id == history_files.c.event_id).where(c)
+            for c in links
+        ]
+        query: Any = branches[0] if len(branches) == 1 else union(*branches)
+        return builtins.list(self._c.execute(query).scalars())
+
+    def _build(self, rows: Sequence[Row[Any]]) -> builtins.list[HistoryEvent]:
+        if not rows:
+            return []
+        ids = [r.id for r in rows]
+        files: dict[int, builtins.list[HistoryFile]] = defaultdict(builtins.list)
+        for r in self._c.execute(
+            select(history_files)
+            .where(history_files.c.event_id.in_(ids))
+            .order_by(history_files.c.id)
+        ):
+            files[r.event_id].append(_file(r))
+        out = []
+        for r in rows:
+            m = r._mapping
+            values = {name: m[history_events.c[name]] for name in _EVENT_FIELDS}
+            out.append(HistoryEvent(**values, files=tuple(files[r.id])))
+        return out
+
+    def _conditions(
+        self, scope: ActivityScope, where: HistoryFilter
+    ) -> builtins.list[ColumnElement[bool]]:
+        t = history_events
+        conds: builtins.list[ColumnElement[bool]] = []
+        if not scope.everything:
+            conds.append(_parents_readable(t, scope.user_id))
+        if where.contact_id is not None:
+            conds.append(t.c.contact_id == where.contact_id)
+        if where.opportunity_id is not None:
+            conds.append(t.c.opportunity_id == where.opportunity_id)
+        if where.case_id is not None:
+            conds.append(t.c.case_id == where.case_id)
+        if where.category_id is not None:
+            conds.append(t.c.category_id == where.category_id)
+        if where.author is not None:
+            conds.append(t.c.created_by == where.author)
+        if where.happened_from is not None:
+            conds.append(t.c.happened_at >= where.happened_from)
+        if where.happened_to is not None:
+            conds.append(t.c.happened_at < where.happened_to)
+        if where.text is not None:
+            conds.append(t.c.content.ilike(f"%{_escaped(where.text)}%", escape="\\"))
+        return conds
