@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import IO, Any
 
 import attrs
 
 from opencrm.core import contact_data as cd
 from opencrm.core import permissions as policy
 from opencrm.core.currencies import is_known_currency
+from opencrm.core.entities.activities import ContactPhoto
 from opencrm.core.entities.contacts import Access, Company, Contact, ContactInfo, InfoType, Person
 from opencrm.core.entities.lists import ListItem, ListKind
 from opencrm.core.query import CONTACT_SORTS, DEFAULT_PAGE_SIZE, ContactFilter, Page, PageRequest
+from opencrm.core.services import _contact_photos as _photos
 from opencrm.core.services._base import Service, Tx
+from opencrm.core.services._case_documents import discard_files
 from opencrm.core.services._records import clean_tag_title, custom_values, tag_titles
 from opencrm.errors import Conflict, NotFound, PermissionDenied, ValidationError
 
@@ -195,10 +198,12 @@ class ContactService:
         return self.update(contact_id, **changes)
 
     def delete(self, contact_id: int) -> None:
-        """Delete a contact with its infos, tags, custom values and links.
+        """Delete a contact with its infos, tags, custom values, links, tasks, history
+        events (with their files) and photo; stored files are deleted once the deletion has
+        committed.
 
         Refused with :class:`~opencrm.errors.Conflict` while an invoice names it.
-        A company's persons stay, unlinked from it.
+        A company's persons stay, unlinked from it; opportunities stay, without it.
         """
         with self._s._tx() as tx:
             contact = self._readable(tx, contact_id)
@@ -207,8 +212,42 @@ class ContactService:
             if tx.uow.contacts.in_use_by_invoices(contact_id):
                 raise Conflict("an invoice names this contact; it cannot be deleted")
             members = tx.uow.contacts.members_of(contact_id) if isinstance(contact, Company) else []
+            file_ids = list(tx.uow.history.file_ids_of(contact_id=contact_id))
+            photo = tx.uow.contact_photos.delete(contact_id)
+            if photo is not None:
+                file_ids += [photo.large_file_id, photo.medium_file_id, photo.small_file_id]
             tx.uow.contacts.delete(contact_id)
             tx.emit("contact.deleted", contact, before=contact, data={"unlinked": list(members)})
+        discard_files(self._s._ctx.file_store, file_ids)
+
+    # --- photo --------------------------------------------------------------------------
+
+    def set_photo(self, contact_id: int, data: bytes | IO[bytes]) -> ContactPhoto:
+        """Set (or replace) the contact's photo from an uploaded image; needs edit rights
+        and a CRM opened with a ``file_store`` (else :class:`~opencrm.errors.NotConfigured`).
+
+        PNG, JPEG, GIF or WebP of at most 1 MiB and 25 megapixels, told from the bytes; it is
+        stored re-encoded as three renditions (see :mod:`opencrm.core.photos`). Anything else
+        (SVG, HTML, text, PDF, polyglots, corrupt files) is refused with a
+        :class:`~opencrm.errors.ValidationError` naming ``photo``, and nothing is stored. The
+        replaced photo's files are deleted once the change committed. Emits
+        ``contact.photo_changed``."""
+        return _photos.set_photo(self, contact_id, data)
+
+    def photo_info(self, contact_id: int) -> ContactPhoto | None:
+        """The contact's photo (its renditions' file ids, type and size), or None."""
+        return _photos.photo_info(self, contact_id)
+
+    def photo(self, contact_id: int, size: str = "large") -> bytes:
+        """The bytes of a rendition of the contact's photo: ``large`` (fits 200x300),
+        ``medium`` (82x82) or ``small`` (40x40); :class:`~opencrm.errors.NotFound` when the
+        contact has no photo."""
+        return _photos.photo(self, contact_id, size)
+
+    def remove_photo(self, contact_id: int) -> None:
+        """Remove the contact's photo (needs edit rights and a file store); its files go once the
+        removal committed. Without a photo nothing happens. Emits ``contact.photo_removed``."""
+        _photos.remove_photo(self, contact_id)
 
     # --- contact infos ------------------------------------------------------------------
 
