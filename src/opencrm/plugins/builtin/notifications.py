@@ -5,30 +5,40 @@ Reacts in ``opencrm_event_committed`` (so never for a rolled-back change) to
 - ``contact.access_changed``: each user who became a manager;
 - ``opportunity.responsible_changed``: the new responsible;
 - ``opportunity.access_changed`` and ``case.access_changed``: each user put on the access
-  list of a restricted record.
+  list of a restricted record;
+- ``task.assigned``: the task's responsible (what, when it is due, its category, links and
+  description);
+- ``history.created``: each user on the event's ``notify`` list (where it was added, its
+  category, date, content and attached file names);
+- ``task.reminder`` (claimed by ``CRM.due_reminders``): the task's responsible, with
+  :func:`task_reminder_mail`.
 
 Recipients come from the CRM's user directory; users without an e-mail address and the actor
 are skipped, and so is everything when the CRM has no directory. Each recipient gets a message
 of their own, in their ``User.language`` (labels from the gettext catalogs in
-``locale/<lang>/LC_MESSAGES/notifications.po``, dates by babel; unknown languages fall back to
-English), delivered with :meth:`opencrm.CRM.notify`.
+``locale/<lang>/LC_MESSAGES/notifications.po``: de, fr, es and ru; dates by babel; unknown
+languages fall back to English), delivered with :meth:`opencrm.CRM.notify`. Points in time are
+shown in UTC, and said to be: users have no time zone in opencrm.
 
-:func:`invoice_mail` writes the e-mail of ``session.invoices.send``.
+:func:`invoice_mail` writes the e-mail of ``session.invoices.send``; :func:`task_reminder_mail`
+the reminder of a task that is about to be due (sent by ``CRM.due_reminders``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import html
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date
+from babel.dates import format_date, format_datetime
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency
 
+from opencrm.core.entities.activities import Task
 from opencrm.core.entities.invoices import InvoiceDocument
 from opencrm.core.events import Event
 from opencrm.core.ports import Attachment, Message
@@ -39,32 +49,44 @@ from opencrm.plugins.hookspecs import hookimpl
 if TYPE_CHECKING:
     from opencrm.crm import CRM
 
-__all__ = ["compose", "invoice_mail", "translate"]
+__all__ = ["compose", "invoice_mail", "task_reminder_mail", "translate"]
 
 _LOCALE = Path(__file__).resolve().parent / "locale"
 _DOMAIN = "notifications"
-_SIGNATURE = "This message was sent by opencrm."
+
+
+def gettext_noop(text: str) -> str:
+    """Mark ``text`` as a message to translate later (the catalog test extracts these and the
+    literal first arguments of :func:`translate`)."""
+    return text
+
+
+_HELLO = gettext_noop("Hello {recipient},")
+_SIGNATURE = gettext_noop("This message was sent by opencrm.")
 
 # event name -> (subject, body sentence, recipients' key in event.data)
 _TEMPLATES: dict[str, tuple[str, str, str]] = {
     "contact.access_changed": (
-        "{actor} shared the contact {name} with you",
-        "{actor} made you a manager of the contact {name} on {date}. You can now see and edit it.",
+        gettext_noop("{actor} shared the contact {name} with you"),
+        gettext_noop(
+            "{actor} made you a manager of the contact {name} on {date}. "
+            "You can now see and edit it."
+        ),
         "granted",
     ),
     "opportunity.responsible_changed": (
-        "{actor} made you responsible for the opportunity {name}",
-        "{actor} made you responsible for the opportunity {name} on {date}.",
+        gettext_noop("{actor} made you responsible for the opportunity {name}"),
+        gettext_noop("{actor} made you responsible for the opportunity {name} on {date}."),
         "responsible",
     ),
     "opportunity.access_changed": (
-        "{actor} gave you access to the opportunity {name}",
-        "{actor} gave you access to the restricted opportunity {name} on {date}.",
+        gettext_noop("{actor} gave you access to the opportunity {name}"),
+        gettext_noop("{actor} gave you access to the restricted opportunity {name} on {date}."),
         "granted",
     ),
     "case.access_changed": (
-        "{actor} gave you access to the case {name}",
-        "{actor} gave you access to the restricted case {name} on {date}.",
+        gettext_noop("{actor} gave you access to the case {name}"),
+        gettext_noop("{actor} gave you access to the restricted case {name} on {date}."),
         "granted",
     ),
 }
@@ -127,43 +149,151 @@ def compose(
     )
 
 
+def _when(value: dt.datetime, language: str) -> str:
+    """A point in time for a reader without a time zone: babel's medium format, in UTC, with
+    "UTC" after it (a naive value is taken to be UTC already)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return f"{format_datetime(value, format='medium', tzinfo=dt.UTC, locale=language)} UTC"
+
+
+def _facts(language: str, facts: Iterable[tuple[str, str, str]]) -> str:
+    """One line per ``(label, placeholder, value)`` with a value, e.g. "Category: Call"."""
+    return "\n".join(
+        translate(label, language).format_map({key: value}) for label, key, value in facts if value
+    )
+
+
+def _wrap(language: str, user: User, subject: str, paragraphs: Iterable[str]) -> Message:
+    """The message to ``user``: a greeting, the non-empty ``paragraphs``, the signature; the
+    subject on one line (it carries user text)."""
+    hello = translate(_HELLO, language).format(recipient=user.name or user.id)
+    body = [hello, *(p for p in paragraphs if p), translate(_SIGNATURE, language)]
+    title = " ".join(line.strip() for line in subject.splitlines() if line.strip())
+    return compose(language, title, body, to=[user.email] if user.email else [])
+
+
 def _recipients(event: Event, key: str) -> list[str]:
     value = event.data.get(key)
     ids = [value] if isinstance(value, str) else list(value or ())
-    return [i for i in ids if i != event.actor_id]
+    return list(dict.fromkeys(str(i) for i in ids if i and i != event.actor_id))
 
 
 def _name(entity: Any) -> str:
     return str(getattr(entity, "display_name", None) or getattr(entity, "title", "") or "")
 
 
-def _message(template: tuple[str, str, str], event: Event, actor: str, user: User) -> Message:
+def _text(data: Mapping[str, Any], key: str) -> str:
+    value = data.get(key)
+    return "" if value is None else str(value)
+
+
+# Builders: (event, language, values) -> (subject, paragraphs between greeting and signature).
+# ``values`` holds ``actor``, ``name`` (the entity's) and ``date`` (the event's, long format).
+_Builder = Callable[[Event, str, dict[str, str]], tuple[str, list[str]]]
+
+
+def _access(template: tuple[str, str, str]) -> _Builder:
+    def build(event: Event, language: str, values: dict[str, str]) -> tuple[str, list[str]]:
+        subject = translate(template[0], language).format(**values)
+        return subject, [translate(template[1], language).format(**values)]
+
+    return build
+
+
+def _due(event: Event) -> dt.datetime:
+    """When the task of a ``task.assigned`` event is due: ``data["due_at"]`` (ISO 8601), else
+    the task's ``due_at``, else the event's time."""
+    raw = event.data.get("due_at")
+    if isinstance(raw, str) and raw:
+        try:
+            return dt.datetime.fromisoformat(raw)
+        except ValueError:
+            pass
+    found = getattr(event.entity, "due_at", None)
+    return found if isinstance(found, dt.datetime) else event.at
+
+
+def _task_assigned(event: Event, language: str, values: dict[str, str]) -> tuple[str, list[str]]:
+    subject = translate("{actor} assigned you the task {name}", language).format(**values)
+    facts = _facts(
+        language,
+        [
+            (gettext_noop("Due: {due}"), "due", _when(_due(event), language)),
+            (gettext_noop("Category: {category}"), "category", _text(event.data, "category")),
+            (gettext_noop("Contact: {contact}"), "contact", _text(event.data, "contact")),
+            (
+                gettext_noop("Opportunity: {opportunity}"),
+                "opportunity",
+                _text(event.data, "opportunity"),
+            ),
+            (gettext_noop("Case: {case}"), "case", _text(event.data, "case")),
+        ],
+    )
+    return subject, [
+        translate("{actor} assigned you the task {name} on {date}.", language).format(**values),
+        facts,
+        str(getattr(event.entity, "description", "") or "").strip(),
+    ]
+
+
+def _history_created(event: Event, language: str, values: dict[str, str]) -> tuple[str, list[str]]:
+    entity = event.entity
+    happened = getattr(entity, "happened_at", None)
+    values = {**values, "parent": _text(event.data, "parent")}
+    subject = translate("{actor} added a history event to {parent}", language).format(**values)
+    facts = _facts(
+        language,
+        [
+            (gettext_noop("Category: {category}"), "category", _text(event.data, "category")),
+            (
+                gettext_noop("Date: {date}"),
+                "date",
+                _when(happened if isinstance(happened, dt.datetime) else event.at, language),
+            ),
+        ],
+    )
+    names = [str(n) for n in event.data.get("files") or () if n]
+    files = "\n".join([translate("Attached files:", language), *names]) if names else ""
+    return subject, [
+        translate(
+            "{actor} added a history event to {parent} and asked to notify you.", language
+        ).format(**values),
+        facts,
+        str(getattr(entity, "content", "") or "").strip(),
+        files,
+    ]
+
+
+# event name -> (recipients' key in event.data, builder)
+_EVENTS: dict[str, tuple[str, _Builder]] = {
+    **{name: (template[2], _access(template)) for name, template in _TEMPLATES.items()},
+    "task.assigned": ("responsible", _task_assigned),
+    "history.created": ("notify", _history_created),
+}
+
+
+def _message(build: _Builder, event: Event, actor: str, user: User) -> Message:
     lang = _language(user.language)
     values = {
         "actor": actor,
         "name": _name(event.entity),
         "date": format_date(event.at, format="long", locale=lang),
-        "recipient": user.name or user.id,
     }
-    subject = translate(template[0], lang).format(**values)
-    return compose(
-        lang,
-        subject,
-        [
-            translate("Hello {recipient},", lang).format(**values),
-            translate(template[1], lang).format(**values),
-            translate(_SIGNATURE, lang),
-        ],
-        to=[str(user.email)],
-    )
+    subject, paragraphs = build(event, lang, values)
+    return _wrap(lang, user, subject, paragraphs)
 
 
 @hookimpl
 def opencrm_event_committed(crm: CRM, event: Event) -> None:
-    template = _TEMPLATES.get(event.name)
-    if template is None or crm.directory is None:
+    if event.name == "task.reminder":
+        _remind(crm, event)
         return
-    ids = _recipients(event, template[2])
+    found = _EVENTS.get(event.name)
+    if found is None or crm.directory is None:
+        return
+    key, build = found
+    ids = _recipients(event, key)
     if not ids:
         return
     users = crm.directory.get_many([*ids, event.actor_id])
@@ -173,7 +303,54 @@ def opencrm_event_committed(crm: CRM, event: Event) -> None:
         user = users.get(user_id)
         if user is None or not user.email:
             continue
-        crm.notify(_message(template, event, actor, user))
+        crm.notify(_message(build, event, actor, user))
+
+
+def _remind(crm: CRM, event: Event) -> None:
+    """A ``task.reminder`` claimed by :meth:`opencrm.CRM.due_reminders`: mail the task's
+    responsible (whoever claimed it; the actor is opencrm itself)."""
+    task = event.entity
+    if crm.directory is None or not isinstance(task, Task):
+        return
+    user = crm.directory.get(task.responsible)
+    if user is None or not user.email:
+        return
+    data = event.data
+    crm.notify(
+        task_reminder_mail(
+            task,
+            str(data.get("category") or ""),
+            user,
+            contact=str(data.get("contact") or ""),
+        )
+    )
+
+
+def task_reminder_mail(task: Task, category: str, user: User, *, contact: str = "") -> Message:
+    """The reminder of ``task`` to ``user`` (its responsible), in ``user.language``: when it is
+    due (in UTC), its ``category`` (title), the ``contact`` it is linked to (display name; left
+    out when empty) and its description. Addressed to ``user.email`` (no recipient without
+    one)."""
+    lang = _language(user.language)
+    values = {"title": task.title, "due": _when(task.due_at, lang)}
+    subject = translate("Reminder: {title} is due on {due}", lang).format(**values)
+    facts = _facts(
+        lang,
+        [
+            (gettext_noop("Category: {category}"), "category", category),
+            (gettext_noop("Contact: {contact}"), "contact", contact),
+        ],
+    )
+    return _wrap(
+        lang,
+        user,
+        subject,
+        [
+            translate("The task {title} is due on {due}.", lang).format(**values),
+            facts,
+            task.description.strip(),
+        ],
+    )
 
 
 def invoice_mail(
