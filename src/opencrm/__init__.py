@@ -30,6 +30,13 @@ from opencrm.core.entities import (
     StageType,
     Tag,
 )
+from opencrm.core.entities.activities import (
+    ALERT_OFFSETS,
+    ContactPhoto,
+    HistoryEvent,
+    HistoryFile,
+    Task,
+)
 from opencrm.core.entities.invoices import Invoice, InvoiceLine, InvoiceStatus, Product, Tax
 from opencrm.core.events import AuditEntry, Event
 from opencrm.core.fields import FieldType
@@ -61,6 +68,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0.0.0"
 
 __all__ = [
+    "ALERT_OFFSETS",
     "CRM",
     "Access",
     "Address",
@@ -73,10 +81,13 @@ __all__ = [
     "Conflict",
     "Contact",
     "ContactInfo",
+    "ContactPhoto",
     "CustomField",
     "Event",
     "FieldType",
     "FileStore",
+    "HistoryEvent",
+    "HistoryFile",
     "InMemoryUserDirectory",
     "InfoType",
     "InvalidTransition",
@@ -107,6 +118,7 @@ __all__ = [
     "StorageError",
     "StoredFile",
     "Tag",
+    "Task",
     "Tax",
     "User",
     "UserDirectory",
