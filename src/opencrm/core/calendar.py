@@ -18,17 +18,21 @@ PRODID = "-//opencrm//tasks//EN"
 
 def tasks_calendar(tasks: Iterable[Task], categories: Mapping[int, str], owner: User) -> bytes:
     """One VTODO per task (UID stable across refreshes, DUE in UTC, the category, the
-    description) with a display VALARM at the task's reminder time when it has one."""
+    description) with a display VALARM at the task's reminder time when it has one.
+
+    The feed depends only on its arguments (no time of writing in it): unchanged tasks give the
+    same bytes on every refresh, so a host may derive an ETag from them."""
     cal = icalendar.Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("x-wr-calname", f"opencrm tasks of {owner.name or owner.id}")
-    stamp = dt.datetime.now(dt.UTC).replace(microsecond=0)
     for task in tasks:
         todo = icalendar.Todo()
         todo.add("uid", f"task-{task.id}@opencrm")
-        todo.add("dtstamp", stamp)
+        # RFC 5545 3.8.7.2: without a METHOD, DTSTAMP is when the task was last revised (not
+        # when the feed was written), so an unchanged task reads the same on every refresh.
+        todo.add("dtstamp", task.updated_at.astimezone(dt.UTC))
         todo.add("summary", task.title)
         todo.add("due", task.due_at.astimezone(dt.UTC))
         todo.add("created", task.created_at.astimezone(dt.UTC))

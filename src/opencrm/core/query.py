@@ -64,7 +64,7 @@ class Cursor:
             if name != sort or not isinstance(values, list):
                 raise ValueError
             return cls(name, tuple(_dec(v) for v in values))
-        except (ValueError, TypeError, UnicodeDecodeError):
+        except (ValueError, TypeError, UnicodeDecodeError, OverflowError):
             raise ValidationError({"after": "is not a cursor of this list and sort"}) from None
 
 
@@ -78,8 +78,17 @@ def _enc(value: object) -> object:
 
 def _dec(value: object) -> object:
     if isinstance(value, dict) and set(value) == {"dt"}:
-        return dt.datetime.fromisoformat(str(value["dt"]))
-    if value is None or (isinstance(value, (str, int)) and not isinstance(value, bool)):
+        when = dt.datetime.fromisoformat(str(value["dt"]))
+        if when.tzinfo is not None:
+            when.astimezone(dt.UTC)  # OverflowError at the ends of the calendar
+        return when
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not -(2**63) <= value < 2**63:  # what a BIGINT column (and SQLite) can hold
+            raise ValueError("bad cursor value")
+        return value
+    if value is None or isinstance(value, str):
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("bad cursor value")
         return value
     raise ValueError("bad cursor value")
 

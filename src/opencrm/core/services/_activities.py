@@ -4,9 +4,11 @@ the access decisions that follow from those links, and list item lookups."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from opencrm.core import permissions as policy
+from opencrm.core.entities.activities import HistoryEvent
 from opencrm.core.entities.contacts import Contact
 from opencrm.core.entities.deals import Case, Opportunity
 from opencrm.core.entities.lists import ListItem, ListKind
@@ -22,6 +24,7 @@ __all__ = [
     "category",
     "clean_when",
     "contact_name",
+    "created_data",
     "deal_filter",
     "deal_title",
     "link_fields",
@@ -167,3 +170,19 @@ def deal_filter(tx: Tx, kind: str, value: object) -> int:
     if found is None or not policy.can_read_deal(tx.actor, found):
         raise NotFound(kind, rid)
     return rid
+
+
+def created_data(
+    tx: Tx, event: HistoryEvent, notify: Sequence[str], files: Sequence[str]
+) -> dict[str, Any]:
+    """The ``data`` of a ``history.created`` event: the notify list, the category's title,
+    what the event was added to ("contact / opportunity") and the attached file names."""
+    item = tx.uow.lists.get(event.category_id)
+    opportunity, case = deal_title(tx, event.opportunity_id, event.case_id)
+    parent = " / ".join(p for p in (contact_name(tx, event.contact_id), opportunity, case) if p)
+    return {
+        "notify": list(notify),
+        "category": item.title if item is not None else "",
+        "parent": parent,
+        "files": list(files),
+    }

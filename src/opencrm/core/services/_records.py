@@ -200,6 +200,8 @@ def readable_contact(tx: Tx, value: object, field: str) -> int:
 def text_filter(value: object) -> str | None:
     if not isinstance(value, str) or len(value) > 255:
         raise ValidationError({"text": "must be a string of at most 255 characters"})
+    if "\x00" in value:
+        raise ValidationError({"text": "must not contain NUL characters"})
     return " ".join(value.split()) or None
 
 

@@ -476,6 +476,8 @@ def _one_filter(tx: Tx, name: str, value: Any) -> dict[str, Any]:
     if name == "text":
         if not isinstance(value, str) or len(value) > 255:
             raise ValidationError({"text": "must be a string of at most 255 characters"})
+        if "\x00" in value:
+            raise ValidationError({"text": "must not contain NUL characters"})
         return {"text": value.strip() or None}
     if name == "tags":
         if isinstance(value, str):

@@ -74,7 +74,7 @@ class HistoryService:
         ``happened_at`` (timezone-aware; default now), users to ``notify`` (they get a
         message once it is saved) and ``files`` as ``(filename, bytes or stream)`` pairs
         (checked and stored by the CRM's file store; a refused file stores nothing)."""
-        files = list(files)
+        files = _file_pairs(files)
         stored: list[str] = []
         try:
             with self._s._tx() as tx:
@@ -106,12 +106,7 @@ class HistoryService:
                     "history.created",
                     saved,
                     after=saved,
-                    data={
-                        "notify": recipients,
-                        "category": self._category_title(tx, saved.category_id),
-                        "parent": _parent(tx, saved),
-                        "files": [f.name for f in added],
-                    },
+                    data=act.created_data(tx, saved, recipients, [f.name for f in added]),
                 )
                 return saved
         except BaseException:
@@ -282,10 +277,6 @@ class HistoryService:
             raise ValidationError({"contact": "name a contact, an opportunity or a case"})
         return attrs.evolve(event, **new, **links)  # type: ignore[arg-type]
 
-    def _category_title(self, tx: Tx, category_id: int) -> str:
-        item = tx.uow.lists.get(category_id)
-        return item.title if item is not None else ""
-
     def _filter(self, tx: Tx, filters: Mapping[str, Any]) -> HistoryFilter:
         unknown = sorted(set(filters) - _FILTERS)
         if unknown:
@@ -331,8 +322,12 @@ def _author(value: object) -> str:
     return uid
 
 
-def _parent(tx: Tx, event: HistoryEvent) -> str:
-    """What the event was added to, as a reader would name it: "contact / opportunity"."""
-    opportunity, case = act.deal_title(tx, event.opportunity_id, event.case_id)
-    parts = [act.contact_name(tx, event.contact_id), opportunity, case]
-    return " / ".join(p for p in parts if p)
+def _file_pairs(value: object) -> list[FileInput]:
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise ValidationError({"files": "must be (filename, bytes or stream) pairs"})
+    pairs = list(value)
+    if not all(isinstance(p, tuple) and len(p) == 2 for p in pairs):
+        raise ValidationError({"files": "must be (filename, bytes or stream) pairs"})
+    return pairs

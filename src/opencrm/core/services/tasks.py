@@ -211,7 +211,9 @@ class TaskService:
                         updated_at=tx.now,
                     )
                 )
-                tx.emit("history.created", event, after=event, data={"notify": []})
+                tx.emit(
+                    "history.created", event, after=event, data=act.created_data(tx, event, [], [])
+                )
             return stored
 
     def reopen(self, task_id: int) -> Task:

@@ -18,6 +18,7 @@ import attrs
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Integer,
     Row,
     and_,
     delete,
@@ -99,9 +100,17 @@ def _escaped(needle: str) -> str:
 def _fits(value: object, key: Any) -> bool:
     """Whether a cursor value can stand for a sort key (a forged cursor is a typed error)."""
     if isinstance(key.type, UTCDateTime):
-        return isinstance(value, dt.datetime) and value.tzinfo is not None
-    kind = key.type.python_type
-    return isinstance(value, kind) and not isinstance(value, bool)
+        if not isinstance(value, dt.datetime) or value.tzinfo is None:
+            return False
+        try:
+            value.astimezone(dt.UTC)
+        except (OverflowError, ValueError):
+            return False
+        return True
+    if isinstance(value, int) and not isinstance(value, bool):
+        # Every integer sort key here is an INTEGER column (32 bits on PostgreSQL).
+        return isinstance(key.type, Integer) and -(2**31) <= value < 2**31
+    return isinstance(value, str) and key.type.python_type is str
 
 
 def _keyset(
@@ -304,6 +313,7 @@ class SqlHistoryRepository:
 
     def add(self, event: HistoryEvent) -> HistoryEvent:
         row = {name: getattr(event, name) for name in _EVENT_FIELDS if name != "id"}
+        row["content_key"] = event.content.casefold()
         new_id = self._c.execute(
             insert(history_events).values(**row).returning(history_events.c.id)
         ).scalar_one()
@@ -320,6 +330,7 @@ class SqlHistoryRepository:
             .where(history_events.c.id == event.id)
             .values(
                 content=event.content,
+                content_key=event.content.casefold(),
                 category_id=event.category_id,
                 happened_at=event.happened_at,
                 updated_by=event.updated_by,
@@ -438,5 +449,6 @@ class SqlHistoryRepository:
         if where.happened_to is not None:
             conds.append(t.c.happened_at < where.happened_to)
         if where.text is not None:
-            conds.append(t.c.content.ilike(f"%{_escaped(where.text)}%", escape="\\"))
+            needle = _escaped(where.text.casefold())
+            conds.append(t.c.content_key.like(f"%{needle}%", escape="\\"))
         return conds

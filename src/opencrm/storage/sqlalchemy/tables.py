@@ -529,6 +529,8 @@ history_events = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("content", Text, nullable=False),
+    # Casefolded content: what the text filter searches (SQLite's lower() folds ASCII only).
+    Column("content_key", Text, nullable=False),
     Column("category_id", Integer, ForeignKey("list_items.id"), nullable=False, index=True),
     Column("contact_id", Integer, ForeignKey("contacts.id", ondelete="CASCADE")),
     Column("opportunity_id", Integer, ForeignKey("opportunities.id", ondelete="CASCADE")),

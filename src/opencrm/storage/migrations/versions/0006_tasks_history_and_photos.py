@@ -75,6 +75,7 @@ def upgrade() -> None:
         "history_events",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("content", sa.Text(), nullable=False),
+        sa.Column("content_key", sa.Text(), nullable=False),
         sa.Column("category_id", sa.Integer(), nullable=False),
         sa.Column("contact_id", sa.Integer()),
         sa.Column("opportunity_id", sa.Integer()),
