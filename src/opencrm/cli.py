@@ -4,15 +4,18 @@
     opencrm db upgrade URL             bring a database schema to this opencrm's version
     opencrm db current URL             show the schema revision of a database
     opencrm demo [--db PATH] ...       write a SQLite CRM full of realistic sample data
+    opencrm reminders --app MOD:NAME   send the task reminders that have come due (cron)
 
-Errors (a bad URL, a database that does not answer, a refused demo file) are reported on one
-line on stderr with exit code 2.
+Errors (a bad URL, a database that does not answer, a refused demo file, an --app that is not
+a CRM) are reported on one line on stderr with exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
+import importlib
 import os
 import sys
 import time
@@ -28,6 +31,7 @@ from alembic.util.exc import CommandError
 from opencrm import __version__
 from opencrm.core.entities.contacts import Company, Contact, Person
 from opencrm.core.entities.lists import ListKind
+from opencrm.core.notify import can_deliver
 from opencrm.core.users import User
 from opencrm.crm import CRM, DEFAULT_URL
 from opencrm.demo import (
@@ -163,6 +167,29 @@ def _parser() -> argparse.ArgumentParser:
         help="replace PATH even when it is not an opencrm demo database",
     )
     demo.set_defaults(run=_demo)
+
+    reminders = commands.add_parser(
+        "reminders",
+        help="send the task reminders that have come due (run it from cron)",
+        description="Claim the task reminders that have come due and mail each one to the "
+        "task's responsible, through the host application's CRM (its user directory and "
+        "notifier). Run it every minute; several servers may run it at once, each reminder "
+        "is still sent once. Reminders of tasks due more than a day ago are dropped.",
+    )
+    reminders.add_argument(
+        "--app",
+        required=True,
+        metavar="MODULE:NAME",
+        help="the host application's CRM: a CRM instance or a function without arguments "
+        "returning one, e.g. myapp.crm:get_crm (MODULE may be in the current directory)",
+    )
+    reminders.add_argument(
+        "--at",
+        metavar="ISO-DATETIME",
+        help="claim what is due at this time, with its UTC offset, e.g. "
+        "2031-03-14T09:30:00+00:00 (default: now, by the CRM's clock)",
+    )
+    reminders.set_defaults(run=_reminders)
     return parser
 
 
@@ -285,6 +312,99 @@ def _db_current(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+# --- reminders -----------------------------------------------------------------------------
+
+
+def _reminders(args: argparse.Namespace, out: TextIO) -> int:
+    at = None if args.at is None else _aware(args.at)
+    spec: str = args.app
+    crm = _load_crm(spec)
+    try:
+        # Claiming marks the reminders sent: refuse when nobody could be mailed.
+        if crm.directory is None:
+            raise CommandFailed(
+                f"--app {spec}: the CRM has no user directory, so no responsible could be "
+                "mailed; give it one (CRM.open(..., directory=...))"
+            )
+        if not can_deliver(crm.plugin_manager.hook, crm.notifier):
+            raise CommandFailed(
+                f"--app {spec}: the CRM has no notifier (and no plugin delivers "
+                "notifications), so no reminder could be sent; give it one "
+                "(CRM.open(..., notifier=...))"
+            )
+        claimed = crm.due_reminders(at)
+    finally:
+        crm.close()
+    if not claimed:
+        print("no reminders due", file=out)
+    elif len(claimed) == 1:
+        print("1 reminder due; sent to its responsible user", file=out)
+    else:
+        print(f"{len(claimed)} reminders due; sent to their responsible users", file=out)
+    return 0
+
+
+def _aware(text: str) -> dt.datetime:
+    """An ISO 8601 date and time with a UTC offset (a naive one is refused, not guessed)."""
+    example = "e.g. 2031-03-14T09:30:00+00:00"
+    try:
+        when = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise CommandFailed(f"--at {text!r} is not an ISO date and time, {example}") from None
+    if when.utcoffset() is None:
+        raise CommandFailed(
+            f"--at {text!r} has no UTC offset: say which time it is, {example} or ...Z"
+        )
+    return when
+
+
+def _load_crm(spec: str) -> CRM:
+    """The CRM named by ``MODULE:NAME``: a CRM, or a callable without arguments returning one
+    (the host application's factory)."""
+    module_name, colon, name = spec.partition(":")
+    module_name, name = module_name.strip(), name.strip()
+    if not colon or not module_name or not name:
+        raise CommandFailed(f"--app must be MODULE:NAME, e.g. myapp.crm:get_crm, not {spec!r}")
+    here = os.getcwd()
+    if here not in sys.path:  # as gunicorn and flask do: the app's own directory
+        sys.path.insert(0, here)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if missing and (module_name == missing or module_name.startswith(f"{missing}.")):
+            raise CommandFailed(
+                f"--app {spec}: no module named {missing!r} (is the application installed, "
+                "or run from its directory?)"
+            ) from None
+        raise CommandFailed(f"--app {spec}: importing {module_name} failed: {exc}") from None
+    except Exception as exc:  # the host's module is broken: say how, on one line
+        raise CommandFailed(
+            f"--app {spec}: importing {module_name} failed: {type(exc).__name__}: {exc}"
+        ) from None
+    target: object = module
+    for part in name.split("."):
+        if not hasattr(target, part):
+            raise CommandFailed(f"--app {spec}: module {module_name!r} has no {name!r}")
+        target = getattr(target, part)
+    if isinstance(target, CRM):
+        return target
+    if not callable(target):
+        raise CommandFailed(
+            f"--app {spec}: {name} is a {type(target).__name__}, not a CRM or a function "
+            "returning one"
+        )
+    try:
+        made = target()
+    except Exception as exc:  # the host's factory failed (a missing setting, a database down)
+        raise CommandFailed(
+            f"--app {spec}: calling {name}() failed: {type(exc).__name__}: {exc}"
+        ) from None
+    if not isinstance(made, CRM):
+        raise CommandFailed(f"--app {spec}: {name}() returned a {type(made).__name__}, not a CRM")
+    return made
+
+
 # --- demo ----------------------------------------------------------------------------------
 
 
@@ -332,6 +452,9 @@ def _print_counts(summary: DemoSummary, out: TextIO) -> None:
     ]
     for label, text in rows:
         print(f"  {label + ':' if label else '':<17}{text}", file=out)
+    print(f"Tasks: {summary.tasks} ({summary.open_tasks} open)", file=out)
+    print(f"  {'by category:':<17}{_counts(summary.by_task_category)}", file=out)
+    print(f"History events: {summary.history}", file=out)
 
 
 def _print_users(crm: CRM, users: Iterable[User], out: TextIO) -> None:

@@ -9,7 +9,9 @@
 
 Everything is created the way a host application would create it: in the session of the
 user who owns the record (so the creator becomes its manager), with contact infos, tags,
-custom field values, access levels and co-managers. The same ``seed`` gives the same data.
+custom field values, access levels and co-managers, and tasks and history events for about
+half of the contacts. The same ``seed`` gives the same data (task due times and event dates
+are spread around the day the demo is built).
 
 :func:`create_demo_file` builds a SQLite file and marks it as a demo database, so that it can
 later be replaced without touching files that hold real data.
@@ -80,6 +82,31 @@ SEGMENTS = {
 }
 #: Contract renewal dates are spread around this date, so a seed always gives the same data.
 RENEWAL_ANCHOR = dt.date(2027, 1, 1)
+
+#: (task category, title) of the demo tasks; ``{name}`` is the contact's name.
+DEMO_TASKS = (
+    ("Phone call", "Call {name} about the offer"),
+    ("Phone call", "Follow-up call with {name}"),
+    ("Email", "Send {name} the price list"),
+    ("Email", "Answer {name}'s questions on delivery times"),
+    ("Appointment", "Meeting with {name}"),
+    ("Demo", "Product demo for {name}"),
+    ("Execution control", "Check that {name} received the order"),
+    ("Delivery", "Ship samples to {name}"),
+    ("Expression of gratitude", "Thank {name} for the referral"),
+    ("Lunch", "Lunch with {name}"),
+)
+#: (history category, content) of the demo history events.
+DEMO_EVENTS = (
+    ("Phone call", "Spoke with {name}: interested, wants a quote by the end of the month."),
+    ("Phone call", "Called {name}, left a message."),
+    ("Email", "Sent {name} the brochure and our general terms."),
+    ("Email", "{name} asked for references from customers in the same industry."),
+    ("Appointment", "Met {name} at their office; discussed the roll-out plan."),
+    ("Note", "{name} prefers to be contacted in the morning."),
+    ("Note", "Budget for next year is decided in March, according to {name}."),
+)
+DEMO_ALERTS = (0, 15, 60, 1440, 1440)
 
 
 @attrs.frozen
@@ -222,6 +249,10 @@ class DemoSummary:
     custom_values: Mapping[str, int]  # label -> contacts with a value
     visible: Mapping[str, int]
     managed: Mapping[str, int]
+    tasks: int = 0
+    open_tasks: int = 0
+    by_task_category: Mapping[str, int] = attrs.field(factory=dict)
+    history: int = 0
 
     @property
     def total(self) -> int:
@@ -263,6 +294,9 @@ class _Builder:
     type_ids: dict[str, int] = attrs.field(factory=dict)
     temperature_ids: dict[str, int] = attrs.field(factory=dict)
     company_meta: dict[int, tuple[_Country, str, str]] = attrs.field(factory=dict)
+    task_categories: Counter[str] = attrs.field(factory=Counter)
+    open_tasks: int = 0
+    history: int = 0
 
     @property
     def admin(self) -> Session:
@@ -449,6 +483,43 @@ class _Builder:
             updated = self.sessions[owner].contacts.set_access(contact_id, managers=managers)
             self._store(updated)
 
+    def activities(self) -> None:
+        """Tasks (some overdue, some closed) and history events for about half the contacts,
+        created by one of each contact's managers."""
+        rng = self.rng
+        today = dt.datetime.now(dt.UTC).replace(hour=9, minute=0, second=0, microsecond=0)
+        for contact_id in sorted(self.contacts):
+            contact = self.contacts[contact_id]
+            session = self.sessions[sorted(contact.managers)[0]]
+            name = contact.display_name
+            if rng.random() < 0.45:
+                for _ in range(rng.choice((1, 1, 2))):
+                    category, title = rng.choice(DEMO_TASKS)
+                    days, hours = rng.randint(-10, 30), rng.choice((0, 2, 5, 7))
+                    due = today + dt.timedelta(days=days, hours=hours)
+                    task = session.tasks.add(
+                        title.format(name=name),
+                        due,
+                        category=category,
+                        contact=contact_id,
+                        alert=rng.choice(DEMO_ALERTS),
+                        notify=False,
+                    )
+                    self.task_categories[category] += 1
+                    if days < 0 and rng.random() < 0.6:
+                        session.tasks.close(task.id)  # writes a "Task closed" event
+                        self.history += 1
+                    else:
+                        self.open_tasks += 1
+            if rng.random() < 0.4:
+                for _ in range(rng.randint(1, 3)):
+                    category, content = rng.choice(DEMO_EVENTS)
+                    when = today - dt.timedelta(days=rng.randint(1, 90), hours=rng.randint(0, 8))
+                    session.history.add(
+                        content.format(name=name), category, contact=contact_id, happened_at=when
+                    )
+                    self.history += 1
+
     def summary(self, seed: int) -> DemoSummary:
         contacts = list(self.contacts.values())
         type_titles = {i: t for t, i in self.type_ids.items()}
@@ -475,6 +546,12 @@ class _Builder:
             custom_values={f.label: values[f.label] for f in fields},
             visible={u.id: sum(can_read_contact(u, c) for c in contacts) for u in self.users},
             managed={u.id: sum(u.id in c.managers for c in contacts) for u in self.users},
+            tasks=sum(self.task_categories.values()),
+            open_tasks=self.open_tasks,
+            by_task_category=dict(
+                sorted(self.task_categories.items(), key=lambda kv: (-kv[1], kv[0]))
+            ),
+            history=self.history,
         )
 
 
@@ -512,6 +589,7 @@ def build_demo(
         current = builder.contacts[company.id] if company is not None else None
         builder.add_person(current if isinstance(current, Company) else None, used_names)
     builder.share()
+    builder.activities()
     return builder.summary(seed)
 
 

@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import phonenumbers
 import pytest
 import sqlalchemy as sa
 
-from opencrm import CRM, Access, Company, InfoType, Person, SchemaOutdated, __version__
+from opencrm import (
+    CRM,
+    Access,
+    Company,
+    InfoType,
+    InMemoryUserDirectory,
+    Person,
+    SchemaOutdated,
+    User,
+    __version__,
+)
 from opencrm.cli import main
 from opencrm.demo import (
     DEMO_USERS,
@@ -255,6 +268,177 @@ def test_db_upgrade_on_postgresql(capsys: pytest.CaptureFixture[str], pg_databas
         admin.dispose()
 
 
+# --- reminders -----------------------------------------------------------------------------
+
+#: A host application's module, as `opencrm reminders --app MODULE:NAME` finds it.
+APP_MODULE = """
+from opencrm import CRM, InMemoryUserDirectory, OutboxNotifier, User
+
+URL = @URL@
+USERS = [
+    User(id="alice", name="Alice", email="alice@example.com"),
+    User(id="bob", name="Bob", email="bob@example.com", language="de"),
+]
+OUTBOX = OutboxNotifier()
+
+
+def get_crm():
+    directory = InMemoryUserDirectory(USERS)
+    return CRM.open(URL, directory=directory, notifier=OUTBOX, load_entrypoints=False)
+
+
+crm = get_crm()
+settings = {"url": URL}
+
+
+def needs_arguments(url):
+    return CRM.open(url)
+
+
+def broken():
+    raise RuntimeError("CRM_DATABASE_URL is not set")
+
+
+def text():
+    return "not a CRM"
+
+
+def without_notifier():
+    return CRM.open(URL, directory=InMemoryUserDirectory(USERS), load_entrypoints=False)
+
+
+def without_directory():
+    return CRM.open(URL, notifier=OUTBOX, load_entrypoints=False)
+"""
+APP_USERS = [User(id="alice", name="Alice"), User(id="bob", name="Bob")]
+AT = "2099-03-14T09:30:00+00:00"
+REMIND_AT = dt.datetime(2099, 3, 14, 9, 30, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, str]]:
+    """(module name, database URL) of a host app on sys.path, with a CRM factory over a SQLite
+    file holding four tasks: two reminders due at AT, one an hour later, one without alert."""
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    name = f"crm_app_{uuid.uuid4().hex[:8]}"
+    (tmp_path / "apps").mkdir()
+    (tmp_path / "apps" / f"{name}.py").write_text(APP_MODULE.replace("@URL@", repr(url)))
+    (tmp_path / "apps" / f"{name}_broken.py").write_text("SETTINGS = 1 / 0\n")
+    monkeypatch.syspath_prepend(tmp_path / "apps")  # sys.path is restored afterwards
+    with CRM.open(url, directory=InMemoryUserDirectory(APP_USERS), load_entrypoints=False) as crm:
+        tasks = crm.session(APP_USERS[0]).tasks
+        tasks.add("Call Bob back", REMIND_AT + dt.timedelta(minutes=15), alert=15)
+        tasks.add("Send the offer", REMIND_AT + dt.timedelta(hours=1), alert=60, responsible="bob")
+        tasks.add("Later", REMIND_AT + dt.timedelta(hours=2), alert=60, responsible="bob")
+        tasks.add("No alert", REMIND_AT, alert=0)
+    yield name, url
+    module = sys.modules.pop(name, None)
+    if module is not None:
+        module.crm.close()
+
+
+def test_reminders_sends_the_due_reminders_once(
+    capsys: pytest.CaptureFixture[str], app: tuple[str, str]
+) -> None:
+    name, _ = app
+    code, out, err = run(capsys, "reminders", "--app", f"{name}:get_crm", "--at", AT)
+    assert (code, out, err) == (0, "2 reminders due; sent to their responsible users\n", "")
+    outbox = sys.modules[name].OUTBOX
+    sent = outbox.take()
+    assert sorted(m.to for m in sent) == [("alice@example.com",), ("bob@example.com",)]
+
+    code, out, err = run(capsys, "reminders", "--app", f"{name}:get_crm", "--at", AT)
+    assert (code, out, err) == (0, "no reminders due\n", "")
+    assert outbox.take() == []
+
+    # an hour later (said in another offset), through a CRM instance instead of a factory
+    code, out, err = run(
+        capsys, "reminders", "--app", f"{name}:crm", "--at", "2099-03-14T11:30+01:00"
+    )
+    assert (code, out, err) == (0, "1 reminder due; sent to its responsible user\n", "")
+    assert [m.to for m in outbox.take()] == [("bob@example.com",)]
+    code, out, _ = run(capsys, "reminders", "--app", f"{name}:crm", "--at", "2099-03-14T23:00:00Z")
+    assert (code, out) == (0, "no reminders due\n")
+
+
+def test_reminders_without_at_use_the_current_time(
+    capsys: pytest.CaptureFixture[str], app: tuple[str, str]
+) -> None:
+    name, _ = app  # the fixture's tasks are due in 2099
+    code, out, err = run(capsys, "reminders", "--app", f"{name}:get_crm")
+    assert (code, out, err) == (0, "no reminders due\n", "")
+
+
+def test_reminders_finds_the_app_in_the_current_directory(
+    capsys: pytest.CaptureFixture[str],
+    app: tuple[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    name, _ = app
+    (tmp_path / "apps" / f"{name}.py").rename(tmp_path / f"{name}.py")
+    monkeypatch.chdir(tmp_path)  # cron: `cd /srv/app && opencrm reminders --app ...`
+    code, out, _ = run(capsys, "reminders", "--app", f"{name}:get_crm", "--at", AT)
+    assert (code, out) == (0, "2 reminders due; sent to their responsible users\n")
+
+
+@pytest.mark.parametrize(
+    ("app_arg", "fragments"),
+    [
+        ("no_such_module_4711:get_crm", ("no module named 'no_such_module_4711'",)),
+        ("{app}_broken:get_crm", ("importing {app}_broken failed: ZeroDivisionError",)),
+        ("{app}:get_mcr", ("has no 'get_mcr'",)),
+        ("{app}", ("must be MODULE:NAME", "myapp.crm:get_crm")),
+        ("{app}:", ("must be MODULE:NAME",)),
+        (":get_crm", ("must be MODULE:NAME",)),
+        ("{app}:settings", ("settings is a dict, not a CRM",)),
+        ("{app}:text", ("text() returned a str, not a CRM",)),
+        ("{app}:broken", ("calling broken() failed: RuntimeError: CRM_DATABASE_URL is not set",)),
+        ("{app}:needs_arguments", ("calling needs_arguments() failed: TypeError",)),
+        ("{app}:without_notifier", ("no notifier", "no reminder could be sent")),
+        ("{app}:without_directory", ("no user directory",)),
+    ],
+)
+def test_reminders_with_a_bad_app_is_a_one_line_error(
+    capsys: pytest.CaptureFixture[str],
+    app: tuple[str, str],
+    app_arg: str,
+    fragments: tuple[str, ...],
+) -> None:
+    name, _ = app
+    code, out, err = run(capsys, "reminders", "--app", app_arg.format(app=name), "--at", AT)
+    assert (code, out) == (2, "")
+    assert_one_line_error(err, *(f.format(app=name) for f in fragments))
+    # nothing was claimed: the reminders still go out through a good app
+    code, out, _ = run(capsys, "reminders", "--app", f"{name}:get_crm", "--at", AT)
+    assert (code, out) == (0, "2 reminders due; sent to their responsible users\n")
+
+
+@pytest.mark.parametrize(
+    ("at", "fragment"),
+    [
+        ("2031-03-14T09:30:00", "has no UTC offset"),
+        ("2031-03-14", "has no UTC offset"),
+        ("tomorrow 9:30", "is not an ISO date and time"),
+        ("", "is not an ISO date and time"),
+    ],
+)
+def test_reminders_refuse_a_time_without_offset(
+    capsys: pytest.CaptureFixture[str], app: tuple[str, str], at: str, fragment: str
+) -> None:
+    name, _ = app
+    code, out, err = run(capsys, "reminders", "--app", f"{name}:get_crm", "--at", at)
+    assert (code, out) == (2, "")
+    assert_one_line_error(err, fragment, "2031-03-14T09:30:00+00:00")
+    assert name not in sys.modules  # refused before the app was even imported
+
+
+def test_reminders_needs_an_app(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "reminders")
+    assert (code, out) == (2, "")
+    assert "--app" in err
+
+
 # --- demo ----------------------------------------------------------------------------------
 
 
@@ -271,7 +455,13 @@ def session_counts(path: Path) -> dict[str, object]:
         by_type = {t: c.count(contact_type=t) for t in types}
         by_temp = {t: c.count(temperature=t) for t in temps}
         fields = {f.id: f.label for f in admin.fields.list()}
+        categories = [i.title for i in admin.lists.items("task_category")]
+        by_category = {t: n for t in categories if (n := admin.tasks.count(category=t))}
         return {
+            "tasks": admin.tasks.count(),
+            "open_tasks": admin.tasks.count(closed=False),
+            "by_task_category": by_category,
+            "history": admin.history.count(),
             "companies": c.count(kind="company"),
             "persons": c.count(kind="person"),
             "by_type": {**by_type, NO_VALUE: total - sum(by_type.values())},
@@ -287,6 +477,10 @@ def session_counts(path: Path) -> dict[str, object]:
 
 def as_counts(summary: DemoSummary) -> dict[str, object]:
     return {
+        "tasks": summary.tasks,
+        "open_tasks": summary.open_tasks,
+        "by_task_category": dict(summary.by_task_category),
+        "history": summary.history,
         "companies": summary.companies,
         "persons": summary.persons,
         "by_type": dict(summary.by_type),
@@ -378,6 +572,9 @@ def test_demo_data_is_realistic(demo_file: tuple[Path, DemoSummary]) -> None:
     for u in sales:
         assert summary.managed[u.id] < summary.visible[u.id] < summary.visible[admin.id]
     assert len(summary.by_tag) >= 3
+    assert 0 < summary.open_tasks < summary.tasks  # some closed, with a history event each
+    assert summary.history > summary.tasks - summary.open_tasks
+    assert len(summary.by_task_category) >= 5
     assert sum(n for t, n in summary.by_temperature.items() if t != NO_VALUE) > summary.total / 2
 
 
@@ -394,6 +591,8 @@ def test_demo_command_writes_the_file_and_prints_the_summary(
     summary = demo_file[1]  # same seed, same numbers
     assert f"Wrote the opencrm demo database {path}" in out
     assert "Contacts: 80 (20 companies, 60 persons)" in out
+    assert f"Tasks: {summary.tasks} ({summary.open_tasks} open)" in out
+    assert f"History events: {summary.history}\n" in out
     access = ", ".join(f"{k} {v}" for k, v in summary.by_access.items())
     assert f"  by access:       {access}\n" in out
     types = ", ".join(f"{k} {v}" for k, v in summary.by_type.items())

@@ -32,10 +32,18 @@ def claim_due_reminders(service: Service, now: dt.datetime | None = None) -> Seq
     with service._tx() as tx:
         when = tx.now if now is None else act.clean_when(now, "now")
         claimed = tx.uow.tasks.claim_reminders(when, when - LATE_LIMIT)
-        if claimed:
-            titles = {item.id: item.title for item in tx.uow.lists.list(act.ListKind.TASK_CATEGORY)}
+        if not claimed:
+            return claimed
+        titles = {item.id: item.title for item in tx.uow.lists.list(act.ListKind.TASK_CATEGORY)}
+        # Names of what the tasks are linked to, each record read once for the whole batch.
+        wanted = {t.contact_id for t in claimed if t.contact_id is not None}
+        names = {c.id: c.display_name for c in tx.uow.contacts.get_many(wanted)}
+        deals: dict[tuple[int | None, int | None], tuple[str, str]] = {}
         for task in claimed:
-            opportunity, case = act.deal_title(tx, task.opportunity_id, task.case_id)
+            link = (task.opportunity_id, task.case_id)
+            if link not in deals:
+                deals[link] = act.deal_title(tx, *link)
+            opportunity, case = deals[link]
             tx.emit(
                 "task.reminder",
                 task,
@@ -43,7 +51,7 @@ def claim_due_reminders(service: Service, now: dt.datetime | None = None) -> Seq
                     "responsible": task.responsible,
                     "category": titles.get(task.category_id, ""),
                     "due_at": task.due_at.isoformat(),
-                    "contact": act.contact_name(tx, task.contact_id),
+                    "contact": names.get(task.contact_id, "") if task.contact_id else "",
                     "opportunity": opportunity,
                     "case": case,
                 },
