@@ -105,7 +105,7 @@ class PageRequest:
     @classmethod
     def build(cls, sort: str, limit: int, after: str | None, allowed: Sequence[str]) -> PageRequest:
         errors = {}
-        if not isinstance(sort, str) or sort.lstrip("-") not in allowed:
+        if not isinstance(sort, str) or sort.removeprefix("-") not in allowed:
             errors["sort"] = f"must be one of {', '.join(allowed)} (prefix - for descending)"
         if (
             isinstance(limit, bool)
@@ -118,7 +118,7 @@ class PageRequest:
         if errors:
             raise ValidationError(errors)
         cursor = Cursor.decode(after, sort) if after else None
-        return cls(sort.lstrip("-"), sort.startswith("-"), limit, cursor)
+        return cls(sort.removeprefix("-"), sort.startswith("-"), limit, cursor)
 
 
 @attrs.frozen

@@ -72,7 +72,7 @@ def parents_of(tx: Tx, record: Any) -> policy.Parents:
 
 def _readable_deal(tx: Tx, kind: str, value: object) -> int:
     cls = Opportunity if kind == "opportunity" else Case
-    rid = rec.record_id(value, kind, cls)
+    rid = rec.record_id(value, kind, cls, link=True)
     repo = tx.uow.opportunities if kind == "opportunity" else tx.uow.cases
     found = repo.get(rid)
     if found is None or not policy.can_read_deal(tx.actor, found):
@@ -118,7 +118,7 @@ def category(tx: Tx, kind: ListKind, value: object, *, allow_system: bool = Fals
     if isinstance(value, ListItem):
         item = tx.uow.lists.get(value.id)
     elif isinstance(value, int) and not isinstance(value, bool):
-        item = tx.uow.lists.get(value)
+        item = tx.uow.lists.get(value) if rec.storable_id(value) else None
     elif isinstance(value, str):
         item = tx.uow.lists.find(kind, " ".join(value.split()))
     else:

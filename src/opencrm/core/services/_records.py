@@ -90,12 +90,35 @@ def check_names(given: Iterable[str], allowed: Iterable[str], what: str) -> None
         raise ValidationError(errors)
 
 
-def record_id(value: object, field: str, cls: type[Any] | None = None) -> int:
-    """An id given as the record itself or as an integer."""
+def storable_id(value: int) -> bool:
+    """Whether an integer can be a record id at all (ids are INTEGER columns: 32 bits on
+    PostgreSQL); a larger one names no record, and must not reach the driver."""
+    return -(2**31) <= value < 2**31
+
+
+def record_id(
+    value: object,
+    field: str,
+    cls: type[Any] | None = None,
+    *,
+    noun: str | None = None,
+    link: bool = False,
+) -> int:
+    """An id given as the record itself or as an integer.
+
+    An integer no record can have is refused as a missing record would be: ``NotFound``
+    (``noun``, default the field name without ``_id``), or with ``link`` (the id names a
+    record to link to) ``ValidationError`` "no <noun> you may read with id ...".
+    """
     if cls is not None and isinstance(value, cls):
         value = value.id
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationError({field: "must be an integer id"})
+    if not storable_id(value):
+        what = noun or field.removesuffix("_id")
+        if link:
+            raise ValidationError({field: f"no {what} you may read with id {value}"})
+        raise NotFound(what, value)
     return value
 
 
@@ -174,7 +197,7 @@ def member_ids(
     being added must exist and be readable by the actor, else the whole call is refused."""
     if isinstance(value, (str, Contact)) or not isinstance(value, Iterable):
         raise ValidationError({field: "must be a collection of contacts or contact ids"})
-    ids = {record_id(v, field, Contact) for v in value}
+    ids = {record_id(v, field, Contact, noun="contact", link=True) for v in value}
     added = ids - existing
     readable = {
         c.id for c in tx.uow.contacts.get_many(added) if policy.can_read_contact(tx.actor, c)
@@ -187,7 +210,7 @@ def member_ids(
 
 
 def readable_contact(tx: Tx, value: object, field: str) -> int:
-    cid = record_id(value, field, Contact)
+    cid = record_id(value, field, Contact, noun="contact", link=True)
     contact = tx.uow.contacts.get(cid)
     if contact is None or not policy.can_read_contact(tx.actor, contact):
         raise ValidationError({field: f"no contact you may read with id {cid}"})
@@ -216,7 +239,7 @@ def tags_filter(value: object) -> frozenset[str]:
 def contact_filter(tx: Tx, value: object) -> int:
     """The contact whose records are listed; one the actor may not read is NotFound, as on
     the contact's own page."""
-    cid = record_id(value, "contact", Contact)
+    cid = record_id(value, "contact", Contact)  # out of range: NotFound, as when missing
     contact = tx.uow.contacts.get(cid)
     if contact is None or not policy.can_read_contact(tx.actor, contact):
         raise NotFound("contact", cid)

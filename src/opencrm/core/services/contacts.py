@@ -18,7 +18,12 @@ from opencrm.core.query import CONTACT_SORTS, DEFAULT_PAGE_SIZE, ContactFilter, 
 from opencrm.core.services import _contact_photos as _photos
 from opencrm.core.services._base import Service, Tx
 from opencrm.core.services._case_documents import discard_files
-from opencrm.core.services._records import clean_tag_title, custom_values, tag_titles
+from opencrm.core.services._records import (
+    clean_tag_title,
+    custom_values,
+    storable_id,
+    tag_titles,
+)
 from opencrm.errors import Conflict, NotFound, PermissionDenied, ValidationError
 
 __all__ = ["ContactService"]
@@ -307,7 +312,7 @@ class ContactService:
     def _readable(self, tx: Tx, contact_id: int) -> Contact:
         if isinstance(contact_id, bool) or not isinstance(contact_id, int):
             raise ValidationError({"contact_id": "must be an integer id"})
-        contact = tx.uow.contacts.get(contact_id)
+        contact = tx.uow.contacts.get(contact_id) if storable_id(contact_id) else None
         if contact is None or not policy.can_read_contact(tx.actor, contact):
             raise NotFound("contact", contact_id)
         return contact
@@ -462,7 +467,7 @@ def _item_id(tx: Tx, kind: ListKind, value: object, field: str) -> int | None:
     if isinstance(value, ListItem):
         item = tx.uow.lists.get(value.id)
     elif isinstance(value, int) and not isinstance(value, bool):
-        item = tx.uow.lists.get(value)
+        item = tx.uow.lists.get(value) if storable_id(value) else None
     elif isinstance(value, str):
         item = tx.uow.lists.find(kind, value.strip())
     else:

@@ -237,7 +237,7 @@ class HistoryService:
                 store.delete(file_id)  # type: ignore[union-attr]
 
     def _readable(self, tx: Tx, event_id: object) -> HistoryEvent:
-        eid = rec.record_id(event_id, "event_id", HistoryEvent)
+        eid = rec.record_id(event_id, "event_id", HistoryEvent, noun="history event")
         found = tx.uow.history.get(eid)
         if found is None or not policy.can_read_history_event(tx.actor, act.parents_of(tx, found)):
             raise NotFound("history event", eid)

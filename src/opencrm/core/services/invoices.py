@@ -52,6 +52,7 @@ from opencrm.core.money import (
 from opencrm.core.query import DEFAULT_PAGE_SIZE, Page, PageRequest
 from opencrm.core.services._base import Service, Tx
 from opencrm.core.services._invoice_mail import Message, send_invoice
+from opencrm.core.services._records import storable_id
 from opencrm.errors import (
     Conflict,
     MissingExchangeRates,
@@ -963,7 +964,7 @@ class InvoiceService:
 
     def _readable(self, tx: Tx, invoice_id: object) -> Invoice:
         ident = _id_of(invoice_id, "invoice_id")
-        invoice = tx.uow.invoices.get(ident)
+        invoice = tx.uow.invoices.get(ident) if storable_id(ident) else None
         if invoice is None:
             raise NotFound("invoice", ident)
         client = tx.uow.contacts.get(invoice.client_id)

@@ -3,6 +3,7 @@ contact and an opportunity or case; reminders and a calendar feed."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -100,7 +101,12 @@ class TaskService:
         if isinstance(contacts, (str, bytes, Contact)) or not isinstance(contacts, Iterable):
             raise ValidationError({"contacts": "must be a collection of contacts or ids"})
         with self._s._tx() as tx:
-            ids = list(dict.fromkeys(rec.record_id(c, "contacts", Contact) for c in contacts))
+            ids = list(
+                dict.fromkeys(
+                    rec.record_id(c, "contacts", Contact, noun="contact", link=True)
+                    for c in contacts
+                )
+            )
             if not ids:
                 raise ValidationError({"contacts": "name at least one contact"})
             found = {c.id: c for c in tx.uow.contacts.get_many(ids)}
@@ -243,7 +249,7 @@ class TaskService:
     # --- internals ----------------------------------------------------------------------
 
     def _readable(self, tx: Tx, task_id: object) -> Task:
-        tid = rec.record_id(task_id, "task_id", Task)
+        tid = rec.record_id(task_id, "task_id", Task, noun="task")
         found = tx.uow.tasks.get(tid)
         if found is None or not policy.can_read_task(
             tx.actor, found.responsible, found.created_by, act.parents_of(tx, found)
@@ -295,7 +301,12 @@ class TaskService:
             {k: changes[k] for k in ("contact", "opportunity", "case") if k in changes},
             act.Links(task.contact_id, task.opportunity_id, task.case_id),
         )
-        return attrs.evolve(task, **new, **links)  # type: ignore[arg-type]
+        result = attrs.evolve(task, **new, **links)  # type: ignore[arg-type]
+        try:
+            result.due_at - dt.timedelta(minutes=result.alert_minutes)
+        except OverflowError:
+            raise ValidationError({"due": "is out of range (its reminder time is)"}) from None
+        return result
 
     def _responsible(self, value: object) -> str:
         if value is None:
@@ -355,10 +366,10 @@ class TaskService:
 
 
 def _alert(value: object) -> int:
-    if isinstance(value, bool) or value not in ALERT_OFFSETS:
+    if isinstance(value, bool) or not isinstance(value, int) or value not in ALERT_OFFSETS:
         listed = ", ".join(str(v) for v in ALERT_OFFSETS)
         raise ValidationError({"alert": f"must be one of {listed} (minutes; 0 = never)"})
-    return int(str(value))
+    return value
 
 
 def _user_filter(value: object) -> str:
