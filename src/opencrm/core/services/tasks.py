@@ -321,8 +321,9 @@ class TaskService:
             self._assigned(tx, task)
 
     def _assigned(self, tx: Tx, task: Task) -> None:
-        """Tell the responsible (the notification plugin skips an actor assigning
-        themselves)."""
+        """Tell the responsible that the task is theirs, unless they are the actor."""
+        if task.responsible == tx.actor.id:
+            return
         category = tx.uow.lists.get(task.category_id)
         opportunity, case = act.deal_title(tx, task.opportunity_id, task.case_id)
         tx.emit(
