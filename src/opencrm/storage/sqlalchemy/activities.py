@@ -22,7 +22,6 @@ from sqlalchemy import (
     Row,
     and_,
     delete,
-    exists,
     false,
     func,
     insert,
@@ -36,7 +35,7 @@ from sqlalchemy import (
 )
 
 from opencrm.core.activities_query import HistoryFilter, TaskFilter
-from opencrm.core.entities.activities import HistoryEvent, HistoryFile, Task
+from opencrm.core.entities.activities import ALERT_OFFSETS, HistoryEvent, HistoryFile, Task
 from opencrm.core.entities.contacts import Access
 from opencrm.core.permissions import ActivityScope
 from opencrm.core.query import Cursor, PageRequest
@@ -62,33 +61,36 @@ _TASK_FIELDS = tuple(a.name for a in attrs.fields(Task))
 _EVENT_FIELDS = tuple(a.name for a in attrs.fields(HistoryEvent) if a.name != "files")
 
 
+def _probe(*conds: ColumnElement[bool]) -> ColumnElement[bool]:
+    """A correlated EXISTS that stays one index probe per row: OFFSET 0 keeps PostgreSQL from
+    turning it into a hash of the whole probed table (a scan of every public contact, built
+    before the first row of every page)."""
+    return select(literal(1)).where(*conds).offset(0).exists()
+
+
 def _parents_readable(table: Any, user_id: str) -> ColumnElement[bool]:
     """Every record the row links to is readable by ``user_id`` (the SQL form of
     :func:`opencrm.core.permissions.can_read_parents` for a non-admin)."""
     contact_ok = or_(
         table.c.contact_id.is_(None),
-        exists().where(
-            contacts.c.id == table.c.contact_id, contacts.c.access != Access.PRIVATE.value
-        ),
-        exists().where(
+        _probe(contacts.c.id == table.c.contact_id, contacts.c.access != Access.PRIVATE.value),
+        _probe(
             contact_managers.c.contact_id == table.c.contact_id,
             contact_managers.c.user_id == user_id,
         ),
     )
     opportunity_ok = or_(
         table.c.opportunity_id.is_(None),
-        exists().where(
-            opportunities.c.id == table.c.opportunity_id, opportunities.c.restricted == false()
-        ),
-        exists().where(
+        _probe(opportunities.c.id == table.c.opportunity_id, opportunities.c.restricted == false()),
+        _probe(
             opportunity_access.c.opportunity_id == table.c.opportunity_id,
             opportunity_access.c.user_id == user_id,
         ),
     )
     case_ok = or_(
         table.c.case_id.is_(None),
-        exists().where(cases.c.id == table.c.case_id, cases.c.restricted == false()),
-        exists().where(case_access.c.case_id == table.c.case_id, case_access.c.user_id == user_id),
+        _probe(cases.c.id == table.c.case_id, cases.c.restricted == false()),
+        _probe(case_access.c.case_id == table.c.case_id, case_access.c.user_id == user_id),
     )
     return and_(contact_ok, opportunity_ok, case_ok)
 
@@ -200,7 +202,9 @@ class SqlTaskRepository:
             update(tasks)
             .where(
                 tasks.c.closed == false(),
-                tasks.c.remind_at.is_not(None),
+                # The lower bound follows from due_at >= since and the longest alert offset;
+                # it keeps the index range to the last days instead of all of the past.
+                tasks.c.remind_at >= since - dt.timedelta(minutes=max(ALERT_OFFSETS)),
                 tasks.c.remind_at <= now,
                 tasks.c.reminded_at.is_(None),
                 tasks.c.due_at >= since,
