@@ -17,7 +17,7 @@ from opencrm.core.entities.deals import Case
 from opencrm.core.files import CaseDocument, StoredFile
 from opencrm.core.ports import FileStore
 from opencrm.core.services import _records as rec
-from opencrm.core.services._base import Tx
+from opencrm.core.services._base import Service, Tx
 from opencrm.errors import NotConfigured, NotFound
 
 if TYPE_CHECKING:
@@ -30,13 +30,16 @@ __all__ = [
     "documents",
     "open_document",
     "remove_document",
+    "require_store",
 ]
 
 log = logging.getLogger("opencrm")
 
 
-def _store(cases: CaseService) -> FileStore:
-    store = cases._s._ctx.file_store
+def require_store(service: Service) -> FileStore:
+    """The CRM's file store; :class:`~opencrm.errors.NotConfigured` when it has none (every
+    service that stores files asks here)."""
+    store = service._ctx.file_store
     if store is None:
         raise NotConfigured(
             "the CRM has no file store: open it with CRM.open(..., file_store=LocalFileStore(dir))"
@@ -64,7 +67,7 @@ def discard_files(store: FileStore | None, file_ids: Iterable[str]) -> None:
 def attach(
     cases: CaseService, case_id: int, data: bytes | IO[bytes], filename: str
 ) -> CaseDocument:
-    store = _store(cases)
+    store = require_store(cases._s)
     name = clean_filename(filename)
     stored: StoredFile | None = None
     try:
@@ -114,14 +117,14 @@ def _document(
 
 
 def open_document(cases: CaseService, case_id: int, document_id: int) -> bytes:
-    store = _store(cases)
+    store = require_store(cases._s)
     with cases._s._tx(write=False) as tx:
         _, found = _document(cases, tx, case_id, document_id)
     return store.open(found.file_id)
 
 
 def remove_document(cases: CaseService, case_id: int, document_id: int) -> None:
-    store = _store(cases)
+    store = require_store(cases._s)
     with cases._s._tx() as tx:
         case, found = _document(cases, tx, case_id, document_id)
         tx.uow.case_documents.delete(found.id)

@@ -14,9 +14,8 @@ from typing import IO, TYPE_CHECKING
 
 from opencrm.core.entities.activities import ContactPhoto
 from opencrm.core.photos import SIZES, process_photo
-from opencrm.core.ports import FileStore
-from opencrm.core.services._case_documents import discard_files
-from opencrm.errors import NotConfigured, NotFound, ValidationError
+from opencrm.core.services._case_documents import discard_files, require_store
+from opencrm.errors import NotFound, ValidationError
 
 if TYPE_CHECKING:
     from opencrm.core.services.contacts import ContactService
@@ -26,21 +25,12 @@ __all__ = ["photo", "photo_info", "remove_photo", "set_photo"]
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg"}
 
 
-def _store(contacts: ContactService) -> FileStore:
-    store = contacts._s._ctx.file_store
-    if store is None:
-        raise NotConfigured(
-            "the CRM has no file store: open it with CRM.open(..., file_store=LocalFileStore(dir))"
-        )
-    return store
-
-
 def _file_ids(photo: ContactPhoto) -> list[str]:
     return [photo.large_file_id, photo.medium_file_id, photo.small_file_id]
 
 
 def set_photo(contacts: ContactService, contact_id: int, data: bytes | IO[bytes]) -> ContactPhoto:
-    store = _store(contacts)
+    store = require_store(contacts._s)
     # Rights first (a cheap read), so the image is only worked on for someone who may set it.
     with contacts._s._tx(write=False) as tx:
         contacts._editable(tx, contact_id)
@@ -96,7 +86,7 @@ def photo_info(contacts: ContactService, contact_id: int) -> ContactPhoto | None
 def photo(contacts: ContactService, contact_id: int, size: str = "large") -> bytes:
     if size not in SIZES:
         raise ValidationError({"size": f"must be one of {', '.join(SIZES)}"})
-    store = _store(contacts)
+    store = require_store(contacts._s)
     with contacts._s._tx(write=False) as tx:
         contact = contacts._readable(tx, contact_id)
         found = tx.uow.contact_photos.get(contact.id)
@@ -111,7 +101,7 @@ def photo(contacts: ContactService, contact_id: int, size: str = "large") -> byt
 
 
 def remove_photo(contacts: ContactService, contact_id: int) -> None:
-    store = _store(contacts)
+    store = require_store(contacts._s)
     with contacts._s._tx() as tx:
         contact = contacts._editable(tx, contact_id)
         removed = tx.uow.contact_photos.delete(contact.id)

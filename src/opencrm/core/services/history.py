@@ -18,9 +18,13 @@ from opencrm.core.query import DEFAULT_PAGE_SIZE, Page, PageRequest
 from opencrm.core.services import _activities as act
 from opencrm.core.services import _records as rec
 from opencrm.core.services._base import Service, Tx
-from opencrm.core.services._case_documents import clean_filename, discard_files
+from opencrm.core.services._case_documents import (
+    clean_filename,
+    discard_files,
+    require_store,
+)
 from opencrm.core.users import User
-from opencrm.errors import NotConfigured, NotFound, PermissionDenied, ValidationError
+from opencrm.errors import NotFound, PermissionDenied, ValidationError
 
 __all__ = ["MAX_CONTENT", "HistoryService"]
 
@@ -146,7 +150,7 @@ class HistoryService:
 
     def open_file(self, event_id: int, file_id: int) -> bytes:
         """The bytes of a file attached to an event the user may read."""
-        store = self._store()
+        store = require_store(self._s)
         with self._s._tx(write=False) as tx:
             _, found = self._file(tx, self._readable(tx, event_id), file_id)
         data: bytes = store.open(found.file_id)
@@ -202,20 +206,11 @@ class HistoryService:
 
     # --- internals ----------------------------------------------------------------------
 
-    def _store(self) -> Any:
-        store = self._s._ctx.file_store
-        if store is None:
-            raise NotConfigured(
-                "the CRM has no file store: open it with "
-                "CRM.open(..., file_store=LocalFileStore(dir))"
-            )
-        return store
-
     def _store_file(
         self, tx: Tx, event: HistoryEvent, name: object, data: Any, stored: builtins.list[str]
     ) -> HistoryFile:
         clean = clean_filename(name)
-        put = self._store().put(data, clean)
+        put = require_store(self._s).put(data, clean)
         stored.append(put.id)
         return tx.uow.history.add_file(
             HistoryFile(

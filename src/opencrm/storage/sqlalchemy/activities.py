@@ -22,6 +22,7 @@ from sqlalchemy import (
     Row,
     and_,
     delete,
+    exists,
     false,
     func,
     insert,
@@ -61,16 +62,20 @@ _TASK_FIELDS = tuple(a.name for a in attrs.fields(Task))
 _EVENT_FIELDS = tuple(a.name for a in attrs.fields(HistoryEvent) if a.name != "files")
 
 
-def _probe(*conds: ColumnElement[bool]) -> ColumnElement[bool]:
-    """A correlated EXISTS that stays one index probe per row: OFFSET 0 keeps PostgreSQL from
-    turning it into a hash of the whole probed table (a scan of every public contact, built
-    before the first row of every page)."""
-    return select(literal(1)).where(*conds).offset(0).exists()
-
-
-def _parents_readable(table: Any, user_id: str) -> ColumnElement[bool]:
+def _parents_readable(table: Any, user_id: str, *, paging: bool) -> ColumnElement[bool]:
     """Every record the row links to is readable by ``user_id`` (the SQL form of
-    :func:`opencrm.core.permissions.can_read_parents` for a non-admin)."""
+    :func:`opencrm.core.permissions.can_read_parents` for a non-admin).
+
+    For a page (``paging``) each EXISTS stays one index probe per row visited: OFFSET 0 keeps
+    PostgreSQL from hashing the whole probed table first (every public contact, before the
+    first row of every page). A count visits every row, where that hash is the cheaper plan.
+    """
+
+    def _probe(*conds: ColumnElement[bool]) -> ColumnElement[bool]:
+        if paging:
+            return select(literal(1)).where(*conds).offset(0).exists()
+        return exists().where(*conds)
+
     contact_ok = or_(
         table.c.contact_id.is_(None),
         _probe(contacts.c.id == table.c.contact_id, contacts.c.access != Access.PRIVATE.value),
@@ -186,11 +191,13 @@ class SqlTaskRepository:
         self, scope: ActivityScope, where: TaskFilter, page: PageRequest
     ) -> tuple[Sequence[Task], Cursor | None]:
         keys, source = self._sort_keys(page.sort)
-        rows, cursor = _keyset(self._c, tasks, source, keys, self._conditions(scope, where), page)
+        conds = self._conditions(scope, where, paging=True)
+        rows, cursor = _keyset(self._c, tasks, source, keys, conds, page)
         return [_task(r) for r in rows], cursor
 
     def count(self, scope: ActivityScope, where: TaskFilter) -> int:
-        query = select(func.count()).select_from(tasks).where(*self._conditions(scope, where))
+        conds = self._conditions(scope, where, paging=False)
+        query = select(func.count()).select_from(tasks).where(*conds)
         return int(self._c.execute(query).scalar_one())
 
     def claim_reminders(self, now: dt.datetime, since: dt.datetime) -> Sequence[Task]:
@@ -247,7 +254,7 @@ class SqlTaskRepository:
         return [tasks.c.due_at.label("k_due"), tasks.c.id.label("k_id")], tasks
 
     def _conditions(
-        self, scope: ActivityScope, where: TaskFilter
+        self, scope: ActivityScope, where: TaskFilter, *, paging: bool
     ) -> builtins.list[ColumnElement[bool]]:
         conds: builtins.list[ColumnElement[bool]] = []
         if not scope.everything:
@@ -255,7 +262,7 @@ class SqlTaskRepository:
                 or_(
                     tasks.c.responsible == scope.user_id,
                     tasks.c.created_by == scope.user_id,
-                    _parents_readable(tasks, scope.user_id),
+                    _parents_readable(tasks, scope.user_id, paging=paging),
                 )
             )
         if where.text is not None:
@@ -359,12 +366,15 @@ class SqlHistoryRepository:
             keys = [t.c.created_at.label("k_created"), t.c.id.label("k_id")]
         else:
             keys = [t.c.happened_at.label("k_date"), t.c.id.label("k_id")]
-        rows, cursor = _keyset(self._c, t, t, keys, self._conditions(scope, where), page)
+        conds = self._conditions(scope, where, paging=True)
+        rows, cursor = _keyset(self._c, t, t, keys, conds, page)
         return self._build(rows), cursor
 
     def count(self, scope: ActivityScope, where: HistoryFilter) -> int:
         query = (
-            select(func.count()).select_from(history_events).where(*self._conditions(scope, where))
+            select(func.count())
+            .select_from(history_events)
+            .where(*self._conditions(scope, where, paging=False))
         )
         return int(self._c.execute(query).scalar_one())
 
@@ -432,12 +442,12 @@ class SqlHistoryRepository:
         return out
 
     def _conditions(
-        self, scope: ActivityScope, where: HistoryFilter
+        self, scope: ActivityScope, where: HistoryFilter, *, paging: bool
     ) -> builtins.list[ColumnElement[bool]]:
         t = history_events
         conds: builtins.list[ColumnElement[bool]] = []
         if not scope.everything:
-            conds.append(_parents_readable(t, scope.user_id))
+            conds.append(_parents_readable(t, scope.user_id, paging=paging))
         if where.contact_id is not None:
             conds.append(t.c.contact_id == where.contact_id)
         if where.opportunity_id is not None:
