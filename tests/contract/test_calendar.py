@@ -4,6 +4,7 @@ it holds, and that it is iCalendar (RFC 5545) a calendar client accepts."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import icalendar
@@ -23,6 +24,15 @@ TRICKY = (
 def feed(session: Any) -> tuple[bytes, icalendar.Calendar]:
     raw: bytes = session.tasks.calendar()
     return raw, icalendar.Calendar.from_ical(raw)
+
+
+def uid(engine: sa.Engine, task: Task) -> str:
+    """A task's UID: its id and the database's random instance id (unique across installs)."""
+    with engine.connect() as conn:
+        raw = conn.execute(sa.text("SELECT value FROM settings WHERE key = 'instance_id'"))
+        instance = json.loads(raw.scalar_one())
+    assert len(instance) == 32
+    return f"task-{task.id}.{instance}@opencrm"
 
 
 def todos(cal: icalendar.Calendar) -> dict[str, icalendar.Todo]:
@@ -58,7 +68,7 @@ def test_only_the_actors_open_tasks_where_they_are_responsible(alice, bob, admin
     assert [str(t["summary"]) for t in cal.walk("VTODO")] == ["The admin's own"]
 
 
-def test_a_vtodo_per_task_with_exact_fields(alice, admin) -> None:  # type: ignore[no-untyped-def]
+def test_a_vtodo_per_task_with_exact_fields(engine, alice, admin) -> None:  # type: ignore[no-untyped-def]
     category = admin.lists.add("task_category", "Calls, visits; misc")
     call = alice.tasks.add(
         "Call Zoë back, re: offer; today",
@@ -75,10 +85,10 @@ def test_a_vtodo_per_task_with_exact_fields(alice, admin) -> None:  # type: igno
     assert str(cal["prodid"]).startswith("-//opencrm//")
     assert raw.startswith(b"BEGIN:VCALENDAR\r\n")
     assert raw.endswith(b"END:VCALENDAR\r\n")
-    assert set(todos(cal)) == {f"task-{t.id}@opencrm" for t in (call, plain, daily)}
+    assert set(todos(cal)) == {uid(engine, t) for t in (call, plain, daily)}
 
     todo = todo_of(cal, call)
-    assert str(todo["uid"]) == f"task-{call.id}@opencrm"
+    assert str(todo["uid"]) == uid(engine, call)
     assert str(todo["summary"]) == "Call Zoë back, re: offer; today"
     assert todo["due"].dt == DUE
     assert todo["due"].dt.utcoffset() == dt.timedelta(0)
@@ -124,11 +134,11 @@ def test_uids_are_stable_and_an_unchanged_feed_is_identical(
     _, cal3 = feed(alice)
     by_uid = todos(cal3)
     assert set(todos(cal1)) < set(by_uid)
-    renamed = by_uid[f"task-{first.id}@opencrm"]
+    renamed = by_uid[uid(engine, first)]
     assert str(renamed["summary"]) == "First, renamed"
     assert renamed["due"].dt == DUE + dt.timedelta(hours=1)
     assert renamed["dtstamp"].dt == renamed["last-modified"].dt == clock[0]
-    untouched = f"task-{second.id}@opencrm"
+    untouched = uid(engine, second)
     assert by_uid[untouched].to_ical() == todos(cal1)[untouched].to_ical()
 
 
@@ -155,3 +165,22 @@ def test_a_user_without_open_tasks_gets_an_empty_calendar(alice, bob) -> None:  
     assert cal.walk("VTODO") == []
     assert (str(cal["version"]), str(cal["prodid"])) == ("2.0", "-//opencrm//tasks//EN")
     assert b"Bob" in raw  # the calendar's name
+
+
+def test_a_full_feed_keeps_what_is_coming_before_what_is_long_overdue(  # type: ignore[no-untyped-def]
+    engine, directory, users, monkeypatch
+) -> None:
+    import opencrm.core.services.tasks as task_service
+
+    monkeypatch.setattr(task_service, "CALENDAR_LIMIT", 2)
+    now = dt.datetime(2031, 3, 1, 8, 0, tzinfo=dt.UTC)
+    crm = CRM(engine, load_entrypoints=False, directory=directory, clock=lambda: now)
+    alice = crm.session(users["alice"])
+    alice.tasks.add("forgotten 2027", dt.datetime(2027, 1, 1, tzinfo=dt.UTC))
+    alice.tasks.add("overdue yesterday", now - dt.timedelta(days=1))
+    alice.tasks.add("tomorrow", now + dt.timedelta(days=1))
+    _, cal = feed(alice)
+    assert sorted(str(t["summary"]) for t in cal.walk("VTODO")) == [
+        "overdue yesterday",
+        "tomorrow",
+    ]

@@ -16,8 +16,15 @@ __all__ = ["tasks_calendar"]
 PRODID = "-//opencrm//tasks//EN"
 
 
-def tasks_calendar(tasks: Iterable[Task], categories: Mapping[int, str], owner: User) -> bytes:
-    """One VTODO per task (UID stable across refreshes, DUE in UTC, the category, the
+def tasks_calendar(
+    tasks: Iterable[Task],
+    categories: Mapping[int, str],
+    owner: User,
+    *,
+    instance: str = "opencrm",
+) -> bytes:
+    """One VTODO per task (UID stable across refreshes and unique across installations
+    through ``instance``, the database's random id; DUE in UTC, the category, the
     description) with a display VALARM at the task's reminder time when it has one.
 
     The feed depends only on its arguments (no time of writing in it): unchanged tasks give the
@@ -29,7 +36,7 @@ def tasks_calendar(tasks: Iterable[Task], categories: Mapping[int, str], owner: 
     cal.add("x-wr-calname", f"opencrm tasks of {owner.name or owner.id}")
     for task in tasks:
         todo = icalendar.Todo()
-        todo.add("uid", f"task-{task.id}@opencrm")
+        todo.add("uid", f"task-{task.id}.{instance}@opencrm")
         # RFC 5545 3.8.7.2: without a METHOD, DTSTAMP is when the task was last revised (not
         # when the feed was written), so an unchanged task reads the same on every refresh.
         todo.add("dtstamp", task.updated_at.astimezone(dt.UTC))

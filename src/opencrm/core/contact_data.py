@@ -34,10 +34,19 @@ MAX_NAME = 255
 MAX_TEXT = 65_000
 MAX_INFO = 255
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Control characters, and lone surrogates (no database can store them as UTF-8).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
-def _no_control(field: str, value: str) -> str:
+def has_control(value: str) -> bool:
+    """Whether ``value`` holds a control character (tab and line breaks aside) or a lone
+    surrogate."""
+    return _CONTROL.search(value) is not None
+
+
+def no_control(field: str, value: str) -> str:
+    """``value``, unless it holds control characters or lone surrogates (a
+    :class:`~opencrm.errors.ValidationError` on ``field``)."""
     if _CONTROL.search(value):
         raise ValidationError({field: "contains control characters"})
     return value
@@ -54,7 +63,7 @@ def clean_name(field: str, value: object, *, required: bool) -> str:
         raise ValidationError({field: "is required"})
     if len(value) > MAX_NAME:
         raise ValidationError({field: f"is longer than {MAX_NAME} characters"})
-    return _no_control(field, value)
+    return no_control(field, value)
 
 
 def clean_text(field: str, value: object, *, max_length: int = MAX_TEXT) -> str:
@@ -66,7 +75,7 @@ def clean_text(field: str, value: object, *, max_length: int = MAX_TEXT) -> str:
     value = value.strip()
     if len(value) > max_length:
         raise ValidationError({field: f"is longer than {max_length} characters"})
-    return _no_control(field, value)
+    return no_control(field, value)
 
 
 def clean_email(value: str, field: str = "email") -> tuple[str, str]:

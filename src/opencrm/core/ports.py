@@ -246,6 +246,10 @@ class UnitOfWork(Protocol):
 
     def rollback(self) -> None: ...
 
+    def lock(self, kind: str, record_id: int) -> None:
+        """Hold a row lock on a ``contact``, ``opportunity``, ``case`` or ``history_event``
+        until the transaction ends."""
+
 
 # --- Notifications and files ------------------------------------------------------------------
 
@@ -335,9 +339,10 @@ class TaskRepository(Protocol):
 
     def get(self, task_id: int) -> Task | None: ...
 
-    def update(self, task: Task) -> Task:
-        """Replace a stored task. A changed due time, alert offset or reopening clears
-        ``reminded_at`` (the entity passed in says so)."""
+    def update(self, task: Task, *, rearm: bool = False) -> Task:
+        """Replace a stored task, but for ``reminded_at``: that is cleared with ``rearm``
+        (a changed due time or alert offset, a reopening) and otherwise left as stored, so
+        a reminder claimed concurrently stays claimed."""
 
     def delete(self, task_id: int) -> None: ...
 
@@ -352,8 +357,9 @@ class TaskRepository(Protocol):
         time is at or after ``since``) as reminded at ``now``; return them. A task is claimed
         by one transaction only, also when several run at once."""
 
-    def open_for(self, responsible: str, limit: int) -> Sequence[Task]:
-        """The open tasks of a responsible user, by due time."""
+    def open_for(self, responsible: str, limit: int, now: dt.datetime) -> Sequence[Task]:
+        """At most ``limit`` open tasks of a responsible user: those due from ``now`` on
+        (soonest first), then the overdue ones (latest first)."""
 
 
 class HistoryRepository(Protocol):

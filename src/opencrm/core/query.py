@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import re
 from collections.abc import Iterator, Sequence
 from typing import Generic, TypeVar
 
@@ -20,6 +21,8 @@ MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 25
 
 CONTACT_SORTS = ("name", "type", "created")
+#: What no sort key can hold: NUL, and lone surrogates (not encodable as UTF-8).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 @attrs.frozen(kw_only=True)
@@ -87,7 +90,7 @@ def _dec(value: object) -> object:
             raise ValueError("bad cursor value")
         return value
     if value is None or isinstance(value, str):
-        if isinstance(value, str) and "\x00" in value:
+        if isinstance(value, str) and _UNSTORABLE.search(value):
             raise ValueError("bad cursor value")
         return value
     raise ValueError("bad cursor value")

@@ -8,12 +8,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from opencrm.core import permissions as policy
+from opencrm.core.contact_data import has_control
 from opencrm.core.entities.activities import HistoryEvent
 from opencrm.core.entities.contacts import Contact
 from opencrm.core.entities.deals import Case, Opportunity
 from opencrm.core.entities.lists import ListItem, ListKind
 from opencrm.core.services import _records as rec
 from opencrm.core.services._base import Tx
+from opencrm.core.users import User, UserDirectory
 from opencrm.errors import NotFound, ValidationError
 
 __all__ = [
@@ -28,8 +30,10 @@ __all__ = [
     "deal_filter",
     "deal_title",
     "link_fields",
+    "names_for",
     "parents",
     "parents_of",
+    "reader",
     "system_category",
 ]
 
@@ -120,6 +124,8 @@ def category(tx: Tx, kind: ListKind, value: object, *, allow_system: bool = Fals
     elif isinstance(value, int) and not isinstance(value, bool):
         item = tx.uow.lists.get(value) if rec.storable_id(value) else None
     elif isinstance(value, str):
+        if len(value) > 255 or has_control(value):
+            raise ValidationError({"category": f"no {kind.value.replace('_', ' ')} {value!r}"})
         item = tx.uow.lists.find(kind, " ".join(value.split()))
     else:
         raise ValidationError({"category": "must be a list item, its id or its title"})
@@ -186,3 +192,32 @@ def created_data(
         "parent": parent,
         "files": list(files),
     }
+
+
+def names_for(tx: Tx, task: Any, reader: User) -> dict[str, str]:
+    """The names of what ``task`` is linked to, as ``reader`` (the user a message about it
+    goes to) may see them: a contact, opportunity or case they may not read is left out, so a
+    mail never names what the recipient could not open."""
+    contact = ""
+    if task.contact_id is not None:
+        access = tx.uow.contacts.access_of(task.contact_id, reader.id)
+        if access is not None and policy.can_read_contact_with(reader, *access):
+            contact = contact_name(tx, task.contact_id)
+    deal: Opportunity | Case | None = None
+    if task.opportunity_id is not None:
+        deal = tx.uow.opportunities.get(task.opportunity_id)
+    elif task.case_id is not None:
+        deal = tx.uow.cases.get(task.case_id)
+    title = deal.title if deal is not None and policy.can_read_deal(reader, deal) else ""
+    return {
+        "contact": contact,
+        "opportunity": title if isinstance(deal, Opportunity) else "",
+        "case": title if isinstance(deal, Case) else "",
+    }
+
+
+def reader(directory: UserDirectory | None, user_id: str) -> User:
+    """The user a message goes to, as the host's directory knows them (an unknown one reads
+    as a plain, non-admin user)."""
+    found = directory.get(user_id) if directory is not None else None
+    return found if found is not None else User(id=user_id)

@@ -11,6 +11,7 @@ from typing import Any
 import attrs
 
 from opencrm.core._snapshot import snapshot
+from opencrm.core.contact_data import has_control
 from opencrm.core.entities.invoices import InvoiceDocument
 from opencrm.core.events import Event
 from opencrm.core.fields import FieldTypeRegistry
@@ -134,7 +135,7 @@ class Service:
         ids: set[str] = set()
         for item in value:
             uid = item.id if isinstance(item, User) else item
-            if not isinstance(uid, str) or not uid:
+            if not isinstance(uid, str) or not uid or len(uid) > 255 or has_control(uid):
                 raise ValidationError({field: "must be a collection of user ids"})
             ids.add(uid)
         directory = self._ctx.directory

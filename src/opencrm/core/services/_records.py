@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from opencrm.core import permissions as policy
+from opencrm.core.contact_data import no_control
 from opencrm.core.entities.contacts import Contact
 from opencrm.core.services._base import Service, Tx
 from opencrm.errors import NotFound, ValidationError
@@ -225,6 +226,7 @@ def text_filter(value: object) -> str | None:
         raise ValidationError({"text": "must be a string of at most 255 characters"})
     if "\x00" in value:
         raise ValidationError({"text": "must not contain NUL characters"})
+    no_control("text", value)
     return " ".join(value.split()) or None
 
 

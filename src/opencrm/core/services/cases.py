@@ -139,6 +139,7 @@ class CaseService:
         tasks and history events (stored files are deleted once the deletion has committed)."""
         with self._s._tx() as tx:
             found = self._readable(tx, case_id)
+            tx.uow.lock("case", found.id)  # uploads to it finish first, or fail
             file_ids = [
                 *tx.uow.case_documents.delete_for_case(found.id),
                 *tx.uow.history.file_ids_of(case_id=found.id),

@@ -217,6 +217,7 @@ class ContactService:
             if tx.uow.contacts.in_use_by_invoices(contact_id):
                 raise Conflict("an invoice names this contact; it cannot be deleted")
             members = tx.uow.contacts.members_of(contact_id) if isinstance(contact, Company) else []
+            tx.uow.lock("contact", contact_id)  # uploads to it finish first, or fail
             file_ids = list(tx.uow.history.file_ids_of(contact_id=contact_id))
             photo = tx.uow.contact_photos.delete(contact_id)
             if photo is not None:
@@ -483,6 +484,7 @@ def _one_filter(tx: Tx, name: str, value: Any) -> dict[str, Any]:
             raise ValidationError({"text": "must be a string of at most 255 characters"})
         if "\x00" in value:
             raise ValidationError({"text": "must not contain NUL characters"})
+        cd.no_control("text", value)
         return {"text": value.strip() or None}
     if name == "tags":
         if isinstance(value, str):

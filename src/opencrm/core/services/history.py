@@ -10,8 +10,10 @@ from typing import IO, Any
 
 import attrs
 
+from opencrm.core import contact_data as cd
 from opencrm.core import permissions as policy
 from opencrm.core.activities_query import HISTORY_SORTS, HistoryFilter
+from opencrm.core.contact_data import has_control
 from opencrm.core.entities.activities import HistoryEvent, HistoryFile
 from opencrm.core.entities.lists import ListKind
 from opencrm.core.query import DEFAULT_PAGE_SIZE, Page, PageRequest
@@ -102,7 +104,7 @@ class HistoryService:
                     updated_at=tx.now,
                 )
                 event = self._apply(tx, blank, values)
-                recipients = sorted(self._s._managers(list(notify), "notify")) if notify else []
+                recipients = sorted(self._s._managers(notify, "notify"))
                 saved = tx.uow.history.add(event)
                 added = [self._store_file(tx, saved, name, data, stored) for name, data in files]
                 saved = attrs.evolve(saved, files=tuple(added))
@@ -175,6 +177,7 @@ class HistoryService:
         """Delete an event; its files go once the deletion has committed."""
         with self._s._tx() as tx:
             found = self._editable(tx, event_id)
+            tx.uow.lock("history_event", found.id)  # attachments in flight finish or fail
             file_ids = tx.uow.history.delete(found.id)
             tx.emit("history.deleted", found, before=found)
         discard_files(self._s._ctx.file_store, file_ids)
@@ -305,6 +308,7 @@ def _content(value: object) -> str:
         raise ValidationError({"content": f"is longer than {MAX_CONTENT:,} characters"})
     if "\x00" in value:
         raise ValidationError({"content": "must not contain NUL characters"})
+    cd.no_control("content", value.replace("\x00", ""))  # lone surrogates, stray controls
     if not value.strip():
         raise ValidationError({"content": "is required"})
     return value
@@ -312,7 +316,7 @@ def _content(value: object) -> str:
 
 def _author(value: object) -> str:
     uid = value.id if isinstance(value, User) else value
-    if not isinstance(uid, str) or not uid:
+    if not isinstance(uid, str) or not uid or len(uid) > 255 or has_control(uid):
         raise ValidationError({"author": "must be a user id"})
     return uid
 

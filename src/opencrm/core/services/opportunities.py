@@ -239,6 +239,7 @@ class OpportunityService:
         tasks and history events (their files go once the deletion has committed)."""
         with self._s._tx() as tx:
             found = self._readable(tx, opportunity_id)
+            tx.uow.lock("opportunity", found.id)  # uploads to it finish first, or fail
             file_ids = tx.uow.history.file_ids_of(opportunity_id=found.id)
             tx.uow.opportunities.delete(found.id)
             tx.emit("opportunity.deleted", found, before=found)

@@ -12,10 +12,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from opencrm.core.entities.activities import Task
+from opencrm.core.entities.activities import ALERT_OFFSETS, Task
 from opencrm.core.services import _activities as act
 from opencrm.core.services._base import Service
 from opencrm.core.users import User
+from opencrm.errors import ValidationError
 
 __all__ = ["LATE_LIMIT", "SYSTEM_USER", "claim_due_reminders"]
 
@@ -31,19 +32,17 @@ def claim_due_reminders(service: Service, now: dt.datetime | None = None) -> Seq
     ``now`` and that were not reminded yet; emit ``task.reminder`` for each; return them."""
     with service._tx() as tx:
         when = tx.now if now is None else act.clean_when(now, "now")
-        claimed = tx.uow.tasks.claim_reminders(when, when - LATE_LIMIT)
+        try:  # the claim looks back up to the late limit plus the longest alert offset
+            since = when - LATE_LIMIT
+            since - dt.timedelta(minutes=max(ALERT_OFFSETS))
+        except OverflowError:
+            raise ValidationError({"now": "is out of range"}) from None
+        claimed = tx.uow.tasks.claim_reminders(when, since)
         if not claimed:
             return claimed
         titles = {item.id: item.title for item in tx.uow.lists.list(act.ListKind.TASK_CATEGORY)}
-        # Names of what the tasks are linked to, each record read once for the whole batch.
-        wanted = {t.contact_id for t in claimed if t.contact_id is not None}
-        names = {c.id: c.display_name for c in tx.uow.contacts.get_many(wanted)}
-        deals: dict[tuple[int | None, int | None], tuple[str, str]] = {}
         for task in claimed:
-            link = (task.opportunity_id, task.case_id)
-            if link not in deals:
-                deals[link] = act.deal_title(tx, *link)
-            opportunity, case = deals[link]
+            recipient = act.reader(service._ctx.directory, task.responsible)
             tx.emit(
                 "task.reminder",
                 task,
@@ -51,9 +50,7 @@ def claim_due_reminders(service: Service, now: dt.datetime | None = None) -> Seq
                     "responsible": task.responsible,
                     "category": titles.get(task.category_id, ""),
                     "due_at": task.due_at.isoformat(),
-                    "contact": names.get(task.contact_id, "") if task.contact_id else "",
-                    "opportunity": opportunity,
-                    "case": case,
+                    **act.names_for(tx, task, recipient),
                 },
             )
         return claimed

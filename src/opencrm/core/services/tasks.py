@@ -12,6 +12,7 @@ import attrs
 from opencrm.core import contact_data as cd
 from opencrm.core import permissions as policy
 from opencrm.core.activities_query import TASK_SORTS, TaskFilter
+from opencrm.core.contact_data import has_control
 from opencrm.core.entities.activities import ALERT_OFFSETS, DEFAULT_ALERT, HistoryEvent, Task
 from opencrm.core.entities.contacts import Contact
 from opencrm.core.entities.lists import ListKind
@@ -50,7 +51,7 @@ _FILTERS = frozenset(
         "case",
     }
 )
-#: The most tasks one calendar feed carries (the nearest due first).
+#: The most tasks one calendar feed carries: the upcoming ones first, then the latest overdue.
 CALENDAR_LIMIT = 2000
 
 
@@ -162,9 +163,10 @@ class TaskService:
         from opencrm.core.calendar import tasks_calendar
 
         with self._s._tx(write=False) as tx:
-            open_tasks = tx.uow.tasks.open_for(tx.actor.id, CALENDAR_LIMIT)
+            open_tasks = tx.uow.tasks.open_for(tx.actor.id, CALENDAR_LIMIT, tx.now)
             titles = {i.id: i.title for i in tx.uow.lists.list(ListKind.TASK_CATEGORY)}
-        return tasks_calendar(open_tasks, titles, owner=tx.actor)
+            instance = str(tx.uow.settings.get("instance_id") or "opencrm")
+        return tasks_calendar(open_tasks, titles, owner=tx.actor, instance=instance)
 
     # --- change -------------------------------------------------------------------------
 
@@ -177,10 +179,11 @@ class TaskService:
             after = self._apply(tx, before, changes)
             if after == before:
                 return before
-            if (after.due_at, after.alert_minutes) != (before.due_at, before.alert_minutes):
+            rearm = (after.due_at, after.alert_minutes) != (before.due_at, before.alert_minutes)
+            if rearm:
                 after = attrs.evolve(after, reminded_at=None)
             after = attrs.evolve(after, updated_by=tx.actor.id, updated_at=tx.now)
-            stored = tx.uow.tasks.update(after)
+            stored = tx.uow.tasks.update(after, rearm=rearm)
             tx.emit("task.updated", stored, before=before, after=stored)
             if notify and stored.responsible != before.responsible:
                 self._assigned(tx, stored)
@@ -223,7 +226,9 @@ class TaskService:
             return stored
 
     def reopen(self, task_id: int) -> Task:
-        """Reopen a closed task (its reminder, if still ahead, is due again)."""
+        """Reopen a closed task. Its reminder is armed again: sent by the next
+        :meth:`~opencrm.CRM.due_reminders` run whose time has reached it, unless the task was
+        due more than a day before that run."""
         with self._s._tx() as tx:
             before = self._editable(tx, task_id)
             if not before.closed:
@@ -236,7 +241,7 @@ class TaskService:
                 updated_by=tx.actor.id,
                 updated_at=tx.now,
             )
-            stored = tx.uow.tasks.update(after)
+            stored = tx.uow.tasks.update(after, rearm=True)
             tx.emit("task.reopened", stored, before=before, after=stored)
             return stored
 
@@ -311,8 +316,7 @@ class TaskService:
     def _responsible(self, value: object) -> str:
         if value is None:
             raise ValidationError({"responsible": "is required"})
-        uid = value.id if isinstance(value, User) else value
-        (found,) = self._s._managers([uid], "responsible")
+        (found,) = self._s._managers([_user_filter(value)], "responsible")
         return found
 
     def _created(self, tx: Tx, task: Task, notify: bool) -> None:
@@ -321,11 +325,12 @@ class TaskService:
             self._assigned(tx, task)
 
     def _assigned(self, tx: Tx, task: Task) -> None:
-        """Tell the responsible that the task is theirs, unless they are the actor."""
+        """Tell the responsible that the task is theirs, unless they are the actor; linked
+        records are named only when the responsible may read them."""
         if task.responsible == tx.actor.id:
             return
         category = tx.uow.lists.get(task.category_id)
-        opportunity, case = act.deal_title(tx, task.opportunity_id, task.case_id)
+        recipient = act.reader(self._s._ctx.directory, task.responsible)
         tx.emit(
             "task.assigned",
             task,
@@ -333,9 +338,7 @@ class TaskService:
                 "responsible": task.responsible,
                 "category": category.title if category else "",
                 "due_at": task.due_at.isoformat(),
-                "contact": act.contact_name(tx, task.contact_id),
-                "opportunity": opportunity,
-                "case": case,
+                **act.names_for(tx, task, recipient),
             },
         )
 
@@ -375,6 +378,6 @@ def _alert(value: object) -> int:
 
 def _user_filter(value: object) -> str:
     uid = value.id if isinstance(value, User) else value
-    if not isinstance(uid, str) or not uid:
+    if not isinstance(uid, str) or not uid or len(uid) > 255 or has_control(uid):
         raise ValidationError({"responsible": "must be a user id"})
     return uid

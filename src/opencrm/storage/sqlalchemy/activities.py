@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     Row,
     and_,
+    case,
     delete,
     exists,
     false,
@@ -180,8 +181,15 @@ class SqlTaskRepository:
         row = self._c.execute(select(tasks).where(tasks.c.id == task_id)).first()
         return None if row is None else _task(row)
 
-    def update(self, task: Task) -> Task:
-        self._c.execute(update(tasks).where(tasks.c.id == task.id).values(**_task_row(task)))
+    def update(self, task: Task, *, rearm: bool = False) -> Task:
+        row = _task_row(task)
+        # reminded_at is written only to re-arm the reminder: a concurrent due_reminders may
+        # have claimed it since this task was read, and writing back the stale value would
+        # make it due (and sent) again.
+        row.pop("reminded_at")
+        if rearm:
+            row["reminded_at"] = None
+        self._c.execute(update(tasks).where(tasks.c.id == task.id).values(**row))
         return task
 
     def delete(self, task_id: int) -> None:
@@ -190,7 +198,7 @@ class SqlTaskRepository:
     def list(
         self, scope: ActivityScope, where: TaskFilter, page: PageRequest
     ) -> tuple[Sequence[Task], Cursor | None]:
-        keys, source = self._sort_keys(page.sort)
+        keys, source = self._sort_keys(page.sort, scope)
         conds = self._conditions(scope, where, paging=True)
         rows, cursor = _keyset(self._c, tasks, source, keys, conds, page)
         return [_task(r) for r in rows], cursor
@@ -221,16 +229,23 @@ class SqlTaskRepository:
         ).all()
         return sorted((_task(r) for r in claimed), key=lambda t: (t.due_at, t.id))
 
-    def open_for(self, responsible: str, limit: int) -> Sequence[Task]:
+    def open_for(self, responsible: str, limit: int, now: dt.datetime) -> Sequence[Task]:
+        overdue = case((tasks.c.due_at < now, 1), else_=0)
         rows = self._c.execute(
             select(tasks)
             .where(tasks.c.responsible == responsible, tasks.c.closed == false())
-            .order_by(tasks.c.due_at, tasks.c.id)
+            # What is coming first (soonest first), then what is overdue (latest first).
+            .order_by(
+                overdue,
+                case((tasks.c.due_at >= now, tasks.c.due_at)),
+                tasks.c.due_at.desc(),
+                tasks.c.id,
+            )
             .limit(limit)
         )
         return [_task(r) for r in rows]
 
-    def _sort_keys(self, sort: str) -> tuple[builtins.list[Any], Any]:
+    def _sort_keys(self, sort: str, scope: ActivityScope) -> tuple[builtins.list[Any], Any]:
         if sort == "title":
             return [tasks.c.title_key.label("k_title"), tasks.c.id.label("k_id")], tasks
         if sort == "created":
@@ -246,8 +261,23 @@ class SqlTaskRepository:
         if sort == "contact":
             named = contacts.alias("sort_contact")  # not the contacts the scope probes
             source = tasks.outerjoin(named, named.c.id == tasks.c.contact_id)
+            name: Any = func.coalesce(named.c.sort_name, "")
+            if not scope.everything:
+                # A task's responsible may not be able to read its contact: such a contact
+                # sorts as if there were none, so neither the order nor the cursor (which
+                # carries the sort key) tells its name.
+                readable = or_(
+                    named.c.access != Access.PRIVATE.value,
+                    select(literal(1))
+                    .where(
+                        contact_managers.c.contact_id == named.c.id,
+                        contact_managers.c.user_id == scope.user_id,
+                    )
+                    .exists(),
+                )
+                name = case((readable, name), else_="")
             return [
-                func.coalesce(named.c.sort_name, "").label("k_contact"),
+                name.label("k_contact"),
                 tasks.c.due_at.label("k_due"),
                 tasks.c.id.label("k_id"),
             ], source

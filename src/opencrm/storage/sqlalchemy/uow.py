@@ -4,17 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy import exc as sa_exc
 
 from opencrm.core import invoice_ports, ports
 from opencrm.errors import Conflict, StorageError
-from opencrm.storage.sqlalchemy import activities, deals
+from opencrm.storage.sqlalchemy import activities, deals, tables
 from opencrm.storage.sqlalchemy import files as filing
 from opencrm.storage.sqlalchemy import invoices as invoicing
 from opencrm.storage.sqlalchemy import repositories as repos
 
 __all__ = ["SqlUnitOfWork"]
+
+_LOCKABLE = {
+    "contact": tables.contacts,
+    "opportunity": tables.opportunities,
+    "case": tables.cases,
+    "history_event": tables.history_events,
+}
 
 
 class SqlUnitOfWork:
@@ -56,6 +63,17 @@ class SqlUnitOfWork:
         self.history: ports.HistoryRepository = activities.SqlHistoryRepository(conn)
         self.contact_photos: ports.ContactPhotoRepository = filing.SqlContactPhotoRepository(conn)
         return self
+
+    def lock(self, kind: str, record_id: int) -> None:
+        """Lock one contact, opportunity, case or history event row until the transaction
+        ends (``SELECT ... FOR UPDATE``; SQLite's write transactions hold the database lock
+        already). A deletion takes it before collecting the stored files to delete, so a
+        concurrent upload to the record either commits first (and its file is collected) or
+        fails on the foreign key (and removes its file itself)."""
+        table = _LOCKABLE[kind]
+        conn = self.connection
+        if conn.dialect.name == "postgresql":
+            conn.execute(select(table.c.id).where(table.c.id == record_id).with_for_update())
 
     @property
     def connection(self) -> Connection:

@@ -5,6 +5,8 @@ Revises: 0005
 Create Date: 2026-11-29
 """
 
+import uuid
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -143,6 +145,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("contact_id", name="pk_contact_photos"),
     )
 
+    # A random id of this database: calendar UIDs must be globally unique (RFC 5545), and
+    # task ids repeat from one installation to the next.
+    settings = sa.table("settings", sa.column("key", sa.String), sa.column("value", sa.Text))
+    op.bulk_insert(settings, [{"key": "instance_id", "value": f'"{uuid.uuid4().hex}"'}])
+
     if op.get_bind().dialect.name == "sqlite":
         _sqlite_extras()
     else:
@@ -181,6 +188,7 @@ def _postgresql_extras() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM settings WHERE key = 'instance_id'")
     if op.get_bind().dialect.name == "sqlite":
         op.execute("DROP TABLE tasks_fts")
     for table in ("contact_photos", "history_files", "history_events", "tasks"):
