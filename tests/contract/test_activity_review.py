@@ -7,11 +7,21 @@ import base64
 import datetime as dt
 import json
 import threading
+import time
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from opencrm import CRM, InMemoryUserDirectory, OutboxNotifier, User, ValidationError
+from opencrm import (
+    CRM,
+    InMemoryUserDirectory,
+    LocalFileStore,
+    OutboxNotifier,
+    User,
+    ValidationError,
+    hookimpl,
+)
 
 PEOPLE = [
     User(id="ada", name="Ada", email="ada@example.com"),
@@ -120,3 +130,48 @@ def test_notify_must_be_a_collection_of_user_ids(rcrm: CRM) -> None:
             ada.history.add("x", "Note", contact=joe, notify=bad)  # type: ignore[arg-type]
         assert "notify" in info.value.errors
     assert ada.history.count() == 0
+
+
+def test_deleting_a_contact_while_a_file_is_added_leaves_no_file(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """An upload in flight when its contact is deleted: the deletion waits for it and then
+    deletes its file too (without the row lock the file stayed on disk, its row cascaded)."""
+    paused, go = threading.Event(), threading.Event()
+
+    class Pause:
+        @hookimpl
+        def opencrm_before_commit(self, crm, uow, events):  # type: ignore[no-untyped-def]
+            if any(e.name == "history.created" for e in events):
+                paused.set()
+                go.wait(10)
+
+    store_dir = tmp_path / "files"
+    crm = CRM(
+        engine,
+        load_entrypoints=False,
+        plugins=[Pause()],
+        file_store=LocalFileStore(store_dir),
+    )
+    ada = crm.session(PEOPLE[0])
+    joe = ada.contacts.add_person("Joe")
+    errors: list[BaseException] = []
+
+    def add() -> None:
+        try:
+            ada.history.add("minutes", "Note", contact=joe, files=[("m.txt", b"notes\n")])
+        except BaseException as exc:
+            errors.append(exc)
+
+    adder = threading.Thread(target=add)
+    adder.start()
+    assert paused.wait(10)
+    deleter = threading.Thread(target=lambda: ada.contacts.delete(joe.id))
+    deleter.start()
+    time.sleep(0.5)  # the deletion is now waiting for the upload's transaction
+    go.set()
+    adder.join(20)
+    deleter.join(20)
+    assert errors == []
+    assert ada.history.count() == 0
+    assert [p for p in store_dir.rglob("*") if p.is_file()] == []
