@@ -1,67 +1,30 @@
-"""The documents attached to a case: metadata in the database, bytes in the FileStore.
-
-The file is written before its row and removed again when the transaction does not commit;
-a removed document's file is deleted only after the removal committed. So a refused upload
-leaves neither file nor row, and a rolled-back removal keeps its file.
-"""
+"""The documents attached to a case: metadata in the database, bytes in the FileStore
+(written and removed as :mod:`opencrm.core.services._files` describes)."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING
 
-from opencrm.core.contact_data import clean_name
 from opencrm.core.entities.deals import Case
 from opencrm.core.files import CaseDocument, StoredFile
-from opencrm.core.ports import FileStore
 from opencrm.core.services import _records as rec
-from opencrm.core.services._base import Service, Tx
-from opencrm.errors import NotConfigured, NotFound
+from opencrm.core.services._base import Tx
+from opencrm.core.services._files import (
+    clean_filename,
+    discard_files,
+    forget_files,
+    require_store,
+)
+from opencrm.errors import NotFound
 
 if TYPE_CHECKING:
     from opencrm.core.services.cases import CaseService
 
-__all__ = [
-    "attach",
-    "clean_filename",
-    "discard_files",
-    "documents",
-    "open_document",
-    "remove_document",
-    "require_store",
-]
+__all__ = ["attach", "documents", "open_document", "remove_document"]
 
 log = logging.getLogger("opencrm")
-
-
-def require_store(service: Service) -> FileStore:
-    """The CRM's file store; :class:`~opencrm.errors.NotConfigured` when it has none (every
-    service that stores files asks here)."""
-    store = service._ctx.file_store
-    if store is None:
-        raise NotConfigured(
-            "the CRM has no file store: open it with CRM.open(..., file_store=LocalFileStore(dir))"
-        )
-    return store
-
-
-def clean_filename(value: object) -> str:
-    name = clean_name("filename", value, required=True)
-    # Keep the last path part only: the name is shown and offered for download, never a path.
-    return name.replace("\\", "/").rsplit("/", 1)[-1].strip() or "file"
-
-
-def discard_files(store: FileStore | None, file_ids: Iterable[str]) -> None:
-    """Delete stored files whose rows are gone; a failure is logged, the change stands."""
-    if store is None:
-        return
-    for file_id in file_ids:
-        try:
-            store.delete(file_id)
-        except Exception:
-            log.exception("could not delete the stored file %s", file_id)
 
 
 def attach(
@@ -92,9 +55,7 @@ def attach(
                 data={"document": document.id, "name": name, "size": stored.size},
             )
     except BaseException:
-        if stored is not None:
-            with contextlib.suppress(Exception):
-                store.delete(stored.id)
+        forget_files(store, [stored.id] if stored is not None else [])
         raise
     return document
 

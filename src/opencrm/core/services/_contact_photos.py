@@ -9,12 +9,11 @@ change keeps the photo it had.
 
 from __future__ import annotations
 
-import contextlib
 from typing import IO, TYPE_CHECKING
 
 from opencrm.core.entities.activities import ContactPhoto
 from opencrm.core.photos import SIZES, process_photo
-from opencrm.core.services._case_documents import discard_files, require_store
+from opencrm.core.services._files import discard_files, forget_files, require_store
 from opencrm.errors import NotFound, ValidationError
 
 if TYPE_CHECKING:
@@ -68,9 +67,7 @@ def set_photo(contacts: ContactService, contact_id: int, data: bytes | IO[bytes]
                 },
             )
     except BaseException:
-        for file_id in written:
-            with contextlib.suppress(Exception):
-                store.delete(file_id)
+        forget_files(store, written)
         raise
     if replaced is not None:
         discard_files(store, _file_ids(replaced))

@@ -11,9 +11,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from opencrm.core import permissions as policy
-from opencrm.core.contact_data import no_control
+from opencrm.core.contact_data import has_control, no_control
 from opencrm.core.entities.contacts import Contact
 from opencrm.core.services._base import Service, Tx
+from opencrm.core.users import User
 from opencrm.errors import NotFound, ValidationError
 
 __all__ = [
@@ -121,6 +122,15 @@ def record_id(
             raise ValidationError({field: f"no {what} you may read with id {value}"})
         raise NotFound(what, value)
     return value
+
+
+def user_id(value: object, field: str) -> str:
+    """A user id given as a :class:`~opencrm.core.users.User` or a string: non-empty, at
+    most 255 characters, no control characters."""
+    uid = value.id if isinstance(value, User) else value
+    if not isinstance(uid, str) or not uid or len(uid) > 255 or has_control(uid):
+        raise ValidationError({field: "must be a user id"})
+    return uid
 
 
 def clean_bool(value: object, field: str) -> bool:

@@ -16,6 +16,7 @@ from opencrm.core.query import DEFAULT_PAGE_SIZE, Page, PageRequest
 from opencrm.core.services import _case_documents as docs
 from opencrm.core.services import _records as rec
 from opencrm.core.services._base import Service, Tx
+from opencrm.core.services._files import discard_files
 from opencrm.core.users import User
 from opencrm.errors import NotFound, PermissionDenied, ValidationError
 
@@ -146,7 +147,7 @@ class CaseService:
             ]
             tx.uow.cases.delete(found.id)
             tx.emit("case.deleted", found, before=found)
-        docs.discard_files(self._s._ctx.file_store, file_ids)
+        discard_files(self._s._ctx.file_store, file_ids)
 
     # --- documents ----------------------------------------------------------------------
 

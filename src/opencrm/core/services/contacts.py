@@ -17,7 +17,7 @@ from opencrm.core.entities.lists import ListItem, ListKind
 from opencrm.core.query import CONTACT_SORTS, DEFAULT_PAGE_SIZE, ContactFilter, Page, PageRequest
 from opencrm.core.services import _contact_photos as _photos
 from opencrm.core.services._base import Service, Tx
-from opencrm.core.services._case_documents import discard_files
+from opencrm.core.services._files import discard_files
 from opencrm.core.services._records import (
     clean_tag_title,
     custom_values,

@@ -4,8 +4,7 @@ e-mails, meetings, and the events opencrm writes itself; with attached files."""
 from __future__ import annotations
 
 import builtins
-import contextlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import IO, Any
 
 import attrs
@@ -13,16 +12,16 @@ import attrs
 from opencrm.core import contact_data as cd
 from opencrm.core import permissions as policy
 from opencrm.core.activities_query import HISTORY_SORTS, HistoryFilter
-from opencrm.core.contact_data import has_control
 from opencrm.core.entities.activities import HistoryEvent, HistoryFile
 from opencrm.core.entities.lists import ListKind
 from opencrm.core.query import DEFAULT_PAGE_SIZE, Page, PageRequest
 from opencrm.core.services import _activities as act
 from opencrm.core.services import _records as rec
 from opencrm.core.services._base import Service, Tx
-from opencrm.core.services._case_documents import (
+from opencrm.core.services._files import (
     clean_filename,
     discard_files,
+    forget_files,
     require_store,
 )
 from opencrm.core.users import User
@@ -116,7 +115,7 @@ class HistoryService:
                 )
                 return saved
         except BaseException:
-            self._forget(stored)
+            forget_files(self._s._ctx.file_store, stored)
             raise
 
     # --- read ---------------------------------------------------------------------------
@@ -196,7 +195,7 @@ class HistoryService:
                 )
                 return added
         except BaseException:
-            self._forget(stored)
+            forget_files(self._s._ctx.file_store, stored)
             raise
 
     def remove_file(self, event_id: int, file_id: int) -> None:
@@ -227,12 +226,6 @@ class HistoryService:
                 created_at=tx.now,
             )
         )
-
-    def _forget(self, file_ids: Sequence[str]) -> None:
-        store = self._s._ctx.file_store
-        for file_id in file_ids:
-            with contextlib.suppress(Exception):
-                store.delete(file_id)  # type: ignore[union-attr]
 
     def _readable(self, tx: Tx, event_id: object) -> HistoryEvent:
         eid = rec.record_id(event_id, "event_id", HistoryEvent, noun="history event")
@@ -287,7 +280,7 @@ class HistoryService:
             lambda v: act.category(tx, ListKind.HISTORY_CATEGORY, v, allow_system=True).id,
             to="category_id",
         )
-        check("author", _author)
+        check("author", lambda v: rec.user_id(v, "author"))
         check("happened_from", lambda v: act.clean_when(v, "happened_from"))
         check("happened_to", lambda v: act.clean_when(v, "happened_to"))
         check("text", rec.text_filter)
@@ -312,13 +305,6 @@ def _content(value: object) -> str:
     if not value.strip():
         raise ValidationError({"content": "is required"})
     return value
-
-
-def _author(value: object) -> str:
-    uid = value.id if isinstance(value, User) else value
-    if not isinstance(uid, str) or not uid or len(uid) > 255 or has_control(uid):
-        raise ValidationError({"author": "must be a user id"})
-    return uid
 
 
 def _file_pairs(value: object) -> list[FileInput]:

@@ -20,7 +20,7 @@ from opencrm.core.entities.lists import Stage, StageType
 from opencrm.core.query import DEFAULT_PAGE_SIZE, Page, PageRequest
 from opencrm.core.services import _records as rec
 from opencrm.core.services._base import Service, Tx
-from opencrm.core.services._case_documents import discard_files
+from opencrm.core.services._files import discard_files
 from opencrm.core.users import User
 from opencrm.errors import Conflict, NotFound, PermissionDenied, ValidationError
 

@@ -12,7 +12,6 @@ import attrs
 from opencrm.core import contact_data as cd
 from opencrm.core import permissions as policy
 from opencrm.core.activities_query import TASK_SORTS, TaskFilter
-from opencrm.core.contact_data import has_control
 from opencrm.core.entities.activities import ALERT_OFFSETS, DEFAULT_ALERT, HistoryEvent, Task
 from opencrm.core.entities.contacts import Contact
 from opencrm.core.entities.lists import ListKind
@@ -20,7 +19,6 @@ from opencrm.core.query import DEFAULT_PAGE_SIZE, Page, PageRequest
 from opencrm.core.services import _activities as act
 from opencrm.core.services import _records as rec
 from opencrm.core.services._base import Service, Tx
-from opencrm.core.users import User
 from opencrm.errors import NotFound, PermissionDenied, ValidationError
 
 __all__ = ["TaskService"]
@@ -316,7 +314,7 @@ class TaskService:
     def _responsible(self, value: object) -> str:
         if value is None:
             raise ValidationError({"responsible": "is required"})
-        (found,) = self._s._managers([_user_filter(value)], "responsible")
+        (found,) = self._s._managers([rec.user_id(value, "responsible")], "responsible")
         return found
 
     def _created(self, tx: Tx, task: Task, notify: bool) -> None:
@@ -350,7 +348,7 @@ class TaskService:
         given = {k: v for k, v in filters.items() if v is not None}
         check = rec.FieldChecker(given)
         check("text", rec.text_filter)
-        check("responsible", _user_filter)
+        check("responsible", lambda v: rec.user_id(v, "responsible"))
         check(
             "category",
             lambda v: act.category(tx, ListKind.TASK_CATEGORY, v).id,
@@ -374,10 +372,3 @@ def _alert(value: object) -> int:
         listed = ", ".join(str(v) for v in ALERT_OFFSETS)
         raise ValidationError({"alert": f"must be one of {listed} (minutes; 0 = never)"})
     return value
-
-
-def _user_filter(value: object) -> str:
-    uid = value.id if isinstance(value, User) else value
-    if not isinstance(uid, str) or not uid or len(uid) > 255 or has_control(uid):
-        raise ValidationError({"responsible": "must be a user id"})
-    return uid
