@@ -131,6 +131,11 @@ class Page(Generic[T]):
     items: Sequence[T]
     next_cursor: str | None
 
+    @classmethod
+    def of(cls, items: Sequence[T], cursor: Cursor | None) -> Page[T]:
+        """A page of ``items``, whose next page starts after ``cursor`` (None: the last)."""
+        return cls(items, cursor.encode() if cursor else None)
+
     def __iter__(self) -> Iterator[T]:
         return iter(self.items)
 

@@ -25,6 +25,7 @@ __all__ = [
     "clean_date",
     "contact_filter",
     "custom_values",
+    "given_filters",
     "member_ids",
     "record_id",
     "tag_titles",
@@ -90,6 +91,17 @@ def check_names(given: Iterable[str], allowed: Iterable[str], what: str) -> None
             errors[name] = f"is not a field of {what}"
     if errors:
         raise ValidationError(errors)
+
+
+def given_filters(filters: Mapping[str, Any], known: Iterable[str]) -> dict[str, Any]:
+    """The filters of a list call that were given (None means "not given"); a name outside
+    the allow-list ``known`` is a :class:`ValidationError` naming the known ones."""
+    allowed = set(known)
+    unknown = sorted(set(filters) - allowed)
+    if unknown:
+        listed = ", ".join(sorted(allowed))
+        raise ValidationError(dict.fromkeys(unknown, f"unknown filter; known: {listed}"))
+    return {k: v for k, v in filters.items() if v is not None}
 
 
 def storable_id(value: int) -> bool:

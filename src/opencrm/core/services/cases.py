@@ -18,7 +18,7 @@ from opencrm.core.services import _records as rec
 from opencrm.core.services._base import Service, Tx
 from opencrm.core.services._files import discard_files
 from opencrm.core.users import User
-from opencrm.errors import NotFound, PermissionDenied, ValidationError
+from opencrm.errors import NotFound, PermissionDenied
 
 __all__ = ["CaseService"]
 
@@ -78,7 +78,7 @@ class CaseService:
         with self._s._tx(write=False) as tx:
             where = self._filter(tx, filters)
             items, cursor = tx.uow.cases.list(policy.deal_scope(tx.actor), where, page)
-            return Page(items, cursor.encode() if cursor else None)
+            return Page.of(items, cursor)
 
     def count(self, **filters: Any) -> int:
         with self._s._tx(write=False) as tx:
@@ -213,11 +213,7 @@ class CaseService:
         return attrs.evolve(result, access_list=result.access_list | {result.created_by})
 
     def _filter(self, tx: Tx, filters: Mapping[str, Any]) -> CaseFilter:
-        unknown = sorted(set(filters) - _FILTERS)
-        if unknown:
-            known = ", ".join(sorted(_FILTERS))
-            raise ValidationError(dict.fromkeys(unknown, f"unknown filter; known: {known}"))
-        given = {k: v for k, v in filters.items() if v is not None}
+        given = rec.given_filters(filters, _FILTERS)
         check = rec.FieldChecker(given)
         check("text", rec.text_filter)
         check("tags", rec.tags_filter)

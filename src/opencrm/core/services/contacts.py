@@ -151,7 +151,7 @@ class ContactService:
         with self._s._tx(write=False) as tx:
             where = self._filter(tx, filters)
             items, cursor = tx.uow.contacts.list(policy.contact_scope(tx.actor), where, page)
-            return Page(items, cursor.encode() if cursor else None)
+            return Page.of(items, cursor)
 
     def count(self, **filters: Any) -> int:
         """How many contacts the user may read match the filters (as for :meth:`list`)."""

@@ -143,7 +143,7 @@ class HistoryService:
         with self._s._tx(write=False) as tx:
             where = self._filter(tx, filters)
             items, cursor = tx.uow.history.list(policy.activity_scope(tx.actor), where, page)
-            return Page(items, cursor.encode() if cursor else None)
+            return Page.of(items, cursor)
 
     def count(self, **filters: Any) -> int:
         with self._s._tx(write=False) as tx:
@@ -269,11 +269,7 @@ class HistoryService:
         return attrs.evolve(event, **new, **links)  # type: ignore[arg-type]
 
     def _filter(self, tx: Tx, filters: Mapping[str, Any]) -> HistoryFilter:
-        unknown = sorted(set(filters) - _FILTERS)
-        if unknown:
-            known = ", ".join(sorted(_FILTERS))
-            raise ValidationError(dict.fromkeys(unknown, f"unknown filter; known: {known}"))
-        given = {k: v for k, v in filters.items() if v is not None}
+        given = rec.given_filters(filters, _FILTERS)
         check = rec.FieldChecker(given)
         check(
             "category",

@@ -724,7 +724,7 @@ class InvoiceService:
         with self._s._tx(write=False) as tx:
             where = self._filter(tx, filters)
             items, cursor = tx.uow.invoices.list(policy.invoice_scope(tx.actor), where, page)
-            return Page(items, cursor.encode() if cursor else None)
+            return Page.of(items, cursor)
 
     def count(self, **filters: Any) -> int:
         with self._s._tx(write=False) as tx:

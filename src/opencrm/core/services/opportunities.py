@@ -156,7 +156,7 @@ class OpportunityService:
         with self._s._tx(write=False) as tx:
             where = self._filter(tx, filters)
             items, cursor = tx.uow.opportunities.list(policy.deal_scope(tx.actor), where, page)
-            return Page(items, cursor.encode() if cursor else None)
+            return Page.of(items, cursor)
 
     def count(self, **filters: Any) -> int:
         """How many opportunities the user may read match the filters (as for :meth:`list`)."""
@@ -323,11 +323,7 @@ class OpportunityService:
         return attrs.evolve(result, access_list=result.access_list | always)
 
     def _filter(self, tx: Tx, filters: Mapping[str, Any]) -> OpportunityFilter:
-        unknown = sorted(set(filters) - _FILTERS)
-        if unknown:
-            known = ", ".join(sorted(_FILTERS))
-            raise ValidationError(dict.fromkeys(unknown, f"unknown filter; known: {known}"))
-        given = {k: v for k, v in filters.items() if v is not None}
+        given = rec.given_filters(filters, _FILTERS)
         check = rec.FieldChecker(given)
         check("text", rec.text_filter)
         check("responsible", lambda v: _one_user(self._s, v, "responsible", known=False))
