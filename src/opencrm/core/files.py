@@ -57,6 +57,13 @@ _SIGNATURES: tuple[tuple[bytes, str], ...] = (
 # Markup a browser would render as a page or run as script: refused anywhere near the start.
 _ACTIVE = (b"<!doctype html", b"<html", b"<script", b"<svg", b"<body", b"<iframe")
 _SCAN = 1024
+_POLYGLOT = "carries markup behind its signature (a polyglot file)"
+_IMAGES = frozenset({PNG, JPEG, GIF, WEBP})
+# Script and markup openers, searched through a whole image (case-insensitively). None is part
+# of any image format; each is 5 bytes or more, so compressed pixel data matches one by chance
+# about once in 10^5 files of 10 MB (shorter openers such as "<?=" or "<svg" would refuse a
+# few percent of large photos).
+_SCRIPT = (b"<?php", b"<script", b"<html", b"<body", b"<iframe", b"<object", b"<embed")
 
 
 def _zip_type(data: bytes) -> str:
@@ -125,7 +132,14 @@ def check_upload(
     if kind not in allowed and not kind.startswith(ODF_PREFIX):
         raise ValidationError({field: f"is of a type that is not accepted ({kind})"})
     if kind != TEXT and any(marker in data[:_SCAN].lower() for marker in _ACTIVE):
-        raise ValidationError({field: "carries markup behind its signature (a polyglot file)"})
+        raise ValidationError({field: _POLYGLOT})
+    if kind in _IMAGES:
+        # An image is pixels: script or markup anywhere in it (appended after the image
+        # data, or in a comment or text chunk) makes it a polyglot that a misconfigured
+        # server would run or a browser render, so the whole file is scanned.
+        lowered = data.lower()
+        if any(marker in lowered for marker in _SCRIPT):
+            raise ValidationError({field: _POLYGLOT})
     return kind
 
 

@@ -44,6 +44,7 @@ __all__ = [
     "SMALL_SIZE",
     "Renditions",
     "process_photo",
+    "reencode_image",
 ]
 
 #: The largest accepted upload: 1 MiB.
@@ -113,6 +114,31 @@ def process_photo(data: bytes | IO[bytes]) -> Renditions:
         raise ValidationError({_FIELD: "is not a readable image (corrupt or truncated)"}) from None
 
 
+def reencode_image(
+    data: bytes,
+    *,
+    field: str,
+    accepted: frozenset[str],
+    max_bytes: int,
+    box: tuple[int, int],
+) -> bytes:
+    """An uploaded image checked like a photo (sniffed type in ``accepted``, at most
+    ``max_bytes`` and :data:`MAX_PIXELS`, fully decodable) and re-encoded from its pixels,
+    scaled down to fit ``box``: PNG when it has transparency, else JPEG. What comes back is
+    an image every renderer reads, with no metadata and nothing behind the pixels; anything
+    refused is a :class:`~opencrm.errors.ValidationError` under ``field``."""
+    kind = check_upload(data, max_bytes=max_bytes, allowed=accepted, field=field)
+    try:
+        image, transparent = _normalise(_decode(data, kind, field))
+        return _encode(_resize(image, _fit(image.width, image.height, *box)), transparent)
+    except ValidationError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ValidationError({field: _TOO_MANY_PIXELS}) from None
+    except _DECODE_ERRORS:
+        raise ValidationError({field: "is not a readable image (corrupt or truncated)"}) from None
+
+
 def _read(data: object) -> bytes:
     if isinstance(data, (bytes, bytearray, memoryview)):
         return bytes(data)
@@ -126,18 +152,18 @@ def _read(data: object) -> bytes:
     return raw
 
 
-def _decode(raw: bytes, kind: str) -> Image.Image:
+def _decode(raw: bytes, kind: str, field: str = _FIELD) -> Image.Image:
     """The first frame, fully decoded and turned upright, as an independent image."""
     expected = _PILLOW_FORMAT[kind]
     # Only the decoder of the sniffed type may read the file.
     with Image.open(io.BytesIO(raw), formats=[expected]) as opened:
         if opened.format not in _READ_AS[kind]:
-            raise ValidationError({_FIELD: f"is not a valid {kind} image"})
+            raise ValidationError({field: f"is not a valid {kind} image"})
         width, height = opened.size
         if width < 1 or height < 1:
-            raise ValidationError({_FIELD: "has no pixels"})
+            raise ValidationError({field: "has no pixels"})
         if width * height > MAX_PIXELS:
-            raise ValidationError({_FIELD: f"is {width}x{height} pixels, {_TOO_MANY_PIXELS}"})
+            raise ValidationError({field: f"is {width}x{height} pixels, {_TOO_MANY_PIXELS}"})
         opened.seek(0)  # the first frame of an animation
         opened.load()
         upright = ImageOps.exif_transpose(opened)
