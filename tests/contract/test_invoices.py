@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import threading
 import time
 from decimal import Decimal
@@ -10,6 +11,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 from moneyed import Money
+from PIL import Image
 
 from opencrm import Conflict, NotFound, PermissionDenied, ValidationError, hookimpl
 from opencrm.core.entities.invoices import InvoiceStatus
@@ -371,12 +373,18 @@ def test_opportunity_link_needs_the_client_as_member(admin, billing):
         admin.invoices.add(client=other, opportunity=deal, lines=line)
 
 
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (4, 2), (10, 20, 30)).save(out, "PNG")
+    return out.getvalue()
+
+
 def test_organisation_profile_and_default_terms(admin, alice):
     admin.invoices.set_default_terms("Payable within 30 days.")
     org = admin.invoices.set_organisation(
         name="Seller AG",
         address={"street": "Markt 1", "city": "Köln"},
-        logo=b"\x89PNG\r\n\x1a\nrest",
+        logo=_png(),
     )
     assert org.address.city == "Köln"
     assert alice.invoices.organisation() == org

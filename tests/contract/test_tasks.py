@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import json
 
 import pytest
+from _cursors import forge
 
 from opencrm import (
     ALERT_OFFSETS,
@@ -93,9 +93,9 @@ def refusals(cases: dict[str, tuple[object, str]], attempt) -> list[str]:
     return wrong
 
 
-def forged(sort: str, values: object) -> str:
-    raw = json.dumps([sort, values]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def forged(crm: CRM, sort: str, values: object) -> str:
+    """A task list cursor carrying ``values``, signed as opencrm signs its own."""
+    return forge(crm, "tasks", sort, values)
 
 
 # --- create and read ---------------------------------------------------------------------
@@ -649,7 +649,7 @@ def test_bad_sort_and_limit(alice):
     assert refusals(cases, lambda kwargs: alice.tasks.list(**kwargs)) == []
 
 
-def test_forged_cursors_are_validation_errors(alice):
+def test_forged_cursors_are_validation_errors(crm, alice):
     for i in range(3):
         alice.tasks.add(f"T{i}", DUE + i * HOUR)
     due_cursor = alice.tasks.list(sort="due", limit=1).next_cursor
@@ -665,37 +665,37 @@ def test_forged_cursors_are_validation_errors(alice):
         ("due", "!!!not base64!!!"),
         ("due", base64.urlsafe_b64encode(b"[1, 2").decode()),
         ("due", base64.urlsafe_b64encode(b'"due"').decode()),
-        ("due", forged("due", {"a": 1})),
-        ("due", forged("due", [1, 2])),
-        ("due", forged("due", [stamp])),
-        ("due", forged("due", [stamp, 1, 2])),
-        ("due", forged("due", [stamp, "1"])),
-        ("due", forged("due", [stamp, True])),
-        ("due", forged("due", [stamp, 1.5])),
-        ("due", forged("due", [stamp, None])),
-        ("due", forged("due", [{"dt": "2030-01-02T09:00:00"}, 1])),
-        ("due", forged("due", [{"dt": "not a date"}, 1])),
-        ("due", forged("due", [{"dt": 5}, 1])),
-        ("title", forged("title", [5, 1])),
-        ("contact", forged("contact", [None, stamp, 1])),
-        ("created", forged("created", ["2030-01-02", 1])),
+        ("due", forged(crm, "due", {"a": 1})),
+        ("due", forged(crm, "due", [1, 2])),
+        ("due", forged(crm, "due", [stamp])),
+        ("due", forged(crm, "due", [stamp, 1, 2])),
+        ("due", forged(crm, "due", [stamp, "1"])),
+        ("due", forged(crm, "due", [stamp, True])),
+        ("due", forged(crm, "due", [stamp, 1.5])),
+        ("due", forged(crm, "due", [stamp, None])),
+        ("due", forged(crm, "due", [{"dt": "2030-01-02T09:00:00"}, 1])),
+        ("due", forged(crm, "due", [{"dt": "not a date"}, 1])),
+        ("due", forged(crm, "due", [{"dt": 5}, 1])),
+        ("title", forged(crm, "title", [5, 1])),
+        ("contact", forged(crm, "contact", [None, stamp, 1])),
+        ("created", forged(crm, "created", ["2030-01-02", 1])),
     ]
     for sort, cursor in bad:
         with pytest.raises(ValidationError) as info:
             alice.tasks.list(sort=sort, after=cursor)
         assert "after" in info.value.errors, (sort, cursor)
     # A well-formed forged cursor is just a position.
-    assert titles(alice.tasks.list(after=forged("due", [stamp, 0]))) == ["T0", "T1", "T2"]
+    assert titles(alice.tasks.list(after=forged(crm, "due", [stamp, 0]))) == ["T0", "T1", "T2"]
 
 
-def test_cursors_with_out_of_range_values_are_validation_errors(alice):
+def test_cursors_with_out_of_range_values_are_validation_errors(crm, alice):
     alice.tasks.add("T", DUE)
     for values in (
         [{"dt": DUE.isoformat()}, 2**70],
         [{"dt": "9999-12-31T23:00:00-05:00"}, 1],
     ):
         with pytest.raises(ValidationError) as info:
-            alice.tasks.list(sort="due", after=forged("due", values))
+            alice.tasks.list(sort="due", after=forged(crm, "due", values))
         assert "after" in info.value.errors, values
 
 

@@ -204,6 +204,10 @@ class SettingsRepository(Protocol):
 
     def set(self, key: str, value: Any) -> None: ...
 
+    def add_if_missing(self, key: str, value: Any) -> Any:
+        """Store ``value`` under ``key`` unless a value is stored already (also when another
+        transaction stores one at the same time); return the stored value."""
+
 
 class AuditRepository(Protocol):
     def append(self, event: Event) -> None: ...

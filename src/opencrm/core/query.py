@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hmac
 import json
 import re
 from collections.abc import Iterator, Sequence
@@ -14,10 +15,28 @@ import attrs
 from opencrm.core.entities.contacts import Access
 from opencrm.errors import ValidationError
 
-__all__ = ["MAX_PAGE_SIZE", "ContactFilter", "Cursor", "Page", "PageRequest"]
+__all__ = [
+    "MAX_FILTER_TEXT",
+    "MAX_FILTER_VALUES",
+    "MAX_PAGE_SIZE",
+    "ContactFilter",
+    "Cursor",
+    "CursorKey",
+    "Page",
+    "PageRequest",
+    "page_limit",
+]
 
 T = TypeVar("T")
+#: The limits every list, count and search holds its input to, so that no request can make a
+#: query slow or large: a page has at most ``MAX_PAGE_SIZE`` rows, a multi-value filter (such
+#: as ``tags``) at most ``MAX_FILTER_VALUES`` values, and a text filter or search at most
+#: ``MAX_FILTER_TEXT`` characters. Going over one is a ValidationError naming the filter.
 MAX_PAGE_SIZE = 500
+MAX_FILTER_VALUES = 50
+MAX_FILTER_TEXT = 255
+#: No cursor opencrm hands out comes near this (a few sort keys of a few hundred characters).
+MAX_CURSOR_LENGTH = 16_384
 DEFAULT_PAGE_SIZE = 25
 
 CONTACT_SORTS = ("name", "type", "created")
@@ -48,6 +67,9 @@ class ContactFilter:
     created_to: dt.datetime | None = None
 
 
+_NOT_A_CURSOR = "is not a cursor of this list and sort"
+
+
 @attrs.frozen
 class Cursor:
     """Where the next page starts: the sort key values of the last row returned."""
@@ -55,25 +77,65 @@ class Cursor:
     sort: str
     values: tuple[object, ...]
 
-    def encode(self) -> str:
-        data = [self.sort, [_enc(v) for v in self.values]]
-        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
-    @classmethod
-    def decode(cls, token: str, sort: str) -> Cursor:
+@attrs.frozen
+class CursorKey:
+    """Signs and opens the cursors of one list (``contacts``, ``tasks``, ...).
+
+    A cursor travels through the client, so it is signed: an HMAC-SHA256 over the list's name
+    and the payload, keyed by a secret stored once per database (in the settings table, so
+    every app server sharing the database agrees on it). A cursor of another list, another
+    sort, another database or one edited by hand is refused as a
+    :class:`~opencrm.errors.ValidationError` naming ``after``; storage also checks each value
+    against the sort key's column type before it reaches SQL.
+    """
+
+    secret: bytes = attrs.field(repr=False)
+    list_name: str
+
+    def encode(self, cursor: Cursor) -> str:
+        data = [cursor.sort, [_enc(v) for v in cursor.values]]
+        payload = _b64(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
+        return f"{payload}.{self._mac(payload)}"
+
+    def decode(self, token: str, sort: str) -> Cursor:
         try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            payload, _, mac = token.partition(".")
+            if not hmac.compare_digest(mac.encode(), self._mac(payload).encode()):
+                raise ValueError("bad signature")
+            raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
             name, values = json.loads(raw)
             if name != sort or not isinstance(values, list):
-                raise ValueError
-            return cls(name, tuple(_dec(v) for v in values))
-        except (ValueError, TypeError, UnicodeDecodeError, OverflowError):
-            raise ValidationError({"after": "is not a cursor of this list and sort"}) from None
+                raise ValueError("another sort")
+            return Cursor(name, tuple(_dec(v) for v in values))
+        except (ValueError, TypeError, UnicodeError, OverflowError):
+            raise ValidationError({"after": _NOT_A_CURSOR}) from None
+
+    def open(self, page: PageRequest) -> PageRequest:
+        """``page`` with its ``after`` token checked and decoded."""
+        if page.token is None:
+            return page
+        sort = f"-{page.sort}" if page.descending else page.sort
+        return attrs.evolve(page, after=self.decode(page.token, sort), token=None)
+
+    def page(self, items: Sequence[T], cursor: Cursor | None) -> Page[T]:
+        """A page of ``items``, whose next page starts after ``cursor`` (None: the last)."""
+        return Page(items, self.encode(cursor) if cursor else None)
+
+    def _mac(self, payload: str) -> str:
+        message = f"{self.list_name}\n{payload}".encode()
+        return _b64(hmac.digest(self.secret, message, "sha256")[:16])
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
 def _enc(value: object) -> object:
     if isinstance(value, dt.datetime):
         return {"dt": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {"d": value.isoformat()}
     if value is None or isinstance(value, (str, int)):
         return value
     raise TypeError(f"cannot put {type(value).__name__} in a cursor")
@@ -85,6 +147,8 @@ def _dec(value: object) -> object:
         if when.tzinfo is not None:
             when.astimezone(dt.UTC)  # OverflowError at the ends of the calendar
         return when
+    if isinstance(value, dict) and set(value) == {"d"}:
+        return dt.date.fromisoformat(str(value["d"]))
     if isinstance(value, int) and not isinstance(value, bool):
         if not -(2**63) <= value < 2**63:  # what a BIGINT column (and SQLite) can hold
             raise ValueError("bad cursor value")
@@ -96,32 +160,44 @@ def _dec(value: object) -> object:
     raise ValueError("bad cursor value")
 
 
+def page_limit(limit: object) -> int:
+    """``limit`` if it is a page size opencrm serves (1 to ``MAX_PAGE_SIZE``), else a
+    ValidationError naming ``limit``."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValidationError({"limit": f"must be a whole number from 1 to {MAX_PAGE_SIZE}"})
+    return limit
+
+
 @attrs.frozen
 class PageRequest:
-    """A validated request for one page: ``sort`` is an allow-listed name, ``-`` for descending."""
+    """A validated request for one page: ``sort`` is an allow-listed name, ``-`` for descending.
+
+    Built before the transaction; ``token`` is the ``after`` cursor as given, which
+    :meth:`CursorKey.open` checks and turns into ``after`` inside it.
+    """
 
     sort: str
     descending: bool
     limit: int
     after: Cursor | None
+    token: str | None = None
 
     @classmethod
     def build(cls, sort: str, limit: int, after: str | None, allowed: Sequence[str]) -> PageRequest:
         errors = {}
         if not isinstance(sort, str) or sort.removeprefix("-") not in allowed:
             errors["sort"] = f"must be one of {', '.join(allowed)} (prefix - for descending)"
-        if (
-            isinstance(limit, bool)
-            or not isinstance(limit, int)
-            or not (1 <= limit <= MAX_PAGE_SIZE)
-        ):
-            errors["limit"] = f"must be a whole number from 1 to {MAX_PAGE_SIZE}"
+        try:
+            page_limit(limit)
+        except ValidationError as exc:
+            errors.update(exc.errors)
         if after is not None and not isinstance(after, str):
             errors["after"] = "must be a cursor string"
+        elif after is not None and len(after) > MAX_CURSOR_LENGTH:
+            errors["after"] = _NOT_A_CURSOR
         if errors:
             raise ValidationError(errors)
-        cursor = Cursor.decode(after, sort) if after else None
-        return cls(sort.removeprefix("-"), sort.startswith("-"), limit, cursor)
+        return cls(sort.removeprefix("-"), sort.startswith("-"), limit, None, after or None)
 
 
 @attrs.frozen
@@ -130,11 +206,6 @@ class Page(Generic[T]):
 
     items: Sequence[T]
     next_cursor: str | None
-
-    @classmethod
-    def of(cls, items: Sequence[T], cursor: Cursor | None) -> Page[T]:
-        """A page of ``items``, whose next page starts after ``cursor`` (None: the last)."""
-        return cls(items, cursor.encode() if cursor else None)
 
     def __iter__(self) -> Iterator[T]:
         return iter(self.items)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,6 +17,7 @@ from opencrm.core.entities.invoices import InvoiceDocument
 from opencrm.core.events import Event
 from opencrm.core.fields import FieldTypeRegistry
 from opencrm.core.ports import Clock, FileStore, Message, Notifier, UnitOfWork
+from opencrm.core.query import CursorKey
 from opencrm.core.users import ModuleAccess, User, UserDirectory
 from opencrm.errors import PermissionDenied, ValidationError
 
@@ -24,6 +26,8 @@ __all__ = ["Context", "Service", "Tx", "utc_now"]
 log = logging.getLogger("opencrm")
 
 MODULE_ACCESS_KEY = "module_access"
+#: The settings key of the secret that signs list cursors (hex; never shown to users).
+CURSOR_SECRET_KEY = "cursor_secret"
 
 
 def utc_now() -> dt.datetime:
@@ -85,6 +89,14 @@ class Tx:
                 entity=entity,
             )
         )
+
+    def cursor_key(self, list_name: str) -> CursorKey:
+        """Signs and opens the cursors of ``list_name``, with the database's cursor secret
+        (made on first use if a migration did not make it)."""
+        secret = self.uow.settings.get(CURSOR_SECRET_KEY)
+        if not secret:
+            secret = self.uow.settings.add_if_missing(CURSOR_SECRET_KEY, secrets.token_hex(32))
+        return CursorKey(bytes.fromhex(secret), list_name)
 
 
 def load_module_access(uow: UnitOfWork) -> ModuleAccess:

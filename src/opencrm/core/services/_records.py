@@ -7,12 +7,14 @@ that a service can collect all bad fields of one call into a single error.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from opencrm.core import permissions as policy
 from opencrm.core.contact_data import has_control, no_control
 from opencrm.core.entities.contacts import Contact
+from opencrm.core.query import MAX_FILTER_TEXT, MAX_FILTER_VALUES
 from opencrm.core.services._base import Service, Tx
 from opencrm.core.users import User
 from opencrm.errors import NotFound, ValidationError
@@ -20,6 +22,7 @@ from opencrm.errors import NotFound, ValidationError
 __all__ = [
     "FieldChecker",
     "access_event",
+    "bounded",
     "check_names",
     "clean_bool",
     "clean_date",
@@ -94,14 +97,44 @@ def check_names(given: Iterable[str], allowed: Iterable[str], what: str) -> None
 
 
 def given_filters(filters: Mapping[str, Any], known: Iterable[str]) -> dict[str, Any]:
-    """The filters of a list call that were given (None means "not given"); a name outside
-    the allow-list ``known`` is a :class:`ValidationError` naming the known ones."""
+    """The filters of a list call that were given (None means "not given"), held to the
+    limits of :mod:`opencrm.core.query`: a name outside the allow-list ``known`` is a
+    :class:`ValidationError` naming the known ones; a text value longer than
+    ``MAX_FILTER_TEXT`` characters, or a collection of more than ``MAX_FILTER_VALUES``
+    values (read no further than that), one naming the filter. Collections come back as
+    lists, so a generator is read once."""
     allowed = set(known)
     unknown = sorted(set(filters) - allowed)
     if unknown:
         listed = ", ".join(sorted(allowed))
         raise ValidationError(dict.fromkeys(unknown, f"unknown filter; known: {listed}"))
-    return {k: v for k, v in filters.items() if v is not None}
+    given: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for name, value in filters.items():
+        if value is None:
+            continue
+        try:
+            given[name] = bounded(value, name)
+        except ValidationError as exc:
+            errors.update(exc.errors)
+    if errors:
+        raise ValidationError(errors)
+    return given
+
+
+def bounded(value: Any, field: str) -> Any:
+    """``value`` held to the filter limits (see :func:`given_filters`); a collection other
+    than a mapping comes back as a list."""
+    if isinstance(value, str):
+        if len(value) > MAX_FILTER_TEXT:
+            raise ValidationError({field: f"must have at most {MAX_FILTER_TEXT} characters"})
+        return value
+    if isinstance(value, (bytes, bytearray, Mapping)) or not isinstance(value, Iterable):
+        return value
+    values = list(itertools.islice(value, MAX_FILTER_VALUES + 1))
+    if len(values) > MAX_FILTER_VALUES:
+        raise ValidationError({field: f"must have at most {MAX_FILTER_VALUES} values"})
+    return values
 
 
 def storable_id(value: int) -> bool:
@@ -244,8 +277,9 @@ def readable_contact(tx: Tx, value: object, field: str) -> int:
 
 
 def text_filter(value: object) -> str | None:
-    if not isinstance(value, str) or len(value) > 255:
-        raise ValidationError({"text": "must be a string of at most 255 characters"})
+    if not isinstance(value, str):
+        raise ValidationError({"text": "must be a string"})
+    bounded(value, "text")
     if "\x00" in value:
         raise ValidationError({"text": "must not contain NUL characters"})
     no_control("text", value)
@@ -255,9 +289,9 @@ def text_filter(value: object) -> str | None:
 def tags_filter(value: object) -> frozenset[str]:
     if isinstance(value, str):
         value = [value]
-    if not isinstance(value, Iterable):
+    if isinstance(value, Mapping) or not isinstance(value, Iterable):
         raise ValidationError({"tags": "must be a collection of tag titles"})
-    return frozenset(clean_tag_title(v) for v in value)
+    return frozenset(clean_tag_title(v) for v in bounded(value, "tags"))
 
 
 def contact_filter(tx: Tx, value: object) -> int:

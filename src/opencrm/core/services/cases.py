@@ -77,8 +77,9 @@ class CaseService:
         page = PageRequest.build(sort, limit, after, CASE_SORTS)
         with self._s._tx(write=False) as tx:
             where = self._filter(tx, filters)
-            items, cursor = tx.uow.cases.list(policy.deal_scope(tx.actor), where, page)
-            return Page.of(items, cursor)
+            key = tx.cursor_key("cases")
+            items, cursor = tx.uow.cases.list(policy.deal_scope(tx.actor), where, key.open(page))
+            return key.page(items, cursor)
 
     def count(self, **filters: Any) -> int:
         with self._s._tx(write=False) as tx:

@@ -19,10 +19,12 @@ from opencrm.core.services import _contact_photos as _photos
 from opencrm.core.services._base import Service, Tx
 from opencrm.core.services._files import discard_files
 from opencrm.core.services._records import (
-    clean_tag_title,
     custom_values,
+    given_filters,
     storable_id,
     tag_titles,
+    tags_filter,
+    text_filter,
 )
 from opencrm.errors import Conflict, NotFound, PermissionDenied, ValidationError
 
@@ -150,8 +152,11 @@ class ContactService:
         page = PageRequest.build(sort, limit, after, CONTACT_SORTS)
         with self._s._tx(write=False) as tx:
             where = self._filter(tx, filters)
-            items, cursor = tx.uow.contacts.list(policy.contact_scope(tx.actor), where, page)
-            return Page.of(items, cursor)
+            key = tx.cursor_key("contacts")
+            items, cursor = tx.uow.contacts.list(
+                policy.contact_scope(tx.actor), where, key.open(page)
+            )
+            return key.page(items, cursor)
 
     def count(self, **filters: Any) -> int:
         """How many contacts the user may read match the filters (as for :meth:`list`)."""
@@ -393,16 +398,9 @@ class ContactService:
         return company_id
 
     def _filter(self, tx: Tx, filters: Mapping[str, Any]) -> ContactFilter:
-        unknown = sorted(set(filters) - _FILTERS)
-        if unknown:
-            raise ValidationError(
-                {name: f"unknown filter; known: {', '.join(sorted(_FILTERS))}" for name in unknown}
-            )
         errors: dict[str, str] = {}
         out: dict[str, Any] = {}
-        for name, value in filters.items():
-            if value is None:
-                continue
+        for name, value in given_filters(filters, _FILTERS).items():
             try:
                 out.update(_one_filter(tx, name, value))
             except ValidationError as exc:
@@ -480,16 +478,9 @@ def _item_id(tx: Tx, kind: ListKind, value: object, field: str) -> int | None:
 
 def _one_filter(tx: Tx, name: str, value: Any) -> dict[str, Any]:
     if name == "text":
-        if not isinstance(value, str) or len(value) > 255:
-            raise ValidationError({"text": "must be a string of at most 255 characters"})
-        if "\x00" in value:
-            raise ValidationError({"text": "must not contain NUL characters"})
-        cd.no_control("text", value)
-        return {"text": value.strip() or None}
+        return {"text": text_filter(value)}
     if name == "tags":
-        if isinstance(value, str):
-            value = [value]
-        return {"tags": frozenset(clean_tag_title(v, "tags") for v in value)}
+        return {"tags": tags_filter(value)}
     if name in ("temperature", "contact_type"):
         kind = ListKind.TEMPERATURE if name == "temperature" else ListKind.CONTACT_TYPE
         return {f"{name}_id": _item_id(tx, kind, value, name)}

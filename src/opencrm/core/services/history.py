@@ -142,8 +142,11 @@ class HistoryService:
         page = PageRequest.build(sort, limit, after, HISTORY_SORTS)
         with self._s._tx(write=False) as tx:
             where = self._filter(tx, filters)
-            items, cursor = tx.uow.history.list(policy.activity_scope(tx.actor), where, page)
-            return Page.of(items, cursor)
+            key = tx.cursor_key("history")
+            items, cursor = tx.uow.history.list(
+                policy.activity_scope(tx.actor), where, key.open(page)
+            )
+            return key.page(items, cursor)
 
     def count(self, **filters: Any) -> int:
         with self._s._tx(write=False) as tx:

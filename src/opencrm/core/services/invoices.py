@@ -30,6 +30,7 @@ from opencrm.core.entities.invoices import (
     Tax,
     TaxTotal,
 )
+from opencrm.core.files import JPEG, PNG
 from opencrm.core.invoice_ports import INVOICE_SORTS, InvoiceFilter, TaxRepository
 from opencrm.core.invoicing import (
     MAX_LINE_TAXES,
@@ -49,10 +50,11 @@ from opencrm.core.money import (
     round_amount,
     to_decimal,
 )
+from opencrm.core.photos import reencode_image
 from opencrm.core.query import DEFAULT_PAGE_SIZE, Page, PageRequest
 from opencrm.core.services._base import Service, Tx
 from opencrm.core.services._invoice_mail import Message, send_invoice
-from opencrm.core.services._records import storable_id
+from opencrm.core.services._records import given_filters, storable_id, text_filter
 from opencrm.errors import (
     Conflict,
     MissingExchangeRates,
@@ -84,6 +86,9 @@ DUE_PRESETS = {"on_receipt": 0, "15_days": 15, "30_days": 30, "45_days": 45}
 MAX_QUANTITY = Decimal(10**9)
 MAX_LINES = 1000
 MAX_LOGO_BYTES = 1024 * 1024
+#: A stored logo fits this box (width, height in pixels); larger uploads are scaled down.
+LOGO_BOX = (1200, 600)
+_LOGO_TYPES = frozenset({PNG, JPEG})
 _UNSET: Any = object()
 
 
@@ -340,8 +345,10 @@ class ProductService:
     def list(self, *, text: str | None = None, in_stock: bool | None = None) -> Sequence[Product]:
         """Products by title; ``text`` matches title or SKU; ``in_stock`` keeps tracked products
         with (True) or without (False) stock."""
-        if text is not None and not isinstance(text, str):
-            raise ValidationError({"text": "must be a string"})
+        if text is not None:
+            text = text_filter(text)
+        if in_stock is not None and not isinstance(in_stock, bool):
+            raise ValidationError({"in_stock": "must be True, False or None"})
         with self._s._tx(write=False) as tx:
             return tx.uow.products.list(text=text or None, in_stock=in_stock)
 
@@ -723,8 +730,11 @@ class InvoiceService:
         page = PageRequest.build(sort, limit, after, INVOICE_SORTS)
         with self._s._tx(write=False) as tx:
             where = self._filter(tx, filters)
-            items, cursor = tx.uow.invoices.list(policy.invoice_scope(tx.actor), where, page)
-            return Page.of(items, cursor)
+            key = tx.cursor_key("invoices")
+            items, cursor = tx.uow.invoices.list(
+                policy.invoice_scope(tx.actor), where, key.open(page)
+            )
+            return key.page(items, cursor)
 
     def count(self, **filters: Any) -> int:
         with self._s._tx(write=False) as tx:
@@ -1335,16 +1345,9 @@ class InvoiceService:
         return lines, (m(result.subtotal), tax_totals, m(result.total))
 
     def _filter(self, tx: Tx, filters: Mapping[str, Any]) -> InvoiceFilter:
-        unknown = sorted(set(filters) - _FILTERS)
-        if unknown:
-            raise ValidationError(
-                {n: f"unknown filter; known: {', '.join(sorted(_FILTERS))}" for n in unknown}
-            )
         errors: dict[str, str] = {}
         out: dict[str, Any] = {}
-        for name, value in filters.items():
-            if value is None:
-                continue
+        for name, value in given_filters(filters, _FILTERS).items():
             if name == "status":
                 out["status"] = _collect(errors, "status", _status, value)
             elif name == "client":
@@ -1363,10 +1366,7 @@ class InvoiceService:
                 elif value is not False:
                     errors["overdue"] = "must be True or False"
             elif name == "text":
-                if not isinstance(value, str) or len(value) > 255:
-                    errors["text"] = "must be a string of at most 255 characters"
-                else:
-                    out["text"] = value.strip() or None
+                out["text"] = _collect(errors, "text", text_filter, value)
         if errors:
             raise ValidationError(errors)
         return InvoiceFilter(**out)
@@ -1452,6 +1452,8 @@ def _clean_address(value: object) -> Address:
 
 
 def _clean_logo(value: object) -> bytes | None:
+    """The logo decoded and re-encoded (see :func:`opencrm.core.photos.reencode_image`), so
+    a truncated or doctored file is refused here instead of breaking every document later."""
     if value is None:
         return None
     if not isinstance(value, bytes):
@@ -1460,7 +1462,9 @@ def _clean_logo(value: object) -> bytes | None:
         raise ValidationError({"logo": "must be at most 1 MB"})
     if not (value.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff"))):
         raise ValidationError({"logo": "must be a PNG or JPEG image"})
-    return value
+    return reencode_image(
+        value, field="logo", accepted=_LOGO_TYPES, max_bytes=MAX_LOGO_BYTES, box=LOGO_BOX
+    )
 
 
 def _organisation(tx: Tx) -> Organisation:

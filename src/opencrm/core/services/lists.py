@@ -12,7 +12,9 @@ from opencrm.core.contact_data import clean_name
 from opencrm.core.entities.lists import CustomField, ListItem, ListKind, Stage, Tag
 from opencrm.core.fields import FIELD_ENTITY_TYPES
 from opencrm.core.permissions import require_admin
+from opencrm.core.query import page_limit
 from opencrm.core.services._base import MODULE_ACCESS_KEY, Service, Tx
+from opencrm.core.services._records import given_filters
 from opencrm.core.users import ModuleAccess
 from opencrm.errors import Conflict, NotFound, ValidationError
 
@@ -374,7 +376,19 @@ class SettingsService:
         entity_id: int | str | None = None,
         limit: int = 100,
     ) -> Sequence[Any]:
-        """The newest audit entries first (admin only)."""
+        """The newest audit entries first (admin only); at most ``limit`` of them (1 to
+        ``MAX_PAGE_SIZE``)."""
+        page_limit(limit)
+        given = given_filters({"entity_type": entity_type, "entity_id": entity_id}, _AUDIT_FILTERS)
+        if "entity_type" in given and not isinstance(entity_type, str):
+            raise ValidationError({"entity_type": "must be a string"})
+        if "entity_id" in given and (
+            isinstance(entity_id, bool) or not isinstance(entity_id, (int, str))
+        ):
+            raise ValidationError({"entity_id": "must be an id (an integer or a string)"})
         with self._s._tx(write=False) as tx:
             require_admin(tx.actor, "read the audit trail")
             return tx.uow.audit.entries(entity_type=entity_type, entity_id=entity_id, limit=limit)
+
+
+_AUDIT_FILTERS = ("entity_type", "entity_id")

@@ -155,8 +155,11 @@ class OpportunityService:
         page = PageRequest.build(sort, limit, after, OPPORTUNITY_SORTS)
         with self._s._tx(write=False) as tx:
             where = self._filter(tx, filters)
-            items, cursor = tx.uow.opportunities.list(policy.deal_scope(tx.actor), where, page)
-            return Page.of(items, cursor)
+            key = tx.cursor_key("opportunities")
+            items, cursor = tx.uow.opportunities.list(
+                policy.deal_scope(tx.actor), where, key.open(page)
+            )
+            return key.page(items, cursor)
 
     def count(self, **filters: Any) -> int:
         """How many opportunities the user may read match the filters (as for :meth:`list`)."""

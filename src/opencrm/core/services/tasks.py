@@ -148,8 +148,11 @@ class TaskService:
         page = PageRequest.build(sort, limit, after, TASK_SORTS)
         with self._s._tx(write=False) as tx:
             where = self._filter(tx, filters)
-            items, cursor = tx.uow.tasks.list(policy.activity_scope(tx.actor), where, page)
-            return Page.of(items, cursor)
+            key = tx.cursor_key("tasks")
+            items, cursor = tx.uow.tasks.list(
+                policy.activity_scope(tx.actor), where, key.open(page)
+            )
+            return key.page(items, cursor)
 
     def count(self, **filters: Any) -> int:
         with self._s._tx(write=False) as tx:

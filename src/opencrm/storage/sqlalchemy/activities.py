@@ -18,7 +18,6 @@ import attrs
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Integer,
     Row,
     and_,
     case,
@@ -31,7 +30,6 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    tuple_,
     union,
     update,
 )
@@ -41,7 +39,7 @@ from opencrm.core.entities.activities import ALERT_OFFSETS, HistoryEvent, Histor
 from opencrm.core.entities.contacts import Access
 from opencrm.core.permissions import ActivityScope
 from opencrm.core.query import Cursor, PageRequest
-from opencrm.errors import ValidationError
+from opencrm.storage.sqlalchemy.paging import after_cursor, next_cursor
 from opencrm.storage.sqlalchemy.tables import (
     case_access,
     cases,
@@ -54,7 +52,6 @@ from opencrm.storage.sqlalchemy.tables import (
     opportunity_access,
     tasks,
 )
-from opencrm.storage.sqlalchemy.types import UTCDateTime
 
 __all__ = ["SqlHistoryRepository", "SqlTaskRepository"]
 
@@ -105,22 +102,6 @@ def _escaped(needle: str) -> str:
     return needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _fits(value: object, key: Any) -> bool:
-    """Whether a cursor value can stand for a sort key (a forged cursor is a typed error)."""
-    if isinstance(key.type, UTCDateTime):
-        if not isinstance(value, dt.datetime) or value.tzinfo is None:
-            return False
-        try:
-            value.astimezone(dt.UTC)
-        except (OverflowError, ValueError):
-            return False
-        return True
-    if isinstance(value, int) and not isinstance(value, bool):
-        # Every integer sort key here is an INTEGER column (32 bits on PostgreSQL).
-        return isinstance(key.type, Integer) and -(2**31) <= value < 2**31
-    return isinstance(value, str) and key.type.python_type is str
-
-
 def _keyset(
     conn: Connection,
     columns: Any,
@@ -131,24 +112,14 @@ def _keyset(
 ) -> tuple[builtins.list[Row[Any]], Cursor | None]:
     """One page of rows ordered by ``keys`` (the last one unique), after the cursor."""
     query = select(columns, *keys).select_from(source).where(*conds)
-    if page.after is not None:
-        values = page.after.values
-        if len(values) != len(keys) or not all(
-            _fits(v, k) for v, k in zip(values, keys, strict=True)
-        ):
-            raise ValidationError({"after": "is not a cursor of this list and sort"})
-        bound = tuple_(*[literal(v, type_=k.type) for v, k in zip(values, keys, strict=True)])
-        row_keys = tuple_(*keys)
-        query = query.where(row_keys < bound if page.descending else row_keys > bound)
+    after = after_cursor(keys, page)
+    if after is not None:
+        query = query.where(after)
     order = [k.desc() if page.descending else k.asc() for k in keys]
     rows = builtins.list(conn.execute(query.order_by(*order).limit(page.limit + 1)).all())
     more = len(rows) > page.limit
     rows = rows[: page.limit]
-    cursor = None
-    if more and rows:
-        sort = f"-{page.sort}" if page.descending else page.sort
-        cursor = Cursor(sort, tuple(rows[-1][-len(keys) :]))
-    return rows, cursor
+    return rows, next_cursor(rows[-1] if more and rows else None, keys, page)
 
 
 # --- tasks ------------------------------------------------------------------------------------

@@ -24,7 +24,6 @@ from sqlalchemy import (
     Table,
     bindparam,
     delete,
-    exists,
     false,
     func,
     insert,
@@ -32,7 +31,6 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    tuple_,
     update,
 )
 
@@ -42,8 +40,8 @@ from opencrm.core.entities.deals import BidType, Case, Opportunity
 from opencrm.core.entities.lists import Stage, StageType
 from opencrm.core.permissions import DealScope
 from opencrm.core.query import Cursor, PageRequest
-from opencrm.errors import ValidationError
-from opencrm.storage.sqlalchemy.repositories import SqlStageRepository
+from opencrm.storage.sqlalchemy.paging import after_cursor, next_cursor
+from opencrm.storage.sqlalchemy.repositories import SqlStageRepository, has_tags
 from opencrm.storage.sqlalchemy.tables import (
     case_access,
     case_members,
@@ -266,14 +264,8 @@ class _LinkedRecords(Generic[T]):
             return table.c.title_key.like(f"%{escaped}%", escape="\\")
         return (table.c.title_key >= needle) & (table.c.title_key < needle + _TOP)
 
-    def _tagged(self, title: str) -> ColumnElement[bool]:
-        return exists().where(
-            entity_tags.c.entity_type == self.entity_type,
-            entity_tags.c.entity_id == self.table.c.id,
-            entity_tags.c.tag_id == tags.c.id,
-            tags.c.entity_type == self.entity_type,
-            tags.c.title_key == _key(title),
-        )
+    def _tagged(self, titles: frozenset[str]) -> builtins.list[ColumnElement[bool]]:
+        return [has_tags(self.entity_type, self.table.c.id, titles)] if titles else []
 
     def _with_member(self, contact_id: int) -> ColumnElement[bool]:
         return self.table.c.id.in_(
@@ -286,33 +278,16 @@ class _LinkedRecords(Generic[T]):
         source: Any,
         conds: builtins.list[ColumnElement[bool]],
         page: PageRequest,
-        date_keys: tuple[int, ...] = (),
     ) -> tuple[builtins.list[T], Cursor | None]:
         query = select(self.table, *keys).select_from(source).where(*conds)
-        if page.after is not None:
-            values = list(page.after.values)
-            if len(values) != len(keys):
-                raise ValidationError({"after": "is not a cursor of this list and sort"})
-            try:
-                for i in date_keys:
-                    values[i] = dt.date.fromisoformat(str(values[i]))
-            except ValueError:
-                raise ValidationError({"after": "is not a cursor of this list and sort"}) from None
-            bound = tuple_(*[literal(v) for v in values])
-            row_keys = tuple_(*keys)
-            query = query.where(row_keys < bound if page.descending else row_keys > bound)
+        after = after_cursor(keys, page)
+        if after is not None:
+            query = query.where(after)
         order = [k.desc() if page.descending else k.asc() for k in keys]
         rows = self._c.execute(query.order_by(*order).limit(page.limit + 1)).all()
         more = len(rows) > page.limit
         rows = rows[: page.limit]
-        cursor = None
-        if more and rows:
-            last = list(rows[-1][-len(keys) :])
-            for i in date_keys:
-                last[i] = last[i].isoformat()
-            sort = f"-{page.sort}" if page.descending else page.sort
-            cursor = Cursor(sort, tuple(last))
-        return self._build(rows), cursor
+        return self._build(rows), next_cursor(rows[-1] if more and rows else None, keys, page)
 
     def _count(self, scope: DealScope, conds: builtins.list[ColumnElement[bool]]) -> int:
         table = self.table
@@ -405,7 +380,6 @@ class SqlOpportunityRepository(_LinkedRecords[Opportunity]):
     ) -> tuple[Sequence[Opportunity], Cursor | None]:
         t = opportunities
         source: Any = t
-        date_keys: tuple[int, ...] = ()
         keys: builtins.list[Any]
         if page.sort == "title":
             keys = [t.c.title_key.label("k_title")]
@@ -419,12 +393,11 @@ class SqlOpportunityRepository(_LinkedRecords[Opportunity]):
             keys = [t.c.value_key.label("k_value")]
         elif page.sort == "expected_close":
             keys = [func.coalesce(t.c.expected_close, literal(_NO_DATE)).label("k_expected")]
-            date_keys = (0,)
         else:
             keys = [t.c.created_at.label("k_created")]
         keys.append(t.c.id.label("k_id"))
         conds = self._visible(scope) + self._conditions(where)
-        return self._page(keys, source, conds, page, date_keys)
+        return self._page(keys, source, conds, page)
 
     def count(self, scope: DealScope, where: OpportunityFilter) -> int:
         return self._count(scope, self._conditions(where))
@@ -448,7 +421,7 @@ class SqlOpportunityRepository(_LinkedRecords[Opportunity]):
             )
         if where.contact_id is not None:
             conds.append(self._with_member(where.contact_id))
-        conds.extend(self._tagged(title) for title in sorted(where.tags))
+        conds.extend(self._tagged(where.tags))
         if where.expected_from is not None:
             conds.append(t.c.expected_close >= where.expected_from)
         if where.expected_to is not None:
@@ -513,7 +486,7 @@ class SqlCaseRepository(_LinkedRecords[Case]):
             conds.append(self._text(where.text))
         if where.contact_id is not None:
             conds.append(self._with_member(where.contact_id))
-        conds.extend(self._tagged(title) for title in sorted(where.tags))
+        conds.extend(self._tagged(where.tags))
         if where.closed is not None:
             conds.append(cases.c.closed == where.closed)
         return conds

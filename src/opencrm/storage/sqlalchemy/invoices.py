@@ -24,10 +24,8 @@ from sqlalchemy import (
     exists,
     func,
     insert,
-    literal,
     or_,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -48,7 +46,7 @@ from opencrm.core.entities.invoices import (
 from opencrm.core.invoice_ports import InvoiceFilter, InvoiceScope
 from opencrm.core.money import from_minor, to_minor
 from opencrm.core.query import Cursor, PageRequest
-from opencrm.errors import ValidationError
+from opencrm.storage.sqlalchemy.paging import after_cursor, next_cursor
 from opencrm.storage.sqlalchemy.tables import (
     contact_managers,
     contacts,
@@ -559,32 +557,14 @@ class SqlInvoiceRepository:
     ) -> tuple[Sequence[Invoice], Cursor | None]:
         keys = [_SORT_COLUMNS[page.sort].label("k_sort"), invoices.c.id.label("k_id")]
         query = select(invoices, *keys).where(*self._conditions(scope, where))
-        if page.after is not None:
-            if len(page.after.values) != len(keys):
-                raise ValidationError({"after": "is not a cursor of this list and sort"})
-            values = list(page.after.values)
-            if page.sort == "issue_date" or page.sort == "due_date":
-                values[0] = dt.date.fromisoformat(str(values[0]))
-            cursor_values = tuple_(*[literal(v) for v in values])
-            row_keys = tuple_(*keys)
-            query = query.where(
-                row_keys < cursor_values if page.descending else row_keys > cursor_values
-            )
+        after = after_cursor(keys, page)
+        if after is not None:
+            query = query.where(after)
         order = [k.desc() if page.descending else k.asc() for k in keys]
         rows = self._c.execute(query.order_by(*order).limit(page.limit + 1)).all()
         more = len(rows) > page.limit
         rows = rows[: page.limit]
-        cursor = None
-        if more and rows:
-            last = rows[-1]
-            first = (
-                last.k_sort.isoformat()
-                if isinstance(last.k_sort, dt.date) and not isinstance(last.k_sort, dt.datetime)
-                else last.k_sort
-            )
-            sort = f"-{page.sort}" if page.descending else page.sort
-            cursor = Cursor(sort, (first, last.k_id))
-        return self._build(rows), cursor
+        return self._build(rows), next_cursor(rows[-1] if more and rows else None, keys, page)
 
     def count(self, scope: InvoiceScope, where: InvoiceFilter) -> int:
         query = select(func.count()).select_from(invoices).where(*self._conditions(scope, where))

@@ -22,10 +22,11 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    tuple_,
     union,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from opencrm.core.entities.contacts import (
     Access,
@@ -47,6 +48,7 @@ from opencrm.core.entities.lists import (
 from opencrm.core.events import AuditEntry, Event
 from opencrm.core.permissions import ContactScope
 from opencrm.core.query import ContactFilter, Cursor, PageRequest
+from opencrm.storage.sqlalchemy.paging import after_cursor, next_cursor
 from opencrm.storage.sqlalchemy.tables import (
     audit_log,
     contact_infos,
@@ -69,6 +71,30 @@ _TOP = "\U0010ffff"  # sorts after any text: ``x <= v < x + _TOP`` is "v starts 
 
 def _key(title: str) -> str:
     return " ".join(title.split()).casefold()
+
+
+def has_tags(entity_type: str, id_column: Any, titles: Iterable[str]) -> ColumnElement[bool]:
+    """``id_column`` names a record carrying every tag in ``titles`` (compared as tags are
+    stored: case- and space-insensitively).
+
+    One subquery whatever the number of tags: the records with any of the tags, grouped, kept
+    when they have all of them. One EXISTS per tag made PostgreSQL plan a join of 2n tables,
+    whose planning time grows exponentially (0.2 s at 50 tags, minutes at 200). A single tag
+    stays a plain semi-join, which the planner may drive from either side."""
+    keys = sorted({_key(t) for t in titles})
+    tagged = (
+        select(entity_tags.c.entity_id)
+        .join(tags, tags.c.id == entity_tags.c.tag_id)
+        .where(
+            entity_tags.c.entity_type == entity_type,
+            tags.c.entity_type == entity_type,
+            tags.c.title_key.in_(keys) if len(keys) > 1 else tags.c.title_key == keys[0],
+        )
+    )
+    if len(keys) > 1:
+        # (tag, record) is the primary key: count(*) counts distinct tags.
+        tagged = tagged.group_by(entity_tags.c.entity_id).having(func.count() == len(keys))
+    return id_column.in_(tagged)  # type: ignore[no-any-return]
 
 
 def sort_name(contact: Contact) -> str:
@@ -237,14 +263,9 @@ class SqlContactRepository:
     ) -> tuple[Sequence[Contact], Cursor | None]:
         keys, source = self._sort_keys(page.sort, text_search=where.text is not None)
         conds = self._conditions(scope, attrs.evolve(where, text=None))
-        if page.after is not None:
-            if len(page.after.values) != len(keys):
-                from opencrm.errors import ValidationError
-
-                raise ValidationError({"after": "is not a cursor of this list and sort"})
-            cursor_values = tuple_(*[literal(v) for v in page.after.values])
-            row_keys = tuple_(*keys)
-            conds.append(row_keys < cursor_values if page.descending else row_keys > cursor_values)
+        after = after_cursor(keys, page)
+        if after is not None:
+            conds.append(after)
         query: Any = select(contacts, *keys).select_from(source).where(*conds)
         order_keys: builtins.list[Any] = keys
         if where.text is not None:
@@ -262,13 +283,7 @@ class SqlContactRepository:
         rows = self._c.execute(query.order_by(*order).limit(page.limit + 1)).all()
         more = len(rows) > page.limit
         rows = rows[: page.limit]
-        cursor = None
-        if more and rows:
-            last = rows[-1]
-            # The cursor names the sort as it was asked for ("-name"), which decode checks.
-            sort = f"-{page.sort}" if page.descending else page.sort
-            cursor = Cursor(sort, tuple(last[-len(keys) :]))
-        return self._build(rows), cursor
+        return self._build(rows), next_cursor(rows[-1] if more and rows else None, keys, page)
 
     def count(self, scope: ContactScope, where: ContactFilter) -> int:
         filters = self._conditions(ContactScope(everything=True, user_id=scope.user_id), where)
@@ -339,16 +354,8 @@ class SqlContactRepository:
             conds.append(or_(contacts.c.access != Access.PRIVATE.value, managed.exists()))
         if where.text is not None:
             conds.append(contacts.c.id.in_(self._text_matches(where.text, where.phone_prefix)))
-        for title in sorted(where.tags):
-            conds.append(
-                exists().where(
-                    entity_tags.c.entity_type == "contact",
-                    entity_tags.c.entity_id == contacts.c.id,
-                    entity_tags.c.tag_id == tags.c.id,
-                    tags.c.entity_type == "contact",
-                    tags.c.title_key == _key(title),
-                )
-            )
+        if where.tags:
+            conds.append(has_tags("contact", contacts.c.id, where.tags))
         if where.temperature_id is not None:
             conds.append(contacts.c.temperature_id == where.temperature_id)
         if where.contact_type_id is not None:
@@ -825,6 +832,13 @@ class SqlSettingsRepository:
         done = self._c.execute(update(settings).where(settings.c.key == key).values(value=value))
         if done.rowcount == 0:
             self._c.execute(insert(settings).values(key=key, value=value))
+
+    def add_if_missing(self, key: str, value: Any) -> Any:
+        dialect_insert = pg_insert if self._c.dialect.name == "postgresql" else sqlite_insert
+        self._c.execute(
+            dialect_insert(settings).values(key=key, value=value).on_conflict_do_nothing()
+        )
+        return self.get(key)
 
 
 class SqlAuditRepository:
