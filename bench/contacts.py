@@ -38,9 +38,15 @@ from typing import Any
 import sqlalchemy as sa
 
 from opencrm import CRM, User
-from opencrm.core.query import Cursor
+from opencrm.core.query import Cursor, CursorKey
 from opencrm.storage.sqlalchemy.engine import create_engine_for, upgrade
-from opencrm.storage.sqlalchemy.tables import contact_infos, contact_managers, contacts, list_items
+from opencrm.storage.sqlalchemy.tables import (
+    contact_infos,
+    contact_managers,
+    contacts,
+    list_items,
+    settings,
+)
 
 PG_URL = os.environ.get("OPENCRM_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SEED = 20261129
@@ -449,9 +455,13 @@ def pick_values(engine: sa.Engine, n: int) -> dict[str, str]:
                 sa.func.max(sa.case((contact_infos.c.info_type == "phone", contact_infos.c.value))),
             ).where(contact_infos.c.contact_id == sample)
         ).one()
+        stored = conn.execute(
+            sa.select(settings.c.value).where(settings.c.key == "cursor_secret")
+        ).scalar_one()
+        secret = bytes.fromhex(stored)
     local = email.split("@")[0].casefold()
     return {
-        "deep_cursor": Cursor("name", (name, cid)).encode(),
+        "deep_cursor": CursorKey(secret, "contacts").encode(Cursor("name", (name, cid))),
         "deep_name": name,
         "name_prefix": "wag",  # Wagner and every other name containing "wag"
         "email_prefix": local[: local.index(".") + 4],  # first name, dot, 3 letters
