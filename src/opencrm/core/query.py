@@ -24,6 +24,7 @@ __all__ = [
     "CursorKey",
     "Page",
     "PageRequest",
+    "limit_problem",
     "page_limit",
 ]
 
@@ -160,11 +161,19 @@ def _dec(value: object) -> object:
     raise ValueError("bad cursor value")
 
 
+def limit_problem(limit: object) -> str | None:
+    """Why ``limit`` is not a number of items one request may ask for, or None."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
+        return f"must be a whole number from 1 to {MAX_PAGE_SIZE}"
+    return None
+
+
 def page_limit(limit: object) -> int:
     """``limit`` if it is a page size opencrm serves (1 to ``MAX_PAGE_SIZE``), else a
     ValidationError naming ``limit``."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
-        raise ValidationError({"limit": f"must be a whole number from 1 to {MAX_PAGE_SIZE}"})
+    why = limit_problem(limit)
+    if why is not None or not isinstance(limit, int):
+        raise ValidationError({"limit": str(why)})
     return limit
 
 
@@ -187,10 +196,8 @@ class PageRequest:
         errors = {}
         if not isinstance(sort, str) or sort.removeprefix("-") not in allowed:
             errors["sort"] = f"must be one of {', '.join(allowed)} (prefix - for descending)"
-        try:
-            page_limit(limit)
-        except ValidationError as exc:
-            errors.update(exc.errors)
+        if (why := limit_problem(limit)) is not None:
+            errors["limit"] = why
         if after is not None and not isinstance(after, str):
             errors["after"] = "must be a cursor string"
         elif after is not None and len(after) > MAX_CURSOR_LENGTH:
