@@ -132,6 +132,8 @@ class ListService:
     def delete(self, item_id: int, *, move_to: int | None = None) -> None:
         """Delete an item. An item in use is refused with :class:`Conflict`, except a task
         category, whose tasks move to the category ``move_to`` names."""
+        if move_to is not None:
+            move_to = clean_id(move_to, "move_to", ListItem)
         with self._s._tx() as tx:
             require_admin(tx.actor, "change lists")
             item = self._get(tx, item_id)
