@@ -104,7 +104,7 @@ def test_clean_int():
     assert inp.clean_int(1000, "limit", 1, 1000) == 1000
     for bad in (0, 1001, "10", True, 5.0):
         assert refusal(inp.clean_int, bad, "limit", 1, 1000) == {
-            "limit": "must be an integer from 1 to 1000"
+            "limit": "must be a whole number from 1 to 1000"
         }
 
 

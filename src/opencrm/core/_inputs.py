@@ -104,7 +104,7 @@ def clean_ids(
 def clean_int(value: object, field: str, low: int, high: int) -> int:
     """A whole number from ``low`` to ``high`` (a limit, an order, a count of days)."""
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValidationError({field: f"must be an integer from {low} to {high}"})
+        raise ValidationError({field: f"must be a whole number from {low} to {high}"})
     return value
 
 

@@ -13,6 +13,7 @@ from opencrm.core.contact_data import clean_name
 from opencrm.core.entities.lists import CustomField, ListItem, ListKind, Stage, Tag
 from opencrm.core.fields import FIELD_ENTITY_TYPES
 from opencrm.core.permissions import require_admin
+from opencrm.core.query import limit_problem
 from opencrm.core.services._base import MODULE_ACCESS_KEY, Service, Tx
 from opencrm.core.users import ModuleAccess
 from opencrm.errors import Conflict, NotFound, ValidationError
@@ -21,8 +22,6 @@ __all__ = ["CustomFieldService", "ListService", "SettingsService"]
 
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 TAG_ENTITY_TYPES = ("contact", "opportunity", "case")
-#: The most audit entries :meth:`SettingsService.audit_trail` returns at once.
-MAX_AUDIT_LIMIT = 1000
 
 
 def _kind(value: object) -> ListKind:
@@ -385,11 +384,11 @@ class SettingsService:
         entity_id: int | str | None = None,
         limit: int = 100,
     ) -> Sequence[Any]:
-        """The newest audit entries first (admin only): at most ``limit`` (1 to
-        :data:`MAX_AUDIT_LIMIT`), optionally of one ``entity_type`` (such as ``"contact"``)
-        and one ``entity_id``."""
-        limit = clean_int(limit, "limit", 1, MAX_AUDIT_LIMIT)
+        """The newest ``limit`` (1-500, as a page) audit entries first (admin only),
+        optionally of one ``entity_type`` (such as ``"contact"``) and one ``entity_id``."""
         errors: dict[str, str] = {}
+        if (why := limit_problem(limit)) is not None:
+            errors["limit"] = why
         if entity_type is not None:
             try:
                 clean_key(entity_type, "entity_type", max_length=50)

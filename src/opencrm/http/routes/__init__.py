@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from opencrm.http._api import Route
-from opencrm.http.routes import contacts
+from opencrm.http.routes import contacts, docs, lists, settings
 
 __all__ = ["ROUTES"]
 
-ROUTES: tuple[Route, ...] = (*contacts.ROUTES,)
+ROUTES: tuple[Route, ...] = (
+    *docs.ROUTES,
+    *contacts.ROUTES,
+    *lists.ROUTES,
+    *settings.ROUTES,
+)
