@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from opencrm.http._api import Route
-from opencrm.http.routes import activities, contacts, deals
+from opencrm.http.routes import activities, contacts, deals, docs, lists, settings
 
 __all__ = ["ROUTES"]
 
-ROUTES: tuple[Route, ...] = (*contacts.ROUTES, *deals.ROUTES, *activities.ROUTES)
+ROUTES: tuple[Route, ...] = (
+    *docs.ROUTES,
+    *contacts.ROUTES,
+    *deals.ROUTES,
+    *activities.ROUTES,
+    *lists.ROUTES,
+    *settings.ROUTES,
+)
