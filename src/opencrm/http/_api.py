@@ -391,10 +391,17 @@ class _Compiled:
     ids: tuple[str, ...]
 
 
+def _segment(found: re.Match[str]) -> str:
+    # An id segment matches digits only, so a literal sibling (/tasks/calendar.ics beside
+    # /tasks/{task_id}) is never taken for a bad id: its other methods are 405, not 404.
+    name = found.group(1)
+    return f"(?P<{name}>[0-9]+)" if name.endswith("_id") else f"(?P<{name}>[^/]+)"
+
+
 def _compile(route: Route) -> _Compiled:
     ids = tuple(re.findall(r"\{(\w+)\}", route.path))
-    regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", route.path)
-    return _Compiled(route, re.compile(f"^{regex}$"), ids)
+    regex = re.sub(r"\{(\w+)\}", _segment, route.path)
+    return _Compiled(route, re.compile(f"^{regex}\\Z"), ids)
 
 
 def etag_of(body: bytes) -> str:

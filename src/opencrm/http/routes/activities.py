@@ -229,7 +229,6 @@ ROUTES = [
         location=lambda t: f"/tasks/{t.id}",
         exposes=("tasks.add",),
     ),
-    # Before /tasks/{task_id}, which would read these names as (invalid) ids.
     Route(
         method="POST",
         path="/tasks/for-contacts",
@@ -376,7 +375,7 @@ ROUTES = [
         summary="Download a file of a history event (always as an attachment)",
         tag=HISTORY,
         returns=Download,
-        download_type="application/octet-stream",
+        download_type="*/*",
         exposes=("history.open_file",),
     ),
     Route(
