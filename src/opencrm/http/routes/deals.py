@@ -442,7 +442,7 @@ ROUTES = [
         summary="Download a case document (always as an attachment)",
         tag=CASES,
         returns=Download,
-        download_type="application/octet-stream",
+        download_type="*/*",
         exposes=("cases.open_document",),
     ),
     Route(
