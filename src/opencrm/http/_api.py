@@ -391,17 +391,12 @@ class _Compiled:
     ids: tuple[str, ...]
 
 
-def _segment(found: re.Match[str]) -> str:
-    # An id segment matches digits only, so a literal sibling (/tasks/calendar.ics beside
-    # /tasks/{task_id}) is never taken for a bad id: its other methods are 405, not 404.
-    name = found.group(1)
-    return f"(?P<{name}>[0-9]+)" if name.endswith("_id") else f"(?P<{name}>[^/]+)"
-
-
 def _compile(route: Route) -> _Compiled:
     ids = tuple(re.findall(r"\{(\w+)\}", route.path))
-    regex = re.sub(r"\{(\w+)\}", _segment, route.path)
-    return _Compiled(route, re.compile(f"^{regex}\\Z"), ids)
+    # An id segment is digits: "/tags/delete-unused" is not "/tags/{tag_id}".
+    regex = re.sub(r"\{(\w+_id)\}", r"(?P<\1>[0-9]+)", route.path)
+    regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", regex)
+    return _Compiled(route, re.compile(f"^{regex}$"), ids)
 
 
 def etag_of(body: bytes) -> str:
@@ -484,7 +479,7 @@ class API:
             params: dict[str, Any] = {}
             for name, raw in found.groupdict().items():
                 if name.endswith("_id"):
-                    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= _ID_MAX:
+                    if not 0 < int(raw) <= _ID_MAX:
                         raise HTTPProblem(404, "not_found", f"no record at {request.path}")
                     params[name] = int(raw)
                 else:
