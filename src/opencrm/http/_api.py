@@ -553,7 +553,10 @@ class API:
                     ("Content-Type", result.content_type),
                     ("Content-Disposition", _disposition(disposition, result.filename)),
                     ("X-Content-Type-Options", "nosniff"),
-                    ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'"),
+                    (
+                        "Content-Security-Policy",
+                        "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+                    ),
                     ("Cache-Control", "private, no-store"),
                 ],
                 body=result.data,

@@ -20,8 +20,10 @@ from cattrs.cols import is_mapping, is_sequence, list_structure_factory, mapping
 from cattrs.errors import AttributeValidationNote, IterableValidationNote
 from moneyed import Money
 
+from opencrm.core.currencies import Currency
 from opencrm.core.entities.contacts import Company, Person
 from opencrm.core.entities.deals import Opportunity
+from opencrm.core.entities.invoices import Invoice, InvoiceNumbering
 from opencrm.core.money import money
 from opencrm.errors import ValidationError
 
@@ -315,6 +317,9 @@ EXTRA: dict[type, tuple[str, ...]] = {
     Person: ("kind", "display_name"),
     Company: ("kind", "display_name"),
     Opportunity: ("value",),
+    Invoice: ("tax_total",),
+    InvoiceNumbering: ("next_number",),
+    Currency: ("minor_units",),
 }
 
 
