@@ -31,7 +31,7 @@ from opencrm.http._api import error_response
 __all__ = ["OpenCRM", "OpenCRMState"]
 
 #: The Flask request methods the blueprint answers.
-_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 @attrs.define
@@ -116,8 +116,10 @@ class OpenCRM:
         )
         app.extensions["opencrm"] = state
         blueprint = Blueprint("opencrm", __name__)
-        blueprint.add_url_rule("/", "api", _view, defaults={"path": ""}, methods=_METHODS)
-        blueprint.add_url_rule("/<path:path>", "api", _view, methods=_METHODS)
+        # OPTIONS and HEAD are answered by the API too, so Allow lists what really exists.
+        rule: dict[str, Any] = {"methods": _METHODS, "provide_automatic_options": False}
+        blueprint.add_url_rule("/", "api", _view, defaults={"path": ""}, **rule)
+        blueprint.add_url_rule("/<path:path>", "api", _view, **rule)
         app.register_blueprint(blueprint, url_prefix=prefix or None)
 
     @staticmethod

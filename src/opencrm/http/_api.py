@@ -43,7 +43,7 @@ from opencrm.http._convert import (
 )
 from opencrm.http._messages import Request, Response, Upload
 
-__all__ = ["API", "Call", "Download", "Items", "Listing", "Route"]
+__all__ = ["API", "Call", "Download", "Items", "Listing", "Raw", "Route"]
 
 log = logging.getLogger("opencrm.http")
 
@@ -90,6 +90,15 @@ class Download:
     inline: bool = False
 
 
+@attrs.frozen
+class Raw:
+    """A response the route builds itself (the docs page and its files)."""
+
+    body: bytes
+    content_type: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+
 @attrs.frozen(kw_only=True)
 class Route:
     """One operation: ``method`` and ``path`` (``{name_id}`` segments are positive integer
@@ -115,6 +124,10 @@ class Route:
     current: Callable[[Call], Any] | None = None
     location: Callable[[Any], str] | None = None
     description: str = ""
+    #: Answered without a signed-in user (the API document and its page).
+    public: bool = False
+    #: Left out of the OpenAPI document (the docs page's own files).
+    hidden: bool = False
 
     @property
     def operation_id(self) -> str:
@@ -129,6 +142,7 @@ class Call:
     request: Request
     session: Any
     path: dict[str, Any]
+    api: Any = None
     body: Any = None
     query: Any = None
     uploads: Sequence[Upload] = ()
@@ -185,6 +199,11 @@ class ListQuery:
 
 
 # --- problems -------------------------------------------------------------------------------
+
+
+class _Options(Exception):
+    def __init__(self, methods: list[str]) -> None:
+        self.methods = methods
 
 
 class HTTPProblem(Exception):
@@ -424,17 +443,35 @@ class API:
     def handle(self, request: Request) -> Response:
         """Answer one request. Never raises: every failure is a problem document."""
         try:
-            return self._handle(request)
+            response = self._handle(request)
+        except _Options as options:
+            return Response(status=204, headers=[("Allow", ", ".join(options.methods))])
         except Exception as exc:  # the API answers; it never lets a trace out
             return error_response(exc)
+        if request.method == "HEAD":
+            return attrs.evolve(response, body=b"", stream=None)
+        return response
+
+    def allowed_methods(self, path: str) -> list[str]:
+        """The methods some route answers at ``path`` (OPTIONS and HEAD included)."""
+        methods = {c.route.method for c in self._compiled if c.pattern.match(path)}
+        if "GET" in methods:
+            methods.add("HEAD")
+        return sorted(methods | {"OPTIONS"}) if methods else []
 
     def _match(self, request: Request) -> tuple[Route, dict[str, Any]]:
         allowed: list[str] = []
+        method = "GET" if request.method == "HEAD" else request.method
+        if method == "OPTIONS":
+            methods = self.allowed_methods(request.path)
+            if not methods:
+                raise HTTPProblem(404, "no_route", f"nothing at {request.path}")
+            raise _Options(methods)
         for compiled in self._compiled:
             found = compiled.pattern.match(request.path)
             if found is None:
                 continue
-            if compiled.route.method != request.method:
+            if compiled.route.method != method:
                 allowed.append(compiled.route.method)
                 continue
             params: dict[str, Any] = {}
@@ -447,22 +484,23 @@ class API:
                     params[name] = raw
             return compiled.route, params
         if allowed:
-            methods = ", ".join(sorted(set(allowed)))
+            listed = ", ".join(self.allowed_methods(request.path))
             raise HTTPProblem(
                 405,
                 "method_not_allowed",
-                f"{request.method} is not allowed here; use {methods}",
-                headers=[("Allow", methods)],
+                f"{request.method} is not allowed here; use {listed}",
+                headers=[("Allow", listed)],
             )
         raise HTTPProblem(404, "no_route", f"nothing at {request.path}")
 
     def _handle(self, request: Request) -> Response:
         route, params = self._match(request)
-        if request.user is None:
+        if request.user is None and not route.public:
             raise HTTPProblem(401, "unauthenticated", "sign in to use the CRM")
         if route.method in _UNSAFE:
             self._check_origin(request)
-        call = Call(request=request, session=self.crm.session(request.user), path=params)
+        session = self.crm.session(request.user) if request.user is not None else None
+        call = Call(request=request, session=session, path=params, api=self)
         call.query = parse_query(request.query, route.query)
         self._read_body(request, route, call)
         if route.current is not None and route.method in _UNSAFE:
@@ -545,6 +583,9 @@ class API:
     def _respond(self, request: Request, route: Route, call: Call, result: Any) -> Response:
         if result is None:
             return Response(status=204)
+        if isinstance(result, Raw):
+            own = [("Content-Type", result.content_type), *result.headers]
+            return Response(status=200, headers=own, body=result.body)
         if isinstance(result, Download):
             disposition = "inline" if result.inline else "attachment"
             return Response(

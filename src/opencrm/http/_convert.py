@@ -18,6 +18,7 @@ import attrs
 import cattrs
 from cattrs.cols import is_mapping, is_sequence, list_structure_factory, mapping_structure_factory
 from cattrs.errors import AttributeValidationNote, IterableValidationNote
+from cattrs.gen import make_dict_structure_fn
 from moneyed import Money
 
 from opencrm.core.currencies import Currency
@@ -202,7 +203,15 @@ def _plain_union(t: Any) -> bool:
 
 def _make_in() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True)
-    conv.register_structure_hook(str, _exact(str, "a string"))
+    text = _exact(str, "a string")
+
+    def string(value: Any, tp: Any) -> Any:
+        # A class hook for str is also asked for str subclasses such as a StrEnum.
+        if tp is not str and issubclass(tp, enum.Enum):
+            return _enum(tp)(value, tp)
+        return text(value, tp)
+
+    conv.register_structure_hook(str, string)
     conv.register_structure_hook(bool, _exact(bool, "true or false"))
     conv.register_structure_hook(int, _integer)
     conv.register_structure_hook(Decimal, _decimal)
@@ -251,6 +260,14 @@ def _make_in() -> cattrs.Converter:
         _plain_union,
         union,
     )
+
+    def attrs_class(cls: Any) -> Any:
+        # Body classes are written with postponed annotations: resolve them first, or an
+        # enum field named by a string would take any string.
+        attrs.resolve_types(cls)
+        return make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True)
+
+    conv.register_structure_hook_factory(attrs.has, attrs_class)
     conv.register_structure_hook_factory(is_sequence, array)
     conv.register_structure_hook_factory(is_mapping, mapping)
     return conv
