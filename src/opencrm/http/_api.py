@@ -397,27 +397,6 @@ def _compile(route: Route) -> _Compiled:
     return _Compiled(route, re.compile(f"^{regex}$"), ids)
 
 
-def _path_params(compiled: _Compiled, path: str) -> dict[str, Any] | None:
-    """The parameters of ``path`` for this route, or None when the route does not answer
-    there. A ``{name_id}`` segment that is not a positive integer is no match, so a fixed
-    path beside an id (``/invoices/status`` by ``/invoices/{invoice_id}``) answers 405 to
-    the other methods rather than 404."""
-    found = compiled.pattern.match(path)
-    if found is None:
-        return None
-    params: dict[str, Any] = {}
-    for name, raw in found.groupdict().items():
-        if name.endswith("_id"):
-            if not (raw.isascii() and raw.isdigit() and len(raw) <= 19):
-                return None
-            if not 0 < int(raw) <= _ID_MAX:
-                return None
-            params[name] = int(raw)
-        else:
-            params[name] = raw
-    return params
-
-
 def etag_of(body: bytes) -> str:
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
@@ -475,13 +454,13 @@ class API:
 
     def allowed_methods(self, path: str) -> list[str]:
         """The methods some route answers at ``path`` (OPTIONS and HEAD included)."""
-        methods = {c.route.method for c in self._compiled if _path_params(c, path) is not None}
+        methods = {c.route.method for c in self._compiled if c.pattern.match(path)}
         if "GET" in methods:
             methods.add("HEAD")
         return sorted(methods | {"OPTIONS"}) if methods else []
 
     def _match(self, request: Request) -> tuple[Route, dict[str, Any]]:
-        allowed = bad_id = False
+        allowed: list[str] = []
         method = "GET" if request.method == "HEAD" else request.method
         if method == "OPTIONS":
             methods = self.allowed_methods(request.path)
@@ -489,13 +468,20 @@ class API:
                 raise HTTPProblem(404, "no_route", f"nothing at {request.path}")
             raise _Options(methods)
         for compiled in self._compiled:
-            params = _path_params(compiled, request.path)
-            if params is None:
-                bad_id = bad_id or compiled.pattern.match(request.path) is not None
+            found = compiled.pattern.match(request.path)
+            if found is None:
                 continue
             if compiled.route.method != method:
-                allowed = True
+                allowed.append(compiled.route.method)
                 continue
+            params: dict[str, Any] = {}
+            for name, raw in found.groupdict().items():
+                if name.endswith("_id"):
+                    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= _ID_MAX:
+                        raise HTTPProblem(404, "not_found", f"no record at {request.path}")
+                    params[name] = int(raw)
+                else:
+                    params[name] = raw
             return compiled.route, params
         if allowed:
             listed = ", ".join(self.allowed_methods(request.path))
@@ -505,8 +491,6 @@ class API:
                 f"{request.method} is not allowed here; use {listed}",
                 headers=[("Allow", listed)],
             )
-        if bad_id:
-            raise HTTPProblem(404, "not_found", f"no record at {request.path}")
         raise HTTPProblem(404, "no_route", f"nothing at {request.path}")
 
     def _handle(self, request: Request) -> Response:
