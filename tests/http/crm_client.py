@@ -79,7 +79,17 @@ class Client:
         elif files is not None:
             kwargs["data"] = {k: (io.BytesIO(v[1]), v[0]) for k, v in files.items()}
             kwargs["content_type"] = "multipart/form-data"
-        reply = self._raw.open(url, method=method, **kwargs)
+        # Werkzeug's client sends cookies from its own jar only.
+        cookies = dict(
+            part.strip().split("=", 1) for part in headers.pop("Cookie", "").split(";") if part
+        )
+        for name, value in cookies.items():
+            self._raw.set_cookie(name, value)
+        try:
+            reply = self._raw.open(url, method=method, **kwargs)
+        finally:
+            for name in cookies:
+                self._raw.delete_cookie(name)
         return Reply(reply.status_code, dict(reply.headers), reply.get_data())
 
     def get(self, path: str, **kw: Any) -> Reply:

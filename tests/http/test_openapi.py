@@ -4,6 +4,7 @@ is fuzzed from it through the Flask app over WSGI)."""
 from __future__ import annotations
 
 import atexit
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -15,6 +16,7 @@ from openapi_spec_validator import validate
 from schemathesis.checks import CHECKS
 
 from opencrm import CRM, InMemoryUserDirectory, LocalFileStore, OutboxNotifier, User
+from opencrm.http._openapi import route_table
 from opencrm.http.routes import ROUTES
 from opencrm.storage.sqlalchemy.engine import create_engine_for
 
@@ -96,3 +98,18 @@ def test_api_matches_its_document(case) -> None:  # type: ignore[no-untyped-def]
         headers={USER_HEADER: "admin"},
         excluded_checks=_EXCLUDED_CHECKS,
     )
+
+
+def test_the_api_page_lists_every_route() -> None:
+    """docs/http-api.md carries the generated route table. To refresh it after adding
+    routes, run the tests with OPENCRM_UPDATE_DOCS=1."""
+    path = Path(__file__).resolve().parents[2] / "docs" / "http-api.md"
+    text = path.read_text(encoding="utf-8")
+    start, end = "<!-- routes:start -->\n", "<!-- routes:end -->"
+    before, rest = text.split(start)
+    _, after = rest.split(end)
+    wanted = before + start + route_table(ROUTES) + end + after
+    if os.environ.get("OPENCRM_UPDATE_DOCS") == "1":
+        path.write_text(wanted, encoding="utf-8")
+        text = wanted
+    assert text == wanted, "the route table in docs/http-api.md is outdated (see the docstring)"

@@ -393,7 +393,9 @@ class _Compiled:
 
 def _compile(route: Route) -> _Compiled:
     ids = tuple(re.findall(r"\{(\w+)\}", route.path))
-    regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", route.path)
+    # An id segment is digits: "/tags/delete-unused" is not "/tags/{tag_id}".
+    regex = re.sub(r"\{(\w+_id)\}", r"(?P<\1>[0-9]+)", route.path)
+    regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", regex)
     return _Compiled(route, re.compile(f"^{regex}$"), ids)
 
 
@@ -477,7 +479,7 @@ class API:
             params: dict[str, Any] = {}
             for name, raw in found.groupdict().items():
                 if name.endswith("_id"):
-                    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= _ID_MAX:
+                    if not 0 < int(raw) <= _ID_MAX:
                         raise HTTPProblem(404, "not_found", f"no record at {request.path}")
                     params[name] = int(raw)
                 else:

@@ -325,3 +325,15 @@ def openapi_document(
     if server:
         document["servers"] = [{"url": server}]
     return document
+
+
+def route_table(routes: Sequence[Route]) -> str:
+    """A Markdown table of the documented routes, grouped by tag (for docs/http-api.md)."""
+    lines = []
+    for tag in dict.fromkeys(r.tag for r in routes if not r.hidden):
+        lines += [f"### {tag}", "", "| method | path | what it does |", "|---|---|---|"]
+        for r in routes:
+            if r.tag == tag and not r.hidden:
+                lines.append(f"| {r.method} | `{r.path}` | {r.summary.replace('|', '/')} |")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
