@@ -394,9 +394,9 @@ class _Compiled:
 def _compile(route: Route) -> _Compiled:
     ids = tuple(re.findall(r"\{(\w+)\}", route.path))
     # An id segment is digits: "/tags/delete-unused" is not "/tags/{tag_id}".
-    regex = re.sub(r"\{(\w+_id)\}", r"(?P<\1>[0-9]+)", route.path)
+    regex = re.sub(r"\{(\w+_id)\}", r"(?P<\1>[0-9]{1,19})", route.path)
     regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", regex)
-    return _Compiled(route, re.compile(f"^{regex}$"), ids)
+    return _Compiled(route, re.compile(f"{regex}\\Z"), ids)
 
 
 def etag_of(body: bytes) -> str:
@@ -432,7 +432,12 @@ class API:
         self.max_upload = max_upload
         self.trusted_origins = frozenset(o.rstrip("/").lower() for o in trusted_origins)
         self.title = title
-        self._compiled = [_compile(r) for r in self.routes]
+        # Fixed segments win over parameters ("/settings/organisation" before
+        # "/settings/{key}"), whatever order the table lists them in.
+        self._compiled = sorted(
+            (_compile(r) for r in self.routes),
+            key=lambda c: [seg.startswith("{") for seg in c.route.path.split("/")],
+        )
         seen: set[tuple[str, str]] = set()
         for r in self.routes:
             key = (r.method, r.path)
@@ -596,7 +601,10 @@ class API:
                     ("Content-Type", result.content_type),
                     ("Content-Disposition", _disposition(disposition, result.filename)),
                     ("X-Content-Type-Options", "nosniff"),
-                    ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'"),
+                    (
+                        "Content-Security-Policy",
+                        "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+                    ),
                     ("Cache-Control", "private, no-store"),
                 ],
                 body=result.data,
@@ -630,4 +638,4 @@ def _disposition(kind: str, filename: str) -> str:
     from urllib.parse import quote
 
     ascii_name = re.sub(r"[^A-Za-z0-9._ -]", "_", filename)[:200] or "download"
-    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename[:200])}"
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename[:200], safe='')}"

@@ -21,8 +21,10 @@ from cattrs.errors import AttributeValidationNote, IterableValidationNote
 from cattrs.gen import make_dict_structure_fn
 from moneyed import Money
 
+from opencrm.core.currencies import Currency
 from opencrm.core.entities.contacts import Company, Person
 from opencrm.core.entities.deals import Opportunity
+from opencrm.core.entities.invoices import Invoice, InvoiceNumbering
 from opencrm.core.money import money
 from opencrm.errors import ValidationError
 
@@ -332,6 +334,9 @@ EXTRA: dict[type, tuple[str, ...]] = {
     Person: ("kind", "display_name"),
     Company: ("kind", "display_name"),
     Opportunity: ("value",),
+    Invoice: ("tax_total",),
+    InvoiceNumbering: ("next_number",),
+    Currency: ("minor_units",),
 }
 
 
