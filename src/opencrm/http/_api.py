@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import hashlib
 import logging
 import re
@@ -303,7 +304,10 @@ def error_response(exc: BaseException) -> Response:
 # --- query strings ----------------------------------------------------------------------------
 
 
+@functools.cache
 def _hints(cls: type) -> dict[str, Any]:
+    """The resolved field types of a query class, once per class: resolving the string
+    annotations is a good part of a small request's cost."""
     return typing.get_type_hints(cls)
 
 
