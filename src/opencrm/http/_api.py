@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import hashlib
 import logging
 import re
@@ -303,7 +304,10 @@ def error_response(exc: BaseException) -> Response:
 # --- query strings ----------------------------------------------------------------------------
 
 
+@functools.cache
 def _hints(cls: type) -> dict[str, Any]:
+    """The resolved field types of a query class, once per class: resolving the string
+    annotations is a good part of a small request's cost."""
     return typing.get_type_hints(cls)
 
 
@@ -408,8 +412,7 @@ class API:
 
     ``routes`` defaults to every built-in route. ``trusted_origins`` lists the origins
     (``https://app.example``) besides the request's own host whose browser pages may change
-    state (see the CSRF rule in the adapter guide). ``on_response`` lets a host add headers
-    (the demo server names the acting demo user on every response).
+    state (see the CSRF rule in the adapter guide).
     """
 
     def __init__(
@@ -432,6 +435,7 @@ class API:
         self.max_upload = max_upload
         self.trusted_origins = frozenset(o.rstrip("/").lower() for o in trusted_origins)
         self.title = title
+        self._documents: dict[str, bytes] = {}
         # Fixed segments win over parameters ("/settings/organisation" before
         # "/settings/{key}"), whatever order the table lists them in.
         self._compiled = sorted(
@@ -444,6 +448,20 @@ class API:
             if key in seen:
                 raise ValueError(f"two routes for {r.method} {r.path}")
             seen.add(key)
+
+    def openapi(self, server: str) -> bytes:
+        """The OpenAPI document (JSON) of this API as mounted at ``server``. Building it
+        walks every route and class (~15 ms), so it is built once per mount point."""
+        if server not in self._documents:
+            from importlib.metadata import version
+
+            from opencrm.http._openapi import openapi_document
+
+            doc = openapi_document(
+                self.routes, title=self.title, version=version("opencrm"), server=server
+            )
+            self._documents[server] = dump_json(doc)
+        return self._documents[server]
 
     # -- entry point --
 

@@ -10,7 +10,14 @@ import attrs
 
 from opencrm.core._inputs import MAX_ID, clean_id, clean_int, clean_key, single_line
 from opencrm.core.contact_data import clean_name
-from opencrm.core.entities.lists import CustomField, ListItem, ListKind, Stage, Tag
+from opencrm.core.entities.lists import (
+    TAG_ENTITY_TYPES,
+    CustomField,
+    ListItem,
+    ListKind,
+    Stage,
+    Tag,
+)
 from opencrm.core.fields import FIELD_ENTITY_TYPES
 from opencrm.core.permissions import require_admin
 from opencrm.core.query import limit_problem
@@ -21,7 +28,6 @@ from opencrm.errors import Conflict, NotFound, ValidationError
 __all__ = ["CustomFieldService", "ListService", "SettingsService"]
 
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
-TAG_ENTITY_TYPES = ("contact", "opportunity", "case")
 
 
 def _kind(value: object) -> ListKind:
