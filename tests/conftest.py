@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,9 +18,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from opencrm import CRM, InMemoryUserDirectory, User
-from opencrm.storage.sqlalchemy.engine import create_engine_for, upgrade
-from opencrm.storage.sqlalchemy.tables import metadata
+# The Flask adapter ships in the opencrm wheel from adapters/flask_ext: test this checkout's
+# copy even when another checkout is the one installed.
+FLASK_ADAPTER = Path(__file__).resolve().parents[1] / "adapters" / "flask_ext"
+if str(FLASK_ADAPTER) not in sys.path:
+    sys.path.insert(0, str(FLASK_ADAPTER))
+
+from opencrm import CRM, InMemoryUserDirectory, User  # noqa: E402
+from opencrm.storage.sqlalchemy.engine import create_engine_for, upgrade  # noqa: E402
+from opencrm.storage.sqlalchemy.tables import metadata  # noqa: E402
 
 PG_URL = os.environ.get("OPENCRM_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -5,9 +5,10 @@
     opencrm db current URL             show the schema revision of a database
     opencrm demo [--db PATH] ...       write a SQLite CRM full of realistic sample data
     opencrm reminders --app MOD:NAME   send the task reminders that have come due (cron)
+    opencrm serve --demo | --app M:N   serve the REST API (the demo, or your Flask app)
 
 Errors (a bad URL, a database that does not answer, a refused demo file, an --app that is not
-a CRM) are reported on one line on stderr with exit code 2.
+a CRM or a Flask app) are reported on one line on stderr with exit code 2.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO, TypeVar
 
 import sqlalchemy as sa
 from alembic.config import Config
@@ -37,6 +38,7 @@ from opencrm.crm import CRM, DEFAULT_URL
 from opencrm.demo import (
     DEFAULT_CONTACTS,
     DEFAULT_SEED,
+    DEMO_USERS,
     DemoSummary,
     NotADemoDatabase,
     create_demo_file,
@@ -55,6 +57,9 @@ __all__ = ["main"]
 DEFAULT_DEMO_FILE = "opencrm-demo.db"
 EXIT_ERROR = 2
 MIGRATIONS = "opencrm.storage:migrations"  # as in opencrm.storage.sqlalchemy.engine
+
+
+_T = TypeVar("_T")
 
 
 class CommandFailed(Exception):
@@ -190,7 +195,60 @@ def _parser() -> argparse.ArgumentParser:
         "2031-03-14T09:30:00+00:00 (default: now, by the CRM's clock)",
     )
     reminders.set_defaults(run=_reminders)
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve the REST API over HTTP (the demo, or your Flask app)",
+        description="Serve the opencrm REST API with a development web server. --demo serves "
+        "a fresh demo CRM whose acting user is chosen per request with the "
+        "X-OpenCRM-Demo-User header (default: admin); --app serves your own Flask app "
+        "with opencrm mounted, whose user loader says who acts. Needs opencrm[serve]; "
+        "deploy with gunicorn, not with this server.",
+    )
+    mode = serve.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--demo",
+        action="store_true",
+        help="serve a fresh demo CRM with sample data and demo users (never for real data)",
+    )
+    mode.add_argument(
+        "--app",
+        metavar="MODULE:NAME",
+        help="your Flask app with opencrm mounted (OpenCRM(app, crm=..., user_loader=...)), "
+        "or a function without arguments returning one, e.g. myapp.web:create_app",
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)"
+    )
+    serve.add_argument(
+        "--port", type=_port, default=8000, help="the port to listen on (default: 8000)"
+    )
+    serve.add_argument(
+        "--db",
+        type=Path,
+        metavar="PATH",
+        help="with --demo: write the demo CRM to this file, replacing an earlier demo there "
+        "(default: a temporary file, removed on exit)",
+    )
+    serve.add_argument(
+        "--contacts",
+        type=_positive,
+        default=DEFAULT_CONTACTS,
+        metavar="N",
+        help=f"with --demo: how many demo contacts (default: {DEFAULT_CONTACTS})",
+    )
+    serve.set_defaults(run=_serve)
     return parser
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError("must be between 1 and 65535")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -361,10 +419,18 @@ def _aware(text: str) -> dt.datetime:
 def _load_crm(spec: str) -> CRM:
     """The CRM named by ``MODULE:NAME``: a CRM, or a callable without arguments returning one
     (the host application's factory)."""
+    crm: CRM = _load_app(spec, CRM, "a CRM", "myapp.crm:get_crm")
+    return crm
+
+
+def _load_app(spec: str, kind: type[_T], what: str, example: str) -> _T:
+    """The ``kind`` named by ``--app MODULE:NAME``: an instance, or a callable without
+    arguments returning one (the host application's factory). ``what`` names the kind in
+    errors (``"a CRM"``), ``example`` is a spec to show."""
     module_name, colon, name = spec.partition(":")
     module_name, name = module_name.strip(), name.strip()
     if not colon or not module_name or not name:
-        raise CommandFailed(f"--app must be MODULE:NAME, e.g. myapp.crm:get_crm, not {spec!r}")
+        raise CommandFailed(f"--app must be MODULE:NAME, e.g. {example}, not {spec!r}")
     here = os.getcwd()
     if here not in sys.path:  # as gunicorn and flask do: the app's own directory
         sys.path.insert(0, here)
@@ -387,11 +453,11 @@ def _load_crm(spec: str) -> CRM:
         if not hasattr(target, part):
             raise CommandFailed(f"--app {spec}: module {module_name!r} has no {name!r}")
         target = getattr(target, part)
-    if isinstance(target, CRM):
+    if isinstance(target, kind):
         return target
     if not callable(target):
         raise CommandFailed(
-            f"--app {spec}: {name} is a {type(target).__name__}, not a CRM or a function "
+            f"--app {spec}: {name} is a {type(target).__name__}, not {what} or a function "
             "returning one"
         )
     try:
@@ -400,9 +466,89 @@ def _load_crm(spec: str) -> CRM:
         raise CommandFailed(
             f"--app {spec}: calling {name}() failed: {type(exc).__name__}: {exc}"
         ) from None
-    if not isinstance(made, CRM):
-        raise CommandFailed(f"--app {spec}: {name}() returned a {type(made).__name__}, not a CRM")
+    if not isinstance(made, kind):
+        raise CommandFailed(f"--app {spec}: {name}() returned a {type(made).__name__}, not {what}")
     return made
+
+
+# --- serve ---------------------------------------------------------------------------------
+
+DEMO_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def _serve(args: argparse.Namespace, out: TextIO) -> int:
+    if not args.demo and args.app is None:
+        raise CommandFailed(
+            "serve needs --demo (a demo CRM with sample data) or --app MODULE:NAME (your "
+            "Flask app with opencrm mounted, which says who the user is)"
+        )
+    if not args.demo and args.db is not None:
+        raise CommandFailed("--db is for the demo (--demo); your --app opens its own database")
+    try:
+        # Flask is an extra: imported only here, so the rest of the command works without it.
+        from opencrm_flask import OpenCRM, serve
+    except ImportError as exc:
+        raise CommandFailed(
+            f"opencrm serve needs Flask ({exc}); install it with: "
+            'python -m pip install "opencrm[serve]"'
+        ) from None
+    url = f"http://{args.host}:{args.port}"
+    if args.demo:
+        app = _demo_app(serve, args, out)
+        prefix = OpenCRM.state(app).url_prefix
+        print(f"opencrm demo server at {url}/ (development server, demo data only)", file=out)
+        where = app.config["OPENCRM_DEMO_DATABASE"]
+        kept = "kept" if args.db is not None else "removed on exit"
+        print(f"  database: {where} ({kept})", file=out)
+        print(f"  API:      {url}{prefix}/  (docs page: {url}{prefix}/docs)", file=out)
+        users = ", ".join(u.id for u in DEMO_USERS)
+        print(
+            f"  act as a demo user with the header {serve.DEMO_USER_HEADER}: <id> "
+            f"({users}; default {DEMO_USERS[0].id})",
+            file=out,
+        )
+        print(
+            f"  try:      curl -H '{serve.DEMO_USER_HEADER}: alice' {url}{prefix}/contacts",
+            file=out,
+        )
+        if args.host not in DEMO_HOSTS:
+            print(
+                f"  warning: anyone who reaches {args.host} may act as any demo user, "
+                "including the admin",
+                file=out,
+            )
+    else:
+        from flask import Flask
+
+        app = _load_app(args.app, Flask, "a Flask app", "myapp.web:create_app")
+        if app.config.get(serve.DEMO_CONFIG_KEY):
+            raise CommandFailed(
+                f"--app {args.app} is the demo app, which lets every request choose its "
+                "user; serve it with --demo"
+            )
+        if "opencrm" not in app.extensions:
+            raise CommandFailed(
+                f"--app {args.app}: the app does not mount opencrm; call "
+                "OpenCRM(app, crm=..., user_loader=...) in it"
+            )
+        prefix = OpenCRM.state(app).url_prefix
+        print(f"opencrm API of {args.app} at {url}{prefix}/ (development server)", file=out)
+    print(
+        "  Stop with Ctrl+C. For production, run it under gunicorn (see docs/serve.md).", file=out
+    )
+    out.flush()
+    serve.run(app, args.host, args.port)
+    return 0
+
+
+def _demo_app(serve: Any, args: argparse.Namespace, out: TextIO) -> Any:
+    print(f"Building a demo CRM with {args.contacts} contacts ...", file=out)
+    out.flush()
+    db = None if args.db is None else args.db.expanduser().absolute()
+    try:
+        return serve.demo_app(db, fresh=True, contacts=args.contacts)
+    except NotADemoDatabase as exc:
+        raise CommandFailed(f"{exc}; choose another --db") from None
 
 
 # --- demo ----------------------------------------------------------------------------------

@@ -160,18 +160,20 @@ def test_add_with_every_field(alice, users):
     assert (by_item.category_id, by_id.category_id) == (items["Lunch"].id, items["Fax"].id)
 
 
-def test_huge_ids_are_not_found(crm, alice):
+def test_ids_out_of_range_are_validation_errors(crm, alice):
     before = counts(crm)
-    for call in (
-        lambda: alice.tasks.get(2**63),
-        lambda: alice.tasks.close(2**63),
-        lambda: alice.tasks.delete(2**40),
+    for call, field in (
+        (lambda: alice.tasks.get(2**63), "task_id"),
+        (lambda: alice.tasks.close(2**63), "task_id"),
+        (lambda: alice.tasks.delete(2**40), "task_id"),
+        (lambda: alice.tasks.get(0), "task_id"),
+        (lambda: alice.tasks.add("Linked", DUE, contact=2**63), "contact"),
     ):
-        with pytest.raises(NotFound):
+        with pytest.raises(ValidationError) as info:
             call()
-    with pytest.raises(ValidationError) as info:
-        alice.tasks.add("Linked", DUE, contact=2**63)
-    assert "contact" in info.value.errors
+        assert field in info.value.errors
+    with pytest.raises(NotFound):
+        alice.tasks.get(2**31 - 1)  # in range, but no such task
     assert counts(crm) == before
 
 
@@ -920,19 +922,21 @@ def test_float_alert_is_a_validation_error(crm, alice):
     assert counts(crm) == before
 
 
-def test_due_whose_reminder_falls_before_year_one_is_a_validation_error(crm, alice):
-    early = dt.datetime(1, 1, 1, 0, 30, tzinfo=dt.UTC)
+def test_due_outside_the_accepted_dates_is_a_validation_error(crm, alice):
     before = counts(crm)
-    with pytest.raises(ValidationError) as info:
-        alice.tasks.add("Ancient", early)  # the default alert is a day before
-    assert "due" in info.value.errors
+    for due in (
+        dt.datetime(1, 1, 1, 0, 30, tzinfo=dt.UTC),
+        dt.datetime(1899, 12, 31, 23, 59, tzinfo=dt.UTC),
+        dt.datetime.max.replace(tzinfo=dt.UTC),
+        dt.datetime(9001, 1, 1, tzinfo=dt.UTC),
+    ):
+        for alert in (0, 1440):
+            with pytest.raises(ValidationError) as info:
+                alice.tasks.add("Ancient", due, alert=alert)
+            assert info.value.errors == {"due": "must be from 1900-01-01 to 9000-12-31"}
     assert counts(crm) == before
-    task = alice.tasks.add("Ancient", early, alert=0)  # no reminder: nothing to compute
-    assert alice.tasks.get(task.id).due_at == early
-    with pytest.raises(ValidationError) as info:
-        alice.tasks.update(task.id, alert=1440)
-    assert "due" in info.value.errors or "alert" in info.value.errors
-    assert alice.tasks.get(task.id) == task
+    task = alice.tasks.add("Early", dt.datetime(1900, 1, 1, 0, 30, tzinfo=dt.UTC))
+    assert alice.tasks.get(task.id).due_at == task.due_at
 
 
 UPDATE_CASES: dict[str, tuple[object, str]] = {

@@ -72,7 +72,7 @@ def test_list_item_validation_and_conflicts(api) -> None:  # type: ignore[no-unt
     assert admin.post("/lists/temperature", json={"title": "Hot", "color": "#000000"}).status == 409
     hot = admin.get("/lists/temperature").json["items"][2]
     assert admin.patch(f"/list-items/{hot['id']}", json={"sort_order": -1}).fields() == {
-        "sort_order": "must be a whole number >= 0"
+        "sort_order": "must be a whole number from 0 to 2147483647"
     }
     assert admin.get("/list-items/abc").status == 404
     assert admin.get("/list-items/999999").problem["code"] == "not_found"

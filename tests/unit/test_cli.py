@@ -21,6 +21,8 @@ from opencrm import (
     Company,
     InfoType,
     InMemoryUserDirectory,
+    LocalFileStore,
+    OutboxNotifier,
     Person,
     SchemaOutdated,
     User,
@@ -694,3 +696,217 @@ def test_an_empty_file_may_be_replaced(capsys: pytest.CaptureFixture[str], tmp_p
     path.touch()
     assert run(capsys, "demo", "--db", str(path), "--contacts", "4")[0] == 0
     assert is_demo_file(path)
+
+
+# --- serve ---------------------------------------------------------------------------------
+# The real server is started in tests/http/test_serve.py; here `run` is replaced, so these
+# tests see what the command would serve without listening on a port.
+
+HOST_APP_MODULE = """
+from flask import Flask, request
+
+from opencrm import CRM, InMemoryUserDirectory, User
+from opencrm_flask import OpenCRM
+from opencrm_flask.serve import demo_app
+
+URL = @URL@
+ALICE = User(id="alice", name="Alice")
+
+
+def create_app():
+    app = Flask("host")
+    crm = CRM.open(URL, directory=InMemoryUserDirectory([ALICE]), load_entrypoints=False)
+    # The host's own sign-in: a token header, here the only way to be anyone.
+    OpenCRM(app, crm=crm, user_loader=lambda: ALICE if request.headers.get("X-Token") == "t0k"
+            else None)
+    return app
+
+
+def bare():
+    return Flask("bare")
+
+
+def demo():
+    return demo_app(contacts=1)
+
+
+settings = {"url": URL}
+"""
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> list[tuple[object, str, int]]:
+    """What `opencrm serve` would serve: (app, host, port) of each `run` call."""
+    from opencrm_flask import serve
+
+    calls: list[tuple[object, str, int]] = []
+    monkeypatch.setattr(serve, "run", lambda app, host, port: calls.append((app, host, port)))
+    return calls
+
+
+@pytest.fixture
+def host_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The module name of a host application with a Flask app factory, on sys.path."""
+    name = f"web_app_{uuid.uuid4().hex[:8]}"
+    url = f"sqlite:///{tmp_path / 'host.db'}"
+    (tmp_path / "apps").mkdir()
+    (tmp_path / "apps" / f"{name}.py").write_text(HOST_APP_MODULE.replace("@URL@", repr(url)))
+    monkeypatch.syspath_prepend(tmp_path / "apps")
+    yield name
+    sys.modules.pop(name, None)
+
+
+def test_serve_needs_demo_or_app(
+    capsys: pytest.CaptureFixture[str], served: list[tuple[object, str, int]]
+) -> None:
+    code, out, err = run(capsys, "serve")
+    assert (code, out) == (2, "")
+    assert_one_line_error(err, "serve needs --demo", "or --app MODULE:NAME")
+    assert served == []
+
+
+def test_serve_takes_demo_or_app_not_both(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "serve", "--demo", "--app", "myapp.web:create_app")
+    assert (code, out) == (2, "")
+    assert "argument --app: not allowed with argument --demo" in err
+
+
+def test_serve_db_is_only_for_the_demo(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, host_app: str
+) -> None:
+    code, out, err = run(
+        capsys, "serve", "--app", f"{host_app}:create_app", "--db", str(tmp_path / "x.db")
+    )
+    assert (code, out) == (2, "")
+    assert_one_line_error(err, "--db is for the demo (--demo)")
+    assert not (tmp_path / "x.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("app_arg", "fragments"),
+    [
+        ("create_app", ("--app must be MODULE:NAME, e.g. myapp.web:create_app",)),
+        ("no_such_module_xyz:app", ("no module named 'no_such_module_xyz'",)),
+        ("{app}:nothing", ("has no 'nothing'",)),
+        ("{app}:settings", ("settings is a dict, not a Flask app or a function returning one",)),
+        ("{app}:bare", ("does not mount opencrm", "OpenCRM(app, crm=..., user_loader=...)")),
+        ("{app}:demo", ("is the demo app", "serve it with --demo")),
+    ],
+)
+def test_serve_with_a_bad_app_is_a_one_line_error(
+    capsys: pytest.CaptureFixture[str],
+    served: list[tuple[object, str, int]],
+    host_app: str,
+    app_arg: str,
+    fragments: tuple[str, ...],
+) -> None:
+    code, out, err = run(capsys, "serve", "--app", app_arg.format(app=host_app))
+    assert (code, out) == (2, "")
+    assert_one_line_error(err, *fragments)
+    assert served == []
+
+
+def test_serve_app_honours_no_demo_user(
+    capsys: pytest.CaptureFixture[str], served: list[tuple[object, str, int]], host_app: str
+) -> None:
+    from opencrm_flask.serve import DEMO_HEADER, DEMO_USER_HEADER
+
+    code, out, err = run(
+        capsys, "serve", "--app", f"{host_app}:create_app", "--port", "8123", "--host", "0.0.0.0"
+    )
+    assert (code, err) == (0, "")
+    assert out.splitlines()[0] == (
+        f"opencrm API of {host_app}:create_app at http://0.0.0.0:8123/crm/ (development server)"
+    )
+    [(app, host, port)] = served
+    assert (host, port) == ("0.0.0.0", 8123)
+    client = app.test_client()  # type: ignore[attr-defined]
+    claimed = client.get("/crm/contacts", headers={DEMO_USER_HEADER: "admin"})
+    assert claimed.status_code == 401
+    assert claimed.json["code"] == "unauthenticated"
+    assert DEMO_HEADER not in claimed.headers
+    signed_in = client.post(
+        "/crm/persons", json={"first_name": "Grace"}, headers={"X-Token": "t0k"}
+    )
+    assert signed_in.status_code == 201
+    assert signed_in.json["managers"] == ["alice"]
+    assert DEMO_HEADER not in signed_in.headers
+
+
+def test_serve_demo_builds_a_demo_crm_with_files_and_an_outbox(
+    capsys: pytest.CaptureFixture[str], served: list[tuple[object, str, int]], tmp_path: Path
+) -> None:
+    from opencrm_flask import OpenCRM
+    from opencrm_flask.serve import DEMO_HEADER, DEMO_USER_HEADER
+
+    db = tmp_path / "demo.db"
+    code, out, err = run(capsys, "serve", "--demo", "--db", str(db), "--contacts", "4")
+    assert (code, err) == (0, "")
+    assert out.splitlines()[:3] == [
+        "Building a demo CRM with 4 contacts ...",
+        "opencrm demo server at http://127.0.0.1:8000/ (development server, demo data only)",
+        f"  database: {db} (kept)",
+    ]
+    assert "X-OpenCRM-Demo-User: <id> (admin, alice, bruno, chloe, dev; default admin)" in out
+    assert is_demo_file(db)
+    [(app, host, port)] = served
+    assert (host, port) == ("127.0.0.1", 8000)
+    crm = OpenCRM.state(app).crm  # type: ignore[arg-type]
+    assert isinstance(crm.notifier, OutboxNotifier)
+    assert isinstance(crm.file_store, LocalFileStore)
+    assert crm.file_store.root == tmp_path / "demo.db-files"
+
+    client = app.test_client()  # type: ignore[attr-defined]
+    home = client.get("/")
+    assert (home.status_code, home.headers["Location"]) == (302, "/crm/docs")
+    assert home.headers[DEMO_HEADER] == "acting as admin; demo mode, not for production"
+    as_admin = client.get("/crm/contacts", query_string={"count": "true"})
+    as_dev = client.get("/crm/contacts?count=true", headers={DEMO_USER_HEADER: "dev"})
+    assert as_dev.headers[DEMO_HEADER] == "acting as dev; demo mode, not for production"
+    with open_demo(db) as check:
+        assert as_admin.json["count"] == check.session(DEMO_USERS[0]).contacts.count() == 4
+        dev = next(u for u in DEMO_USERS if u.id == "dev")
+        assert as_dev.json["count"] == check.session(dev).contacts.count()
+    unknown = client.get("/crm/contacts", headers={DEMO_USER_HEADER: "mallory"})
+    assert unknown.status_code == 401
+    assert unknown.json["code"] == "unknown_demo_user"
+    assert unknown.headers[DEMO_HEADER] == "no acting user; demo mode, not for production"
+
+    # an upload lands in the demo's file store
+    from io import BytesIO
+
+    from PIL import Image
+
+    png = BytesIO()
+    Image.new("RGB", (40, 30), "teal").save(png, "PNG")
+    contact_id = as_admin.json["items"][0]["id"]
+    put = client.put(
+        f"/crm/contacts/{contact_id}/photo",
+        data={"file": (BytesIO(png.getvalue()), "face.png")},
+        content_type="multipart/form-data",
+    )
+    assert put.status_code == 200, put.json
+    assert [p.name for p in (tmp_path / "demo.db-files").iterdir() if not p.name.startswith(".")]
+
+
+def test_serve_demo_refuses_a_db_that_is_no_demo(
+    capsys: pytest.CaptureFixture[str], served: list[tuple[object, str, int]], tmp_path: Path
+) -> None:
+    precious = tmp_path / "real.db"
+    precious.write_bytes(b"customer data")
+    code, _, err = run(capsys, "serve", "--demo", "--db", str(precious))
+    assert code == 2
+    assert_one_line_error(err, "is not an opencrm demo database", "choose another --db")
+    assert precious.read_bytes() == b"customer data"
+    assert served == []
+
+
+def test_the_command_does_not_import_flask() -> None:
+    """Flask is an extra: only `opencrm serve` imports it."""
+    import subprocess
+
+    code = "import sys, opencrm.cli; print(sorted(m for m in sys.modules if 'flask' in m))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"

@@ -26,7 +26,7 @@ DOCS = ROOT / "docs"
 PLUGINS_DOC = DOCS / "plugins.md"
 DOC_FILES = [README, *sorted(DOCS.glob("*.md"))]
 
-DEMO_COMMAND = "python -m pip install -e . && opencrm demo"
+DEMO_COMMAND = 'python -m pip install -e ".[serve]" && opencrm serve --demo'
 TEST_COMMAND = 'python -m pip install -e ".[test]" && python -m pytest'
 
 HOOK_HEADING = re.compile(r"^### `(opencrm_\w+)\((.*)\)`\s*$", re.MULTILINE)

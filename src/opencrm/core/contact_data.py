@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+from opencrm.core._inputs import has_control, multi_line, no_control
 from opencrm.core.entities.contacts import Address, InfoType
 from opencrm.errors import ValidationError
 
@@ -27,29 +28,14 @@ __all__ = [
     "clean_phone",
     "clean_text",
     "clean_url",
+    "has_control",
+    "no_control",
     "search_phone_prefix",
 ]
 
 MAX_NAME = 255
 MAX_TEXT = 65_000
 MAX_INFO = 255
-
-# Control characters, and lone surrogates (no database can store them as UTF-8).
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
-
-
-def has_control(value: str) -> bool:
-    """Whether ``value`` holds a control character (tab and line breaks aside) or a lone
-    surrogate."""
-    return _CONTROL.search(value) is not None
-
-
-def no_control(field: str, value: str) -> str:
-    """``value``, unless it holds control characters or lone surrogates (a
-    :class:`~opencrm.errors.ValidationError` on ``field``)."""
-    if _CONTROL.search(value):
-        raise ValidationError({field: "contains control characters"})
-    return value
 
 
 def clean_name(field: str, value: object, *, required: bool) -> str:
@@ -67,33 +53,48 @@ def clean_name(field: str, value: object, *, required: bool) -> str:
 
 
 def clean_text(field: str, value: object, *, max_length: int = MAX_TEXT) -> str:
-    """Free text (notes): trimmed, line breaks kept, at most ``max_length`` characters."""
+    """Free text (notes): trimmed, line breaks kept (CR LF becomes LF), at most
+    ``max_length`` characters."""
     if value is None:
         return ""
-    if not isinstance(value, str):
-        raise ValidationError({field: "must be a string"})
-    value = value.strip()
-    if len(value) > max_length:
-        raise ValidationError({field: f"is longer than {max_length} characters"})
-    return no_control(field, value)
+    return multi_line(value, field, max_length=max_length)
 
 
 def clean_email(value: str, field: str = "email") -> tuple[str, str]:
-    """Return (display form, normalised form) of an e-mail address; no DNS lookups."""
+    """Return (display form, normalised form) of an e-mail address; no DNS lookups.
+
+    The display form keeps an internationalised domain in Unicode, as typed; the normalised
+    form (what searches and duplicate checks compare) is lower-case with the domain in its
+    ASCII (punycode) form, so ``ada@bücher.example`` and ``ada@xn--bcher-kva.example`` match.
+    """
+    if has_control(value):
+        raise ValidationError({field: "contains control characters"})
     try:
         result = validate_email(value.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
         raise ValidationError({field: f"is not a valid e-mail address ({exc})"}) from None
-    return result.normalized, result.normalized.lower()
+    ascii_form = result.ascii_email or f"{result.local_part}@{result.ascii_domain}"
+    return result.normalized, ascii_form.lower()
+
+
+# An extension at the end: "ext. 12", "ext 12", "x12", "#12".
+_EXTENSION = re.compile(r"\s*(?:ext\.?|x|#)\s*[0-9]{1,10}\s*$", re.IGNORECASE | re.ASCII)
+_PHONE_CHARS = re.compile(r"\+?[0-9 ().\-/]+", re.ASCII)
 
 
 def clean_phone(value: str, *, region: str | None, field: str = "phone") -> tuple[str, str]:
     """Return (raw text, E.164) of a phone number.
 
     Numbers without a leading ``+`` are read in ``region`` (an ISO country code such as
-    ``"DE"``); without a region they must be international.
+    ``"DE"``); without a region they must be international. Only ASCII digits, spaces and
+    ``+ ( ) . - /`` are accepted, plus an extension at the end (``ext. 12``, ``x12``):
+    letters are refused rather than read as keypad digits (``1-800-FLOWERS``).
     """
     raw = " ".join(value.split())
+    if has_control(value) or not _PHONE_CHARS.fullmatch(_EXTENSION.sub("", raw) or "-"):
+        raise ValidationError(
+            {field: "may hold only digits, spaces, + ( ) . - / and an extension such as x12"}
+        )
     try:
         parsed = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:
@@ -127,7 +128,7 @@ def clean_url(value: str, field: str = "website") -> tuple[str, str]:
     parts = urlsplit(text)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise ValidationError({field: "must be an http(s) URL"})
-    if any(c.isspace() for c in text) or _CONTROL.search(text):
+    if any(c.isspace() for c in text) or has_control(text):
         raise ValidationError({field: "must be an http(s) URL"})
     normalized = parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower()).geturl()
     return text, normalized

@@ -62,6 +62,8 @@ class FieldTypeRegistry:
 
     def get(self, name: str) -> FieldType:
         try:
+            if not isinstance(name, str):
+                raise KeyError(name)
             return self._types[name]
         except KeyError:
             raise ValidationError(

@@ -10,6 +10,7 @@ mode and rounds to the currency's minor units (JPY 0 digits, EUR 2, KWD 3).
 from __future__ import annotations
 
 import decimal
+import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
@@ -59,11 +60,44 @@ _CONTEXT = decimal.Context(
 )
 
 
-def to_decimal(value: object, field: str, places: int | None = None) -> Decimal:
+# The parser's own context: wide enough for every number it accepts, and every signal that
+# would change a digit or leave the range is an error (never a silent rounding).
+_PARSE = decimal.Context(
+    prec=60,
+    rounding=decimal.ROUND_HALF_EVEN,
+    Emax=99,
+    Emin=-99,
+    traps=[
+        decimal.InvalidOperation,
+        decimal.Overflow,
+        decimal.Underflow,
+        decimal.Inexact,
+        decimal.Subnormal,
+    ],
+)
+_CODE = re.compile(r"[A-Za-z]{3}", re.ASCII)
+#: The longest numeric string :func:`to_decimal` reads.
+MAX_NUMBER_TEXT = 60
+# ASCII digits only: ``Decimal()`` itself would read Arabic-Indic or full-width digits.
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+
+
+def to_decimal(
+    value: object,
+    field: str,
+    places: int | None = None,
+    *,
+    low: Decimal | None = None,
+    high: Decimal | None = None,
+) -> Decimal:
     """Read an exact number: a ``Decimal``, an ``int`` or a numeric string.
 
-    Refused with :class:`ValidationError` on ``field``: floats, bools, NaN, infinities,
-    unparsable text and (when ``places`` is given) more than ``places`` decimal digits.
+    The one parser of every price, quantity, discount, rate and stock figure. Refused with
+    :class:`ValidationError` on ``field``: floats, bools, NaN, infinities, text that is not
+    a plain ASCII number (``"19.99"``, ``"-3"``, ``"1e3"``; ``_`` between digits is
+    allowed), more than ``places`` decimal digits (no digit is ever rounded away), and
+    numbers outside ``low`` .. ``high``. Exponents are checked before any arithmetic, so
+    ``"1e1000000"`` is an ordinary refusal.
     """
     if isinstance(value, bool):
         raise ValidationError({field: "must be a number, not a bool"})
@@ -74,33 +108,61 @@ def to_decimal(value: object, field: str, places: int | None = None) -> Decimal:
     if isinstance(value, Decimal):
         number = value
     elif isinstance(value, int):
+        if value.bit_length() > 200:
+            raise ValidationError({field: "is too large"})
         number = Decimal(value)
     elif isinstance(value, str):
-        try:
-            number = Decimal(value.strip().replace("_", ""))
-        except decimal.InvalidOperation:
-            raise ValidationError({field: f"{value!r} is not a number"}) from None
+        text = value.strip()
+        if "_" in text:
+            if "__" in text or not re.fullmatch(r"[^_](?:.*[^_])?", text):
+                raise ValidationError({field: f"{value[:MAX_NUMBER_TEXT]!r} is not a number"})
+            text = re.sub(r"(?<=\d)_(?=\d)", "", text)
+        if len(text) > MAX_NUMBER_TEXT or not _NUMBER.fullmatch(text):
+            raise ValidationError({field: f"{value[:MAX_NUMBER_TEXT]!r} is not a number"})
+        number = Decimal(text)
     else:
         raise ValidationError({field: "must be a Decimal, an int or a numeric string"})
     if not number.is_finite():
         raise ValidationError({field: "must be a finite number"})
-    if places is not None and _places(number) > places:
+    _sign, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    significant = len(digits)
+    while significant > 1 and digits[significant - 1] == 0:
+        significant -= 1
+    shift = exponent + len(digits) - significant  # exponent once trailing zeros are dropped
+    if not number:
+        shift = 0
+    if number and number.adjusted() > 40:
+        raise ValidationError({field: "is too large"})
+    if places is not None and -shift > places:
         raise ValidationError({field: f"has more than {places} decimal places"})
-    return number + 0  # normalises -0 to 0
+    if -shift > 40:
+        raise ValidationError({field: "has too many decimal places"})
+    if (low is not None and number < low) or (high is not None and number > high):
+        raise ValidationError({field: _range_text(low, high)})
+    # Drop trailing zeros beyond ``places`` (or beyond 40 digits) and positive exponents:
+    # exact, as only zeros go.
+    target = min(max(exponent, -places if places is not None else -40), 0)
+    exact = number.quantize(Decimal(1).scaleb(target), context=_PARSE)
+    return _PARSE.add(exact, Decimal(0))  # -0 becomes 0
 
 
-def _places(number: Decimal) -> int:
-    exponent = number.normalize().as_tuple().exponent
-    assert isinstance(exponent, int)  # finite numbers only
-    return max(0, -exponent)
+def _range_text(low: Decimal | None, high: Decimal | None) -> str:
+    if low is None:
+        return f"must not exceed {high:f}"
+    if high is None:
+        return f"must be at least {low:f}"
+    return f"must be between {low:f} and {high:f}"
 
 
 def clean_currency(value: object, field: str = "currency") -> str:
-    """An ISO code of a currency opencrm knows, upper-cased."""
+    """An ISO 4217 code of a currency opencrm knows, returned upper-cased: exactly three
+    ASCII letters in any case (``"eur"`` is EUR), nothing trimmed (``" EUR"`` is refused)."""
     code = value.code if hasattr(value, "code") else value
-    if isinstance(code, str) and is_known_currency(code.strip().upper()):
-        return code.strip().upper()
-    raise ValidationError({field: f"unknown currency {value!r}"})
+    if isinstance(code, str) and _CODE.fullmatch(code) and is_known_currency(code.upper()):
+        return code.upper()
+    shown = repr(code[:10]) if isinstance(code, str) else type(code).__name__
+    raise ValidationError({field: f"unknown currency {shown}"})
 
 
 def clean_rounding(value: object, field: str = "rounding") -> str:

@@ -6,7 +6,7 @@ into its framework's response. Everything else (routing, JSON, errors as problem
 documents, ETags, CSRF checks, the OpenAPI document) happens here.
 """
 
-from opencrm.http._api import API, Call, Download, Items, Listing, Route
+from opencrm.http._api import API, Call, Download, Items, Listing, Route, problem
 from opencrm.http._messages import Headers, Request, Response, Upload
 
 __all__ = [
@@ -20,4 +20,5 @@ __all__ = [
     "Response",
     "Route",
     "Upload",
+    "problem",
 ]

@@ -21,8 +21,10 @@ from cattrs.errors import AttributeValidationNote, IterableValidationNote
 from cattrs.gen import make_dict_structure_fn
 from moneyed import Money
 
+from opencrm.core.currencies import Currency
 from opencrm.core.entities.contacts import Company, Person
 from opencrm.core.entities.deals import Opportunity
+from opencrm.core.entities.invoices import Invoice, InvoiceNumbering
 from opencrm.core.money import money
 from opencrm.errors import ValidationError
 
@@ -332,7 +334,14 @@ EXTRA: dict[type, tuple[str, ...]] = {
     Person: ("kind", "display_name"),
     Company: ("kind", "display_name"),
     Opportunity: ("value",),
+    Invoice: ("tax_total",),
+    InvoiceNumbering: ("next_number",),
+    Currency: ("minor_units",),
 }
+
+
+#: Values that are their own JSON (exact types: a str enum or a bool subclass is dispatched).
+_JSON_PLAIN = frozenset({str, int, bool, float, type(None)})
 
 
 def _money_out(value: Money) -> dict[str, str]:
@@ -356,9 +365,12 @@ def _make_out() -> cattrs.Converter:
         extra = next((v for k, v in EXTRA.items() if issubclass(cls, k)), ())
 
         def hook(obj: Any) -> dict[str, Any]:
-            data = {n: conv.unstructure(getattr(obj, n)) for n in names}
-            for name in extra:
-                data[name] = conv.unstructure(getattr(obj, name))
+            # JSON's own types are kept as they are: cattrs' dispatch per value is most of
+            # the cost of a page of entities.
+            data = {}
+            for name in (*names, *extra):
+                value = getattr(obj, name)
+                data[name] = value if type(value) in _JSON_PLAIN else conv.unstructure(value)
             return data
 
         return hook

@@ -87,3 +87,7 @@ class CustomField:
         return self.entity_type == kind or (
             self.entity_type == "contact" and kind in ("person", "company")
         )
+
+
+#: The kinds of record that carry tags; each has its own tag list.
+TAG_ENTITY_TYPES = ("contact", "opportunity", "case")

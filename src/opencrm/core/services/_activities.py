@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from opencrm.core import permissions as policy
+from opencrm.core._inputs import clean_datetime, clean_id
 from opencrm.core.contact_data import has_control
 from opencrm.core.entities.activities import HistoryEvent
 from opencrm.core.entities.contacts import Contact
@@ -76,7 +77,7 @@ def parents_of(tx: Tx, record: Any) -> policy.Parents:
 
 def _readable_deal(tx: Tx, kind: str, value: object) -> int:
     cls = Opportunity if kind == "opportunity" else Case
-    rid = rec.record_id(value, kind, cls, link=True)
+    rid = rec.record_id(value, kind, cls)
     repo = tx.uow.opportunities if kind == "opportunity" else tx.uow.cases
     found = repo.get(rid)
     if found is None or not policy.can_read_deal(tx.actor, found):
@@ -122,7 +123,7 @@ def category(tx: Tx, kind: ListKind, value: object, *, allow_system: bool = Fals
     if isinstance(value, ListItem):
         item = tx.uow.lists.get(value.id)
     elif isinstance(value, int) and not isinstance(value, bool):
-        item = tx.uow.lists.get(value) if rec.storable_id(value) else None
+        item = tx.uow.lists.get(clean_id(value, "category"))
     elif isinstance(value, str):
         if len(value) > 255 or has_control(value):
             raise ValidationError({"category": f"no {kind.value.replace('_', ' ')} {value!r}"})
@@ -144,13 +145,9 @@ def system_category(tx: Tx, title: str) -> ListItem:
 
 
 def clean_when(value: object, field: str) -> dt.datetime:
-    """A timezone-aware datetime (naive ones are refused, not guessed), normalised to UTC."""
-    if not isinstance(value, dt.datetime) or value.tzinfo is None:
-        raise ValidationError({field: "must be a timezone-aware datetime"})
-    try:
-        return value.astimezone(dt.UTC)
-    except (OverflowError, ValueError):
-        raise ValidationError({field: "is out of range"}) from None
+    """A timezone-aware datetime (naive ones are refused, not guessed), normalised to UTC;
+    see :func:`opencrm.core._inputs.clean_datetime`."""
+    return clean_datetime(value, field)
 
 
 def contact_name(tx: Tx, contact_id: int | None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from opencrm.core._inputs import single_line
 from opencrm.core.contact_data import clean_email, clean_text
 from opencrm.core.entities.contacts import Contact, InfoType
 from opencrm.core.notify import can_deliver, deliver
@@ -45,11 +46,9 @@ def _recipients(to: str | Iterable[str] | None, client: Contact | None) -> tuple
 def _subject(value: object) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not value.strip() or len(value) > 255:
+    if isinstance(value, str) and not value.strip():
         raise ValidationError({"subject": "must be text of 1 to 255 characters"})
-    if any(ch in value for ch in "\r\n"):
-        raise ValidationError({"subject": "must be one line"})
-    return value.strip()
+    return single_line(value, "subject", max_length=255, trim=False).strip()
 
 
 def send_invoice(

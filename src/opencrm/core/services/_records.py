@@ -11,8 +11,9 @@ import itertools
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
+from opencrm.core import _inputs
 from opencrm.core import permissions as policy
-from opencrm.core.contact_data import has_control, no_control
+from opencrm.core._inputs import MAX_ID, clean_bool, clean_id, clean_ids, has_control, single_line
 from opencrm.core.entities.contacts import Contact
 from opencrm.core.query import MAX_FILTER_TEXT, MAX_FILTER_VALUES
 from opencrm.core.services._base import Service, Tx
@@ -138,35 +139,16 @@ def bounded(value: Any, field: str) -> Any:
 
 
 def storable_id(value: int) -> bool:
-    """Whether an integer can be a record id at all (ids are INTEGER columns: 32 bits on
-    PostgreSQL); a larger one names no record, and must not reach the driver."""
-    return -(2**31) <= value < 2**31
+    """Whether an integer can be a record id at all (1 to :data:`~opencrm.core._inputs.MAX_ID`);
+    a lookup with any other must not reach the driver."""
+    return 1 <= value <= MAX_ID
 
 
-def record_id(
-    value: object,
-    field: str,
-    cls: type[Any] | None = None,
-    *,
-    noun: str | None = None,
-    link: bool = False,
-) -> int:
-    """An id given as the record itself or as an integer.
-
-    An integer no record can have is refused as a missing record would be: ``NotFound``
-    (``noun``, default the field name without ``_id``), or with ``link`` (the id names a
-    record to link to) ``ValidationError`` "no <noun> you may read with id ...".
-    """
-    if cls is not None and isinstance(value, cls):
-        value = value.id
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError({field: "must be an integer id"})
-    if not storable_id(value):
-        what = noun or field.removesuffix("_id")
-        if link:
-            raise ValidationError({field: f"no {what} you may read with id {value}"})
-        raise NotFound(what, value)
-    return value
+def record_id(value: object, field: str, cls: type[Any] | None = None) -> int:
+    """An id given as the record itself or as an integer: see
+    :func:`opencrm.core._inputs.clean_id` (a wrong type or an id out of range is a
+    :class:`ValidationError` on ``field``; a missing record is the caller's ``NotFound``)."""
+    return clean_id(value, field, cls)
 
 
 def user_id(value: object, field: str) -> str:
@@ -178,25 +160,16 @@ def user_id(value: object, field: str) -> str:
     return uid
 
 
-def clean_bool(value: object, field: str) -> bool:
-    if not isinstance(value, bool):
-        raise ValidationError({field: "must be True or False"})
-    return value
-
-
 def clean_date(value: object, field: str) -> dt.date | None:
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
-        raise ValidationError({field: "must be a datetime.date (or None)"})
-    return value
+    """A date (see :func:`opencrm.core._inputs.clean_date`), or None."""
+    return None if value is None else _inputs.clean_date(value, field)
 
 
 def clean_tag_title(value: object, field: str = "tags") -> str:
     if not isinstance(value, str):
         raise ValidationError({field: "each tag is a string"})
-    title = " ".join(value.split())
-    if not title or len(title) > 255:
+    title = single_line(value, field, max_length=255)
+    if not title:
         raise ValidationError({field: "each tag has 1 to 255 characters"})
     return title
 
@@ -253,7 +226,7 @@ def member_ids(
     being added must exist and be readable by the actor, else the whole call is refused."""
     if isinstance(value, (str, Contact)) or not isinstance(value, Iterable):
         raise ValidationError({field: "must be a collection of contacts or contact ids"})
-    ids = {record_id(v, field, Contact, noun="contact", link=True) for v in value}
+    ids = set(clean_ids(value, field, Contact))
     added = ids - existing
     readable = {
         c.id for c in tx.uow.contacts.get_many(added) if policy.can_read_contact(tx.actor, c)
@@ -266,7 +239,7 @@ def member_ids(
 
 
 def readable_contact(tx: Tx, value: object, field: str) -> int:
-    cid = record_id(value, field, Contact, noun="contact", link=True)
+    cid = record_id(value, field, Contact)
     contact = tx.uow.contacts.get(cid)
     if contact is None or not policy.can_read_contact(tx.actor, contact):
         raise ValidationError({field: f"no contact you may read with id {cid}"})
@@ -277,13 +250,11 @@ def readable_contact(tx: Tx, value: object, field: str) -> int:
 
 
 def text_filter(value: object) -> str | None:
+    """The ``text`` filter of a list call: one line of at most ``MAX_FILTER_TEXT`` characters."""
     if not isinstance(value, str):
         raise ValidationError({"text": "must be a string"})
     bounded(value, "text")
-    if "\x00" in value:
-        raise ValidationError({"text": "must not contain NUL characters"})
-    no_control("text", value)
-    return " ".join(value.split()) or None
+    return single_line(value, "text", max_length=MAX_FILTER_TEXT) or None
 
 
 def tags_filter(value: object) -> frozenset[str]:
@@ -297,7 +268,7 @@ def tags_filter(value: object) -> frozenset[str]:
 def contact_filter(tx: Tx, value: object) -> int:
     """The contact whose records are listed; one the actor may not read is NotFound, as on
     the contact's own page."""
-    cid = record_id(value, "contact", Contact)  # out of range: NotFound, as when missing
+    cid = record_id(value, "contact", Contact)
     contact = tx.uow.contacts.get(cid)
     if contact is None or not policy.can_read_contact(tx.actor, contact):
         raise NotFound("contact", cid)

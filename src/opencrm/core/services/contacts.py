@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, Any
 
@@ -10,10 +9,11 @@ import attrs
 
 from opencrm.core import contact_data as cd
 from opencrm.core import permissions as policy
-from opencrm.core.currencies import is_known_currency
+from opencrm.core._inputs import clean_bool, clean_datetime, clean_id, single_line
 from opencrm.core.entities.activities import ContactPhoto
 from opencrm.core.entities.contacts import Access, Company, Contact, ContactInfo, InfoType, Person
 from opencrm.core.entities.lists import ListItem, ListKind
+from opencrm.core.money import clean_currency
 from opencrm.core.query import CONTACT_SORTS, DEFAULT_PAGE_SIZE, ContactFilter, Page, PageRequest
 from opencrm.core.services import _contact_photos as _photos
 from opencrm.core.services._base import Service, Tx
@@ -21,10 +21,10 @@ from opencrm.core.services._files import discard_files
 from opencrm.core.services._records import (
     custom_values,
     given_filters,
-    storable_id,
     tag_titles,
     tags_filter,
     text_filter,
+    user_id,
 )
 from opencrm.errors import Conflict, NotFound, PermissionDenied, ValidationError
 
@@ -316,9 +316,8 @@ class ContactService:
     # --- internals ----------------------------------------------------------------------
 
     def _readable(self, tx: Tx, contact_id: int) -> Contact:
-        if isinstance(contact_id, bool) or not isinstance(contact_id, int):
-            raise ValidationError({"contact_id": "must be an integer id"})
-        contact = tx.uow.contacts.get(contact_id) if storable_id(contact_id) else None
+        contact_id = clean_id(contact_id, "contact_id")
+        contact = tx.uow.contacts.get(contact_id)
         if contact is None or not policy.can_read_contact(tx.actor, contact):
             raise NotFound("contact", contact_id)
         return contact
@@ -385,9 +384,7 @@ class ContactService:
     def _company_id(self, tx: Tx, value: object, self_id: int) -> int | None:
         if value is None:
             return None
-        company_id = value.id if isinstance(value, Company) else value
-        if isinstance(company_id, bool) or not isinstance(company_id, int):
-            raise ValidationError({"company": "must be a company or its id"})
+        company_id = clean_id(value, "company", Company)
         company = tx.uow.contacts.get(company_id)
         if (
             company is None
@@ -445,9 +442,9 @@ def _check_names(given: Iterable[str], allowed: Iterable[str]) -> None:
 def _clean_currency(value: object) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not is_known_currency(value.strip().upper()):
-        raise ValidationError({"currency": f"unknown currency {value!r}"})
-    return value.strip().upper()
+    if not isinstance(value, str):
+        raise ValidationError({"currency": "must be an ISO 4217 code such as 'EUR'"})
+    return clean_currency(value)
 
 
 def _clean_access(value: object) -> Access:
@@ -466,9 +463,9 @@ def _item_id(tx: Tx, kind: ListKind, value: object, field: str) -> int | None:
     if isinstance(value, ListItem):
         item = tx.uow.lists.get(value.id)
     elif isinstance(value, int) and not isinstance(value, bool):
-        item = tx.uow.lists.get(value) if storable_id(value) else None
+        item = tx.uow.lists.get(clean_id(value, field))
     elif isinstance(value, str):
-        item = tx.uow.lists.find(kind, value.strip())
+        item = tx.uow.lists.find(kind, single_line(value, field))
     else:
         raise ValidationError({field: "must be a list item, its id or its title"})
     if item is None or item.kind is not kind:
@@ -489,19 +486,12 @@ def _one_filter(tx: Tx, name: str, value: Any) -> dict[str, Any]:
             raise ValidationError({"kind": "must be person or company"})
         return {"kind": value}
     if name == "manager":
-        if isinstance(value, str) and value:
-            return {"manager": value}
-        raise ValidationError({"manager": "must be a user id"})
+        return {"manager": user_id(value, "manager")}
     if name == "access":
         return {"access": _clean_access(value)}
     if name == "company":
-        cid = value.id if isinstance(value, Company) else value
-        if isinstance(cid, bool) or not isinstance(cid, int):
-            raise ValidationError({"company": "must be a company or its id"})
-        return {"company_id": cid}
-    if not isinstance(value, dt.datetime) or value.tzinfo is None:
-        raise ValidationError({name: "must be a timezone-aware datetime"})
-    return {name: value}
+        return {"company_id": clean_id(value, "company", Company)}
+    return {name: clean_datetime(value, name)}
 
 
 def _quick_infos(
@@ -515,7 +505,7 @@ def _quick_infos(
         for t, v in (("email", email), ("phone", phone), ("website", website))
         if v is not None
     ]
-    if isinstance(infos, Mapping):
+    if isinstance(infos, (Mapping, str, bytes)) or not isinstance(infos, Iterable):
         raise ValidationError({"infos": "must be a list of infos"})
     return quick + list(infos)
 
@@ -553,7 +543,7 @@ def _clean_infos(specs: Iterable[Mapping[str, Any]], region: str | None) -> tupl
             value=value,
             normalized=normalized,
             address=address,
-            is_primary=bool(spec.get("primary", False)),
+            is_primary=clean_bool(spec.get("primary", False), "primary"),
         )
         out.append(info)
         if info.is_primary:
@@ -588,6 +578,7 @@ def _set_primary(
 
 
 def _find_info(contact: Contact, info_id: int) -> ContactInfo:
+    info_id = clean_id(info_id, "info_id", ContactInfo)
     for info in contact.infos:
         if info.id == info_id:
             return info

@@ -231,7 +231,7 @@ class HistoryService:
         )
 
     def _readable(self, tx: Tx, event_id: object) -> HistoryEvent:
-        eid = rec.record_id(event_id, "event_id", HistoryEvent, noun="history event")
+        eid = rec.record_id(event_id, "event_id", HistoryEvent)
         found = tx.uow.history.get(eid)
         if found is None or not policy.can_read_history_event(tx.actor, act.parents_of(tx, found)):
             raise NotFound("history event", eid)

@@ -14,6 +14,15 @@ from babel import Locale, UnknownLocaleError
 from moneyed import Money
 
 from opencrm.core import permissions as policy
+from opencrm.core._inputs import (
+    add_days,
+    clean_bool,
+    clean_date,
+    clean_id,
+    clean_ids,
+    has_control,
+    single_line,
+)
 from opencrm.core.contact_data import clean_name, clean_text
 from opencrm.core.currencies import CURRENCIES, Currency
 from opencrm.core.entities.contacts import Address, Contact, ContactInfo, InfoType
@@ -84,6 +93,8 @@ SAME_AS_CLIENT = "same_as_client"
 #: The due-date presets of the reference: on receipt, 15, 30 and 45 days.
 DUE_PRESETS = {"on_receipt": 0, "15_days": 15, "30_days": 30, "45_days": 45}
 MAX_QUANTITY = Decimal(10**9)
+#: Stock is kept with 6 decimals; a tracked product's stock stays within this size.
+MAX_STOCK = Decimal(10**15)
 MAX_LINES = 1000
 MAX_LOGO_BYTES = 1024 * 1024
 #: A stored logo fits this box (width, height in pixels); larger uploads are scaled down.
@@ -97,10 +108,8 @@ def _emit_setting(tx: Tx, key: str, before: Any, after: Any) -> None:
 
 
 def _id_of(value: object, field: str) -> int:
-    ident = getattr(value, "id", value)
-    if isinstance(ident, bool) or not isinstance(ident, int):
-        raise ValidationError({field: "must be a record or its integer id"})
-    return ident
+    """An id given as a record (anything with an ``id``) or as an integer."""
+    return clean_id(getattr(value, "id", value), field)
 
 
 def _setting(tx: Tx, key: str, settings: Mapping[str, Any] | None) -> Any:
@@ -113,18 +122,13 @@ def _default_currency(tx: Tx, settings: Mapping[str, Any] | None = None) -> str:
 
 
 def _percent(value: object, field: str, high: Decimal) -> Decimal:
-    number = to_decimal(value, field, places=6)
-    if not Decimal(0) <= number <= high:
-        raise ValidationError({field: f"must be between 0 and {high}"})
-    return number
+    return to_decimal(value, field, places=6, low=Decimal(0), high=high)
 
 
 def _rate(value: object, field: str = "rate") -> Decimal:
-    number = to_decimal(value, field, places=10)
+    number = to_decimal(value, field, places=10, low=Decimal(0), high=MAX_RATE)
     if number <= 0:
         raise ValidationError({field: "must be greater than 0"})
-    if number > MAX_RATE:
-        raise ValidationError({field: f"must not exceed {MAX_RATE}"})
     return number
 
 
@@ -259,7 +263,7 @@ def _resolve_taxes(
     for item in value:
         tax: Tax | None
         if isinstance(item, str):
-            tax = taxes.find(item)
+            tax = taxes.find(single_line(item, field))
         elif isinstance(item, Tax) or (isinstance(item, int) and not isinstance(item, bool)):
             tax = taxes.get(_id_of(item, field))
         else:
@@ -294,8 +298,11 @@ class _TaxLookup:
 
 
 def _plain_id(value: object) -> int | None:
+    """The id a line names, when it is one any record can have (else validation refuses it)."""
     ident = getattr(value, "id", value)
-    return ident if isinstance(ident, int) and not isinstance(ident, bool) else None
+    if isinstance(ident, int) and not isinstance(ident, bool) and storable_id(ident):
+        return ident
+    return None
 
 
 def _line_lookups(
@@ -320,7 +327,7 @@ def _line_lookups(
         if not isinstance(value, (list, tuple, set, frozenset)):
             continue
         for item in value:
-            if isinstance(item, str):
+            if isinstance(item, str) and not has_control(item):
                 names.add(item)
             elif (ident := _plain_id(item)) is not None:
                 ids.add(ident)
@@ -345,10 +352,13 @@ class ProductService:
     def list(self, *, text: str | None = None, in_stock: bool | None = None) -> Sequence[Product]:
         """Products by title; ``text`` matches title or SKU; ``in_stock`` keeps tracked products
         with (True) or without (False) stock."""
+        errors: dict[str, str] = {}
         if text is not None:
-            text = text_filter(text)
-        if in_stock is not None and not isinstance(in_stock, bool):
-            raise ValidationError({"in_stock": "must be True, False or None"})
+            text = _collect(errors, "text", text_filter, text)
+        if in_stock is not None:
+            _collect(errors, "in_stock", clean_bool, in_stock, "in_stock")
+        if errors:
+            raise ValidationError(errors)
         with self._s._tx(write=False) as tx:
             return tx.uow.products.list(text=text or None, in_stock=in_stock)
 
@@ -441,13 +451,14 @@ class ProductService:
             found = _collect(errors, "taxes", _resolve_taxes, tx, changes["taxes"], "taxes")
             new["tax_ids"] = tuple(t.id for t in found or ())
         if "track_inventory" in changes:
-            if not isinstance(changes["track_inventory"], bool):
-                errors["track_inventory"] = "must be True or False"
-            new["track_inventory"] = changes["track_inventory"]
+            new["track_inventory"] = _collect(
+                errors, "track_inventory", clean_bool, changes["track_inventory"], "track_inventory"
+            )
         if "stock_quantity" in changes:
             new["stock_quantity"] = _collect(
-                errors, "stock_quantity", to_decimal, changes["stock_quantity"], "stock_quantity", 6
-            )
+                errors, "stock_quantity", to_decimal, changes["stock_quantity"], "stock_quantity",
+                6, low=-MAX_STOCK, high=MAX_STOCK,
+            )  # fmt: skip
         if errors:
             raise ValidationError(errors)
         return attrs.evolve(product, **new)
@@ -500,7 +511,7 @@ class CurrencyService:
         errors: dict[str, str] = {}
         a = _collect(errors, "from_currency", clean_currency, from_currency, "from_currency")
         b = _collect(errors, "to_currency", clean_currency, to_currency, "to_currency")
-        number = _collect(errors, "rate", to_decimal, rate, "rate", 10)
+        number = _collect(errors, "rate", to_decimal, rate, "rate", 10, low=Decimal(0))
         if a is not None and a == b:
             errors["to_currency"] = "must differ from from_currency"
         if number is not None and number != 0:
@@ -536,9 +547,13 @@ class CurrencyService:
     def convert_all(
         self, amounts: Iterable[Money], to_currency: str, *, rounding: str | None = None
     ) -> builtins.list[Money]:
+        if isinstance(amounts, Money) or not isinstance(amounts, Iterable):
+            raise ValidationError({"amount": "must be Money values"})
         amounts = list(amounts)
         if not all(isinstance(a, Money) for a in amounts):
             raise ValidationError({"amount": "must be Money values"})
+        # Each amount as any other: exact, within the stored range, in a known currency.
+        amounts = [money(a.amount, a.currency.code) for a in amounts]
         code = clean_currency(to_currency, "to_currency")
         with self._s._tx(write=False) as tx:
             mode = clean_rounding(rounding) if rounding is not None else _rounding(tx)
@@ -820,13 +835,11 @@ class InvoiceService:
     ) -> builtins.list[Invoice]:
         """Change several invoices at once: all or none (each is checked first)."""
         target = _status(status)
-        ids = list(dict.fromkeys(invoice_ids))
+        ids = clean_ids(invoice_ids, "invoice_ids", Invoice)
         if not ids:
             return []
         with self._s._tx() as tx:
-            found = {
-                i.id: i for i in tx.uow.invoices.get_many([_id_of(i, "invoice_id") for i in ids])
-            }
+            found = {i.id: i for i in tx.uow.invoices.get_many(ids)}
             clients = {
                 c.id: c for c in tx.uow.contacts.get_many({i.client_id for i in found.values()})
             }
@@ -878,12 +891,12 @@ class InvoiceService:
         the zero-padded width, ``"0000001"``) for automatic numbers, or ``automatic=False``
         for numbers typed on each invoice. The next number must not be taken already."""
         errors: dict[str, str] = {}
-        if automatic is not None and not isinstance(automatic, bool):
-            errors["automatic"] = "must be True or False"
-        if prefix is not None and (
-            not isinstance(prefix, str) or len(prefix) > 50 or prefix != prefix.strip()
-        ):
-            errors["prefix"] = "must be text of at most 50 characters without outer spaces"
+        if automatic is not None:
+            _collect(errors, "automatic", clean_bool, automatic, "automatic")
+        if prefix is not None:
+            _collect(errors, "prefix", single_line, prefix, "prefix", max_length=50, trim=False)
+            if not errors.get("prefix") and prefix != prefix.strip():
+                errors["prefix"] = "must be text of at most 50 characters without outer spaces"
         parsed = _collect(errors, "start", parse_start_number, start) if start is not None else None
         if errors:
             raise ValidationError(errors)
@@ -974,7 +987,7 @@ class InvoiceService:
 
     def _readable(self, tx: Tx, invoice_id: object) -> Invoice:
         ident = _id_of(invoice_id, "invoice_id")
-        invoice = tx.uow.invoices.get(ident) if storable_id(ident) else None
+        invoice = tx.uow.invoices.get(ident)
         if invoice is None:
             raise NotFound("invoice", ident)
         client = tx.uow.contacts.get(invoice.client_id)
@@ -993,7 +1006,8 @@ class InvoiceService:
     def _manual_number(self, tx: Tx, value: object, own_id: int | None) -> str:
         if not isinstance(value, str) or not value.strip() or len(value.strip()) > 255:
             raise ValidationError({"number": "must be text of 1 to 255 characters"})
-        number = value.strip()
+        # One line: the number goes into e-mail subjects and file names.
+        number = single_line(value, "number", trim=False).strip()
         if tx.uow.invoices.number_taken(number, other_than=own_id):
             raise Conflict(f"the invoice number {number} is taken already")
         return number
@@ -1068,9 +1082,10 @@ class InvoiceService:
         elif given("due_in") or base is None:
             days = _collect(errors, "due_in", _due_days, changes.get("due_in", "30_days"))
             if issue is not None and days is not None:
-                due = issue + dt.timedelta(days=days)
+                due = _collect(errors, "due_in", add_days, issue, days, "due_in")
         elif given("issue_date") and base is not None and issue is not None:
-            due = issue + (base.due_date - base.issue_date)
+            days = (base.due_date - base.issue_date).days
+            due = _collect(errors, "issue_date", add_days, issue, days, "issue_date")
         if issue is not None and due is not None and due < issue:
             errors["due_date"] = "must not be before the issue date"
 
@@ -1250,10 +1265,9 @@ class InvoiceService:
                 spec.description or "",
             )
             quantity = _collect(
-                line_errors, f"{field}.quantity", to_decimal, spec.quantity, f"{field}.quantity", 6
-            )
-            if quantity is not None and not Decimal(0) <= quantity <= MAX_QUANTITY:
-                line_errors[f"{field}.quantity"] = f"must be between 0 and {MAX_QUANTITY}"
+                line_errors, f"{field}.quantity", to_decimal, spec.quantity, f"{field}.quantity",
+                6, low=Decimal(0), high=MAX_QUANTITY,
+            )  # fmt: skip
             discount = _collect(
                 line_errors,
                 f"{field}.discount",
@@ -1361,10 +1375,8 @@ class InvoiceService:
             elif name in ("issued_from", "issued_to"):
                 out[name] = _collect(errors, name, _date, value, name)
             elif name == "overdue":
-                if value is True:
+                if _collect(errors, "overdue", clean_bool, value, "overdue"):
                     out["overdue_on"] = tx.now.date()
-                elif value is not False:
-                    errors["overdue"] = "must be True or False"
             elif name == "text":
                 out["text"] = _collect(errors, "text", text_filter, value)
         if errors:
@@ -1397,9 +1409,7 @@ def _stock_sign(current: InvoiceStatus, target: InvoiceStatus) -> int:
 
 
 def _date(value: object, field: str) -> dt.date:
-    if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
-        raise ValidationError({field: "must be a datetime.date"})
-    return value
+    return clean_date(value, field)
 
 
 def _due_days(value: object) -> int:
@@ -1413,7 +1423,7 @@ def _due_days(value: object) -> int:
 
 
 def _language(value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not value.strip() or len(value) > 20 or has_control(value):
         raise ValidationError({"language": "must be a locale name such as 'en' or 'pt_BR'"})
     try:
         return str(Locale.parse(value.strip().replace("-", "_")))

@@ -8,20 +8,26 @@ from typing import Any
 
 import attrs
 
+from opencrm.core._inputs import MAX_ID, clean_id, clean_int, clean_key, single_line
 from opencrm.core.contact_data import clean_name
-from opencrm.core.entities.lists import CustomField, ListItem, ListKind, Stage, Tag
+from opencrm.core.entities.lists import (
+    TAG_ENTITY_TYPES,
+    CustomField,
+    ListItem,
+    ListKind,
+    Stage,
+    Tag,
+)
 from opencrm.core.fields import FIELD_ENTITY_TYPES
 from opencrm.core.permissions import require_admin
-from opencrm.core.query import page_limit
+from opencrm.core.query import limit_problem
 from opencrm.core.services._base import MODULE_ACCESS_KEY, Service, Tx
-from opencrm.core.services._records import given_filters
 from opencrm.core.users import ModuleAccess
 from opencrm.errors import Conflict, NotFound, ValidationError
 
 __all__ = ["CustomFieldService", "ListService", "SettingsService"]
 
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
-TAG_ENTITY_TYPES = ("contact", "opportunity", "case")
 
 
 def _kind(value: object) -> ListKind:
@@ -36,7 +42,7 @@ def _kind(value: object) -> ListKind:
 def _color(value: object, *, required: bool) -> str | None:
     if value is None and not required:
         return None
-    if not isinstance(value, str) or not _COLOR.match(value):
+    if not isinstance(value, str) or not _COLOR.fullmatch(value):
         raise ValidationError({"color": "must be a colour like #8a98d8"})
     return value.lower()
 
@@ -121,10 +127,7 @@ class ListService:
             if "icon" in changes:
                 new["icon"] = clean_name("icon", changes["icon"], required=False) or None
             if "sort_order" in changes:
-                order = changes["sort_order"]
-                if isinstance(order, bool) or not isinstance(order, int) or order < 0:
-                    raise ValidationError({"sort_order": "must be a whole number >= 0"})
-                new["sort_order"] = order
+                new["sort_order"] = clean_int(changes["sort_order"], "sort_order", 0, MAX_ID)
             after = attrs.evolve(before, **new)
             if after != before:
                 tx.uow.lists.update(after)
@@ -134,6 +137,8 @@ class ListService:
     def delete(self, item_id: int, *, move_to: int | None = None) -> None:
         """Delete an item. An item in use is refused with :class:`Conflict`, except a task
         category, whose tasks move to the category ``move_to`` names."""
+        if move_to is not None:
+            move_to = clean_id(move_to, "move_to", ListItem)
         with self._s._tx() as tx:
             require_admin(tx.actor, "change lists")
             item = self._get(tx, item_id)
@@ -150,7 +155,7 @@ class ListService:
                     raise ValidationError(
                         {"move_to": "name the task category that takes this one's tasks"}
                     )
-                target = self._get(tx, move_to)
+                target = self._get(tx, move_to, "move_to")
                 if target.kind is not item.kind or target.id == item.id:
                     raise ValidationError({"move_to": "must be another task category"})
                 moved = tx.uow.lists.reassign(item, target)
@@ -176,12 +181,13 @@ class ListService:
             return tag
 
     def rename_tag(self, tag_id: int, title: str) -> Tag:
+        tag_id = clean_id(tag_id, "tag_id", Tag)
+        title = clean_name("title", title, required=True)
         with self._s._tx() as tx:
             require_admin(tx.actor, "manage tags")
             tag = tx.uow.tags.get(tag_id)
             if tag is None:
                 raise NotFound("tag", tag_id)
-            title = clean_name("title", title, required=True)
             other = tx.uow.tags.find(tag.entity_type, title)
             if other is not None and other.id != tag_id:
                 raise Conflict(f"tag {title!r} exists already")
@@ -192,6 +198,7 @@ class ListService:
 
     def delete_tag(self, tag_id: int) -> None:
         """Delete a tag and remove it from every record."""
+        tag_id = clean_id(tag_id, "tag_id", Tag)
         with self._s._tx() as tx:
             require_admin(tx.actor, "manage tags")
             tag = tx.uow.tags.get(tag_id)
@@ -211,15 +218,16 @@ class ListService:
                 tx.emit("tag.deleted", tag, before=tag, data={"removed_from": 0})
             return len(unused)
 
-    def _get(self, tx: Tx, item_id: int) -> ListItem:
-        item = tx.uow.lists.get(item_id) if isinstance(item_id, int) else None
+    def _get(self, tx: Tx, item_id: object, field: str = "item_id") -> ListItem:
+        item_id = clean_id(item_id, field, ListItem)
+        item = tx.uow.lists.get(item_id)
         if item is None:
             raise NotFound("list item", item_id)
         return item
 
 
 def _tag_type(entity_type: str) -> None:
-    if entity_type not in TAG_ENTITY_TYPES:
+    if not isinstance(entity_type, str) or entity_type not in TAG_ENTITY_TYPES:
         raise ValidationError({"entity_type": "must be one of " + ", ".join(TAG_ENTITY_TYPES)})
 
 
@@ -272,6 +280,7 @@ class CustomFieldService:
         options: Mapping[str, Any] | None = None,
         sort_order: int | None = None,
     ) -> CustomField:
+        field_id = clean_id(field_id, "field_id", CustomField)
         with self._s._tx() as tx:
             require_admin(tx.actor, "define custom fields")
             before = tx.uow.fields.get(field_id)
@@ -291,9 +300,7 @@ class CustomFieldService:
                 changes["label"] = clean_name("label", label, required=True)
                 _check_label_free(tx, before.entity_type, changes["label"], field_id)
             if sort_order is not None:
-                if isinstance(sort_order, bool) or not isinstance(sort_order, int):
-                    raise ValidationError({"sort_order": "must be a whole number"})
-                changes["sort_order"] = sort_order
+                changes["sort_order"] = clean_int(sort_order, "sort_order", -MAX_ID, MAX_ID)
             after = attrs.evolve(before, **changes)
             if after != before:
                 tx.uow.fields.update(after)
@@ -302,6 +309,7 @@ class CustomFieldService:
 
     def delete(self, field_id: int) -> None:
         """Delete a field and every value stored for it."""
+        field_id = clean_id(field_id, "field_id", CustomField)
         with self._s._tx() as tx:
             require_admin(tx.actor, "define custom fields")
             field = tx.uow.fields.get(field_id)
@@ -328,7 +336,7 @@ def _check_label_free(tx: Tx, entity_type: str, label: str, field_id: int | None
 
 
 def _field_entity(entity_type: str) -> None:
-    if entity_type not in FIELD_ENTITY_TYPES:
+    if not isinstance(entity_type, str) or entity_type not in FIELD_ENTITY_TYPES:
         raise ValidationError({"entity_type": "must be one of " + ", ".join(FIELD_ENTITY_TYPES)})
 
 
@@ -346,8 +354,12 @@ class SettingsService:
 
     def set_module_access(self, rule: ModuleAccess) -> None:
         """Decide who may use the CRM; CRM admins always may."""
-        if not isinstance(rule, ModuleAccess):
+        if not isinstance(rule, ModuleAccess) or not isinstance(rule.everyone, bool):
             raise ValidationError({"rule": "must be a ModuleAccess"})
+        for name in (*rule.users, *rule.groups):
+            if not isinstance(name, str) or not name or len(name) > 255:
+                raise ValidationError({"rule": "users and groups are names of 1 to 255 characters"})
+            single_line(name, "rule", trim=False)
         with self._s._tx() as tx:
             require_admin(tx.actor, "change settings")
             value = {
@@ -364,7 +376,9 @@ class SettingsService:
             )
 
     def get(self, key: str) -> Any:
-        """A stored setting (admin only: settings will hold keys and credentials)."""
+        """A stored setting (admin only: settings will hold keys and credentials). ``key``
+        is 1 to 100 ASCII letters, digits and ``_ . : -``."""
+        key = clean_key(key, "key")
         with self._s._tx(write=False) as tx:
             require_admin(tx.actor, "read settings")
             return tx.uow.settings.get(key)
@@ -376,19 +390,28 @@ class SettingsService:
         entity_id: int | str | None = None,
         limit: int = 100,
     ) -> Sequence[Any]:
-        """The newest audit entries first (admin only); at most ``limit`` of them (1 to
-        ``MAX_PAGE_SIZE``)."""
-        page_limit(limit)
-        given = given_filters({"entity_type": entity_type, "entity_id": entity_id}, _AUDIT_FILTERS)
-        if "entity_type" in given and not isinstance(entity_type, str):
-            raise ValidationError({"entity_type": "must be a string"})
-        if "entity_id" in given and (
-            isinstance(entity_id, bool) or not isinstance(entity_id, (int, str))
-        ):
-            raise ValidationError({"entity_id": "must be an id (an integer or a string)"})
+        """The newest ``limit`` (1-500, as a page) audit entries first (admin only),
+        optionally of one ``entity_type`` (such as ``"contact"``) and one ``entity_id``."""
+        errors: dict[str, str] = {}
+        if (why := limit_problem(limit)) is not None:
+            errors["limit"] = why
+        if entity_type is not None:
+            try:
+                clean_key(entity_type, "entity_type", max_length=50)
+            except ValidationError as exc:
+                errors.update(exc.errors)
+        if entity_id is not None:
+            if isinstance(entity_id, bool) or not isinstance(entity_id, (int, str)):
+                errors["entity_id"] = "must be an id or a key"
+            elif isinstance(entity_id, int) and not -MAX_ID <= entity_id <= MAX_ID:
+                errors["entity_id"] = f"must be an id up to {MAX_ID}"
+            elif isinstance(entity_id, str):
+                try:
+                    single_line(entity_id, "entity_id", max_length=100, trim=False)
+                except ValidationError as exc:
+                    errors.update(exc.errors)
+        if errors:
+            raise ValidationError(errors)
         with self._s._tx(write=False) as tx:
             require_admin(tx.actor, "read the audit trail")
             return tx.uow.audit.entries(entity_type=entity_type, entity_id=entity_id, limit=limit)
-
-
-_AUDIT_FILTERS = ("entity_type", "entity_id")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -12,11 +12,13 @@ from moneyed import Money
 
 from opencrm.core import contact_data as cd
 from opencrm.core import permissions as policy
+from opencrm.core._inputs import MAX_ID, clean_id, clean_int
 from opencrm.core.currencies import get_currency, is_known_currency
 from opencrm.core.deals_query import OPPORTUNITY_SORTS, OpportunityFilter
 from opencrm.core.entities.contacts import Contact
 from opencrm.core.entities.deals import BidType, Opportunity
 from opencrm.core.entities.lists import Stage, StageType
+from opencrm.core.money import clean_currency, to_decimal
 from opencrm.core.query import DEFAULT_PAGE_SIZE, Page, PageRequest
 from opencrm.core.services import _records as rec
 from opencrm.core.services._base import Service, Tx
@@ -376,6 +378,7 @@ def _stage(tx: Tx, value: object, field: str) -> Stage:
         key = " ".join(value.split()).casefold()
         found = next((s for s in stages if s.title.casefold() == key), None)
     elif isinstance(value, int) and not isinstance(value, bool):
+        value = clean_id(value, field)
         found = next((s for s in stages if s.id == value), None)
     else:
         raise ValidationError({field: "must be a stage, its id or its title"})
@@ -397,9 +400,10 @@ def _main_contact(tx: Tx, value: object, current: int | None) -> int:
 
 
 def _one_user(service: Service, value: object, field: str, *, known: bool = True) -> str:
-    uid = value.id if isinstance(value, User) else value
-    if not isinstance(uid, str) or not uid:
-        raise ValidationError({field: "must be a user or a user id"})
+    try:
+        uid = rec.user_id(value, field)
+    except ValidationError:
+        raise ValidationError({field: "must be a user or a user id"}) from None
     if known:
         service._managers([uid], field)
     return uid
@@ -442,9 +446,9 @@ def _clean_project_ref(value: object) -> str | None:
 
 
 def _clean_currency(value: object) -> str:
-    if not isinstance(value, str) or not is_known_currency(value.strip().upper()):
-        raise ValidationError({"currency": f"unknown currency {value!r}"})
-    return value.strip().upper()
+    if not isinstance(value, str):
+        raise ValidationError({"currency": "must be an ISO 4217 code such as 'EUR'"})
+    return clean_currency(value)
 
 
 def _clean_budget(amount: object, currency: object, default_currency: str) -> Money:
@@ -472,17 +476,17 @@ def _clean_budget(amount: object, currency: object, default_currency: str) -> Mo
     if errors or not isinstance(amount, (Decimal, int, str)):
         raise ValidationError(errors)
     code = code or default_currency
-    try:
-        value = Decimal(amount.strip()) if isinstance(amount, str) else Decimal(amount)
-    except InvalidOperation:
-        raise ValidationError({"budget": f"{amount!r} is not a number"}) from None
-    if not value.is_finite() or value < 0 or value >= MAX_BUDGET:
+    value = to_decimal(amount, "budget")
+    if value < 0 or value >= MAX_BUDGET:
         raise ValidationError({"budget": f"must be from 0 to less than {MAX_BUDGET:,}"})
     minor = get_currency(code).minor_units
-    exact = value.quantize(Decimal(1).scaleb(-minor))
-    if exact != value:
-        raise ValidationError({"budget": f"has more decimals than {code} allows ({minor})"})
-    return Money(exact, code)
+    try:
+        exact = to_decimal(value, "budget", places=minor)
+    except ValidationError:
+        raise ValidationError(
+            {"budget": f"has more decimals than {code} allows ({minor})"}
+        ) from None
+    return Money(exact.quantize(Decimal(1).scaleb(-minor)), code)
 
 
 # --- stages ----------------------------------------------------------------------------------
@@ -575,6 +579,7 @@ class StageService:
 
 
 def _get_stage(stages: Sequence[Stage], stage_id: object) -> Stage:
+    stage_id = clean_id(stage_id, "stage_id", Stage)
     found = next((s for s in stages if s.id == stage_id), None)
     if found is None:
         raise NotFound("stage", stage_id)
@@ -600,14 +605,12 @@ def _clean_stage(changes: Mapping[str, Any]) -> dict[str, Any]:
     check("type", lambda v: _clean_stage_type(v, "type"))
 
     def color(value: object) -> str:
-        if not isinstance(value, str) or not _COLOR.match(value):
+        if not isinstance(value, str) or not _COLOR.fullmatch(value):
             raise ValidationError({"color": "must be a colour like #6bbd72"})
         return value.lower()
 
     def order(value: object) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValidationError({"sort_order": "must be a whole number >= 0"})
-        return value
+        return clean_int(value, "sort_order", 0, MAX_ID)
 
     check("color", color)
     check("sort_order", order)

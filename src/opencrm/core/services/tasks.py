@@ -11,6 +11,7 @@ import attrs
 
 from opencrm.core import contact_data as cd
 from opencrm.core import permissions as policy
+from opencrm.core._inputs import clean_bool, clean_ids
 from opencrm.core.activities_query import TASK_SORTS, TaskFilter
 from opencrm.core.entities.activities import ALERT_OFFSETS, DEFAULT_ALERT, HistoryEvent, Task
 from opencrm.core.entities.contacts import Contact
@@ -78,6 +79,7 @@ class TaskService:
         is told, unless they created it themselves.
         """
         rec.check_names(fields, _FIELDS - {"title", "due"}, "a task")
+        notify = clean_bool(notify, "notify")
         with self._s._tx() as tx:
             task = self._new(tx, {"title": title, "due": due, **fields})
             stored = tx.uow.tasks.add(task)
@@ -97,15 +99,9 @@ class TaskService:
         action), in one transaction: every contact must be one the actor may read, else
         nothing is created (:class:`~opencrm.errors.ValidationError` naming the ids)."""
         rec.check_names(fields, _FIELDS - {"title", "due", "contact"}, "a task")
-        if isinstance(contacts, (str, bytes, Contact)) or not isinstance(contacts, Iterable):
-            raise ValidationError({"contacts": "must be a collection of contacts or ids"})
+        notify = clean_bool(notify, "notify")
+        ids = clean_ids(contacts, "contacts", Contact)
         with self._s._tx() as tx:
-            ids = list(
-                dict.fromkeys(
-                    rec.record_id(c, "contacts", Contact, noun="contact", link=True)
-                    for c in contacts
-                )
-            )
             if not ids:
                 raise ValidationError({"contacts": "name at least one contact"})
             found = {c.id: c for c in tx.uow.contacts.get_many(ids)}
@@ -175,6 +171,7 @@ class TaskService:
         """Change fields (names as for :meth:`add`). A new responsible is told when
         ``notify``; a changed due time or alert makes the reminder due again."""
         rec.check_names(changes, _FIELDS, "a task")
+        notify = clean_bool(notify, "notify")
         with self._s._tx() as tx:
             before = self._editable(tx, task_id)
             after = self._apply(tx, before, changes)
@@ -255,7 +252,7 @@ class TaskService:
     # --- internals ----------------------------------------------------------------------
 
     def _readable(self, tx: Tx, task_id: object) -> Task:
-        tid = rec.record_id(task_id, "task_id", Task, noun="task")
+        tid = rec.record_id(task_id, "task_id", Task)
         found = tx.uow.tasks.get(tid)
         if found is None or not policy.can_read_task(
             tx.actor, found.responsible, found.created_by, act.parents_of(tx, found)

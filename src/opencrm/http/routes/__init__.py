@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 from opencrm.http._api import Route
-from opencrm.http.routes import contacts, docs, lists, settings
+from opencrm.http.routes import (
+    activities,
+    contacts,
+    currencies,
+    deals,
+    docs,
+    invoices,
+    lists,
+    products,
+    settings,
+    taxes,
+)
 
 __all__ = ["ROUTES"]
 
+# The order is the order of the OpenAPI document; matching does not depend on it (a fixed
+# path segment wins over a {parameter}, see API).
 ROUTES: tuple[Route, ...] = (
     *docs.ROUTES,
     *contacts.ROUTES,
+    *deals.ROUTES,
+    *activities.ROUTES,
     *lists.ROUTES,
+    *invoices.ROUTES,
+    *products.ROUTES,
+    *taxes.ROUTES,
+    *currencies.ROUTES,
     *settings.ROUTES,
 )

@@ -5,13 +5,10 @@ package and are served from here: no CDN is needed (many intranets reach none)."
 from __future__ import annotations
 
 import json
-from importlib.metadata import version
 from pathlib import Path
 
 from opencrm.errors import NotFound
 from opencrm.http._api import Call, Raw, Route
-from opencrm.http._convert import dump_json
-from opencrm.http._openapi import openapi_document
 
 __all__ = ["ROUTES"]
 
@@ -65,11 +62,7 @@ def _assets_dir() -> Path:
 
 
 def get_openapi(c: Call) -> Raw:
-    api = c.api
-    doc = openapi_document(
-        api.routes, title=api.title, version=version("opencrm"), server=c.request.base or "/"
-    )
-    return Raw(dump_json(doc), "application/json")
+    return Raw(c.api.openapi(c.request.base or "/"), "application/json")
 
 
 def get_docs_page(c: Call) -> Raw:

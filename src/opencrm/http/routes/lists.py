@@ -8,8 +8,7 @@ from typing import Any
 
 import attrs
 
-from opencrm.core.entities.lists import ListItem, ListKind, Stage, StageType, Tag
-from opencrm.core.services.lists import TAG_ENTITY_TYPES
+from opencrm.core.entities.lists import TAG_ENTITY_TYPES, ListItem, ListKind, Stage, StageType, Tag
 from opencrm.errors import NotFound
 from opencrm.http._api import Call, Items, Route
 from opencrm.http._convert import UNSET

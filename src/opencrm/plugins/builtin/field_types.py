@@ -6,6 +6,8 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from opencrm.core import _inputs
+from opencrm.core._inputs import multi_line, single_line
 from opencrm.core.fields import FieldType
 from opencrm.errors import ValidationError
 from opencrm.plugins.hookspecs import hookimpl
@@ -38,15 +40,18 @@ def _unknown(options: Mapping[str, Any], allowed: set[str]) -> None:
         raise ValidationError({"options": f"unknown options: {', '.join(sorted(extra))}"})
 
 
-def _text(value: object, limit: int) -> str | None:
+def _text(value: object, limit: int, *, lines: bool = False) -> str | None:
+    """One line (or, with ``lines``, several) of at most ``limit`` characters; None when
+    empty."""
     if value is None:
         return None
-    if not isinstance(value, str):
-        raise ValidationError({"value": "must be a string"})
-    value = value.strip()
-    if len(value) > limit:
-        raise ValidationError({"value": f"is longer than {limit} characters"})
-    return value or None
+    if lines:
+        return multi_line(value, "value", max_length=limit) or None
+    if isinstance(value, str):
+        value = value.strip()
+        if "\n" in value or "\r" in value:
+            raise ValidationError({"value": "must be one line"})
+    return single_line(value, "value", max_length=limit, trim=False) or None
 
 
 class TextField(FieldType):
@@ -59,10 +64,7 @@ class TextField(FieldType):
         return {"size": _int_option(options, "size", 40, 150)}
 
     def clean(self, value: object, options: Mapping[str, Any]) -> str | None:
-        text = _text(value, 255)
-        if text and "\n" in text:
-            raise ValidationError({"value": "must be one line"})
-        return text
+        return _text(value, 255)
 
 
 class TextAreaField(FieldType):
@@ -78,7 +80,7 @@ class TextAreaField(FieldType):
         }
 
     def clean(self, value: object, options: Mapping[str, Any]) -> str | None:
-        return _text(value, _MAX_VALUE)
+        return _text(value, _MAX_VALUE, lines=True)
 
 
 class SelectField(FieldType):
@@ -93,7 +95,13 @@ class SelectField(FieldType):
             raise ValidationError({"options.choices": "must be a non-empty list of strings"})
         cleaned: list[str] = []
         for c in choices:
-            if not isinstance(c, str) or not c.strip() or len(c.strip()) > 255:
+            if (
+                not isinstance(c, str)
+                or not c.strip()
+                or len(c.strip()) > 255
+                or _inputs.has_control(c)
+                or "\n" in c
+            ):
                 raise ValidationError({"options.choices": "each choice is a non-empty string"})
             if c.strip() in cleaned:
                 raise ValidationError({"options.choices": f"{c.strip()!r} is listed twice"})

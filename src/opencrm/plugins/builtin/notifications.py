@@ -131,7 +131,9 @@ def compose(
     to: Iterable[str],
 ) -> Message:
     """A message with a plain-text body and an HTML body of the same ``paragraphs``
-    (escaped: they carry user text)."""
+    (escaped: they carry user text). The subject is made one line whatever it carries (a
+    header value must never hold a line break)."""
+    subject = " ".join(line.strip() for line in subject.splitlines() if line.strip())
     paras = list(paragraphs)
     text = "\n\n".join(paras) + "\n"
     body = "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paras)

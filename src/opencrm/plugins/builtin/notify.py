@@ -49,7 +49,8 @@ def to_email(message: Message, from_address: str) -> EmailMessage:
     mail = EmailMessage()
     mail["From"] = from_address
     mail["To"] = ", ".join(message.to)
-    mail["Subject"] = message.subject
+    # A header value never breaks a line, whatever a plugin put into the subject.
+    mail["Subject"] = " ".join(p.strip() for p in message.subject.splitlines() if p.strip())
     mail["Date"] = formatdate(localtime=False, usegmt=True)
     mail["Message-ID"] = make_msgid(domain=from_address.rpartition("@")[2] or None)
     mail.set_content(message.text)
