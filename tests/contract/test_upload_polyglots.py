@@ -97,7 +97,10 @@ def test_a_logo_is_re_encoded_and_a_broken_one_refused(fcrm: CRM):
     assert org.logo is not None
     assert org.logo != png
     with Image.open(io.BytesIO(org.logo)) as back:
-        assert (back.format, back.size) == ("JPEG", (16, 12))  # opaque: stored as JPEG
+        assert (back.format, back.size) == ("PNG", (16, 12))  # a PNG stays a PNG
+    jpeg = admin.invoices.set_organisation(logo=_image("JPEG", comment=b"taken 2024")).logo
+    with Image.open(io.BytesIO(jpeg)) as back:
+        assert (back.format, back.size, "comment" in back.info) == ("JPEG", (16, 12), False)
     big = io.BytesIO()
     Image.new("RGBA", (3000, 100), (0, 0, 0, 0)).save(big, "PNG")
     org = admin.invoices.set_organisation(logo=big.getvalue())

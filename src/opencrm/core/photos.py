@@ -124,13 +124,15 @@ def reencode_image(
 ) -> bytes:
     """An uploaded image checked like a photo (sniffed type in ``accepted``, at most
     ``max_bytes`` and :data:`MAX_PIXELS`, fully decodable) and re-encoded from its pixels,
-    scaled down to fit ``box``: PNG when it has transparency, else JPEG. What comes back is
+    scaled down to fit ``box``: a PNG stays a PNG (lossless, as logos and drawings need),
+    anything else with transparency becomes one, the rest JPEG. What comes back is
     an image every renderer reads, with no metadata and nothing behind the pixels; anything
     refused is a :class:`~opencrm.errors.ValidationError` under ``field``."""
     kind = check_upload(data, max_bytes=max_bytes, allowed=accepted, field=field)
     try:
         image, transparent = _normalise(_decode(data, kind, field))
-        return _encode(_resize(image, _fit(image.width, image.height, *box)), transparent)
+        resized = _resize(image, _fit(image.width, image.height, *box))
+        return _encode(resized, as_png=transparent or kind == PNG)
     except ValidationError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -230,10 +232,10 @@ def _square(image: Image.Image, side: int) -> Image.Image:
     )
 
 
-def _encode(image: Image.Image, transparent: bool) -> bytes:
+def _encode(image: Image.Image, as_png: bool) -> bytes:
     image.info = {}  # no ICC profile, EXIF or text chunk is carried over
     out = io.BytesIO()
-    if transparent:
+    if as_png:
         image.save(out, "PNG", optimize=True)
     else:
         image.save(out, "JPEG", quality=_JPEG_QUALITY, optimize=True)
