@@ -21,6 +21,7 @@ from opencrm.core.services._files import discard_files
 from opencrm.core.services._records import (
     clean_tag_title,
     custom_values,
+    items_of,
     storable_id,
     tag_titles,
 )
@@ -489,7 +490,8 @@ def _one_filter(tx: Tx, name: str, value: Any) -> dict[str, Any]:
     if name == "tags":
         if isinstance(value, str):
             value = [value]
-        return {"tags": frozenset(clean_tag_title(v, "tags") for v in value)}
+        titles = items_of(value, "tags", "must be a collection of tag titles")
+        return {"tags": frozenset(clean_tag_title(v, "tags") for v in titles)}
     if name in ("temperature", "contact_type"):
         kind = ListKind.TEMPERATURE if name == "temperature" else ListKind.CONTACT_TYPE
         return {f"{name}_id": _item_id(tx, kind, value, name)}
@@ -524,9 +526,7 @@ def _quick_infos(
         for t, v in (("email", email), ("phone", phone), ("website", website))
         if v is not None
     ]
-    if isinstance(infos, Mapping):
-        raise ValidationError({"infos": "must be a list of infos"})
-    return quick + list(infos)
+    return quick + items_of(infos, "infos", "must be a list of infos")
 
 
 _INFO_KEYS = frozenset({"type", "value", "category", "primary"})

@@ -52,7 +52,7 @@ from opencrm.core.money import (
 from opencrm.core.query import DEFAULT_PAGE_SIZE, Page, PageRequest
 from opencrm.core.services._base import Service, Tx
 from opencrm.core.services._invoice_mail import Message, send_invoice
-from opencrm.core.services._records import storable_id
+from opencrm.core.services._records import items_of, storable_id
 from opencrm.errors import (
     Conflict,
     MissingExchangeRates,
@@ -529,7 +529,7 @@ class CurrencyService:
     def convert_all(
         self, amounts: Iterable[Money], to_currency: str, *, rounding: str | None = None
     ) -> builtins.list[Money]:
-        amounts = list(amounts)
+        amounts = items_of(amounts, "amounts", "must be a collection of Money values")
         if not all(isinstance(a, Money) for a in amounts):
             raise ValidationError({"amount": "must be Money values"})
         code = clean_currency(to_currency, "to_currency")
@@ -810,13 +810,12 @@ class InvoiceService:
     ) -> builtins.list[Invoice]:
         """Change several invoices at once: all or none (each is checked first)."""
         target = _status(status)
-        ids = list(dict.fromkeys(invoice_ids))
+        given = items_of(invoice_ids, "invoice_ids", "must be a collection of invoice ids")
+        ids = list(dict.fromkeys(_id_of(i, "invoice_id") for i in given))
         if not ids:
             return []
         with self._s._tx() as tx:
-            found = {
-                i.id: i for i in tx.uow.invoices.get_many([_id_of(i, "invoice_id") for i in ids])
-            }
+            found = {i.id: i for i in tx.uow.invoices.get_many(ids)}
             clients = {
                 c.id: c for c in tx.uow.contacts.get_many({i.client_id for i in found.values()})
             }
