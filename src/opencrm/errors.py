@@ -1,7 +1,7 @@
 """Typed errors raised by opencrm.
 
 Every error a caller can provoke with bad input or missing rights is an :class:`OpenCRMError`.
-Adapters map them to HTTP statuses (400, 403, 404, 409); nothing below them leaks a driver
+Adapters map them to HTTP statuses (403, 404, 409, 422, 429); nothing below them leaks a driver
 exception.
 """
 
@@ -17,6 +17,7 @@ __all__ = [
     "NotFound",
     "OpenCRMError",
     "PermissionDenied",
+    "RateLimited",
     "SchemaOutdated",
     "StorageError",
     "ValidationError",
@@ -57,6 +58,15 @@ class Conflict(OpenCRMError):
 class NotConfigured(OpenCRMError):
     """The call needs something the CRM was opened without (a notifier, a file store); the
     message names the ``CRM.open`` option to pass."""
+
+
+class RateLimited(OpenCRMError):
+    """Too many requests of one kind from one source; try again after ``retry_after``
+    seconds (answered 429 with ``Retry-After``)."""
+
+    def __init__(self, message: str, *, retry_after: int = 60) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
 
 
 class StorageError(OpenCRMError):

@@ -15,7 +15,20 @@ FORBIDDEN = {
     "core": {"sqlalchemy", "alembic", "psycopg", "flask", "django", "twilio", "openpyxl"},
     "storage": {"flask", "django", "twilio", "openpyxl"},
     "plugins": {"opencrm_flask", "opencrm_django", "flask", "django"},
+    # The REST API is written once, for every adapter: no web framework, no ORM.
+    "http": {
+        "flask",
+        "werkzeug",
+        "django",
+        "starlette",
+        "sqlalchemy",
+        "opencrm_flask",
+        "opencrm_django",
+        "twilio",
+        "openpyxl",
+    },
 }
+ADAPTERS = Path(__file__).resolve().parents[2] / "adapters"
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -55,6 +68,25 @@ def test_core_does_not_import_storage_or_the_facade() -> None:
         for module in imported_modules(path):
             if module.startswith(("opencrm.storage", "opencrm.crm", "opencrm.plugins")):
                 bad.append(f"{path.relative_to(SRC)} imports {module}")
+    assert bad == []
+
+
+def test_http_layer_uses_only_the_public_api_and_no_storage() -> None:
+    bad = []
+    for path in sorted((SRC / "http").rglob("*.py")):
+        for module in imported_modules(path):
+            if module.startswith(("opencrm.storage", "opencrm.core.services")):
+                bad.append(f"{path.relative_to(SRC)} imports {module}")
+    assert bad == []
+
+
+def test_adapters_hold_no_storage_or_core_internals() -> None:
+    """Adapters translate requests; queries and handlers live in opencrm.http."""
+    bad = []
+    for path in sorted(ADAPTERS.rglob("*.py")):
+        for module in imported_modules(path):
+            if module.startswith(("opencrm.core", "opencrm.storage", "sqlalchemy")):
+                bad.append(f"{path.relative_to(ADAPTERS)} imports {module}")
     assert bad == []
 
 

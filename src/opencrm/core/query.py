@@ -14,7 +14,7 @@ import attrs
 from opencrm.core.entities.contacts import Access
 from opencrm.errors import ValidationError
 
-__all__ = ["MAX_PAGE_SIZE", "ContactFilter", "Cursor", "Page", "PageRequest"]
+__all__ = ["MAX_PAGE_SIZE", "ContactFilter", "Cursor", "Page", "PageRequest", "limit_problem"]
 
 T = TypeVar("T")
 MAX_PAGE_SIZE = 500
@@ -96,6 +96,13 @@ def _dec(value: object) -> object:
     raise ValueError("bad cursor value")
 
 
+def limit_problem(limit: object) -> str | None:
+    """Why ``limit`` is not a number of items one request may ask for, or None."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
+        return f"must be a whole number from 1 to {MAX_PAGE_SIZE}"
+    return None
+
+
 @attrs.frozen
 class PageRequest:
     """A validated request for one page: ``sort`` is an allow-listed name, ``-`` for descending."""
@@ -110,12 +117,8 @@ class PageRequest:
         errors = {}
         if not isinstance(sort, str) or sort.removeprefix("-") not in allowed:
             errors["sort"] = f"must be one of {', '.join(allowed)} (prefix - for descending)"
-        if (
-            isinstance(limit, bool)
-            or not isinstance(limit, int)
-            or not (1 <= limit <= MAX_PAGE_SIZE)
-        ):
-            errors["limit"] = f"must be a whole number from 1 to {MAX_PAGE_SIZE}"
+        if (why := limit_problem(limit)) is not None:
+            errors["limit"] = why
         if after is not None and not isinstance(after, str):
             errors["after"] = "must be a cursor string"
         if errors:

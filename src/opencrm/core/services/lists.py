@@ -12,6 +12,7 @@ from opencrm.core.contact_data import clean_name
 from opencrm.core.entities.lists import CustomField, ListItem, ListKind, Stage, Tag
 from opencrm.core.fields import FIELD_ENTITY_TYPES
 from opencrm.core.permissions import require_admin
+from opencrm.core.query import limit_problem
 from opencrm.core.services._base import MODULE_ACCESS_KEY, Service, Tx
 from opencrm.core.services._records import mapping_of
 from opencrm.core.users import ModuleAccess
@@ -383,7 +384,9 @@ class SettingsService:
         entity_id: int | str | None = None,
         limit: int = 100,
     ) -> Sequence[Any]:
-        """The newest audit entries first (admin only)."""
+        """The newest ``limit`` (1-500) audit entries first (admin only)."""
+        if (why := limit_problem(limit)) is not None:
+            raise ValidationError({"limit": why})
         with self._s._tx(write=False) as tx:
             require_admin(tx.actor, "read the audit trail")
             return tx.uow.audit.entries(entity_type=entity_type, entity_id=entity_id, limit=limit)
