@@ -29,6 +29,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from moneyed import Money
 
 from conftest import IN_CI, PgDatabase, _pg_available
@@ -726,4 +728,42 @@ def test_hostile_values_get_typed_errors_on_both_backends(
         ):
             if a != b:
                 problems.append(f"{method} {user}: {slot}={label}: sqlite {a} but postgresql {b}")
+    assert not problems, "\n".join(problems)
+
+
+#: Generated hostile values: any integer, float, decimal, date; text with control characters,
+#: lone surrogates, format characters and non-ASCII digits; bytes; small lists and dicts.
+GENERATED = st.one_of(
+    st.integers(),
+    st.floats(),
+    st.decimals(),
+    st.text(st.characters(categories=["Cc", "Cs", "Cf", "Zs", "Nd", "Lo", "So"]), max_size=40),
+    st.dates(),
+    st.datetimes(timezones=st.none() | st.just(UTC)),
+    st.binary(max_size=32),
+    st.lists(st.integers() | st.text(max_size=4) | st.none(), max_size=4),
+    st.dictionaries(st.text(max_size=4), st.integers() | st.text(max_size=4), max_size=3),
+    st.sampled_from(list(HOSTILE.values())),
+)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(data=st.data())
+def test_generated_values_get_typed_errors_on_both_backends(
+    targets: dict[str, Target], data: st.DataObject
+) -> None:
+    method = data.draw(st.sampled_from(sorted(SPECS)), label="method")
+    fn = public_methods(targets["sqlite"].sessions["admin"])[method]
+    slot = data.draw(st.sampled_from(slots(method, fn)), label="argument")
+    value = data.draw(GENERATED, label="value")
+    user = data.draw(st.sampled_from(["admin", "alice"]), label="user")
+    problems: list[str] = []
+    outcomes: list[Outcome] = []
+    for target in targets.values():
+        outcome, problem = run_one(target, user, method, slot, _short(value), value)
+        outcomes.append(outcome)
+        if problem:
+            problems.append(problem)
+    if len(set(outcomes)) > 1:
+        problems.append(f"{method}({slot}={_short(value)}): outcomes differ: {outcomes}")
     assert not problems, "\n".join(problems)
