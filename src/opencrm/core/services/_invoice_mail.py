@@ -10,6 +10,7 @@ from opencrm.core.contact_data import clean_email, clean_text
 from opencrm.core.entities.contacts import Contact, InfoType
 from opencrm.core.notify import can_deliver, deliver
 from opencrm.core.ports import Message
+from opencrm.core.services._records import items_of
 from opencrm.errors import NotConfigured, ValidationError
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ def _recipients(to: str | Iterable[str] | None, client: Contact | None) -> tuple
         if found is None:
             raise ValidationError({"to": "the client has no e-mail address; pass to="})
         return (found,)
-    given = [to] if isinstance(to, str) else list(to)
+    given = [to] if isinstance(to, str) else items_of(to, "to", "must be e-mail addresses")
     if not given or len(given) > MAX_RECIPIENTS:
         raise ValidationError({"to": f"must name 1 to {MAX_RECIPIENTS} e-mail addresses"})
     out: list[str] = []

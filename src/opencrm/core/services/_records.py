@@ -30,6 +30,8 @@ __all__ = [
     "contact_filter",
     "custom_values",
     "given_filters",
+    "items_of",
+    "mapping_of",
     "member_ids",
     "record_id",
     "tag_titles",
@@ -142,6 +144,24 @@ def storable_id(value: int) -> bool:
     """Whether an integer can be a record id at all (1 to :data:`~opencrm.core._inputs.MAX_ID`);
     a lookup with any other must not reach the driver."""
     return 1 <= value <= MAX_ID
+
+
+def items_of(value: object, field: str, message: str) -> list[Any]:
+    """The items of an argument that must be a collection (list, tuple, set, generator). A
+    single string, bytes, a mapping or a non-iterable raises ``ValidationError({field:
+    message})`` instead of iterating over characters or failing with a ``TypeError``."""
+    if isinstance(value, (str, bytes, bytearray, Mapping)) or not isinstance(value, Iterable):
+        raise ValidationError({field: message})
+    return list(value)
+
+
+def mapping_of(value: object, field: str) -> dict[Any, Any]:
+    """A copy of an argument that must be a mapping (None: empty)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValidationError({field: "must be a mapping"})
+    return dict(value)
 
 
 def record_id(value: object, field: str, cls: type[Any] | None = None) -> int:

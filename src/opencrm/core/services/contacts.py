@@ -21,6 +21,7 @@ from opencrm.core.services._files import discard_files
 from opencrm.core.services._records import (
     custom_values,
     given_filters,
+    items_of,
     tag_titles,
     tags_filter,
     text_filter,
@@ -505,9 +506,7 @@ def _quick_infos(
         for t, v in (("email", email), ("phone", phone), ("website", website))
         if v is not None
     ]
-    if isinstance(infos, (Mapping, str, bytes)) or not isinstance(infos, Iterable):
-        raise ValidationError({"infos": "must be a list of infos"})
-    return quick + list(infos)
+    return quick + items_of(infos, "infos", "must be a list of infos")
 
 
 _INFO_KEYS = frozenset({"type", "value", "category", "primary"})

@@ -63,7 +63,7 @@ from opencrm.core.photos import reencode_image
 from opencrm.core.query import DEFAULT_PAGE_SIZE, Page, PageRequest
 from opencrm.core.services._base import Service, Tx
 from opencrm.core.services._invoice_mail import Message, send_invoice
-from opencrm.core.services._records import given_filters, storable_id, text_filter
+from opencrm.core.services._records import given_filters, items_of, storable_id, text_filter
 from opencrm.errors import (
     Conflict,
     MissingExchangeRates,
@@ -547,9 +547,7 @@ class CurrencyService:
     def convert_all(
         self, amounts: Iterable[Money], to_currency: str, *, rounding: str | None = None
     ) -> builtins.list[Money]:
-        if isinstance(amounts, Money) or not isinstance(amounts, Iterable):
-            raise ValidationError({"amount": "must be Money values"})
-        amounts = list(amounts)
+        amounts = items_of(amounts, "amounts", "must be a collection of Money values")
         if not all(isinstance(a, Money) for a in amounts):
             raise ValidationError({"amount": "must be Money values"})
         # Each amount as any other: exact, within the stored range, in a known currency.

@@ -22,6 +22,7 @@ from opencrm.core.fields import FIELD_ENTITY_TYPES
 from opencrm.core.permissions import require_admin
 from opencrm.core.query import limit_problem
 from opencrm.core.services._base import MODULE_ACCESS_KEY, Service, Tx
+from opencrm.core.services._records import mapping_of
 from opencrm.core.users import ModuleAccess
 from opencrm.errors import Conflict, NotFound, ValidationError
 
@@ -231,6 +232,12 @@ def _tag_type(entity_type: str) -> None:
         raise ValidationError({"entity_type": "must be one of " + ", ".join(TAG_ENTITY_TYPES)})
 
 
+def _type_name(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValidationError({"type": "must be the name of a field type"})
+    return value
+
+
 class CustomFieldService:
     """Custom field definitions (admin). A field's type is fixed once it has values; a select
     field's choices may then only grow."""
@@ -255,8 +262,8 @@ class CustomFieldService:
         with self._s._tx() as tx:
             require_admin(tx.actor, "define custom fields")
             label = clean_name("label", label, required=True)
-            field_type = self._s._ctx.field_types.get(type)
-            cleaned = field_type.clean_options(dict(options or {}))
+            field_type = self._s._ctx.field_types.get(_type_name(type))
+            cleaned = field_type.clean_options(mapping_of(options, "options"))
             existing = tx.uow.fields.list(entity_type)
             _check_label_free(tx, entity_type, label)
             field = CustomField(
@@ -287,11 +294,11 @@ class CustomFieldService:
             if before is None:
                 raise NotFound("custom field", field_id)
             used = tx.uow.fields.value_count(field_id) > 0
-            new_type = type or before.type
+            new_type = before.type if type is None else _type_name(type)
             if new_type != before.type and used:
                 raise Conflict("the field has values; its type cannot change")
             field_type = self._s._ctx.field_types.get(new_type)
-            new_options = before.options if options is None else options
+            new_options = before.options if options is None else mapping_of(options, "options")
             cleaned = field_type.clean_options(dict(new_options))
             if used:
                 field_type.check_change(before.options, cleaned)
@@ -381,6 +388,8 @@ class SettingsService:
         key = clean_key(key, "key")
         with self._s._tx(write=False) as tx:
             require_admin(tx.actor, "read settings")
+            if not isinstance(key, str):
+                raise ValidationError({"key": "must be a setting name"})
             return tx.uow.settings.get(key)
 
     def audit_trail(
