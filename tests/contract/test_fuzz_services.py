@@ -752,8 +752,12 @@ GENERATED = st.one_of(
 def test_generated_values_get_typed_errors_on_both_backends(
     targets: dict[str, Target], data: st.DataObject
 ) -> None:
-    method = data.draw(st.sampled_from(sorted(SPECS)), label="method")
-    fn = public_methods(targets["sqlite"].sessions["admin"])[method]
+    methods = public_methods(targets["sqlite"].sessions["admin"])
+    # Methods without arguments (stages.list, taxes.list, ...) have nothing to fuzz here.
+    method = data.draw(
+        st.sampled_from(sorted(m for m in SPECS if slots(m, methods[m]))), label="method"
+    )
+    fn = methods[method]
     slot = data.draw(st.sampled_from(slots(method, fn)), label="argument")
     value = data.draw(GENERATED, label="value")
     user = data.draw(st.sampled_from(["admin", "alice"]), label="user")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import builtins
 import datetime as dt
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -257,10 +258,14 @@ def _resolve_taxes(
         return ()
     if isinstance(value, (str, int, Tax)):
         value = [value]
-    if not isinstance(value, Iterable):
+    if not isinstance(value, Iterable) or isinstance(value, Mapping):
         raise ValidationError({field: "must be a list of taxes, their ids or names"})
+    # More than a line may have is refused before anything is looked up.
+    items = list(itertools.islice(value, MAX_LINE_TAXES + 1))
+    if len(items) > MAX_LINE_TAXES:
+        raise ValidationError({field: f"at most {MAX_LINE_TAXES} taxes"})
     found: list[Tax] = []
-    for item in value:
+    for item in items:
         tax: Tax | None
         if isinstance(item, str):
             tax = taxes.find(single_line(item, field))
@@ -273,8 +278,6 @@ def _resolve_taxes(
         if any(t.id == tax.id for t in found):
             raise ValidationError({field: f"the tax {tax.name!r} is given twice"})
         found.append(tax)
-    if len(found) > MAX_LINE_TAXES:
-        raise ValidationError({field: f"at most {MAX_LINE_TAXES} taxes"})
     return tuple(found)
 
 
@@ -324,8 +327,8 @@ def _line_lookups(
             value = product.tax_ids if product is not None else ()
         if isinstance(value, (str, int, Tax)):
             value = (value,)
-        if not isinstance(value, (list, tuple, set, frozenset)):
-            continue
+        if not isinstance(value, (list, tuple, set, frozenset)) or len(value) > MAX_LINE_TAXES:
+            continue  # left for _resolve_taxes to refuse
         for item in value:
             if isinstance(item, str) and not has_control(item):
                 names.add(item)
