@@ -202,3 +202,9 @@ def test_cross_site_form_post_with_the_browser_cookie_is_refused(api) -> None:  
     )
     assert same_site_json.status == 201
     assert _count(api) == 1
+
+
+def test_a_line_break_in_a_path_is_answered_by_the_api(api) -> None:  # type: ignore[no-untyped-def]
+    reply = api.as_("admin").get("/settings/a%0Ab")
+    assert reply.fields() == {"key": "may hold only ASCII letters, digits and _ . : -"}
+    assert reply.headers["Content-Type"] == "application/problem+json"

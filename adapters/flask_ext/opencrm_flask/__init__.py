@@ -23,6 +23,7 @@ from flask import Blueprint, Flask, current_app, g
 from flask import Response as FlaskResponse
 from flask import request as flask_request
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.routing import PathConverter
 
 from opencrm import CRM, User
 from opencrm.http import API, Headers, Request, Response, Upload
@@ -119,7 +120,8 @@ class OpenCRM:
         # OPTIONS and HEAD are answered by the API too, so Allow lists what really exists.
         rule: dict[str, Any] = {"methods": _METHODS, "provide_automatic_options": False}
         blueprint.add_url_rule("/", "api", _view, defaults={"path": ""}, **rule)
-        blueprint.add_url_rule("/<path:path>", "api", _view, **rule)
+        app.url_map.converters.setdefault("opencrm_path", _AnyPath)
+        blueprint.add_url_rule("/<opencrm_path:path>", "api", _view, **rule)
         app.register_blueprint(blueprint, url_prefix=prefix or None)
 
     @staticmethod
@@ -133,6 +135,13 @@ class OpenCRM:
                 "opencrm is not registered on this app. Did you forget to call init_app?"
             ) from None
         return state
+
+
+class _AnyPath(PathConverter):
+    """Werkzeug's path converter, but also across an encoded line break (``%0A``), so that
+    the API (not Flask's HTML 404 page) answers every path under the prefix."""
+
+    regex = r"[^/][\s\S]*?"
 
 
 def _view(path: str) -> FlaskResponse:
