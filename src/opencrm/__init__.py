@@ -41,6 +41,7 @@ from opencrm.core.entities.invoices import Invoice, InvoiceLine, InvoiceStatus, 
 from opencrm.core.events import AuditEntry, Event
 from opencrm.core.fields import FieldType
 from opencrm.core.files import CaseDocument, StoredFile
+from opencrm.core.money import Money
 from opencrm.core.ports import Attachment, FileStore, Message, Notifier
 from opencrm.core.query import Page
 from opencrm.core.users import InMemoryUserDirectory, ModuleAccess, User, UserDirectory
@@ -101,6 +102,7 @@ __all__ = [
     "Message",
     "MissingExchangeRates",
     "ModuleAccess",
+    "Money",
     "NotConfigured",
     "NotFound",
     "Notifier",

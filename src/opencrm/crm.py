@@ -18,6 +18,7 @@ from opencrm.core.services._base import Context, Service, utc_now
 from opencrm.core.services.reminders import SYSTEM_USER, claim_due_reminders
 from opencrm.core.users import User, UserDirectory
 from opencrm.errors import SchemaOutdated
+from opencrm.plugins.builtin.invoice_documents import render_html, render_pdf
 from opencrm.plugins.builtin.notifications import invoice_mail
 from opencrm.plugins.manager import make_plugin_manager
 from opencrm.session import Session
@@ -79,6 +80,8 @@ class CRM:
             notifier=notifier,
             file_store=file_store,
             invoice_mail=invoice_mail,
+            invoice_pdf=render_pdf,
+            invoice_html=render_html,
         )
 
     @classmethod

@@ -61,6 +61,21 @@ def test_person_round_trip_with_every_field(admin):
     assert got == p
 
 
+def test_persons_and_companies_take_a_website_like_an_email(alice):
+    p = alice.contacts.add_person("Eve", website="eve.example", email="eve@one.example")
+    c = alice.contacts.add_company("Eve Ltd", website="eve-ltd.example")
+    got = alice.contacts.get(p.id)
+    assert [(i.type.value, i.is_primary) for i in got.infos] == [
+        ("email", True),
+        ("website", True),
+    ]
+    assert [i.type.value for i in alice.contacts.get(c.id).infos] == ["website"]
+    assert got.infos[1].value == c.infos[0].value.replace("-ltd", "")
+    with pytest.raises(ValidationError):
+        alice.contacts.add_person("Bad", website="not a website")
+    assert alice.contacts.count(text="Bad") == 0
+
+
 def test_creator_manages_by_default_and_contacts_are_private(alice, bob):
     c = alice.contacts.add_company("Quiet Co")
     assert c.access is Access.PRIVATE

@@ -10,7 +10,8 @@ import pytest
 from babel.numbers import format_currency
 from pypdf import PdfReader
 
-from opencrm.plugins.builtin.invoice_documents import label, render_html, render_pdf
+from opencrm import NotFound
+from opencrm.plugins.builtin.invoice_documents import label, render_html
 
 
 def _plain(text: str) -> str:
@@ -58,7 +59,7 @@ def invoice_for(admin):
 def test_pdf_in_german_and_russian_has_the_totals(admin, invoice_for, language, taxes, words):
     invoice_id = invoice_for(language, taxes)
     inv = admin.invoices.get(invoice_id)
-    pdf = render_pdf(admin.invoices.document(invoice_id))
+    pdf = admin.invoices.pdf(invoice_id)
     assert pdf.startswith(b"%PDF-")
     reader = PdfReader(io.BytesIO(pdf))
     text = _plain("\n".join(page.extract_text() for page in reader.pages))
@@ -73,13 +74,13 @@ def test_pdf_in_german_and_russian_has_the_totals(admin, invoice_for, language, 
 def test_html_is_escaped_translated_and_totals_never_change(admin, invoice_for):
     invoice_id = invoice_for("fr", ["MwSt"])
     before = admin.invoices.get(invoice_id)
-    page = render_html(admin.invoices.document(invoice_id))
+    page = admin.invoices.html(invoice_id)
     assert "Müller &amp; Söhne GmbH" in page
     assert "Sous-total" in page
     assert "Facture" in page
     assert _plain(format_currency(before.total.amount, "USD", locale="fr")) in _plain(page)
     admin.invoices.set_rounding("ROUND_DOWN")
-    render_pdf(admin.invoices.document(invoice_id))
+    admin.invoices.pdf(invoice_id)
     assert admin.invoices.get(invoice_id) == before
 
 
@@ -93,3 +94,15 @@ def test_every_label_is_translated(language):
         assert label("Invoice", language) != "Invoice"
     assert label("Subtotal", "de_AT") == "Zwischensumme"
     assert label("Subtotal", "ja") == "Subtotal"
+
+
+def test_session_documents_are_the_rendered_document_and_need_read_access(crm, users, admin):
+    client = admin.contacts.add_company("Private Co", access="private", managers={"alice"})
+    inv = admin.invoices.add(client=client, lines=[admin.invoices.line("x", price="1")])
+    assert admin.invoices.html(inv.id) == render_html(admin.invoices.document(inv.id))
+    assert admin.invoices.pdf(inv.id).startswith(b"%PDF-")
+    assert crm.session(users["alice"]).invoices.html(inv.id).startswith("<!DOCTYPE")
+    bob = crm.session(users["bob"])
+    for render in (bob.invoices.pdf, bob.invoices.html):
+        with pytest.raises(NotFound):
+            render(inv.id)

@@ -52,6 +52,10 @@ class Context:
     invoice_mail: (
         Callable[[InvoiceDocument, tuple[str, ...], str | None, str | None], Message] | None
     ) = None
+    #: Render an invoice document as PDF bytes and as an HTML page (``invoices.pdf`` and
+    #: ``invoices.html``). Injected by the CRM (the renderer is a plugin module).
+    invoice_pdf: Callable[[InvoiceDocument], bytes] | None = None
+    invoice_html: Callable[[InvoiceDocument], str] | None = None
 
 
 @attrs.define

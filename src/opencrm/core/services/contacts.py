@@ -77,6 +77,7 @@ class ContactService:
         company: Company | int | None = None,
         email: str | None = None,
         phone: str | None = None,
+        website: str | None = None,
         infos: Iterable[Mapping[str, Any]] = (),
         **fields: Any,
     ) -> Person:
@@ -87,7 +88,7 @@ class ContactService:
             "job_title": job_title,
             "company": company,
         }
-        return self._add(Person, values, fields, _quick_infos(email, phone, None, infos))  # type: ignore[return-value]
+        return self._add(Person, values, fields, _quick_infos(email, phone, website, infos))  # type: ignore[return-value]
 
     def add_company(
         self,

@@ -68,6 +68,7 @@ from opencrm.core.services._records import given_filters, items_of, storable_id,
 from opencrm.errors import (
     Conflict,
     MissingExchangeRates,
+    NotConfigured,
     NotFound,
     PermissionDenied,
     ValidationError,
@@ -775,6 +776,21 @@ class InvoiceService:
                 consignee_name=consignee.display_name if consignee else None,
                 product_titles={p.id: p.title for p in products},
             )
+
+    def pdf(self, invoice_id: int) -> bytes:
+        """The invoice as a PDF document, in the invoice's language."""
+        render = self._s._ctx.invoice_pdf
+        if render is None:
+            raise NotConfigured("the CRM has no invoice renderer")
+        return render(self.document(invoice_id))
+
+    def html(self, invoice_id: int) -> str:
+        """The invoice as a self-contained HTML page (no scripts, its logo inlined), in the
+        invoice's language."""
+        render = self._s._ctx.invoice_html
+        if render is None:
+            raise NotConfigured("the CRM has no invoice renderer")
+        return render(self.document(invoice_id))
 
     def send(
         self,

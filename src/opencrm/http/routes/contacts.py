@@ -67,6 +67,7 @@ class PersonIn(_ContactFields):
     company: int | None = UNSET
     email: str | None = UNSET
     phone: str | None = UNSET
+    website: str | None = UNSET
     infos: list[InfoIn] = UNSET
 
 

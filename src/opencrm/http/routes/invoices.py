@@ -16,7 +16,6 @@ from opencrm.errors import NotFound
 from opencrm.http._api import Call, Download, Items, Listing, ListQuery, Route
 from opencrm.http._convert import UNSET, given
 from opencrm.http.routes.currencies import ROUNDING_SCHEMA
-from opencrm.plugins.builtin.invoice_documents import render_html, render_pdf
 
 __all__ = ["ROUTES"]
 
@@ -214,16 +213,17 @@ def _filename(invoice: Invoice, extension: str) -> str:
 
 
 def get_invoice_pdf(c: Call) -> Download:
-    doc = c.s.invoices.document(c.path["invoice_id"])
-    return Download(render_pdf(doc), "application/pdf", _filename(doc.invoice, "pdf"))
+    invoice = c.s.invoices.get(c.path["invoice_id"])
+    pdf = c.s.invoices.pdf(invoice.id)
+    return Download(pdf, "application/pdf", _filename(invoice, "pdf"))
 
 
 def get_invoice_html(c: Call) -> Download:
     # Shown in place (to read or print): the API's download policy forbids scripts and
     # every fetch, so the page is inert; its logo is inlined as a data: image.
-    doc = c.s.invoices.document(c.path["invoice_id"])
-    html = render_html(doc).encode("utf-8")
-    return Download(html, "text/html; charset=utf-8", _filename(doc.invoice, "html"), inline=True)
+    invoice = c.s.invoices.get(c.path["invoice_id"])
+    html = c.s.invoices.html(invoice.id).encode("utf-8")
+    return Download(html, "text/html; charset=utf-8", _filename(invoice, "html"), inline=True)
 
 
 def send_invoice(c: Call) -> SentMessage:
@@ -407,7 +407,7 @@ ROUTES = [
         tag=TAG,
         returns=Download,
         download_type="application/pdf",
-        exposes=("invoices.document",),
+        exposes=("invoices.pdf",),
     ),
     Route(
         method="GET",
@@ -417,7 +417,7 @@ ROUTES = [
         tag=TAG,
         returns=Download,
         download_type="text/html",
-        exposes=("invoices.document",),
+        exposes=("invoices.html",),
     ),
     Route(
         method="POST",
