@@ -96,6 +96,40 @@ def test_invoice_round_trip_with_every_field(admin, billing):
     assert admin.invoices.get(inv.id) == inv
 
 
+def _address(city: str, category: str) -> dict[str, object]:
+    return {"type": "address", "value": {"city": city}, "category": category}
+
+
+def test_bill_to_defaults_to_the_clients_billing_then_primary_address(admin):
+    line = [admin.invoices.line("x", price="1")]
+    bare = admin.contacts.add_company("Bare")
+    postal_only = admin.contacts.add_company("Postal", infos=[_address("Rome", "postal")])
+    both = admin.contacts.add_company(
+        "Both",
+        infos=[
+            _address("Paris", "postal"),
+            _address("Lyon", "billing"),
+            _address("Nice", "billing"),
+        ],
+    )
+    assert both.infos[0].is_primary  # the first address is the primary one
+    inv = admin.invoices.add(client=bare, lines=line)
+    assert (inv.billing_address_id, inv.billing_address) == (None, None)
+    assert admin.invoices.add(client=postal_only, lines=line).billing_address.city == "Rome"
+    assert admin.invoices.add(client=both, lines=line).billing_address.city == "Lyon"
+    admin.contacts.update_info(both.id, both.infos[2].id, primary=True)
+    chosen = admin.invoices.add(client=both, lines=line)
+    assert (chosen.billing_address_id, chosen.billing_address.city) == (both.infos[2].id, "Nice")
+    given = admin.invoices.add(client=both, lines=line, billing_address=None)
+    assert given.billing_address is None
+    # A draft's bill-to follows a new client unless one is given; other changes keep it.
+    assert admin.invoices.update(inv.id, client=both).billing_address.city == "Nice"
+    assert admin.invoices.update(inv.id, notes="n").billing_address.city == "Nice"
+    moved = admin.invoices.update(inv.id, client=postal_only, billing_address=None)
+    assert moved.billing_address is None
+    assert admin.invoices.get(inv.id).billing_address is None
+
+
 def test_largest_amount_round_trips_exactly(admin, billing):
     biggest = {"USD": "999999999999.99", "KWD": "999999999999.999", "JPY": "999999999999"}
     for code, price in biggest.items():

@@ -665,7 +665,8 @@ class InvoiceService:
         Fields: ``number`` (omit for the next automatic number), ``issue_date`` (today),
         ``due_date`` or ``due_in`` (``"on_receipt"``, ``"15_days"``, ``"30_days"`` (default),
         ``"45_days"`` or a number of days), ``consignee`` (a contact, or
-        :data:`SAME_AS_CLIENT`), ``billing_address`` (a billing address of the client),
+        :data:`SAME_AS_CLIENT`), ``billing_address`` (a billing address of the client; by
+        default its primary billing address, else its primary address, else none),
         ``delivery_address`` (a postal address of the consignee, or of the client),
         ``opportunity`` (one the client is a member of), ``language`` (``"en"``),
         ``currency`` (the default currency), ``exchange_rate`` (default-currency units per
@@ -1073,6 +1074,8 @@ class InvoiceService:
                 errors, "billing_address", self._address, tx, changes["billing_address"],
                 "billing_address", client_id, ("billing",),
             )  # fmt: skip
+        elif client_id is not None and (base is None or client_id != base.client_id):
+            billing = _default_billing(tx.uow.contacts.get(client_id))
         delivery = (base.delivery_address_id, base.delivery_address) if base else (None, None)
         if given("delivery_address") and client_id is not None:
             owner = consignee_id or client_id
@@ -1492,6 +1495,17 @@ def _clean_logo(value: object) -> bytes | None:
     return reencode_image(
         value, field="logo", accepted=_LOGO_TYPES, max_bytes=MAX_LOGO_BYTES, box=LOGO_BOX
     )
+
+
+def _default_billing(client: Contact | None) -> tuple[int | None, Address | None]:
+    """The bill-to address an invoice takes when none is given: the client's billing address
+    (its primary one first), else its primary address of any category, else none."""
+    addresses = [i for i in (client.infos if client else ()) if i.type is InfoType.ADDRESS]
+    billing = sorted(
+        (i for i in addresses if i.category == "billing"), key=lambda i: not i.is_primary
+    )
+    chosen = billing[0] if billing else next((i for i in addresses if i.is_primary), None)
+    return (chosen.id, chosen.address) if chosen else (None, None)
 
 
 def _organisation(tx: Tx) -> Organisation:
