@@ -56,6 +56,7 @@ from opencrm.errors import (
     PermissionDenied,
     RateLimited,
     SchemaOutdated,
+    SchemaTooNew,
     StorageError,
     ValidationError,
 )
@@ -115,6 +116,7 @@ __all__ = [
     "Product",
     "RateLimited",
     "SchemaOutdated",
+    "SchemaTooNew",
     "Session",
     "SmtpNotifier",
     "Stage",

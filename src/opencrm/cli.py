@@ -25,8 +25,6 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 import sqlalchemy as sa
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 
 from opencrm import __version__
@@ -44,11 +42,12 @@ from opencrm.demo import (
     create_demo_file,
     demo_directory,
 )
-from opencrm.errors import OpenCRMError
+from opencrm.errors import OpenCRMError, SchemaTooNew
 from opencrm.storage.sqlalchemy.engine import (
     create_engine_for,
     current_revision,
     head_revision,
+    known_revision,
     upgrade,
 )
 
@@ -56,7 +55,6 @@ __all__ = ["main"]
 
 DEFAULT_DEMO_FILE = "opencrm-demo.db"
 EXIT_ERROR = 2
-MIGRATIONS = "opencrm.storage:migrations"  # as in opencrm.storage.sqlalchemy.engine
 
 
 _T = TypeVar("_T")
@@ -295,6 +293,8 @@ def _upgrade(engine: sa.Engine) -> tuple[str | None, str | None]:
     before = current_revision(engine)
     try:
         upgrade(engine)
+    except SchemaTooNew as exc:
+        raise CommandFailed(f"schema upgrade failed: {exc}") from None
     except CommandError as exc:  # Alembic: e.g. a revision this opencrm does not know
         raise CommandFailed(
             f"schema upgrade failed: {exc} (is the database newer than this opencrm?)"
@@ -302,15 +302,6 @@ def _upgrade(engine: sa.Engine) -> tuple[str | None, str | None]:
     except RuntimeError as exc:  # a migration found broken data
         raise CommandFailed(f"schema upgrade failed: {exc}") from None
     return before, current_revision(engine)
-
-
-def _known_revision(revision: str) -> bool:
-    config = Config()
-    config.set_main_option("script_location", MIGRATIONS)
-    try:
-        return ScriptDirectory.from_config(config).get_revision(revision) is not None
-    except CommandError:
-        return False
 
 
 def _init(args: argparse.Namespace, out: TextIO) -> int:
@@ -359,7 +350,7 @@ def _db_current(args: argparse.Namespace, out: TextIO) -> int:
         print(
             "No opencrm schema yet: run `opencrm init URL` (or `opencrm db upgrade URL`).", file=out
         )
-    elif _known_revision(have):
+    elif known_revision(have):
         print("The schema is behind: run `opencrm db upgrade URL`.", file=out)
     else:
         print(

@@ -23,6 +23,7 @@ from opencrm.plugins.builtin.notifications import invoice_mail
 from opencrm.plugins.manager import make_plugin_manager
 from opencrm.session import Session
 from opencrm.storage.sqlalchemy.engine import (
+    check_not_newer,
     create_engine_for,
     current_revision,
     head_revision,
@@ -98,6 +99,8 @@ class CRM:
         ``sqlite:///path.db`` (the embedded default) is created or upgraded on open;
         ``postgresql+psycopg://...`` must already be at the current schema (run
         ``opencrm db upgrade URL``, or pass ``upgrade=True``), else :class:`SchemaOutdated`.
+        A schema newer than this opencrm (a revision it does not know) raises
+        :class:`~opencrm.errors.SchemaTooNew` (a :class:`SchemaOutdated`) on every backend.
         Other keyword options go to :class:`CRM`: ``plugins``, ``load_entrypoints``,
         ``directory``, ``clock``, ``phone_region`` (the ISO country used to read phone
         numbers written without ``+``), ``notifier`` (an :class:`~opencrm.core.ports.Notifier`
@@ -114,6 +117,7 @@ class CRM:
             have, want = current_revision(engine), head_revision()
             if have != want:
                 engine.dispose()
+                check_not_newer(have)
                 raise SchemaOutdated(
                     f"the database schema is at {have or 'nothing'}, this opencrm needs {want}: "
                     "run `opencrm db upgrade URL`"

@@ -77,6 +77,19 @@ class SchemaOutdated(OpenCRMError):
     """The database schema is older than this opencrm; run ``opencrm db upgrade URL``."""
 
 
+class SchemaTooNew(SchemaOutdated):
+    """The database schema is newer than this opencrm (a revision it does not know): a
+    newer opencrm wrote it, so this opencrm must be upgraded, not the database. ``revision``
+    names the database's revision."""
+
+    def __init__(self, revision: str) -> None:
+        self.revision = revision
+        super().__init__(
+            f"the database schema (revision {revision}) is newer than this opencrm: a newer "
+            "opencrm migrated it; upgrade opencrm (pip install -U opencrm) to open it"
+        )
+
+
 class InvalidTransition(Conflict):
     """A status change the record's current status does not allow (e.g. an invoice from
     Draft straight to Paid). ``current`` and ``requested`` name the two statuses."""

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from opencrm import CRM, SchemaOutdated, StorageError, User
+from opencrm import CRM, SchemaOutdated, SchemaTooNew, StorageError, User
 from opencrm.storage.sqlalchemy.engine import create_engine_for, current_revision, head_revision
 from opencrm.storage.sqlalchemy.tables import metadata
 
@@ -91,6 +91,44 @@ def test_postgresql_needs_an_explicit_upgrade(pg_database):
         with admin.begin() as conn:
             conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
         admin.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_schema_newer_than_this_opencrm_says_to_upgrade_opencrm(backend, tmp_path, request):
+    import uuid
+
+    options: dict[str, object] = {}
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'newer.db'}"
+        admin = None
+    else:
+        url = request.getfixturevalue("pg_database").url
+        schema = f"opencrm_newer_{uuid.uuid4().hex[:8]}"
+        admin = sa.create_engine(url)
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        options = {"connect_args": {"options": f"-csearch_path={schema},public"}}
+    try:
+        CRM.open(url, engine_options=options, upgrade=True, load_entrypoints=False).close()
+        engine = create_engine_for(url, **options)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'ffff9999'")
+        for upgrade in (None, True, False):
+            with pytest.raises(SchemaTooNew) as caught:
+                CRM.open(url, engine_options=options, upgrade=upgrade, load_entrypoints=False)
+            assert isinstance(caught.value, SchemaOutdated)
+            assert caught.value.revision == "ffff9999"
+            assert str(caught.value) == (
+                "the database schema (revision ffff9999) is newer than this opencrm: a newer "
+                "opencrm migrated it; upgrade opencrm (pip install -U opencrm) to open it"
+            )
+        assert current_revision(engine) == "ffff9999"  # nothing was changed
+        engine.dispose()
+    finally:
+        if admin is not None:
+            with admin.begin() as conn:
+                conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+            admin.dispose()
 
 
 def test_unsupported_url_is_refused():

@@ -13,10 +13,21 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.pool import StaticPool
 
-__all__ = ["create_engine_for", "current_revision", "head_revision", "is_sqlite", "upgrade"]
+from opencrm.errors import SchemaTooNew
+
+__all__ = [
+    "check_not_newer",
+    "create_engine_for",
+    "current_revision",
+    "head_revision",
+    "is_sqlite",
+    "known_revision",
+    "upgrade",
+]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -95,6 +106,22 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def known_revision(revision: str) -> bool:
+    """Whether this opencrm's migrations include ``revision``."""
+    script = ScriptDirectory.from_config(_alembic_config(None))  # type: ignore[arg-type]
+    try:
+        return script.get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
+def check_not_newer(revision: str | None) -> None:
+    """Raise :class:`SchemaTooNew` when a database's revision is one this opencrm does not
+    know (a newer opencrm migrated it)."""
+    if revision is not None and not known_revision(revision):
+        raise SchemaTooNew(revision)
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision`` (default: the newest) with Alembic."""
     with engine.connect() as conn:
@@ -105,6 +132,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         try:
             conn = conn.execution_options(opencrm_write=True)
             with conn.begin():
+                check_not_newer(MigrationContext.configure(conn).get_current_revision())
                 command.upgrade(_alembic_config(conn), revision)
                 if raw is not None:
                     bad = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
