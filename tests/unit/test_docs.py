@@ -6,11 +6,16 @@
   in one fresh namespace, in a temporary working directory); ```` ```python no-run ```` marks
   the rare block that cannot run, and blocks of ``>>>`` examples are checked with doctest;
 - the README's two one-line commands are there, word for word, and ``.ci/run`` runs the test one;
-- relative links in the README and the docs point at files that exist.
+- every event name the services emit is in the events table of ``docs/plugins.md``, and
+  every name there is emitted;
+- relative links in the README and the docs point at files that exist, and every docs page
+  is linked from the README and from docs/index.md;
+- docs/getting-started.md names every session service and every ``opencrm`` command.
 """
 
 from __future__ import annotations
 
+import ast
 import doctest
 import inspect
 import re
@@ -21,6 +26,7 @@ import pytest
 from opencrm.plugins import hookspecs
 
 ROOT = Path(__file__).resolve().parents[2]
+SRC = ROOT / "src" / "opencrm"
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
 PLUGINS_DOC = DOCS / "plugins.md"
@@ -191,3 +197,97 @@ def test_relative_links_resolve(path: Path) -> None:
             )
             missing.append(name)
     assert not missing, f"{path.name} links to files that do not exist: {missing}"
+
+
+def test_every_docs_page_is_linked_from_the_readme_and_the_index() -> None:
+    pages = {p.name for p in DOCS.glob("*.md")}
+    from_readme = {
+        Path(t).name for t in LINK.findall(README.read_text(encoding="utf-8")) if "docs/" in t
+    }
+    from_index = {Path(t).name for t in LINK.findall((DOCS / "index.md").read_text())}
+    assert sorted(pages - from_readme) == []
+    assert sorted(pages - from_index - {"index.md"}) == []
+
+
+# --- events ----------------------------------------------------------------------------------
+
+EVENT_NAME = re.compile(r"`([a-z_]+\.[a-z_]+)`")
+
+
+def emitted_events() -> tuple[set[str], list[re.Pattern[str]]]:
+    """Event names the source emits: string constants given to ``.emit(...)`` (or to
+    ``access_event``), both branches of ``a if c else b``, and f-strings as patterns."""
+    names: set[str] = set()
+    patterns: list[re.Pattern[str]] = []
+
+    def collect(node: ast.expr, where: str) -> None:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            names.add(node.value)
+        elif isinstance(node, ast.IfExp):
+            collect(node.body, where)
+            collect(node.orelse, where)
+        elif isinstance(node, ast.JoinedStr):
+            parts = [
+                re.escape(v.value) if isinstance(v, ast.Constant) else "[a-z_]+"
+                for v in node.values
+            ]
+            patterns.append(re.compile("".join(parts)))
+        elif not (isinstance(node, ast.Name) and node.id == "name"):  # access_event's argument
+            pytest.fail(f"{where}: an event name this test cannot read: {ast.unparse(node)}")
+
+    for path in sorted(SRC.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            callee = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            where = f"{path.relative_to(ROOT)}:{node.lineno}"
+            if callee == "emit" and node.args:
+                collect(node.args[0], where)
+            elif callee == "access_event" and len(node.args) > 1:
+                collect(node.args[1], where)
+    return names, patterns
+
+
+def documented_events() -> set[str]:
+    text = PLUGINS_DOC.read_text(encoding="utf-8").split("\nThe events emitted today:", 1)[1]
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    assert rows, "no events table in docs/plugins.md"
+    return {name for row in rows for name in EVENT_NAME.findall(row.split(" | ", 1)[0])}
+
+
+def test_every_emitted_event_is_documented_and_every_documented_one_emitted() -> None:
+    names, patterns = emitted_events()
+    documented = documented_events()
+    assert {"contact.created", "opportunity.access_changed"} <= names
+    assert sorted(names - documented) == []
+    for pattern in patterns:
+        assert any(pattern.fullmatch(d) for d in documented), pattern.pattern
+    stale = [d for d in documented if d not in names and not any(p.fullmatch(d) for p in patterns)]
+    assert stale == []
+
+
+# --- getting started -------------------------------------------------------------------------
+
+
+def test_getting_started_names_every_session_service_and_command() -> None:
+    from opencrm import CRM, User
+    from opencrm.cli import _parser
+
+    text = (DOCS / "getting-started.md").read_text(encoding="utf-8")
+    crm = CRM.open("sqlite://", load_entrypoints=False)
+    try:
+        areas = [a for a in vars(crm.session(User(id="x"))) if a != "user"]
+    finally:
+        crm.close()
+    assert len(areas) == 13
+    assert [a for a in areas if f"`s.{a}`" not in text] == []
+    commands = []
+    parser = _parser()
+    for action in parser._subparsers._group_actions:  # type: ignore[union-attr]
+        for name, sub in action.choices.items():
+            nested = [a for a in sub._actions if a.choices and a.dest != "help"]
+            subs = [f"{name} {n}" for a in nested for n in a.choices] if nested else [name]
+            commands.extend(subs)
+    assert {"db upgrade", "reminders", "serve"} <= set(commands)
+    assert [c for c in commands if f"opencrm {c}" not in text] == []
