@@ -95,7 +95,7 @@ class LineTax:
 class InvoiceLine:
     """One line. ``price`` is per unit in the invoice currency, ``discount`` a percentage.
 
-    The amounts follow SPEC S7: ``subtotal = round(price x quantity)``, ``discount_amount =
+    The amounts: ``subtotal = round(price x quantity)``, ``discount_amount =
     round(subtotal x discount / 100)``, ``net = subtotal - discount_amount``, each tax
     ``round(net x rate / 100)``, ``total = net + taxes``.
     """

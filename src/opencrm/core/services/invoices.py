@@ -618,7 +618,7 @@ _FILTERS = frozenset(
 
 
 class InvoiceService:
-    """Invoices as the acting user may see and change them (SPEC S1, S7).
+    """Invoices as the acting user may see and change them (docs/invoices.md).
 
     Reached as ``session.invoices``. An invoice is readable by CRM admins, its creator and
     whoever may read its client; it is editable only while Draft, by an admin or its creator.
