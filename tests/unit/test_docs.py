@@ -209,6 +209,15 @@ def test_every_docs_page_is_linked_from_the_readme_and_the_index() -> None:
     assert sorted(pages - from_index - {"index.md"}) == []
 
 
+def test_the_before_commit_hook_lists_every_repository() -> None:
+    from opencrm.core.ports import UnitOfWork
+
+    section = PLUGINS_DOC.read_text(encoding="utf-8").split("### `opencrm_before_commit", 1)[1]
+    listed = re.findall(r"`uow\.([a-z_]+)`", section.split("\n### ", 1)[0])
+    repositories = [n for n in UnitOfWork.__annotations__ if not n.startswith("_")]
+    assert sorted(set(repositories) - set(listed)) == []
+
+
 # --- events ----------------------------------------------------------------------------------
 
 EVENT_NAME = re.compile(r"`([a-z_]+\.[a-z_]+)`")
