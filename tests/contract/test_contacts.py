@@ -272,6 +272,78 @@ def test_custom_values_are_validated_per_type(admin):
     assert dict(cleared.custom) == {seg.id: "SMB", renew.id: "2027-01-31"}
 
 
+def test_lists_filter_by_custom_values_as_stored(admin, alice):
+    size = admin.fields.add("person", "Shoe size", "text")
+    news = admin.fields.add("contact", "Newsletter", "checkbox")
+    seg = admin.fields.add("company", "Segment", "select", {"choices": ["SMB", "Enterprise"]})
+    deal_field = admin.fields.add("opportunity", "Source", "text")
+    ann = admin.contacts.add_person("Ann", custom={size.id: "42", news.id: True}, access="read")
+    admin.contacts.add_person("Ben", custom={size.id: "42"}, access="read")
+    admin.contacts.add_person("Cid", custom={size.id: "43", news.id: True}, access="read")
+    admin.contacts.add_person("Dee", custom={size.id: "42", news.id: True})  # private
+    admin.contacts.add_company("Eve Ltd", custom={seg.id: "SMB", news.id: True}, access="read")
+
+    def names(s, **filters):
+        return [c.display_name for c in s.contacts.list(**filters)]
+
+    assert names(admin, custom={"shoe SIZE": "42"}) == ["Ann", "Ben", "Dee"]
+    # Cleaned by the field type, then compared with the stored text: "on" is a checked box.
+    assert names(admin, custom={"Shoe size": "42", news.id: "on"}) == ["Ann", "Dee"]
+    assert names(admin, custom={news.id: True}, kind="company") == ["Eve Ltd"]
+    assert names(admin, custom={"Segment": "SMB"}) == ["Eve Ltd"]
+    assert names(admin, custom={"Shoe size": "4"}) == []  # equality, not a prefix
+    assert names(alice, custom={"Shoe size": "42"}) == ["Ann", "Ben"]  # access still holds
+    assert alice.contacts.count(custom={"Shoe size": "42", "Newsletter": True}) == 1
+    assert [c.display_name for c in admin.contacts.list(custom={size.id: "42"}, limit=1)] == ["Ann"]
+    page = admin.contacts.list(custom={size.id: "42"}, limit=2)
+    rest = admin.contacts.list(custom={size.id: "42"}, limit=2, after=page.next_cursor)
+    assert [c.display_name for c in rest] == ["Dee"]
+    with pytest.raises(ValidationError) as info:
+        admin.contacts.list(
+            custom={deal_field.id: "x", "Nope": "x", "Segment": "Huge", size.id: None}
+        )
+    assert info.value.errors == {
+        f"custom.{deal_field.id}": f"no custom field {deal_field.id} for contacts",
+        "custom.Nope": "no custom field 'Nope' for contacts",
+        "custom.Segment": "must be one of SMB, Enterprise",
+        f"custom.{size.id}": "must be a value to match",
+    }
+    for bad, reason in [
+        ("42", "must map field ids or labels to values"),
+        ({}, "must map field ids or labels to values"),
+        (dict.fromkeys(range(1, 52), "x"), "must have at most 50 values"),
+    ]:
+        with pytest.raises(ValidationError) as info:
+            admin.contacts.count(custom=bad)
+        assert info.value.errors == {"custom": reason}
+    with pytest.raises(ValidationError) as info:
+        admin.contacts.count(custom={size.id: "x" * 256})
+    assert info.value.errors == {f"custom.{size.id}": "must have at most 255 characters"}
+    with pytest.raises(ValidationError) as info:
+        admin.contacts.count(custom={size.id: "42", "Shoe size": "42"})
+    assert info.value.errors == {"custom.Shoe size": "names a field given already"}
+    assert ann.custom[news.id] == "true"
+
+
+def test_opportunities_and_cases_filter_by_custom_values(admin):
+    source = admin.fields.add("opportunity", "Source", "text")
+    severity = admin.fields.add("case", "Severity", "select", {"choices": ["low", "high"]})
+    web = admin.opportunities.add("Web deal", custom={source.id: "web"})
+    admin.opportunities.add("Fair deal", custom={source.id: "fair"})
+    admin.opportunities.add("No source")
+    assert [o.title for o in admin.opportunities.list(custom={"Source": "web"})] == [web.title]
+    assert admin.opportunities.count(custom={source.id: "fair"}) == 1
+    high = admin.cases.add("Outage", custom={severity.id: "high"})
+    admin.cases.add("Typo", custom={severity.id: "low"})
+    assert [c.title for c in admin.cases.list(custom={"severity": "high"})] == [high.title]
+    assert admin.cases.count(custom={severity.id: "low"}, closed=False) == 1
+    with pytest.raises(ValidationError) as info:
+        admin.cases.list(custom={source.id: "web"})
+    assert info.value.errors == {f"custom.{source.id}": f"no custom field {source.id} for cases"}
+    with pytest.raises(ValidationError):
+        admin.opportunities.count(custom={"Severity": "high"})
+
+
 def test_phone_search_reads_local_numbers_in_the_crm_region(engine, directory, users):
     from opencrm import CRM
 

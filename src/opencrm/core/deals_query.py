@@ -31,6 +31,8 @@ class OpportunityFilter:
     tags: frozenset[str] = frozenset()
     expected_from: dt.date | None = None
     expected_to: dt.date | None = None
+    #: (field id, stored text) pairs the custom values must all equal.
+    custom: tuple[tuple[int, str], ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -42,3 +44,5 @@ class CaseFilter:
     contact_id: int | None = None
     tags: frozenset[str] = frozenset()
     closed: bool | None = None
+    #: (field id, stored text) pairs the custom values must all equal.
+    custom: tuple[tuple[int, str], ...] = ()

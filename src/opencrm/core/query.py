@@ -66,6 +66,8 @@ class ContactFilter:
     company_id: int | None = None
     created_from: dt.datetime | None = None
     created_to: dt.datetime | None = None
+    #: (field id, stored text) pairs a contact's custom values must all equal.
+    custom: tuple[tuple[int, str], ...] = ()
 
 
 _NOT_A_CURSOR = "is not a cursor of this list and sort"

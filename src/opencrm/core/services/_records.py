@@ -28,6 +28,7 @@ __all__ = [
     "clean_bool",
     "clean_date",
     "contact_filter",
+    "custom_filter",
     "custom_values",
     "given_filters",
     "items_of",
@@ -237,6 +238,47 @@ def custom_values(
     if errors:
         raise ValidationError(errors)
     return result
+
+
+def custom_filter(
+    service: Service, tx: Tx, value: object, kinds: tuple[str, ...], what: str
+) -> tuple[tuple[int, str], ...]:
+    """The ``custom`` filter of a list call: field ids or labels (of fields applying to one
+    of ``kinds``) mapped to the value each must equal, compared as stored (the value is
+    cleaned by its field type, so ``"42"`` and ``42`` match a number field alike). At most
+    ``MAX_FILTER_VALUES`` fields; text values of at most ``MAX_FILTER_TEXT`` characters."""
+    if not isinstance(value, Mapping) or not value:
+        raise ValidationError({"custom": "must map field ids or labels to values"})
+    if len(value) > MAX_FILTER_VALUES:
+        raise ValidationError({"custom": f"must have at most {MAX_FILTER_VALUES} values"})
+    fields = [f for f in tx.uow.fields.list() if any(f.applies_to(k) for k in kinds)]
+    by_id = {f.id: f for f in fields}
+    by_label = {f.label.casefold(): f for f in fields}
+    wanted: dict[int, str] = {}
+    errors: dict[str, str] = {}
+    for key, raw in value.items():
+        name = f"custom.{key}"
+        field = by_id.get(key) if isinstance(key, int) else by_label.get(str(key).casefold())
+        if field is None:
+            errors[name] = f"no custom field {key!r} for {what}"
+            continue
+        if isinstance(raw, str) and len(raw) > MAX_FILTER_TEXT:
+            errors[name] = f"must have at most {MAX_FILTER_TEXT} characters"
+            continue
+        try:
+            text = service._ctx.field_types.get(field.type).clean(raw, field.options)
+        except ValidationError as exc:
+            errors[name] = "; ".join(exc.errors.values())
+            continue
+        if text is None:
+            errors[name] = "must be a value to match"
+        elif field.id in wanted:
+            errors[name] = "names a field given already"
+        else:
+            wanted[field.id] = text
+    if errors:
+        raise ValidationError(errors)
+    return tuple(sorted(wanted.items()))
 
 
 def member_ids(

@@ -24,7 +24,7 @@ __all__ = ["CaseService"]
 
 _FIELDS = frozenset({"title", "members", "tags", "custom", "restricted", "access_list"})
 _ACCESS_FIELDS = frozenset({"restricted", "access_list"})
-_FILTERS = frozenset({"text", "contact", "tags", "closed"})
+_FILTERS = frozenset({"text", "contact", "tags", "closed", "custom"})
 
 
 class CaseService:
@@ -72,8 +72,8 @@ class CaseService:
     ) -> Page[Case]:
         """One page of the cases the user may read. Filters: ``text`` (in the title),
         ``contact`` (a participant; one the user may not read is NotFound), ``tags`` (all of
-        them), ``closed`` (True or False). Sorts: ``title``, ``created``; ``-`` for
-        descending."""
+        them), ``closed`` (True or False), ``custom`` (field label or id -> value). Sorts:
+        ``title``, ``created``; ``-`` for descending."""
         page = PageRequest.build(sort, limit, after, CASE_SORTS)
         with self._s._tx(write=False) as tx:
             where = self._filter(tx, filters)
@@ -219,6 +219,7 @@ class CaseService:
         check("text", rec.text_filter)
         check("tags", rec.tags_filter)
         check("closed", lambda v: rec.clean_bool(v, "closed"))
+        check("custom", lambda v: rec.custom_filter(self._s, tx, v, ("case",), "cases"))
         out = check.done()
         if "contact" in given:
             out["contact_id"] = rec.contact_filter(tx, given["contact"])

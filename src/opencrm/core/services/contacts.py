@@ -19,6 +19,7 @@ from opencrm.core.services import _contact_photos as _photos
 from opencrm.core.services._base import Service, Tx
 from opencrm.core.services._files import discard_files
 from opencrm.core.services._records import (
+    custom_filter,
     custom_values,
     given_filters,
     items_of,
@@ -51,6 +52,7 @@ _FILTERS = frozenset(
         "company",
         "created_from",
         "created_to",
+        "custom",
     }
 )
 _SENTINEL: Any = object()
@@ -147,7 +149,8 @@ class ContactService:
         """One page of the contacts the user may read, filtered and sorted.
 
         Filters: ``text``, ``tags``, ``temperature``, ``contact_type``, ``kind``
-        (``"person"``/``"company"``), ``manager``, ``access``, ``company``, ``created_from``,
+        (``"person"``/``"company"``), ``manager``, ``access``, ``company``, ``custom`` (field
+        label or id -> the value it must equal, as stored), ``created_from``,
         ``created_to``. Sorts: ``name``, ``type``, ``created`` (``-`` prefix for descending).
         Pass the page's ``next_cursor`` as ``after`` for the next page.
         """
@@ -401,7 +404,12 @@ class ContactService:
         out: dict[str, Any] = {}
         for name, value in given_filters(filters, _FILTERS).items():
             try:
-                out.update(_one_filter(tx, name, value))
+                if name == "custom":
+                    out["custom"] = custom_filter(
+                        self._s, tx, value, ("person", "company"), "contacts"
+                    )
+                else:
+                    out.update(_one_filter(tx, name, value))
             except ValidationError as exc:
                 errors.update(exc.errors)
         if errors:

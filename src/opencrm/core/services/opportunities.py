@@ -66,6 +66,7 @@ _FILTERS = frozenset(
         "tags",
         "expected_from",
         "expected_to",
+        "custom",
     }
 )
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -151,8 +152,9 @@ class OpportunityService:
         Filters: ``text`` (in the title), ``responsible``, ``stage``, ``stage_type``
         (``"open"``, ``"won"``, ``"lost"``), ``contact`` (main contact or member; a contact
         the user may not read is NotFound), ``tags`` (all of them), ``expected_from`` and
-        ``expected_to`` (dates, inclusive). Sorts: ``title``, ``responsible``, ``stage``,
-        ``value``, ``expected_close`` (undated last), ``created``; ``-`` for descending.
+        ``expected_to`` (dates, inclusive), ``custom`` (field label or id -> value). Sorts:
+        ``title``, ``responsible``, ``stage``, ``value``, ``expected_close`` (undated last),
+        ``created``; ``-`` for descending.
         """
         page = PageRequest.build(sort, limit, after, OPPORTUNITY_SORTS)
         with self._s._tx(write=False) as tx:
@@ -337,6 +339,9 @@ class OpportunityService:
         check("tags", rec.tags_filter)
         check("expected_from", lambda v: rec.clean_date(v, "expected_from"))
         check("expected_to", lambda v: rec.clean_date(v, "expected_to"))
+        check(
+            "custom", lambda v: rec.custom_filter(self._s, tx, v, ("opportunity",), "opportunities")
+        )
         out = check.done()
         if "contact" in given:
             out["contact_id"] = rec.contact_filter(tx, given["contact"])

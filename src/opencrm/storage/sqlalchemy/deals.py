@@ -41,7 +41,11 @@ from opencrm.core.entities.lists import Stage, StageType
 from opencrm.core.permissions import DealScope
 from opencrm.core.query import Cursor, PageRequest
 from opencrm.storage.sqlalchemy.paging import after_cursor, next_cursor
-from opencrm.storage.sqlalchemy.repositories import SqlStageRepository, has_tags
+from opencrm.storage.sqlalchemy.repositories import (
+    SqlStageRepository,
+    has_custom_values,
+    has_tags,
+)
 from opencrm.storage.sqlalchemy.tables import (
     case_access,
     case_members,
@@ -267,6 +271,9 @@ class _LinkedRecords(Generic[T]):
     def _tagged(self, titles: frozenset[str]) -> builtins.list[ColumnElement[bool]]:
         return [has_tags(self.entity_type, self.table.c.id, titles)] if titles else []
 
+    def _custom(self, pairs: tuple[tuple[int, str], ...]) -> builtins.list[ColumnElement[bool]]:
+        return [has_custom_values(self.entity_type, self.table.c.id, pairs)] if pairs else []
+
     def _with_member(self, contact_id: int) -> ColumnElement[bool]:
         return self.table.c.id.in_(
             select(self.members.c[self.fk]).where(self.members.c.contact_id == contact_id)
@@ -422,6 +429,7 @@ class SqlOpportunityRepository(_LinkedRecords[Opportunity]):
         if where.contact_id is not None:
             conds.append(self._with_member(where.contact_id))
         conds.extend(self._tagged(where.tags))
+        conds.extend(self._custom(where.custom))
         if where.expected_from is not None:
             conds.append(t.c.expected_close >= where.expected_from)
         if where.expected_to is not None:
@@ -487,6 +495,7 @@ class SqlCaseRepository(_LinkedRecords[Case]):
         if where.contact_id is not None:
             conds.append(self._with_member(where.contact_id))
         conds.extend(self._tagged(where.tags))
+        conds.extend(self._custom(where.custom))
         if where.closed is not None:
             conds.append(cases.c.closed == where.closed)
         return conds

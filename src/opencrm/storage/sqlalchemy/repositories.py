@@ -97,6 +97,27 @@ def has_tags(entity_type: str, id_column: Any, titles: Iterable[str]) -> ColumnE
     return id_column.in_(tagged)  # type: ignore[no-any-return]
 
 
+def has_custom_values(
+    entity_type: str, id_column: Any, pairs: Iterable[tuple[int, str]]
+) -> ColumnElement[bool]:
+    """``id_column`` names a record whose custom value of each (field id, text) pair equals
+    the text, as stored. One subquery whatever the number of pairs (as for
+    :func:`has_tags`): a record has at most one value per field, so a record matching every
+    pair has as many matching rows as there are pairs."""
+    wanted = sorted(set(pairs))
+    matches = [
+        and_(custom_values.c.field_id == field_id, custom_values.c.value == value)
+        for field_id, value in wanted
+    ]
+    found = select(custom_values.c.entity_id).where(
+        custom_values.c.entity_type == entity_type,
+        or_(*matches) if len(matches) > 1 else matches[0],
+    )
+    if len(matches) > 1:
+        found = found.group_by(custom_values.c.entity_id).having(func.count() == len(matches))
+    return id_column.in_(found)  # type: ignore[no-any-return]
+
+
 def sort_name(contact: Contact) -> str:
     return contact.display_name.casefold()
 
@@ -356,6 +377,8 @@ class SqlContactRepository:
             conds.append(contacts.c.id.in_(self._text_matches(where.text, where.phone_prefix)))
         if where.tags:
             conds.append(has_tags("contact", contacts.c.id, where.tags))
+        if where.custom:
+            conds.append(has_custom_values("contact", contacts.c.id, where.custom))
         if where.temperature_id is not None:
             conds.append(contacts.c.temperature_id == where.temperature_id)
         if where.contact_type_id is not None:
