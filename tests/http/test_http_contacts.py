@@ -130,3 +130,42 @@ def test_validation_errors_name_the_fields_and_write_nothing(api) -> None:  # ty
     service = api.post("/persons", json={"first_name": "A", "email": "not-an-email"})
     assert set(service.fields()) == {"email"}
     assert api.get("/contacts", query={"count": "true"}).json["count"] == 0
+
+
+def test_lists_filter_by_custom_values_given_as_field_equals_value(api, web_crm, users) -> None:  # type: ignore[no-untyped-def]
+    admin = web_crm.session(users["admin"])
+    size = admin.fields.add("person", "Shoe size", "text")
+    admin.fields.add("contact", "Newsletter", "checkbox")
+    admin.fields.add("opportunity", "Source", "text")
+    for first, shoe, news in [("Ann", "42", True), ("Ben", "42", False), ("Cid", "4=2", True)]:
+        assert (
+            _person(api, first_name=first, custom={"Shoe size": shoe, "Newsletter": news}).status
+            == 201
+        )
+    reply = api.get("/contacts", query={"custom": ["Shoe size=42", "newsletter=on"]})
+    assert [c["first_name"] for c in reply.json["items"]] == ["Ann"]
+    reply = api.get("/contacts", query={"custom": f"{size.id}=4=2", "count": "true"})
+    assert ([c["first_name"] for c in reply.json["items"]], reply.json["count"]) == (["Cid"], 1)
+    assert api.get("/contacts", query={"custom": "Shoe size"}).fields() == {
+        "custom": "each value must be FIELD=VALUE"
+    }
+    assert api.get("/contacts", query={"custom": ["Shoe size=1", f"{size.id}=2"]}).fields() == {
+        f"custom.{size.id}": "names a field given already"
+    }
+    assert api.get("/contacts", query={"custom": "Source=web"}).fields() == {
+        "custom.Source": "no custom field 'Source' for contacts"
+    }
+    deal = api.post("/opportunities", json={"title": "Web", "custom": {"Source": "web"}})
+    assert deal.status == 201, deal.body
+    api.post("/opportunities", json={"title": "Fair", "custom": {"Source": "fair"}})
+    found = api.get("/opportunities", query={"custom": "Source=web"}).json["items"]
+    assert [o["title"] for o in found] == ["Web"]
+    assert api.get("/cases", query={"custom": "Source=web"}).fields() == {
+        "custom.Source": "no custom field 'Source' for cases"
+    }
+
+
+def test_a_person_takes_a_website(api) -> None:  # type: ignore[no-untyped-def]
+    reply = _person(api, website="ann.example")
+    assert reply.status == 201, reply.body
+    assert [i["type"] for i in reply.json["infos"]] == ["email", "website"]

@@ -162,11 +162,14 @@ class Call:
         """The query parameters the client sent, minus paging ones."""
         if self.query is None:
             return {}
-        return {
+        found = {
             k: v
             for k, v in given(self.query).items()
             if k not in ("sort", "limit", "after", "count")
         }
+        if "custom" in found:
+            found["custom"] = custom_filter_of(found["custom"])
+        return found
 
     def page(self, service: Any) -> Page[Any]:
         """One page of ``service.list`` for this query; the count too when asked for."""
@@ -187,6 +190,28 @@ class Call:
         if len(found) != 1:
             raise ValidationError({name: "send exactly one file in this form field"})
         return found[0]
+
+
+#: The metadata of the ``custom`` query parameter of the lists that filter by custom values.
+CUSTOM_QUERY = {
+    "description": "FIELD=VALUE, repeated: records whose custom field FIELD (a label or an "
+    "id) equals VALUE, as stored (every one given must match; at most 50)"
+}
+
+
+def custom_filter_of(values: Sequence[str]) -> dict[int | str, str]:
+    """``["Shoe size=42", "7=yes"]`` -> ``{"Shoe size": "42", 7: "yes"}``: the mapping the
+    services' ``custom`` filter takes; a field id is digits."""
+    found: dict[int | str, str] = {}
+    for raw in values:
+        key, sep, value = raw.partition("=")
+        if not sep or not key:
+            raise ValidationError({"custom": "each value must be FIELD=VALUE"})
+        field: int | str = int(key) if key.isascii() and key.isdigit() else key
+        if field in found:
+            raise ValidationError({f"custom.{key}": "names a field given already"})
+        found[field] = value
+    return found
 
 
 @attrs.frozen

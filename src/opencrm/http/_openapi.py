@@ -191,6 +191,8 @@ def _parameters(route: Route, schemas: _Schemas) -> list[dict[str, Any]]:
             param: dict[str, Any] = {"name": field.name, "in": "query", "schema": schema}
             if schema.get("type") == "array":
                 param.update(style="form", explode=True)
+            if field.metadata.get("description"):
+                param["description"] = field.metadata["description"]
             params.append(param)
     return params
 

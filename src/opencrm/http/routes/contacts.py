@@ -10,7 +10,7 @@ import attrs
 from opencrm.core.entities.activities import ContactPhoto
 from opencrm.core.entities.contacts import Access, Company, Contact, ContactInfo, InfoType, Person
 from opencrm.errors import NotFound
-from opencrm.http._api import Call, Download, Listing, ListQuery, Route
+from opencrm.http._api import CUSTOM_QUERY, Call, Download, Listing, ListQuery, Route
 from opencrm.http._convert import UNSET
 
 __all__ = ["ROUTES"]
@@ -105,6 +105,7 @@ class ContactQuery(ListQuery):
     company: int = UNSET
     created_from: dt.datetime = UNSET
     created_to: dt.datetime = UNSET
+    custom: list[str] = attrs.field(default=UNSET, metadata=CUSTOM_QUERY)
 
 
 @attrs.frozen(kw_only=True)

@@ -15,7 +15,7 @@ from opencrm.core.entities.deals import BidType, Case, Opportunity
 from opencrm.core.entities.lists import StageType
 from opencrm.core.files import CaseDocument
 from opencrm.errors import NotFound
-from opencrm.http._api import Call, Download, Items, Listing, ListQuery, Route
+from opencrm.http._api import CUSTOM_QUERY, Call, Download, Items, Listing, ListQuery, Route
 from opencrm.http._convert import UNSET, unstructure
 
 __all__ = ["ROUTES"]
@@ -89,6 +89,7 @@ class OpportunityQuery(ListQuery):
     tags: list[str] = UNSET
     expected_from: dt.date = UNSET
     expected_to: dt.date = UNSET
+    custom: list[str] = attrs.field(default=UNSET, metadata=CUSTOM_QUERY)
 
 
 @attrs.frozen(kw_only=True)
@@ -176,6 +177,7 @@ class CaseQuery(ListQuery):
     contact: int = UNSET
     tags: list[str] = UNSET
     closed: bool = UNSET
+    custom: list[str] = attrs.field(default=UNSET, metadata=CUSTOM_QUERY)
 
 
 def list_cases(c: Call) -> Any:
