@@ -323,6 +323,16 @@ def test_lists_filter_by_custom_values_as_stored(admin, alice):
         admin.contacts.count(custom={size.id: "42", "Shoe size": "42"})
     assert info.value.errors == {"custom.Shoe size": "names a field given already"}
     assert ann.custom[news.id] == "true"
+    # Keys are text in JSON and query strings: digits that are no label name a field by id,
+    # and a label of digits wins over an id.
+    year = admin.fields.add("person", str(size.id), "text")
+    admin.contacts.update(ann.id, custom={str(year.id): "x", str(size.id): "2024"})
+    assert dict(admin.contacts.get(ann.id).custom) == {
+        size.id: "42",
+        news.id: "true",
+        year.id: "2024",
+    }
+    assert names(admin, custom={str(news.id): "on", str(size.id): "2024"}) == ["Ann"]
 
 
 def test_opportunities_and_cases_filter_by_custom_values(admin):

@@ -144,6 +144,10 @@ def test_lists_filter_by_custom_values_given_as_field_equals_value(api, web_crm,
         )
     reply = api.get("/contacts", query={"custom": ["Shoe size=42", "newsletter=on"]})
     assert [c["first_name"] for c in reply.json["items"]] == ["Ann"]
+    dan = _person(api, first_name="Dan", custom={str(size.id): "41"}).json  # a key of digits
+    assert dan["custom"] == {str(size.id): "41"}
+    reply = api.get("/contacts", query={"custom": f"{size.id}=41"})
+    assert [c["first_name"] for c in reply.json["items"]] == ["Dan"]
     reply = api.get("/contacts", query={"custom": f"{size.id}=4=2", "count": "true"})
     assert ([c["first_name"] for c in reply.json["items"]], reply.json["count"]) == (["Cid"], 1)
     assert api.get("/contacts", query={"custom": "Shoe size"}).fields() == {

@@ -199,18 +199,17 @@ CUSTOM_QUERY = {
 }
 
 
-def custom_filter_of(values: Sequence[str]) -> dict[int | str, str]:
-    """``["Shoe size=42", "7=yes"]`` -> ``{"Shoe size": "42", 7: "yes"}``: the mapping the
-    services' ``custom`` filter takes; a field id is digits."""
-    found: dict[int | str, str] = {}
+def custom_filter_of(values: Sequence[str]) -> dict[str, str]:
+    """``["Shoe size=42", "7=yes"]`` -> ``{"Shoe size": "42", "7": "yes"}``: the mapping the
+    services' ``custom`` filter takes (they read digits that are no label as a field id)."""
+    found: dict[str, str] = {}
     for raw in values:
         key, sep, value = raw.partition("=")
         if not sep or not key:
             raise ValidationError({"custom": "each value must be FIELD=VALUE"})
-        field: int | str = int(key) if key.isascii() and key.isdigit() else key
-        if field in found:
+        if key in found:
             raise ValidationError({f"custom.{key}": "names a field given already"})
-        found[field] = value
+        found[key] = value
     return found
 
 

@@ -15,6 +15,7 @@ from opencrm.core import _inputs
 from opencrm.core import permissions as policy
 from opencrm.core._inputs import MAX_ID, clean_bool, clean_id, clean_ids, has_control, single_line
 from opencrm.core.entities.contacts import Contact
+from opencrm.core.entities.lists import CustomField
 from opencrm.core.query import MAX_FILTER_TEXT, MAX_FILTER_VALUES
 from opencrm.core.services._base import Service, Tx
 from opencrm.core.users import User
@@ -210,6 +211,20 @@ def tag_titles(tx: Tx, entity_type: str, value: object) -> frozenset[str]:
     return frozenset(titles)
 
 
+def _field_named(
+    key: object, by_id: Mapping[int, CustomField], by_label: Mapping[str, CustomField]
+) -> CustomField | None:
+    """The field a ``custom`` key names: an id, or a label (any case); a text of digits that
+    is no label is read as an id (JSON object keys and query strings are always text)."""
+    if isinstance(key, int):
+        return by_id.get(key)
+    text = str(key)
+    found = by_label.get(text.casefold())
+    if found is None and text.isascii() and text.isdigit() and len(text) <= 10:
+        return by_id.get(int(text))
+    return found
+
+
 def custom_values(
     service: Service, tx: Tx, kind: str, current: Mapping[int, str], value: object
 ) -> dict[int, str]:
@@ -222,7 +237,7 @@ def custom_values(
     result = dict(current)
     errors = {}
     for key, raw in value.items():
-        field = by_id.get(key) if isinstance(key, int) else by_label.get(str(key).casefold())
+        field = _field_named(key, by_id, by_label)
         if field is None:
             errors[f"custom.{key}"] = f"no custom field {key!r} for this {kind}"
             continue
@@ -258,7 +273,7 @@ def custom_filter(
     errors: dict[str, str] = {}
     for key, raw in value.items():
         name = f"custom.{key}"
-        field = by_id.get(key) if isinstance(key, int) else by_label.get(str(key).casefold())
+        field = _field_named(key, by_id, by_label)
         if field is None:
             errors[name] = f"no custom field {key!r} for {what}"
             continue
