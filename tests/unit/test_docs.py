@@ -218,6 +218,14 @@ def test_the_before_commit_hook_lists_every_repository() -> None:
     assert sorted(set(repositories) - set(listed)) == []
 
 
+def test_storage_lists_every_migration() -> None:
+    versions = SRC / "storage" / "migrations" / "versions"
+    revisions = sorted(p.name[:4] for p in versions.glob("[0-9][0-9][0-9][0-9]_*.py"))
+    text = (DOCS / "storage.md").read_text(encoding="utf-8")
+    listed = re.findall(r"^- `(\d{4})`: ", text, re.MULTILINE)
+    assert listed == revisions
+
+
 # --- events ----------------------------------------------------------------------------------
 
 EVENT_NAME = re.compile(r"`([a-z_]+\.[a-z_]+)`")
