@@ -47,7 +47,8 @@ class _InvoiceFields:
     due_in: int | str = UNSET
     #: A contact id, or "same_as_client".
     consignee: int | str | None = UNSET
-    #: The id of a billing address of the client.
+    #: The id of a billing address of the client; when left out on creation (or when the
+    #: client changes), the client's billing address, else its primary address.
     billing_address: int | None = UNSET
     #: The id of a postal address of the consignee (or of the client).
     delivery_address: int | None = UNSET
