@@ -1,0 +1,45 @@
+"""Host views of the tests' Django project: host rows and CRM records in one request."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.http import HttpRequest, JsonResponse
+
+from opencrm_django import get_crm
+from opencrm_django.runtime import user_adapter
+
+
+def contact_and_note(request: HttpRequest) -> JsonResponse:
+    """A host row, then a CRM contact, in one request. ``?mode=`` says how:
+
+    - ``plain``: the host writes in autocommit (Django's default), then calls the CRM;
+    - ``on_commit``: the host writes inside ``atomic()`` and defers the CRM call to
+      ``transaction.on_commit`` (the documented pattern for SQLite);
+    - ``fail``: inside ``atomic()`` the CRM is called first, then the host fails.
+    """
+    user = user_adapter().user_for(request)
+    assert user is not None
+    crm = get_crm().session(user)
+    mode = request.GET["mode"]
+    made: dict[str, int] = {}
+
+    def add_contact() -> None:
+        made["contact"] = crm.contacts.add_person(first_name="Hosted", last_name=mode).id
+
+    if mode == "plain":
+        made["group"] = Group.objects.create(name=f"host-{mode}").pk
+        add_contact()
+    elif mode == "on_commit":
+        with transaction.atomic():
+            made["group"] = Group.objects.create(name=f"host-{mode}").pk
+            transaction.on_commit(add_contact)
+    else:
+        try:
+            with transaction.atomic():
+                add_contact()
+                Group.objects.create(name=f"host-{mode}")
+                raise RuntimeError("the host view fails")
+        except RuntimeError:
+            pass
+    return JsonResponse(made, status=201)
