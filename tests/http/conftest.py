@@ -16,7 +16,6 @@ from crm_client import Client, DjangoClient, HeaderUserAdapter, flask_app
 
 from opencrm import CRM, LocalFileStore, OutboxNotifier, User
 
-
 # The Django variant runs in the tests' Django project (pytest-django reads it lazily).
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "django_settings")
 
@@ -53,7 +52,6 @@ def _django_client(crm: CRM, users: dict[str, User]) -> Iterator[Client]:
     from django.apps import apps
     from django.test import Client as RawDjangoClient
     from django.test import override_settings
-
     from opencrm_django import use_crm
 
     if not apps.ready:

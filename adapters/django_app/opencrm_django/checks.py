@@ -50,10 +50,24 @@ def _check_user_adapter() -> list[CheckMessage]:
     try:
         adapter = import_string(path)
     except ImportError as exc:
-        return [Error(f"OPENCRM_USER_ADAPTER {path!r} cannot be imported: {exc}", hint=hint,
-                      id="opencrm.E002")]
+        return [
+            Error(
+                f"OPENCRM_USER_ADAPTER {path!r} cannot be imported: {exc}",
+                hint=hint,
+                id="opencrm.E002",
+            )
+        ]
+    if not isinstance(adapter, type):
+        return [
+            Error(f"OPENCRM_USER_ADAPTER {path!r} is not a class", hint=hint, id="opencrm.E002")
+        ]
     missing = [m for m in ("user_for", "directory") if not callable(getattr(adapter, m, None))]
-    if not isinstance(adapter, type) or missing:
-        what = f"lacks {', '.join(missing)}" if missing else "is not a class"
-        return [Error(f"OPENCRM_USER_ADAPTER {path!r} {what}", hint=hint, id="opencrm.E002")]
+    if missing:
+        return [
+            Error(
+                f"OPENCRM_USER_ADAPTER {path!r} lacks {', '.join(missing)}",
+                hint=hint,
+                id="opencrm.E002",
+            )
+        ]
     return []

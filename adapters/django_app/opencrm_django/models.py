@@ -7,11 +7,11 @@ from __future__ import annotations
 from django.db import models
 
 
-class CRMAccess(models.Model):  # type: ignore[misc]  # Django has no type stubs here
+class CRMAccess(models.Model):
     """Holds the app's permissions; it has no table and no rows."""
 
     class Meta:
         managed = False
         default_permissions = ()
-        permissions = [("crm_admin", "Is a CRM admin (sees and manages every record)")]
+        permissions = (("crm_admin", "Is a CRM admin (sees and manages every record)"),)
         verbose_name = "CRM access"

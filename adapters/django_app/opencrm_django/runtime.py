@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.utils.module_loading import import_string
@@ -46,7 +47,7 @@ _state: dict[str, Any] = {"crm": None, "own": False, "api": None, "adapter": Non
 
 def unsupported_engine(alias: str) -> str | None:
     """Why opencrm cannot store its data in ``alias`` (its ENGINE), or None."""
-    engine = connections.settings[alias]["ENGINE"]
+    engine = settings.DATABASES[alias].get("ENGINE", "")
     if engine in (_SQLITE, _POSTGRESQL):
         return None
     try:  # a backend built on Django's (PostGIS, a wrapper) says so by its vendor
@@ -165,9 +166,8 @@ def _close_own() -> None:
 
 
 def migrate_schema(alias: str) -> None:
-    """Bring opencrm's schema in ``alias`` to its head revision, if ``alias`` is the CRM's
-    database (``migrate --database other`` leaves other databases alone)."""
-    if alias != conf.get("OPENCRM_DATABASE_ALIAS"):
-        return
+    """Bring opencrm's schema in the database of ``alias`` to its head revision. The
+    migration calls it for every database Django migrates the ``opencrm`` app on: as for
+    any app, a database router's ``allow_migrate(db, "opencrm")`` decides which."""
     url, engine_options = database_url(alias)
     CRM.open(url, upgrade=True, engine_options=engine_options, load_entrypoints=False).close()

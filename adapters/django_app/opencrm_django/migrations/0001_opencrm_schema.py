@@ -8,7 +8,7 @@ tells what is applied. ``migrate opencrm zero`` refuses: the tables hold the CRM
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django.db import migrations, models
 from django.db.migrations.exceptions import IrreversibleError
@@ -35,9 +35,9 @@ class Migration(migrations.Migration):
     atomic = False
 
     initial = True
-    dependencies: list[tuple[str, str]] = []
+    dependencies: ClassVar[list[tuple[str, str]]] = []
 
-    operations = [
+    operations: ClassVar[list[Any]] = [
         migrations.CreateModel(
             name="CRMAccess",
             fields=[
@@ -52,9 +52,7 @@ class Migration(migrations.Migration):
                 "verbose_name": "CRM access",
                 "managed": False,
                 "default_permissions": (),
-                "permissions": [
-                    ("crm_admin", "Is a CRM admin (sees and manages every record)")
-                ],
+                "permissions": (("crm_admin", "Is a CRM admin (sees and manages every record)"),),
             },
         ),
         migrations.RunPython(upgrade, refuse, elidable=False),
