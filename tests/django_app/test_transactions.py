@@ -57,4 +57,4 @@ def test_the_api_view_is_never_wrapped_by_atomic_requests() -> None:
     CRM's own connection cannot join (and on SQLite, one that a host middleware's write
     would turn into a lock the CRM waits for)."""
     resolved = resolve("/crm/contacts")
-    assert resolved.func._non_atomic_requests == set(settings.DATABASES)
+    assert all(alias in resolved.func._non_atomic_requests for alias in settings.DATABASES)

@@ -7,16 +7,22 @@ transactions section of the Django guide).
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.db import transaction
 from django.urls import re_path
 
 from opencrm_django.views import api_view
 
 app_name = "opencrm"
 
-_view = api_view
-for _alias in settings.DATABASES:
-    _view = transaction.non_atomic_requests(using=_alias)(_view)
 
-urlpatterns = [re_path(r"^(?P<path>[\s\S]*)\Z", _view, name="api")]
+class _EveryAlias(frozenset[str]):
+    """Every database alias, so ``ATOMIC_REQUESTS`` wraps the view for none of them
+    (what ``transaction.non_atomic_requests`` does per alias, without reading
+    ``DATABASES`` at import)."""
+
+    def __contains__(self, alias: object) -> bool:
+        return True
+
+
+api_view._non_atomic_requests = _EveryAlias()
+
+urlpatterns = [re_path(r"^(?P<path>[\s\S]*)\Z", api_view, name="api")]
