@@ -7,14 +7,23 @@
 >>> summary.companies, summary.persons
 (5, 15)
 
-Everything is created the way a host application would create it: in the session of the
-user who owns the record (so the creator becomes its manager), with contact infos, tags,
-custom field values, access levels and co-managers, and tasks and history events for about
-half of the contacts. The same ``seed`` gives the same data (task due times and event dates
-are spread around the day the demo is built).
+The demo is the CRM of a small software company selling to the companies in it. Everything is
+created the way a host application would create it: in the session of the user who owns the
+record (so the creator becomes its manager), with contact infos, tags, custom field values,
+access levels and co-managers, and tasks and history events for about half of the contacts;
+opportunities at every stage (won and lost ones moved there from an open stage and closed on
+a past day, some restricted to an access list) with their next steps and history; cases,
+some closed or restricted; and, set up by the admin, the seller, a default currency,
+exchange rates, taxes and products, with invoices in every status and several currencies.
+History events get small text files when the CRM has a file store. The same ``seed`` gives
+the same data (due times and dates are spread around the day the demo is built).
 
-:func:`create_demo_file` builds a SQLite file and marks it as a demo database, so that it can
-later be replaced without touching files that hold real data.
+>>> sorted(summary.invoices)
+['billed', 'draft', 'paid', 'rejected']
+
+:func:`create_demo_file` builds a SQLite file, with its files in
+:func:`demo_files_directory`, and marks it as a demo database, so that it can later be
+replaced without touching files that hold real data.
 """
 
 from __future__ import annotations

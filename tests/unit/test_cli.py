@@ -724,6 +724,9 @@ def test_demo_command_writes_the_file_and_prints_the_summary(
         assert int(row[-1]) == counts["managed"][user.id]  # type: ignore[index]
     assert "Searches (s.contacts.search)" in out
     assert "First page of contacts (as admin, sorted by name, 10 of 80)" in out
+    guide = (Path(__file__).parents[2] / "docs" / "getting-started.md").read_text()
+    shown = guide.split("the pipeline and billing read:\n\n```text\n")[1].split("```")[0]
+    assert shown in out  # the getting-started page shows what the default demo prints
     assert f"CRM.open('sqlite:///{path}', directory=demo_directory())" in out
     with open_demo(path) as crm:
         first = crm.session(DEMO_USERS[0]).contacts.list(limit=1).items[0]
@@ -989,6 +992,13 @@ def test_serve_demo_builds_a_demo_crm_with_files_and_an_outbox(
     assert unknown.status_code == 401
     assert unknown.json["code"] == "unknown_demo_user"
     assert unknown.headers[DEMO_HEADER] == "no acting user; demo mode, not for production"
+
+    # the files attached to the demo's history are served from the same file store
+    admin = crm.session(DEMO_USERS[0])
+    event = next(e for e in admin.history.list(limit=500).items if e.files)
+    attached = admin.history.open_file(event.id, event.files[0].id)
+    assert attached.decode().endswith("\n")
+    assert len(attached) == event.files[0].size
 
     # an upload lands in the demo's file store
     from io import BytesIO
