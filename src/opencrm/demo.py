@@ -859,7 +859,10 @@ class _Builder:
         won_stages = {st.id for st in self.admin.stages.list() if st.type is StageType.WON}
         won = {o.contact_id: o.id for o in self.opportunities if o.stage_id in won_stages}
         count = max(len(INVOICE_STATUSES), round(len(companies) * 1.2))
-        plan = [(clients[n % len(clients)], INVOICE_STATUSES[n % 8]) for n in range(count)]
+        plan = [
+            (clients[n % len(clients)], INVOICE_STATUSES[n % len(INVOICE_STATUSES)])
+            for n in range(count)
+        ]
         currencies = [self.contacts[c].currency or self.currency for c, _ in plan]
         if len(set(currencies)) < 2:  # a small demo still bills in two currencies
             currencies[1] = "USD" if currencies[0] != "USD" else self.currency
@@ -889,10 +892,12 @@ class _Builder:
             planned.append((invoice, status))
         done = {invoice.id: invoice for invoice, _ in planned}
         for target in (InvoiceStatus.BILLED, InvoiceStatus.PAID, InvoiceStatus.REJECTED):
+            # Every invoice but the drafts is billed first; then some are paid or rejected.
+            billed = target is InvoiceStatus.BILLED
             ids = [
                 i.id
                 for i, status in planned
-                if status is target or (target is InvoiceStatus.BILLED and status.value != "draft")
+                if status is target or (billed and status is not InvoiceStatus.DRAFT)
             ]
             for invoice in self.admin.invoices.set_status_many(ids, target):
                 done[invoice.id] = invoice
