@@ -19,6 +19,7 @@ from urllib.parse import urlencode, urlsplit
 
 import attrs
 
+from opencrm.core._inputs import MAX_ID
 from opencrm.core.query import Page
 from opencrm.errors import (
     Conflict,
@@ -59,7 +60,6 @@ _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _SIMPLE_TYPES = frozenset(
     {"application/x-www-form-urlencoded", "multipart/form-data", "text/plain", ""}
 )
-_ID_MAX = 2**63 - 1
 
 
 # --- what routes declare and handlers return -----------------------------------------------
@@ -82,8 +82,8 @@ class Listing:
 @attrs.frozen
 class Download:
     """A file response. ``inline`` lets a browser show it in place (calendars, HTML
-    invoices); every other download is an attachment. ``content_type`` on the route class
-    names the media type for the OpenAPI document."""
+    invoices); every other download is an attachment. The route's ``download_type`` names
+    the media type for the OpenAPI document."""
 
     data: bytes
     content_type: str
@@ -502,7 +502,7 @@ class API:
             params: dict[str, Any] = {}
             for name, raw in found.groupdict().items():
                 if name.endswith("_id"):
-                    if not 0 < int(raw) <= _ID_MAX:
+                    if not 0 < int(raw) <= MAX_ID:  # no record has another id
                         raise HTTPProblem(404, "not_found", f"no record at {request.path}")
                     params[name] = int(raw)
                 else:

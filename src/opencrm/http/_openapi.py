@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 from moneyed import Money
 
+from opencrm.core._inputs import MAX_ID
 from opencrm.core.entities.contacts import Company, Contact, Person
 from opencrm.http._api import Download, Items, Listing, Route
 from opencrm.http._convert import EXTRA, MoneyIn, _Unset
@@ -182,7 +183,7 @@ def _parameters(route: Route, schemas: _Schemas) -> list[dict[str, Any]]:
     for name in _path_names(route.path):
         schema: dict[str, Any] = {"type": "string"}
         if name.endswith("_id"):
-            schema = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+            schema = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
     if route.query is not None:
         hints = typing.get_type_hints(route.query)
