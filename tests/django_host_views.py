@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.http import HttpRequest, JsonResponse
@@ -23,23 +24,25 @@ def contact_and_note(request: HttpRequest) -> JsonResponse:
     assert user is not None
     crm = get_crm().session(user)
     mode = request.GET["mode"]
+    db = settings.OPENCRM_DATABASE_ALIAS  # the host's rows go in the CRM's database
+    groups = Group.objects.using(db)
     made: dict[str, int] = {}
 
     def add_contact() -> None:
         made["contact"] = crm.contacts.add_person(first_name="Hosted", last_name=mode).id
 
     if mode == "plain":
-        made["group"] = Group.objects.create(name=f"host-{mode}").pk
+        made["group"] = groups.create(name=f"host-{mode}").pk
         add_contact()
     elif mode == "on_commit":
-        with transaction.atomic():
-            made["group"] = Group.objects.create(name=f"host-{mode}").pk
-            transaction.on_commit(add_contact)
+        with transaction.atomic(using=db):
+            made["group"] = groups.create(name=f"host-{mode}").pk
+            transaction.on_commit(add_contact, using=db)
     else:
         try:
-            with transaction.atomic():
+            with transaction.atomic(using=db):
                 if get_crm().engine.dialect.name != "sqlite":
-                    Group.objects.create(name=f"host-{mode}")
+                    groups.create(name=f"host-{mode}")
                 add_contact()
                 raise RuntimeError("the host view fails")
         except RuntimeError:

@@ -26,29 +26,29 @@ def _contacts(last_name: str) -> list[str]:
     return [c.first_name for c in session.contacts.list(text=last_name)]
 
 
-def test_a_host_write_then_a_crm_write_in_one_request(client: Client) -> None:
+def test_a_host_write_then_a_crm_write_in_one_request(alias: str, client: Client) -> None:
     """Django's default autocommit: the host's row is committed before the CRM writes, so
     on SQLite the CRM's write transaction finds the database free (no lock wait)."""
     reply = client.get("/host/contact-and-note/", {"mode": "plain"})
     assert reply.status_code == 201, reply.content
-    assert Group.objects.filter(pk=reply.json()["group"]).exists()
+    assert Group.objects.using(alias).filter(pk=reply.json()["group"]).exists()
     assert _contacts("plain") == ["Hosted"]
 
 
-def test_inside_atomic_the_crm_write_goes_in_on_commit(client: Client) -> None:
+def test_inside_atomic_the_crm_write_goes_in_on_commit(alias: str, client: Client) -> None:
     """The documented pattern in a host's atomic() block: the CRM call runs once the
     host's transaction has committed (and not at all when it rolls back)."""
     reply = client.get("/host/contact-and-note/", {"mode": "on_commit"})
     assert reply.status_code == 201, reply.content
-    assert Group.objects.filter(pk=reply.json()["group"]).exists()
+    assert Group.objects.using(alias).filter(pk=reply.json()["group"]).exists()
     assert _contacts("on_commit") == ["Hosted"]
 
 
-def test_a_failing_host_transaction_does_not_undo_a_crm_call(client: Client) -> None:
+def test_a_failing_host_transaction_does_not_undo_a_crm_call(alias: str, client: Client) -> None:
     """Not joined: the CRM committed its call; the host's rolled-back rows are gone."""
     reply = client.get("/host/contact-and-note/", {"mode": "fail"})
     assert reply.status_code == 201, reply.content
-    assert not Group.objects.filter(name="host-fail").exists()
+    assert not Group.objects.using(alias).filter(name="host-fail").exists()
     assert _contacts("fail") == ["Hosted"]
 
 
