@@ -18,11 +18,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-# The Flask adapter ships in the opencrm wheel from adapters/flask_ext: test this checkout's
-# copy even when another checkout is the one installed.
-FLASK_ADAPTER = Path(__file__).resolve().parents[1] / "adapters" / "flask_ext"
-if str(FLASK_ADAPTER) not in sys.path:
-    sys.path.insert(0, str(FLASK_ADAPTER))
+# The Flask and Django adapters ship in the opencrm wheel from adapters/: test this
+# checkout's copies even when another checkout is the one installed.
+for _adapter in ("flask_ext", "django_app"):
+    _path = str(Path(__file__).resolve().parents[1] / "adapters" / _adapter)
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
 from opencrm import CRM, InMemoryUserDirectory, User  # noqa: E402
 from opencrm.storage.sqlalchemy.engine import create_engine_for, upgrade  # noqa: E402

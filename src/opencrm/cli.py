@@ -21,6 +21,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
@@ -30,6 +31,7 @@ from alembic.util.exc import CommandError
 from opencrm import __version__
 from opencrm.core.entities.contacts import Company, Contact, Person
 from opencrm.core.entities.lists import ListKind
+from opencrm.core.money import minor_units
 from opencrm.core.notify import can_deliver
 from opencrm.core.users import User
 from opencrm.crm import CRM, DEFAULT_URL
@@ -533,7 +535,7 @@ def _serve(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _demo_app(serve: Any, args: argparse.Namespace, out: TextIO) -> Any:
-    print(f"Building a demo CRM with {args.contacts} contacts ...", file=out)
+    print(f"Building a demo CRM with {_n(args.contacts, 'contact')} ...", file=out)
     out.flush()
     db = None if args.db is None else args.db.expanduser().absolute()
     try:
@@ -555,7 +557,7 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
     took = time.perf_counter() - started
     url = f"sqlite:///{path}"
     print(f"Wrote the opencrm demo database {path}", file=out)
-    print(f"({summary.total} contacts, seed {summary.seed}, {took:.1f} s)", file=out)
+    print(f"({_n(summary.total, 'contact')}, seed {summary.seed}, {took:.1f} s)", file=out)
     with CRM.open(url, directory=demo_directory(), load_entrypoints=False) as crm:
         _print_counts(summary, out)
         _print_users(crm, summary.users, out)
@@ -570,12 +572,27 @@ def _counts(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{key} {n}" for key, n in counts.items()) or "-"
 
 
+def _n(count: int, singular: str, plural: str | None = None) -> str:
+    """``_n(1, "company", "companies") == "1 company"``; the plural adds an "s" by default."""
+    return f"{count} {singular if count == 1 else plural or singular + 's'}"
+
+
+def _amount(value: Decimal, currency: str) -> str:
+    return f"{currency} {value:,.{minor_units(currency)}f}"
+
+
+def _rate(value: Decimal) -> str:
+    text = f"{value:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def _print_counts(summary: DemoSummary, out: TextIO) -> None:
     print(file=out)
-    print(
-        f"Contacts: {summary.total} ({summary.companies} companies, {summary.persons} persons)",
-        file=out,
+    companies, persons = (
+        _n(summary.companies, "company", "companies"),
+        _n(summary.persons, "person"),
     )
+    print(f"Contacts: {summary.total} ({companies}, {persons})", file=out)
     rows = [
         ("by contact type", _counts(summary.by_type)),
         ("by temperature", _counts(summary.by_temperature)),
@@ -589,9 +606,56 @@ def _print_counts(summary: DemoSummary, out: TextIO) -> None:
     ]
     for label, text in rows:
         print(f"  {label + ':' if label else '':<17}{text}", file=out)
-    print(f"Tasks: {summary.tasks} ({summary.open_tasks} open)", file=out)
+    due = summary.tasks_due
+    print(
+        f"Tasks: {summary.tasks} ({summary.open_tasks} open: {due.get('overdue', 0)} overdue, "
+        f"{due.get('today', 0)} due today, {due.get('week', 0)} in the next 7 days)",
+        file=out,
+    )
     print(f"  {'by category:':<17}{_counts(summary.by_task_category)}", file=out)
-    print(f"History events: {summary.history}", file=out)
+    print(f"History events: {summary.history} ({_n(summary.files, 'attached file')})", file=out)
+    _print_pipeline(summary, out)
+    print(
+        f"Cases: {summary.cases} ({summary.closed_cases} closed, "
+        f"{summary.restricted_cases} restricted)",
+        file=out,
+    )
+    _print_billing(summary, out)
+
+
+def _print_pipeline(summary: DemoSummary, out: TextIO) -> None:
+    print(
+        f"Pipeline: {_n(summary.opportunities, 'opportunity', 'opportunities')} "
+        f"({summary.restricted_opportunities} restricted), values in {summary.currency}:",
+        file=out,
+    )
+    rows = [("stage", "count", f"value ({summary.currency})")]
+    rows += [
+        (stage, str(n), _amount(value, summary.currency).split(" ", 1)[1])
+        for stage, (n, value) in summary.pipeline.items()
+    ]
+    _table(rows, out, numeric={1, 2})
+
+
+def _print_billing(summary: DemoSummary, out: TextIO) -> None:
+    taxes = ", ".join(f"{name} {_rate(rate)}%" for name, rate in summary.taxes.items())
+    rates = ", ".join(
+        f"1 {pair.split('/')[0]} = {_rate(rate)} {pair.split('/')[1]}"
+        for pair, rate in summary.exchange_rates.items()
+    )
+    invoices = sum(n for totals in summary.invoices.values() for n, _ in totals.values())
+    print(
+        f"Billing: {_n(invoices, 'invoice')}, {_n(summary.products, 'product')}, "
+        f"taxes: {taxes or '-'}",
+        file=out,
+    )
+    print(f"  exchange rates: {rates or '-'}", file=out)
+    rows = [("status", "count", "totals")]
+    for status, totals in summary.invoices.items():
+        count = sum(n for n, _ in totals.values())
+        amounts = ", ".join(_amount(total, cur) for cur, (_, total) in totals.items())
+        rows.append((status, str(count), amounts or "-"))
+    _table(rows, out, numeric={1})
 
 
 def _print_users(crm: CRM, users: Iterable[User], out: TextIO) -> None:
@@ -664,7 +728,8 @@ def _print_first_page(crm: CRM, admin: User, out: TextIO) -> None:
     companies: dict[int, str] = {}
     print(file=out)
     print(
-        f"First page of contacts (as {admin.id}, sorted by name, 10 of {s.contacts.count()}):",
+        f"First page of contacts (as {admin.id}, sorted by name, "
+        f"{len(page.items)} of {s.contacts.count()}):",
         file=out,
     )
     rows = [("id", "name", "company", "type", "temp", "access", "managers", "phone")]

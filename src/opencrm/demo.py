@@ -7,14 +7,23 @@
 >>> summary.companies, summary.persons
 (5, 15)
 
-Everything is created the way a host application would create it: in the session of the
-user who owns the record (so the creator becomes its manager), with contact infos, tags,
-custom field values, access levels and co-managers, and tasks and history events for about
-half of the contacts. The same ``seed`` gives the same data (task due times and event dates
-are spread around the day the demo is built).
+The demo is the CRM of a small software company selling to the companies in it. Everything is
+created the way a host application would create it: in the session of the user who owns the
+record (so the creator becomes its manager), with contact infos, tags, custom field values,
+access levels and co-managers, and tasks and history events for about half of the contacts;
+opportunities at every stage (won and lost ones moved there from an open stage and closed on
+a past day, some restricted to an access list) with their next steps and history; cases,
+some closed or restricted; and, set up by the admin, the seller, a default currency,
+exchange rates, taxes and products, with invoices in every status and several currencies.
+History events get small text files when the CRM has a file store. The same ``seed`` gives
+the same data (due times and dates are spread around the day the demo is built).
 
-:func:`create_demo_file` builds a SQLite file and marks it as a demo database, so that it can
-later be replaced without touching files that hold real data.
+>>> sorted(summary.invoices)
+['billed', 'draft', 'paid', 'rejected']
+
+:func:`create_demo_file` builds a SQLite file, with its files in
+:func:`demo_files_directory`, and marks it as a demo database, so that it can later be
+replaced without touching files that hold real data.
 """
 
 from __future__ import annotations
@@ -23,22 +32,28 @@ import contextlib
 import datetime as dt
 import os
 import random
+import shutil
 import sqlite3
 import unicodedata
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import attrs
+from moneyed import Money
 
 from opencrm.core.entities.contacts import Access, Company, Contact, InfoType, Person
-from opencrm.core.entities.lists import ListKind
+from opencrm.core.entities.deals import Case, Opportunity
+from opencrm.core.entities.invoices import Invoice, InvoiceStatus
+from opencrm.core.entities.lists import ListKind, StageType
 from opencrm.core.permissions import can_read_contact
 from opencrm.core.users import InMemoryUserDirectory, User
 from opencrm.crm import CRM
 from opencrm.errors import Conflict, ValidationError
 from opencrm.session import Session
+from opencrm.storage.files import LocalFileStore
 
 __all__ = [
     "DEFAULT_CONTACTS",
@@ -50,6 +65,7 @@ __all__ = [
     "build_demo",
     "create_demo_file",
     "demo_directory",
+    "demo_files_directory",
     "is_demo_file",
 ]
 
@@ -107,6 +123,82 @@ DEMO_EVENTS = (
     ("Note", "Budget for next year is decided in March, according to {name}."),
 )
 DEMO_ALERTS = (0, 15, 60, 1440, 1440)
+
+# --- the pipeline, cases and billing ---------------------------------------------------------
+
+#: The company the demo CRM belongs to: the seller on its invoices.
+ORGANISATION = {
+    "name": "Lumen Software GmbH",
+    "address": {"street": "Torstraße 128", "city": "Berlin", "zip": "10119", "country": "Germany"},
+}
+DEMO_CURRENCY = "EUR"
+#: What one unit of each currency of the demo is worth in euros (the stored exchange rates).
+EURO_VALUES = {"EUR": Decimal(1), "GBP": Decimal("1.17"), "USD": Decimal("0.92")}
+#: (name, rate in percent, description) of the demo taxes.
+DEMO_TAXES = (("VAT", "19", "Standard rate"), ("Reduced VAT", "7", "Printed matter"))
+#: (title, SKU, price in the default currency, tax names, tracked stock or None, quantities).
+DEMO_PRODUCTS = (
+    ("CRM Cloud licence (user/month)", "LIC-USER", "29.00", ("VAT",), None, (10, 25, 40)),
+    ("Onboarding workshop (day)", "SRV-ONB", "1200.00", ("VAT",), None, (1, 2, 3)),
+    ("Data migration (fixed price)", "SRV-MIG", "2500.00", ("VAT",), None, (1,)),
+    ("Premium support (year)", "SUP-PREM", "4800.00", ("VAT",), None, (1,)),
+    ("Training session (hour)", "SRV-TRN", "150.00", ("VAT",), None, (4, 8, 16)),
+    ("Barcode scanner", "HW-SCAN", "189.00", ("VAT",), 800, (2, 5, 10)),
+    ("Printed user guide", "DOC-GUIDE", "24.50", ("Reduced VAT",), 2500, (10, 20, 50)),
+)
+LEAD_SOURCE = "Lead source"
+LEAD_SOURCES = ("Website", "Trade fair", "Referral", "Cold call", "Partner")
+PRIORITY = "Priority"
+PRIORITIES = ("Low", "Normal", "High", "Urgent")
+#: Opportunity titles; ``{company}`` is the company's first word.
+DEAL_TITLES = (
+    "{company}: CRM roll-out",
+    "{company}: support renewal",
+    "{company}: data migration",
+    "{company}: onboarding and training",
+    "{company}: scanners for the warehouse",
+    "{company}: licence upgrade",
+    "{company}: second site",
+)
+DEAL_BUDGETS = (4800, 7500, 12000, 18500, 25000, 42000, 65000, 90000)
+#: The share of opportunities closed as won and as lost (the rest are open).
+WON_SHARE, LOST_SHARE = 0.2, 0.15
+LOST_REASONS = (
+    "Lost to a competitor on price.",
+    "Project postponed to next year; budget frozen.",
+    "They chose to build it in-house.",
+)
+#: (case title, first history note) of the demo cases.
+DEMO_CASES = (
+    ("Login problems after the update", "Users report that the single sign-on fails since Monday."),
+    ("Invoice questioned", "The client asks why the training hours were billed twice."),
+    ("Scanner delivery delayed", "Two of the ordered scanners did not arrive."),
+    ("GDPR data export request", "A former employee of the client asks for their data."),
+    ("Integration with the accounting software", "Exports to the ledger stop at 500 rows."),
+    ("Complaint about response times", "Support answered after three days; expected one."),
+)
+#: Small text files attached to history events: (file name, content).
+DEMO_FILES = {
+    "proposal": (
+        "proposal.txt",
+        "Proposal for {title}\n\nScope, schedule and prices as discussed.\n",
+    ),
+    "order": ("order-confirmation.txt", "Order confirmation: {title}\nSigned on {date}.\n"),
+    "log": ("error-log.txt", "{date} 09:14:02 ERROR export stopped after 500 rows\n"),
+}
+#: When a task falls due, relative to the day the demo is built: (bucket, first day, last day).
+DUE_BUCKETS = (("overdue", -10, -1), ("today", 0, 0), ("week", 1, 7), ("later", 8, 30))
+#: The planned statuses of the demo invoices, in turn (each status within the first eight).
+INVOICE_STATUSES = (
+    InvoiceStatus.PAID,
+    InvoiceStatus.BILLED,
+    InvoiceStatus.DRAFT,
+    InvoiceStatus.PAID,
+    InvoiceStatus.REJECTED,
+    InvoiceStatus.BILLED,
+    InvoiceStatus.PAID,
+    InvoiceStatus.DRAFT,
+)
 
 
 @attrs.frozen
@@ -246,13 +338,29 @@ class DemoSummary:
     by_tag: Mapping[str, int]
     infos: Mapping[str, int]
     custom_fields: Mapping[str, str]  # label -> "type, entity type"
-    custom_values: Mapping[str, int]  # label -> contacts with a value
+    custom_values: Mapping[str, int]  # label -> records (contacts, opportunities, cases) with one
     visible: Mapping[str, int]
     managed: Mapping[str, int]
     tasks: int = 0
     open_tasks: int = 0
     by_task_category: Mapping[str, int] = attrs.field(factory=dict)
+    #: Open tasks by when they fall due: ``overdue``, ``today``, ``week`` (the next 7 days).
+    tasks_due: Mapping[str, int] = attrs.field(factory=dict)
     history: int = 0
+    files: int = 0  # files attached to history events
+    currency: str = ""  # the default currency: pipeline values are in it
+    opportunities: int = 0
+    restricted_opportunities: int = 0
+    #: Stage title -> (opportunities, their budgets in ``currency``), every stage in order.
+    pipeline: Mapping[str, tuple[int, Decimal]] = attrs.field(factory=dict)
+    cases: int = 0
+    closed_cases: int = 0
+    restricted_cases: int = 0
+    products: int = 0
+    taxes: Mapping[str, Decimal] = attrs.field(factory=dict)  # name -> rate in percent
+    exchange_rates: Mapping[str, Decimal] = attrs.field(factory=dict)  # "GBP/EUR" -> rate
+    #: Invoice status -> currency -> (invoices, their total), every status in order.
+    invoices: Mapping[str, Mapping[str, tuple[int, Decimal]]] = attrs.field(factory=dict)
 
     @property
     def total(self) -> int:
@@ -295,8 +403,20 @@ class _Builder:
     temperature_ids: dict[str, int] = attrs.field(factory=dict)
     company_meta: dict[int, tuple[_Country, str, str]] = attrs.field(factory=dict)
     task_categories: Counter[str] = attrs.field(factory=Counter)
+    tasks_due: Counter[str] = attrs.field(factory=Counter)
     open_tasks: int = 0
     history: int = 0
+    files: int = 0
+    staff: dict[int, list[int]] = attrs.field(factory=dict)  # company id -> person ids
+    today: dt.datetime = attrs.field(
+        factory=lambda: dt.datetime.now(dt.UTC).replace(hour=9, minute=0, second=0, microsecond=0)
+    )
+    currency: str = DEMO_CURRENCY
+    products: list[int] = attrs.field(factory=list)
+    quantities: dict[int, tuple[int, ...]] = attrs.field(factory=dict)  # by product id
+    opportunities: list[Opportunity] = attrs.field(factory=list)
+    cases: list[Case] = attrs.field(factory=list)
+    invoices: list[Invoice] = attrs.field(factory=list)
 
     @property
     def admin(self) -> Session:
@@ -323,6 +443,11 @@ class _Builder:
             s.fields.add("person", NEWSLETTER, "checkbox")
         if CONTRACT_RENEWAL not in labels:
             s.fields.add("company", CONTRACT_RENEWAL, "date")
+        if LEAD_SOURCE not in labels:
+            s.fields.add("opportunity", LEAD_SOURCE, "select", {"choices": list(LEAD_SOURCES)})
+        if PRIORITY not in labels:
+            s.fields.add("case", PRIORITY, "select", {"choices": list(PRIORITIES)})
+        self.billing_setup()
         self.type_ids = {i.title: i.id for i in s.lists.items(ListKind.CONTACT_TYPE)}
         self.temperature_ids = {i.title: i.id for i in s.lists.items(ListKind.TEMPERATURE)}
 
@@ -452,6 +577,8 @@ class _Builder:
             custom={NEWSLETTER: newsletter} if newsletter is not None else {},
         )
         self._store(person)
+        if company is not None:
+            self.staff.setdefault(company.id, []).append(person.id)
         contacts = self.sessions[owner_id].contacts
         if rng.random() < 0.5:  # added later, as one does when the card arrives
             info = contacts.add_info(
@@ -487,7 +614,6 @@ class _Builder:
         """Tasks (some overdue, some closed) and history events for about half the contacts,
         created by one of each contact's managers."""
         rng = self.rng
-        today = dt.datetime.now(dt.UTC).replace(hour=9, minute=0, second=0, microsecond=0)
         for contact_id in sorted(self.contacts):
             contact = self.contacts[contact_id]
             session = self.sessions[sorted(contact.managers)[0]]
@@ -495,30 +621,287 @@ class _Builder:
             if rng.random() < 0.45:
                 for _ in range(rng.choice((1, 1, 2))):
                     category, title = rng.choice(DEMO_TASKS)
-                    days, hours = rng.randint(-10, 30), rng.choice((0, 2, 5, 7))
-                    due = today + dt.timedelta(days=days, hours=hours)
-                    task = session.tasks.add(
-                        title.format(name=name),
-                        due,
-                        category=category,
-                        contact=contact_id,
-                        alert=rng.choice(DEMO_ALERTS),
-                        notify=False,
-                    )
-                    self.task_categories[category] += 1
-                    if days < 0 and rng.random() < 0.6:
-                        session.tasks.close(task.id)  # writes a "Task closed" event
-                        self.history += 1
-                    else:
-                        self.open_tasks += 1
+                    days = rng.randint(-10, 30)
+                    self.task(session, title.format(name=name), category, days, contact=contact_id)
             if rng.random() < 0.4:
                 for _ in range(rng.randint(1, 3)):
                     category, content = rng.choice(DEMO_EVENTS)
-                    when = today - dt.timedelta(days=rng.randint(1, 90), hours=rng.randint(0, 8))
-                    session.history.add(
-                        content.format(name=name), category, contact=contact_id, happened_at=when
+                    when = self.today - dt.timedelta(
+                        days=rng.randint(1, 90), hours=rng.randint(0, 8)
                     )
-                    self.history += 1
+                    self.event(
+                        session, content.format(name=name), category, when, contact=contact_id
+                    )
+
+    def task(
+        self,
+        session: Session,
+        title: str,
+        category: str,
+        days: int,
+        *,
+        may_close: bool = True,
+        **about: int,
+    ) -> None:
+        """A task due ``days`` from the demo's day (some overdue ones are closed already, if
+        ``may_close``)."""
+        rng = self.rng
+        due = self.today + dt.timedelta(days=days, hours=rng.choice((0, 2, 5, 7)))
+        task = session.tasks.add(
+            title, due, category=category, alert=rng.choice(DEMO_ALERTS), notify=False, **about
+        )
+        self.task_categories[category] += 1
+        if days < 0 and may_close and rng.random() < 0.6:
+            session.tasks.close(task.id)  # writes a "Task closed" event
+            self.history += 1
+        else:
+            self.open_tasks += 1
+            self.tasks_due[next(b for b, low, high in DUE_BUCKETS if low <= days <= high)] += 1
+
+    def event(
+        self,
+        session: Session,
+        content: str,
+        category: str,
+        when: dt.datetime,
+        file: tuple[str, str] | None = None,
+        *,
+        contact: int | None = None,
+        opportunity: int | None = None,
+        case: int | None = None,
+    ) -> None:
+        """A history event, with ``file`` (name, text) attached when the CRM stores files."""
+        files = []
+        if file is not None and self.crm.file_store is not None:
+            files.append((file[0], file[1].encode()))
+        session.history.add(
+            content,
+            category,
+            contact=contact,
+            opportunity=opportunity,
+            case=case,
+            happened_at=when,
+            files=files,
+        )
+        self.history += 1
+        self.files += len(files)
+
+    def _manager(self, contact_id: int) -> str:
+        return sorted(self.contacts[contact_id].managers)[0]
+
+    def _colleague(self, *user_ids: str) -> str:
+        return self.rng.choice([u.id for u in self.sales if u.id not in user_ids] or user_ids)
+
+    def _companies(self) -> list[int]:
+        return sorted(i for i, c in self.contacts.items() if isinstance(c, Company))
+
+    def _readable_staff(self, company_id: int, user_id: str) -> list[int]:
+        user = self._user(user_id)
+        staff = self.staff.get(company_id, [])
+        return [p for p in staff if can_read_contact(user, self.contacts[p])]
+
+    def _first_word(self, company_id: int) -> str:
+        return self.contacts[company_id].display_name.split()[0]
+
+    # --- billing ------------------------------------------------------------------------
+
+    def billing_setup(self) -> None:
+        """The seller, default currency, exchange rates, taxes and products (as the admin).
+        A CRM that has invoices keeps its default currency."""
+        s = self.admin
+        if not s.invoices.organisation().name:
+            s.invoices.set_organisation(**ORGANISATION)  # type: ignore[arg-type]
+        if s.invoices.count() == 0:
+            s.currencies.set_default(DEMO_CURRENCY)
+        self.currency = s.currencies.default()
+        base = EURO_VALUES.get(self.currency)
+        for code, value in EURO_VALUES.items():
+            if base is not None and code != self.currency:
+                s.currencies.set_rate(code, self.currency, (value / base).quantize(Decimal("1e-6")))
+        known_taxes = {t.name for t in s.taxes.list()}
+        for name, rate, description in DEMO_TAXES:
+            if name not in known_taxes:
+                s.taxes.add(name, rate, description=description)
+        known_products = {p.sku: p.id for p in s.products.list()}
+        for title, sku, price, taxes, stock, quantities in DEMO_PRODUCTS:
+            if sku in known_products:
+                self.products.append(known_products[sku])
+                self.quantities[known_products[sku]] = quantities
+                continue
+            product = s.products.add(
+                title,
+                Money(price, self.currency),
+                sku=sku,
+                taxes=taxes,
+                track_inventory=stock is not None,
+                stock_quantity=stock or 0,
+            )
+            self.products.append(product.id)
+            self.quantities[product.id] = quantities
+
+    def pipeline(self) -> None:
+        """Opportunities at every stage (at least one each), some restricted to an access
+        list; won and lost ones are moved there from an open stage, closing on a past day."""
+        rng = self.rng
+        stages = self.admin.stages.list()
+        open_stages = [st for st in stages if st.type is StageType.OPEN]
+        won = [st for st in stages if st.type is StageType.WON]
+        lost = [st for st in stages if st.type is StageType.LOST]
+        companies = self._companies()
+        plan = list(stages)
+        while len(plan) < max(len(stages), round(len(companies) * 1.5)):
+            roll = rng.random()
+            pool = won if roll < WON_SHARE else lost if roll < WON_SHARE + LOST_SHARE else None
+            plan.append(rng.choice(pool or open_stages))
+        rng.shuffle(plan)
+        due = 0
+        category = self._category("Opportunity")
+        for n, stage in enumerate(plan):
+            company_id = companies[n % len(companies)]
+            company = self.contacts[company_id]
+            manager = self._manager(company_id)
+            session = self.sessions[manager]
+            staff = self._readable_staff(company_id, manager)
+            responsible = manager if rng.random() < 0.75 else self._colleague(manager)
+            title = rng.choice(DEAL_TITLES).format(company=self._first_word(company_id))
+            closed = stage.type is not StageType.OPEN
+            start = rng.choice(open_stages[-3:]) if stage.type is StageType.WON else stage
+            if stage.type is StageType.LOST:
+                start = rng.choice(open_stages)
+            closed_on = self.today.date() - dt.timedelta(days=rng.randint(3, 180))
+            expected = closed_on if closed else self.today.date()
+            fields: dict[str, Any] = {
+                "members": rng.sample(staff, min(len(staff), rng.randint(1, 2))),
+                "responsible": responsible,
+                "expected_close": expected + dt.timedelta(days=rng.randint(-15, 120)),
+            }
+            if rng.random() < 0.8:
+                fields["custom"] = {LEAD_SOURCE: rng.choice(LEAD_SOURCES)}
+            if n % 6 == 4:
+                fields["restricted"] = True
+                fields["access_list"] = [self._colleague(manager, responsible)]
+            opportunity = session.opportunities.add(
+                title,
+                contact=company_id,
+                budget=Money(rng.choice(DEAL_BUDGETS), company.currency or self.currency),
+                stage=start.id,
+                **fields,
+            )
+            if closed:
+                opportunity = session.opportunities.update(
+                    opportunity.id, stage=stage.id, actual_close=closed_on
+                )
+            when = self.today - dt.timedelta(days=rng.randint(1, 30))
+            if stage.type is StageType.WON:
+                when = dt.datetime.combine(closed_on, when.timetz())
+                name, text = DEMO_FILES["order"]
+                file = (name, text.format(title=title, date=closed_on.isoformat()))
+                self.event(
+                    session, f"Won: {title}.", "Note", when, file, opportunity=opportunity.id
+                )
+            elif stage.type is StageType.LOST:
+                when = dt.datetime.combine(closed_on, when.timetz())
+                reason = rng.choice(LOST_REASONS)
+                self.event(session, reason, "Note", when, opportunity=opportunity.id)
+            else:
+                if stage.probability >= 50:
+                    name, text = DEMO_FILES["proposal"]
+                    file = (name, text.format(title=title))
+                    content = f"Sent the proposal to {company.display_name}."
+                    self.event(session, content, "Email", when, file, opportunity=opportunity.id)
+                # Due dates in turn: overdue, today, the coming week, later.
+                _, low, high = DUE_BUCKETS[due % len(DUE_BUCKETS)]
+                due += 1
+                days = rng.randint(low, high)
+                step = f"Next step for {title}"
+                self.task(
+                    session, step, category, days, may_close=False, opportunity=opportunity.id
+                )
+            self.opportunities.append(opportunity)
+
+    def _category(self, title: str) -> str:
+        known = {i.title for i in self.admin.lists.items(ListKind.TASK_CATEGORY)}
+        return title if title in known else DEMO_TASKS[0][0]
+
+    def support(self) -> None:
+        """Cases with their companies and a contact person, some restricted, some closed."""
+        rng = self.rng
+        companies = self._companies()
+        for n in range(max(3, round(len(companies) / 2))):
+            company_id = rng.choice(companies)
+            manager = self._manager(company_id)
+            session = self.sessions[manager]
+            title, note = DEMO_CASES[n % len(DEMO_CASES)]
+            fields: dict[str, Any] = {"custom": {PRIORITY: rng.choice(PRIORITIES)}}
+            if n % 4 == 1:
+                fields["restricted"] = True
+                fields["access_list"] = [self._colleague(manager)]
+            members = [company_id, *self._readable_staff(company_id, manager)[:1]]
+            case = session.cases.add(
+                f"{title} ({self._first_word(company_id)})", members=members, **fields
+            )
+            when = self.today - dt.timedelta(days=rng.randint(1, 60), hours=rng.randint(0, 8))
+            name, text = DEMO_FILES["log"]
+            file = (name, text.format(date=when.date().isoformat())) if n % 2 == 0 else None
+            self.event(session, note, "Phone call", when, file, case=case.id)
+            if n % 3 == 0:
+                case = session.cases.close(case.id)
+            self.cases.append(case)
+
+    def billing(self) -> None:
+        """Invoices in every status and at least two currencies, for the clients (or any
+        company), some for a won opportunity; the admin bills, books and rejects them."""
+        rng = self.rng
+        client_type = self.type_ids.get("Client")
+        companies = self._companies()
+        clients = [c for c in companies if self.contacts[c].contact_type_id == client_type]
+        clients = clients or companies
+        won_stages = {st.id for st in self.admin.stages.list() if st.type is StageType.WON}
+        won = {o.contact_id: o.id for o in self.opportunities if o.stage_id in won_stages}
+        count = max(len(INVOICE_STATUSES), round(len(companies) * 1.2))
+        plan = [
+            (clients[n % len(clients)], INVOICE_STATUSES[n % len(INVOICE_STATUSES)])
+            for n in range(count)
+        ]
+        currencies = [self.contacts[c].currency or self.currency for c, _ in plan]
+        if len(set(currencies)) < 2:  # a small demo still bills in two currencies
+            currencies[1] = "USD" if currencies[0] != "USD" else self.currency
+        ages = {
+            InvoiceStatus.DRAFT: (0, 6),
+            InvoiceStatus.BILLED: (3, 45),
+            InvoiceStatus.PAID: (35, 150),
+            InvoiceStatus.REJECTED: (20, 90),
+        }
+        planned: list[tuple[Invoice, InvoiceStatus]] = []
+        for (client, status), currency in zip(plan, currencies, strict=True):
+            session = self.sessions[self._manager(client)]
+            products = rng.sample(self.products, rng.randint(1, 3))
+            lines = [
+                session.invoices.line(product=p, quantity=rng.choice(self.quantities[p]))
+                for p in products
+            ]
+            fields: dict[str, Any] = {
+                "issue_date": self.today.date() - dt.timedelta(days=rng.randint(*ages[status])),
+                "currency": currency,
+            }
+            if client in won and rng.random() < 0.7:
+                fields["opportunity"] = won[client]
+            if rng.random() < 0.4:
+                fields["po_number"] = f"PO-{rng.randint(1000, 9999)}"
+            invoice = session.invoices.add(client=client, lines=lines, **fields)
+            planned.append((invoice, status))
+        done = {invoice.id: invoice for invoice, _ in planned}
+        for target in (InvoiceStatus.BILLED, InvoiceStatus.PAID, InvoiceStatus.REJECTED):
+            # Every invoice but the drafts is billed first; then some are paid or rejected.
+            billed = target is InvoiceStatus.BILLED
+            ids = [
+                i.id
+                for i, status in planned
+                if status is target or (billed and status is not InvoiceStatus.DRAFT)
+            ]
+            for invoice in self.admin.invoices.set_status_many(ids, target):
+                done[invoice.id] = invoice
+        self.invoices = [done[invoice.id] for invoice, _ in planned]
 
     def summary(self, seed: int) -> DemoSummary:
         contacts = list(self.contacts.values())
@@ -531,7 +914,8 @@ class _Builder:
         infos = Counter(i.type.value for c in contacts for i in c.infos)
         fields = self.admin.fields.list()
         labels = {f.id: f.label for f in fields}
-        values = Counter(labels[fid] for c in contacts for fid in c.custom)
+        records: list[Contact | Opportunity | Case] = [*contacts, *self.opportunities, *self.cases]
+        values = Counter(labels[fid] for r in records for fid in r.custom)
         return DemoSummary(
             seed=seed,
             users=self.users,
@@ -551,8 +935,50 @@ class _Builder:
             by_task_category=dict(
                 sorted(self.task_categories.items(), key=lambda kv: (-kv[1], kv[0]))
             ),
+            tasks_due={bucket: self.tasks_due[bucket] for bucket, _, _ in DUE_BUCKETS[:3]},
             history=self.history,
+            files=self.files,
+            **self.deals_summary(),
+            **self.billing_summary(),
         )
+
+    def deals_summary(self) -> dict[str, Any]:
+        s = self.admin
+        pipeline: dict[str, tuple[int, Decimal]] = {}
+        for stage in s.stages.list():
+            budgets = [o.budget for o in self.opportunities if o.stage_id == stage.id]
+            value = sum(
+                (m.amount for m in s.currencies.convert_all(budgets, self.currency)), Decimal(0)
+            )
+            pipeline[stage.title] = (len(budgets), value)
+        return {
+            "currency": self.currency,
+            "opportunities": len(self.opportunities),
+            "restricted_opportunities": sum(o.restricted for o in self.opportunities),
+            "pipeline": pipeline,
+            "cases": len(self.cases),
+            "closed_cases": sum(c.closed for c in self.cases),
+            "restricted_cases": sum(c.restricted for c in self.cases),
+        }
+
+    def billing_summary(self) -> dict[str, Any]:
+        s = self.admin
+        invoices: dict[str, dict[str, tuple[int, Decimal]]] = {}
+        for status in InvoiceStatus:
+            totals: dict[str, tuple[int, Decimal]] = {}
+            for invoice in self.invoices:
+                if invoice.status is status:
+                    n, total = totals.get(invoice.currency, (0, Decimal(0)))
+                    totals[invoice.currency] = (n + 1, total + invoice.total.amount)
+            invoices[status.value] = dict(sorted(totals.items()))
+        return {
+            "products": len(self.products),
+            "taxes": {t.name: t.rate for t in s.taxes.list()},
+            "exchange_rates": {
+                f"{r.from_currency}/{r.to_currency}": r.rate for r in s.currencies.rates()
+            },
+            "invoices": invoices,
+        }
 
 
 def build_demo(
@@ -590,6 +1016,9 @@ def build_demo(
         builder.add_person(current if isinstance(current, Company) else None, used_names)
     builder.share()
     builder.activities()
+    builder.pipeline()
+    builder.support()
+    builder.billing()
     return builder.summary(seed)
 
 
@@ -614,10 +1043,17 @@ def is_demo_file(path: str | os.PathLike[str]) -> bool:
     )
 
 
+def demo_files_directory(path: str | os.PathLike[str]) -> Path:
+    """Where the files of the demo database ``path`` are kept: ``<path>-files`` next to it."""
+    target = Path(path)
+    return target.with_name(f"{target.name}-files")
+
+
 def _remove_sqlite_files(path: Path) -> None:
     for suffix in ("", "-wal", "-shm", "-journal"):
         with contextlib.suppress(FileNotFoundError):
             Path(f"{path}{suffix}").unlink()
+    shutil.rmtree(demo_files_directory(path), ignore_errors=True)
 
 
 def create_demo_file(
@@ -631,7 +1067,8 @@ def create_demo_file(
 
     Any other existing file (one that holds real data, or is no database) is refused with
     :class:`NotADemoDatabase` unless ``force``; an empty file is replaced. The data is built
-    in a temporary file next to ``path`` and moved into place only when complete.
+    in a temporary file next to ``path`` and moved into place only when complete, with the
+    files attached to its history in :func:`demo_files_directory` (replaced with it).
     """
     target = Path(path)
     if target.is_dir():
@@ -643,7 +1080,12 @@ def create_demo_file(
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     _remove_sqlite_files(tmp)
     try:
-        crm = CRM.open(f"sqlite:///{tmp}", directory=demo_directory(), load_entrypoints=False)
+        crm = CRM.open(
+            f"sqlite:///{tmp}",
+            directory=demo_directory(),
+            load_entrypoints=False,
+            file_store=LocalFileStore(demo_files_directory(tmp)),
+        )
         try:
             summary = build_demo(crm, contacts=contacts, seed=seed)
         finally:
@@ -656,6 +1098,7 @@ def create_demo_file(
         finally:
             conn.close()
         _remove_sqlite_files(target)
+        os.replace(demo_files_directory(tmp), demo_files_directory(target))
         os.replace(tmp, target)
     finally:
         _remove_sqlite_files(tmp)

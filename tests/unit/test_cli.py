@@ -9,6 +9,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import phonenumbers
@@ -29,6 +30,7 @@ from opencrm import (
     __version__,
 )
 from opencrm.cli import main
+from opencrm.core.entities.invoices import InvoiceStatus
 from opencrm.demo import (
     DEMO_USERS,
     NO_VALUE,
@@ -459,6 +461,9 @@ def session_counts(path: Path) -> dict[str, object]:
         fields = {f.id: f.label for f in admin.fields.list()}
         categories = [i.title for i in admin.lists.items("task_category")]
         by_category = {t: n for t in categories if (n := admin.tasks.count(category=t))}
+        opportunities = admin.opportunities.list(limit=500).items
+        cases = admin.cases.list(limit=500).items
+        records = [*everything, *opportunities, *cases]
         return {
             "tasks": admin.tasks.count(),
             "open_tasks": admin.tasks.count(closed=False),
@@ -471,7 +476,7 @@ def session_counts(path: Path) -> dict[str, object]:
             "by_access": {a.value: c.count(access=a) for a in Access},
             "by_tag": {t.title: n for t in admin.lists.tags() if (n := c.count(tags=t.title))},
             "infos": dict(Counter(i.type.value for x in everything for i in x.infos)),
-            "custom_values": dict(Counter(fields[f] for x in everything for f in x.custom)),
+            "custom_values": dict(Counter(fields[f] for x in records for f in x.custom)),
             "visible": {u.id: crm.session(u).contacts.count() for u in DEMO_USERS},
             "managed": {u.id: c.count(manager=u.id) for u in DEMO_USERS},
         }
@@ -580,6 +585,117 @@ def test_demo_data_is_realistic(demo_file: tuple[Path, DemoSummary]) -> None:
     assert sum(n for t, n in summary.by_temperature.items() if t != NO_VALUE) > summary.total / 2
 
 
+def test_demo_pipeline_cases_and_billing_match_what_sessions_report(
+    demo_file: tuple[Path, DemoSummary],
+) -> None:
+    path, summary = demo_file
+    with open_demo(path) as crm:
+        admin = crm.session(DEMO_USERS[0])
+        stages = admin.stages.list()
+        opportunities = admin.opportunities.list(limit=500).items
+        cases = admin.cases.list(limit=500).items
+        invoices = admin.invoices.list(limit=500).items
+        events = admin.history.list(limit=500).items
+        open_tasks = admin.tasks.list(closed=False, limit=500).items
+        pipeline = {}
+        for stage in stages:
+            budgets = [o.budget for o in opportunities if o.stage_id == stage.id]
+            value = sum(m.amount for m in admin.currencies.convert_all(budgets, "EUR"))
+            pipeline[stage.title] = (admin.opportunities.count(stage=stage.id), value)
+        rates = {f"{r.from_currency}/{r.to_currency}": r.rate for r in admin.currencies.rates()}
+        assert (admin.currencies.default(), len(admin.products.list())) == ("EUR", 7)
+        assert {t.name: t.rate for t in admin.taxes.list()} == summary.taxes
+    assert (summary.currency, summary.opportunities) == ("EUR", 30)
+    assert summary.pipeline == pipeline
+    assert all(n > 0 for n, _ in pipeline.values())  # every stage
+    assert (
+        summary.exchange_rates == rates == {"GBP/EUR": Decimal("1.17"), "USD/EUR": Decimal("0.92")}
+    )
+    assert summary.restricted_opportunities == sum(o.restricted for o in opportunities) > 0
+    closed_types = {s.id for s in stages if s.type.value != "open"}
+    for o in opportunities:  # won and lost ones closed on a past day, open ones not yet
+        closed_on = o.actual_close
+        assert (closed_on is not None) == (o.stage_id in closed_types)
+        assert closed_on is None or closed_on < dt.date.today()
+    assert (summary.cases, summary.closed_cases, summary.restricted_cases) == (
+        len(cases),
+        sum(c.closed for c in cases),
+        sum(c.restricted for c in cases),
+    )
+    assert 0 < summary.closed_cases < summary.cases
+    assert summary.restricted_cases > 0
+    tally: dict[str, dict[str, tuple[int, Decimal]]] = {s.value: {} for s in InvoiceStatus}
+    for invoice in invoices:
+        n, total = tally[invoice.status.value].get(invoice.currency, (0, Decimal(0)))
+        tally[invoice.status.value][invoice.currency] = (n + 1, total + invoice.total.amount)
+    assert {k: dict(v) for k, v in summary.invoices.items()} == {
+        k: dict(sorted(v.items())) for k, v in tally.items()
+    }
+    assert all(summary.invoices[s.value] for s in InvoiceStatus)  # every status
+    assert len({i.currency for i in invoices}) >= 2
+    assert summary.files == sum(len(e.files) for e in events) > 0
+    assert summary.history == len(events)
+    due = Counter(
+        "overdue" if d < 0 else "today" if d == 0 else "week"
+        for t in open_tasks
+        if (d := (t.due_at.date() - dt.datetime.now(dt.UTC).date()).days) <= 7
+    )
+    assert all(summary.tasks_due[k] > 0 for k in ("overdue", "today", "week"))
+    assert sum(due.values()) == sum(summary.tasks_due.values())
+
+
+SMALL_DEMO = """\
+Contacts: 3 (1 company, 2 persons)
+  by contact type: Client 0, Supplier 0, Partner 0, Competitor 3, Reseller 0, (none) 0
+  by temperature:  Cold 0, Warm 0, Hot 1, (none) 2
+  by access:       private 1, read 1, read_write 1
+  tags:            -
+  contact infos:   phone 3, email 3, website 1, address 2
+  custom fields:   Industry segment (select, company): 1
+                   Newsletter (checkbox, person): 1
+                   Lead source (select, opportunity): 6
+                   Priority (select, case): 3
+                   Contract renewal (date, company): 0
+Tasks: 10 (10 open: 2 overdue, 2 due today, 3 in the next 7 days)
+  by category:     Opportunity 7, Execution control 1, Expression of gratitude 1, Phone call 1
+History events: 13 (6 attached files)
+Pipeline: 9 opportunities (1 restricted), values in EUR:
+  stage            count  value (EUR)
+  Initial contact      1    18,500.00
+  Preapproach          1    90,000.00
+  Suspect              1     7,500.00
+  Champion             1     7,500.00
+  Opportunity          1     7,500.00
+  Prospect             1     4,800.00
+  Verbal               1    42,000.00
+  Won                  1    18,500.00
+  Lost                 1    90,000.00
+Cases: 3 (1 closed, 1 restricted)
+Billing: 8 invoices, 7 products, taxes: Reduced VAT 7%, VAT 19%
+  exchange rates: 1 GBP = 1.17 EUR, 1 USD = 0.92 EUR
+  status    count  totals
+  draft         2  EUR 5,790.05
+  billed        2  EUR 12,971.00, USD 14,098.91
+  paid          3  EUR 5,099.15
+  rejected      1  EUR 4,099.55"""
+
+
+def test_a_small_demo_prints_its_summary_with_correct_counts_and_grammar(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, _ = run(capsys, "demo", "--db", str(tmp_path / "d.db"), "--contacts", "3")
+    assert code == 0
+    summary = out.split("\n\n")[1]
+    assert summary == SMALL_DEMO
+    assert "First page of contacts (as admin, sorted by name, 3 of 3):" in out
+
+    code, out, _ = run(capsys, "demo", "--db", str(tmp_path / "one.db"), "--contacts", "1")
+    assert code == 0
+    assert "(1 contact, seed 1, " in out
+    assert "Contacts: 1 (1 company, 0 persons)\n" in out
+    assert "sorted by name, 1 of 1):" in out
+
+
 def test_demo_command_writes_the_file_and_prints_the_summary(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, demo_file: tuple[Path, DemoSummary]
 ) -> None:
@@ -589,12 +705,14 @@ def test_demo_command_writes_the_file_and_prints_the_summary(
     assert time.perf_counter() - started < 20  # "a few seconds"; generous for slow CI
     assert (code, err) == (0, "")
     assert is_demo_file(path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.db"]  # no temp files left
+    # no temp files left; the files of its history are kept next to it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.db", "demo.db-files"]
+    assert len(list((tmp_path / "demo.db-files").iterdir())) == demo_file[1].files
     summary = demo_file[1]  # same seed, same numbers
     assert f"Wrote the opencrm demo database {path}" in out
     assert "Contacts: 80 (20 companies, 60 persons)" in out
-    assert f"Tasks: {summary.tasks} ({summary.open_tasks} open)" in out
-    assert f"History events: {summary.history}\n" in out
+    assert f"Tasks: {summary.tasks} ({summary.open_tasks} open: " in out
+    assert f"History events: {summary.history} ({summary.files} attached files)\n" in out
     access = ", ".join(f"{k} {v}" for k, v in summary.by_access.items())
     assert f"  by access:       {access}\n" in out
     types = ", ".join(f"{k} {v}" for k, v in summary.by_type.items())
@@ -606,6 +724,9 @@ def test_demo_command_writes_the_file_and_prints_the_summary(
         assert int(row[-1]) == counts["managed"][user.id]  # type: ignore[index]
     assert "Searches (s.contacts.search)" in out
     assert "First page of contacts (as admin, sorted by name, 10 of 80)" in out
+    guide = (Path(__file__).parents[2] / "docs" / "getting-started.md").read_text()
+    shown = guide.split("the pipeline and billing read:\n\n```text\n")[1].split("```")[0]
+    assert shown in out  # the getting-started page shows what the default demo prints
     assert f"CRM.open('sqlite:///{path}', directory=demo_directory())" in out
     with open_demo(path) as crm:
         first = crm.session(DEMO_USERS[0]).contacts.list(limit=1).items[0]
@@ -679,7 +800,7 @@ def test_demo_refuses_to_replace_a_file_that_is_not_a_demo(
     code, out, _ = run(capsys, "demo", "--db", str(notes), "--force", "--contacts", "8")
     assert code == 0
     assert is_demo_file(notes)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.db", "real.db"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.db", "notes.db-files", "real.db"]
 
 
 def test_demo_into_a_missing_directory_is_an_error(
@@ -871,6 +992,13 @@ def test_serve_demo_builds_a_demo_crm_with_files_and_an_outbox(
     assert unknown.status_code == 401
     assert unknown.json["code"] == "unknown_demo_user"
     assert unknown.headers[DEMO_HEADER] == "no acting user; demo mode, not for production"
+
+    # the files attached to the demo's history are served from the same file store
+    admin = crm.session(DEMO_USERS[0])
+    event = next(e for e in admin.history.list(limit=500).items if e.files)
+    attached = admin.history.open_file(event.id, event.files[0].id)
+    assert attached.decode().endswith("\n")
+    assert len(attached) == event.files[0].size
 
     # an upload lands in the demo's file store
     from io import BytesIO

@@ -42,6 +42,7 @@ from opencrm.demo import (
     NotADemoDatabase,
     create_demo_file,
     demo_directory,
+    demo_files_directory,
     is_demo_file,
 )
 from opencrm.http import problem
@@ -106,7 +107,7 @@ def demo_app(
     exits. With ``db``, that file is used as it is when it is a demo file already (several
     gunicorn workers share it), built when missing, and rebuilt with ``fresh``; a file that
     is not an opencrm demo database is refused (:class:`~opencrm.demo.NotADemoDatabase`).
-    Uploaded files go to a ``<db>-files`` directory next to it.
+    The demo's files and uploads are in a ``<db>-files`` directory next to it.
 
     Each request acts as the demo user named by the ``X-OpenCRM-Demo-User`` header
     (``admin``, the demo's CRM admin, when there is none; an unknown id is answered 401),
@@ -129,7 +130,7 @@ def demo_app(
             directory=demo_directory(),
             load_entrypoints=False,
             notifier=OutboxNotifier(),
-            file_store=LocalFileStore(path.with_name(f"{path.name}-files")),
+            file_store=LocalFileStore(demo_files_directory(path)),
         )
     except BaseException:
         if temporary is not None:
