@@ -86,11 +86,8 @@ def _protected(request: HttpRequest) -> None:
 
 
 def _route_path(api: API, crm_request: Request) -> str | None:
-    try:
-        route, _ = api._match(crm_request)
-    except Exception:  # no route: the API answers 404/405 itself
-        return None
-    return route.path
+    route = api.route_for(crm_request.method, crm_request.path)
+    return route.path if route is not None else None
 
 
 def _to_request(request: HttpRequest, path: str, user: User | None) -> Request:

@@ -501,6 +501,15 @@ class API:
             return attrs.evolve(response, body=b"", stream=None)
         return response
 
+    def route_for(self, method: str, path: str) -> Route | None:
+        """The route that answers ``method`` at ``path``, or None (adapters use it to find
+        the routes exempt from their framework's CSRF check)."""
+        try:
+            route, _ = self._match(Request(method=method, path=path))
+        except Exception:  # no such route: the API answers 404/405 itself
+            return None
+        return route
+
     def allowed_methods(self, path: str) -> list[str]:
         """The methods some route answers at ``path`` (OPTIONS and HEAD included)."""
         methods = {c.route.method for c in self._compiled if c.pattern.match(path)}
