@@ -53,7 +53,7 @@ from opencrm.storage.sqlalchemy.engine import (
     upgrade,
 )
 
-__all__ = ["main"]
+__all__ = ["CommandFailed", "main", "parse_at", "send_due_reminders"]
 
 DEFAULT_DEMO_FILE = "opencrm-demo.db"
 EXIT_ERROR = 2
@@ -367,35 +367,48 @@ def _db_current(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _reminders(args: argparse.Namespace, out: TextIO) -> int:
-    at = None if args.at is None else _aware(args.at)
+    at = None if args.at is None else parse_at(args.at)
     spec: str = args.app
     crm = _load_crm(spec)
     try:
-        # Claiming marks the reminders sent: refuse when nobody could be mailed.
-        if crm.directory is None:
-            raise CommandFailed(
-                f"--app {spec}: the CRM has no user directory, so no responsible could be "
-                "mailed; give it one (CRM.open(..., directory=...))"
-            )
-        if not can_deliver(crm.plugin_manager.hook, crm.notifier):
-            raise CommandFailed(
-                f"--app {spec}: the CRM has no notifier (and no plugin delivers "
-                "notifications), so no reminder could be sent; give it one "
-                "(CRM.open(..., notifier=...))"
-            )
-        claimed = crm.due_reminders(at)
+        summary = send_due_reminders(
+            crm, at, source=f"--app {spec}", remedy=lambda option: f"CRM.open(..., {option}=...)"
+        )
     finally:
         crm.close()
-    if not claimed:
-        print("no reminders due", file=out)
-    elif len(claimed) == 1:
-        print("1 reminder due; sent to its responsible user", file=out)
-    else:
-        print(f"{len(claimed)} reminders due; sent to their responsible users", file=out)
+    print(summary, file=out)
     return 0
 
 
-def _aware(text: str) -> dt.datetime:
+def send_due_reminders(
+    crm: CRM, at: dt.datetime | None, *, source: str, remedy: Callable[[str], str]
+) -> str:
+    """Claim the reminders due at ``at`` (default: now) on ``crm`` and return the one-line
+    summary ``opencrm reminders`` prints; shared with the Django app's ``opencrm_reminders``.
+
+    Claiming marks the reminders sent, so it is refused (:class:`CommandFailed`, naming
+    ``source`` and ``remedy(option)``, how to set the missing ``directory`` or ``notifier``)
+    when nobody could be mailed. ``crm`` stays open.
+    """
+    if crm.directory is None:
+        raise CommandFailed(
+            f"{source}: the CRM has no user directory, so no responsible could be "
+            f"mailed; give it one ({remedy('directory')})"
+        )
+    if not can_deliver(crm.plugin_manager.hook, crm.notifier):
+        raise CommandFailed(
+            f"{source}: the CRM has no notifier (and no plugin delivers "
+            f"notifications), so no reminder could be sent; give it one ({remedy('notifier')})"
+        )
+    claimed = crm.due_reminders(at)
+    if not claimed:
+        return "no reminders due"
+    if len(claimed) == 1:
+        return "1 reminder due; sent to its responsible user"
+    return f"{len(claimed)} reminders due; sent to their responsible users"
+
+
+def parse_at(text: str) -> dt.datetime:
     """An ISO 8601 date and time with a UTC offset (a naive one is refused, not guessed)."""
     example = "e.g. 2031-03-14T09:30:00+00:00"
     try:
