@@ -224,25 +224,21 @@ def _make_in() -> cattrs.Converter:
         lambda t: isinstance(t, type) and issubclass(t, enum.Enum) and t is not _Unset, _enum
     )
 
-    def array(t: Any) -> Any:
-        inner = list_structure_factory(t, conv)
+    def shaped(factory: Any, kind: type, name: str) -> Any:
+        """cattrs' own hook for a collection type, behind a check of the JSON shape (cattrs
+        would iterate a string as a list of characters)."""
 
-        def hook(value: Any, _: Any) -> Any:
-            if not isinstance(value, list):
-                raise ValueError("must be a JSON array")
-            return inner(value, t)
+        def make(t: Any) -> Any:
+            inner = factory(t, conv)
 
-        return hook
+            def hook(value: Any, _: Any) -> Any:
+                if not isinstance(value, kind):
+                    raise ValueError(f"must be a JSON {name}")
+                return inner(value, t)
 
-    def mapping(t: Any) -> Any:
-        inner = mapping_structure_factory(t, conv)
+            return hook
 
-        def hook(value: Any, _: Any) -> Any:
-            if not isinstance(value, Mapping):
-                raise ValueError("must be a JSON object")
-            return inner(value, t)
-
-        return hook
+        return make
 
     def union(t: Any) -> Any:
         members = tuple(a for a in typing.get_args(t))
@@ -268,8 +264,10 @@ def _make_in() -> cattrs.Converter:
         return make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True)
 
     conv.register_structure_hook_factory(attrs.has, attrs_class)
-    conv.register_structure_hook_factory(is_sequence, array)
-    conv.register_structure_hook_factory(is_mapping, mapping)
+    conv.register_structure_hook_factory(is_sequence, shaped(list_structure_factory, list, "array"))
+    conv.register_structure_hook_factory(
+        is_mapping, shaped(mapping_structure_factory, Mapping, "object")
+    )
     return conv
 
 
