@@ -41,6 +41,6 @@ class Migration(migrations.Migration):
                     ),
                 ),
             ],
-            options={"ordering": ["id"]},
+            options={"ordering": ("id",)},
         ),
     ]
