@@ -3,7 +3,8 @@
 A copy of it is checked, migrated and served by ``manage.py runserver`` in a subprocess, on
 SQLite and on PostgreSQL (its settings read ``EXAMPLE_DATABASE_URL``); a user signs in
 through the project's login page over real HTTP (session cookie, CSRF token), adds a contact
-through the CRM's API, lists contacts, and places a shop order pointing at the contact.
+through the CRM's API, lists contacts, and places shop orders pointing at contacts (one with
+a new contact in the same transaction, rolled back with a refused order).
 """
 
 from __future__ import annotations
@@ -274,6 +275,25 @@ def test_the_example_project_checks_migrates_and_serves_a_signed_in_user(
         )
         status, missing = browser.post_json("/shop/orders/", {"customer": 999, "item": "Tea"})
         assert (status, missing) == (404, {"error": "no such customer"})
+
+        # A new customer and the order in one atomic() block: a refused order takes the
+        # new CRM contact with it; an accepted one keeps both.
+        ida = {"first_name": "Ida", "last_name": "Nord"}
+        status, refused = browser.post_json("/shop/orders/", {"new_customer": ida, "item": ""})
+        assert (status, refused) == (400, {"error": "an order needs an item"})
+        status, listing = browser.get_json("/crm/contacts")
+        assert [c["display_name"] for c in listing["items"]] == ["Lena Berg"]
+        status, placed = browser.post_json(
+            "/shop/orders/", {"new_customer": ida, "item": "Black tea"}
+        )
+        assert status == 201, placed
+        assert placed["item"] == "Black tea"
+        assert placed["customer"]["name"] == "Ida Nord"
+        status, listing = browser.get_json("/crm/contacts")
+        assert [(c["id"], c["display_name"]) for c in listing["items"]] == [
+            (placed["customer"]["id"], "Ida Nord"),
+            (1, "Lena Berg"),
+        ]
     finally:
         stop(server)
     assert server.returncode is not None
