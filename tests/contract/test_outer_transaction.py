@@ -5,6 +5,7 @@ web framework: the caller here is a DB-API connection of the test database."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from opencrm import (
     CRM,
     Event,
     InMemoryUserDirectory,
+    LocalFileStore,
     OuterTransaction,
     StorageError,
     User,
@@ -100,7 +102,11 @@ def caller(engine: sa.Engine, backend: str) -> Iterator[Caller]:
 
 @pytest.fixture
 def joined(
-    engine: sa.Engine, directory: InMemoryUserDirectory, caller: Caller, plugin: Plugin
+    engine: sa.Engine,
+    directory: InMemoryUserDirectory,
+    caller: Caller,
+    plugin: Plugin,
+    tmp_path: Path,
 ) -> Iterator[CRM]:
     crm = CRM(
         engine,
@@ -108,6 +114,7 @@ def joined(
         directory=directory,
         plugins=[plugin],
         outer_transaction=caller,
+        file_store=LocalFileStore(tmp_path / "files"),
     )
     yield crm
     crm._joiner.dispose()  # type: ignore[union-attr]  # the engine is the fixture's
@@ -178,3 +185,26 @@ def test_without_an_open_outer_transaction_a_call_commits_on_its_own(
     if not caller.sqlite:
         caller.raw.rollback()  # the read above began a transaction on the caller's side
     assert names(joined, admin) == ["Ann Lee"]
+
+
+def test_stored_files_of_a_deleted_record_go_once_the_caller_commits(
+    joined: CRM, caller: Caller, users: dict[str, User], tmp_path: Path
+) -> None:
+    """Deleting a case deletes its document's file after the caller's commit: a rollback
+    brings the case back with a file to open."""
+    s = joined.session(users["admin"])
+    case = s.cases.add("Claim 7")
+    doc = s.cases.attach(case.id, b"%PDF-1.4\n%%EOF\n", "a.pdf")
+    files = tmp_path / "files"
+    assert [p.name for p in files.iterdir()] == [doc.file_id]
+
+    caller.begin()
+    s.cases.delete(case.id)
+    assert [p.name for p in files.iterdir()] == [doc.file_id]  # not before the commit
+    caller.end(commit=False)
+    assert s.cases.open_document(case.id, doc.id) == b"%PDF-1.4\n%%EOF\n"
+
+    caller.begin()
+    s.cases.delete(case.id)
+    caller.end(commit=True)
+    assert list(files.iterdir()) == []
