@@ -4,6 +4,7 @@ transactions section of the Django guide)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +15,7 @@ from django.contrib.auth.models import User as DjangoUser
 from django.db import connections, transaction
 from django.test import Client, override_settings
 from django.urls import resolve
-from opencrm_django import conf, get_crm
+from opencrm_django import conf, get_crm, runtime
 from opencrm_django.runtime import user_adapter
 
 from opencrm import Event, hookimpl
@@ -159,6 +160,56 @@ def test_django_connection_is_left_as_it_was(alias: str, recorder: Recorder) -> 
     assert _groups(alias) == []
     assert _contacts("Open") == []
     assert recorder.reacted == []
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("default", marks=pytest.mark.django_db(databases=["default"]), id="sqlite"),
+        pytest.param(
+            "postgresql",
+            marks=[
+                pytest.mark.django_db(databases=["default", "postgresql"]),
+                pytest.mark.postgresql,
+            ],
+            id="postgresql",
+        ),
+    ]
+)
+def in_test_transaction(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The CRM on this alias, in a test that Django wraps in a transaction (TestCase)."""
+    with override_settings(OPENCRM_DATABASE_ALIAS=request.param):
+        runtime.use_crm(None)
+        try:
+            yield str(request.param)
+        finally:
+            runtime.reset()
+
+
+def test_api_requests_in_a_django_test_case_join_its_transaction(in_test_transaction: str) -> None:
+    """A host's TestCase-style test: Django holds a transaction around the test and rolls
+    it back afterwards. API requests join it, after a host write (no lock wait on SQLite),
+    and what they write is in that transaction only."""
+    alias = in_test_transaction
+    conn = connections[alias]
+    assert conn.in_atomic_block
+    user = DjangoUser.objects.create_user("tester", "")
+    Group.objects.using(alias).create(name="host-row")
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(user)
+    created = client.post(
+        "/crm/persons",
+        json.dumps({"first_name": "In", "last_name": "Test"}),
+        content_type="application/json",
+    )
+    assert created.status_code == 201, created.content
+    listed = client.get("/crm/contacts", {"text": "Test"})
+    assert [c["first_name"] for c in listed.json()["items"]] == ["In"]
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT first_name FROM contacts WHERE last_name = %s", ["Test"])
+        assert cursor.fetchall() == [("In",)]
+    with get_crm().engine.connect() as own:  # opencrm's own connection: not committed
+        count = "SELECT count(*) FROM contacts WHERE last_name = 'Test'"
+        assert own.exec_driver_sql(count).scalar() == 0
 
 
 def test_the_api_view_is_never_wrapped_by_atomic_requests() -> None:
