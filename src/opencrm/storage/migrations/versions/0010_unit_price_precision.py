@@ -18,6 +18,7 @@ Create Date: 2026-12-02
 
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -53,17 +54,17 @@ def _minor_units(currency: str) -> int:
     return get_currency(currency).minor_units
 
 
-def _rows(query: sa.Select[tuple[int, int, str]]) -> Iterator[list[tuple[int, int, str]]]:
+def _rows(query: sa.Select[Any]) -> Iterator[list[tuple[int, int, str]]]:
     """``(id, price_minor, currency)`` in slices, by id."""
     conn = op.get_bind()
     last = None
     id_column = query.selected_columns[0]
     while True:
         page = query if last is None else query.where(id_column > last)
-        rows = [tuple(r) for r in conn.execute(page.order_by(id_column).limit(_SLICE))]
+        rows = [(r[0], r[1], r[2]) for r in conn.execute(page.order_by(id_column).limit(_SLICE))]
         if not rows:
             return
-        yield rows  # type: ignore[misc]
+        yield rows
         last = rows[-1][0]
 
 
