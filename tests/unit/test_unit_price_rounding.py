@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, localcontext
 
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from moneyed import Money
 
-from opencrm.core.invoicing import LineInput, TaxRef, compute_line
+from opencrm.core.invoicing import LineInput, TaxRef, compute, compute_line
 from opencrm.core.money import MAX_AMOUNT, UNIT_PRICE_PLACES, minor_units, to_decimal, unit_price
 from opencrm.core.services.invoices import MAX_QUANTITY
 from opencrm.errors import ValidationError
@@ -155,3 +155,18 @@ def test_line_total_is_price_times_quantity_rounded_half_up_to_minor_units(line)
     assert amounts.subtotal == D(expected_minor).scaleb(-minor)
     assert amounts.total == amounts.subtotal
     assert amounts.subtotal.as_tuple().exponent == -minor  # the amount has the minor scale
+
+
+def test_a_host_decimal_context_never_changes_the_line_math():
+    """An application that lowers the decimal precision for its own work (5 digits here)
+    still gets the exact products: 999,999.123456 x 999.5 = 999,499,123.894272."""
+    line = LineInput(price=D("999999.123456"), quantity=D("999.5"), discount=D("12.5"),
+                     taxes=(TaxRef(1, "VAT", D("19.25")),))  # fmt: skip
+    with localcontext(prec=5, rounding=ROUND_DOWN):
+        inside = compute([line], "EUR", ROUND_HALF_UP)
+    assert inside == compute([line], "EUR", ROUND_HALF_UP)
+    (amounts,) = inside.lines
+    assert amounts.subtotal == D("999499123.89")  # half up
+    assert amounts.discount == D("124937390.49")  # 12.5 % of it: 124937390.48625
+    assert amounts.net == D("874561733.40")
+    assert amounts.taxes == (D("168353133.68"),)  # 19.25 % of the net: 168353133.6795
