@@ -127,14 +127,19 @@ def test_a_product_line_copies_the_fine_price_and_conversion_rounds_as_before(ad
     ]
     copy = admin.invoices.duplicate(inv.id)
     assert _text(copy.lines[0].price) == "0.0123"
-    # Into another currency the product price is converted and rounded to its minor units.
+    # Into another currency the product price is converted and rounded to the minor units,
+    # as before (0.0123 / 1.25 = 0.00984 -> 0.01 EUR); a line price given stays as entered.
     admin.currencies.set_rate("EUR", "USD", "1.25")
     eur = admin.invoices.add(
         client=client,
         currency="EUR",
-        lines=[admin.invoices.line(product=admin.products.add("Box", "2.5"))],
+        lines=[
+            admin.invoices.line(product=minute, quantity=1000),
+            admin.invoices.line(product=minute, quantity=1000, price="0.00984"),
+        ],
     )
-    assert eur.lines[0].price == Money("2.00", "EUR")
+    assert [_text(ln.price) for ln in eur.lines] == ["0.01", "0.00984"]
+    assert [_text(ln.subtotal) for ln in eur.lines] == ["10.00", "9.84"]
 
 
 def test_documents_show_the_unit_price_as_entered(admin):
