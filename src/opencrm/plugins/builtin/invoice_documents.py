@@ -23,10 +23,7 @@ from pathlib import Path
 from babel import Locale
 from babel.dates import format_date
 from babel.messages.pofile import read_po
-from babel.numbers import (
-    format_currency,
-    format_decimal,
-)
+from babel.numbers import format_currency, format_decimal
 from fpdf import FPDF
 from moneyed import Money
 
