@@ -336,8 +336,9 @@ case_access = Table(
 
 
 # --- Invoices, products, taxes and currencies (migration 0004) -----------------------------
-# Money is whole minor units in BIGINT columns; rates, quantities and percentages are exact
-# decimal text (SQLite has no decimal type and would hand back floats).
+# Money is whole minor units in BIGINT columns; unit prices (up to six decimals, migration
+# 0010), rates, quantities and percentages are exact decimal text (SQLite has no decimal type
+# and would hand back floats).
 
 taxes = Table(
     "taxes",
@@ -361,7 +362,7 @@ products = Table(
     Column("title", String(255), nullable=False, index=True),
     Column("description", Text, nullable=False, server_default=""),
     Column("sku", String(255), nullable=False, server_default=""),
-    Column("price_minor", BigInteger, nullable=False),
+    Column("price", String(40), nullable=False),
     Column("currency", String(3), nullable=False),
     Column("tax1_id", Integer, ForeignKey("taxes.id"), index=True),
     Column("tax2_id", Integer, ForeignKey("taxes.id"), index=True),
@@ -447,7 +448,7 @@ invoice_lines = Table(
     Column("product_id", Integer, ForeignKey("products.id"), index=True),
     Column("description", Text, nullable=False, server_default=""),
     Column("quantity", String(40), nullable=False),
-    Column("price_minor", BigInteger, nullable=False),
+    Column("price", String(40), nullable=False),
     Column("discount", String(40), nullable=False),
     Column("tax1_id", Integer, ForeignKey("taxes.id"), index=True),
     Column("tax1_name", String(255)),
