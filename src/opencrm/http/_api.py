@@ -29,6 +29,7 @@ from opencrm.errors import (
     NotFound,
     OpenCRMError,
     PermissionDenied,
+    ProviderError,
     RateLimited,
     SchemaOutdated,
     StorageError,
@@ -316,6 +317,9 @@ def error_response(exc: BaseException) -> Response:
     if isinstance(exc, (NotConfigured, SchemaOutdated)):
         log.error("opencrm is not set up for this request: %s", exc)
         return problem(503, "not_configured", "this CRM is not set up for that request")
+    if isinstance(exc, ProviderError):
+        log.error("provider fault: %s", exc)
+        return problem(502, "provider_error", str(exc))
     if isinstance(exc, StorageError):
         log.error("storage fault: %s", exc)
         return problem(500, "storage_error", "the database could not complete the request")
