@@ -47,7 +47,8 @@ class FakeTwilio:
     Twilio's 401 document, unknown resources its 404.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, check_auth: bool = True) -> None:
+        self.check_auth = check_auth
         self.available = ["+15005550006", "+15005550007"]
         self.owned: dict[str, dict[str, Any]] = {}
         self.calls: dict[str, dict[str, Any]] = {}
@@ -115,7 +116,7 @@ class FakeTwilio:
                 parts = urlsplit(self.path)
                 fake.requests.append((method, parts.path, form))
                 expected = base64.b64encode(f"{ACCOUNT}:{TOKEN}".encode()).decode()
-                if self.headers.get("Authorization") != f"Basic {expected}":
+                if fake.check_auth and self.headers.get("Authorization") != f"Basic {expected}":
                     self._reply(401, {"code": 20003, "message": "Authenticate", "status": 401})
                     return
                 status, body = fake._route(method, parts.path, parse_qs(parts.query), form)

@@ -87,9 +87,9 @@ def test_only_admins_manage_voip(vcrm, users, boss):
 
 
 def test_bad_credentials_and_a_missing_account_fail_closed(boss, fake):
-    from opencrm.errors import NotConfigured, ProviderError
+    from opencrm.errors import Conflict, ProviderError
 
-    with pytest.raises(NotConfigured):
+    with pytest.raises(Conflict, match="connect a telephony account first"):
         boss.voip.available_numbers("US")
     boss.voip.connect(account_sid=ACCOUNT, auth_token="wrong", public_url=PUBLIC)
     with pytest.raises(ProviderError, match="401"):

@@ -57,7 +57,7 @@ from opencrm.core.telephony import (
 )
 from opencrm.core.users import User
 from opencrm.core.voip_ports import CALL_SORTS, CallFilter
-from opencrm.errors import NotConfigured, NotFound, PermissionDenied, ValidationError
+from opencrm.errors import Conflict, NotFound, PermissionDenied, ValidationError
 
 __all__ = ["PHONE_CALL", "WEBHOOKS", "VoipService", "handle_webhook", "is_open"]
 
@@ -595,7 +595,7 @@ def _provider(service: Service, account: VoipAccount, token: str) -> Telephony:
 def _connected(service: Service, tx: Tx) -> tuple[Telephony, VoipAccount]:
     found = tx.uow.voip.account()
     if found is None or not found[1]:
-        raise NotConfigured("connect a telephony account first (session.voip.connect)")
+        raise Conflict("connect a telephony account first (session.voip.connect)")
     account, token = found
     return _provider(service, account, token), account
 
