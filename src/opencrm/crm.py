@@ -15,8 +15,9 @@ from opencrm.core.fields import FieldTypeRegistry
 from opencrm.core.notify import deliver
 from opencrm.core.ports import Clock, FileStore, Message, Notifier
 from opencrm.core.services._base import Context, Service, utc_now
+from opencrm.core.services._telephony import WEBHOOK_USER
+from opencrm.core.services._voip_webhooks import handle_webhook
 from opencrm.core.services.reminders import SYSTEM_USER, claim_due_reminders
-from opencrm.core.services.voip import WEBHOOK_USER, handle_webhook
 from opencrm.core.users import User, UserDirectory
 from opencrm.errors import SchemaOutdated
 from opencrm.plugins.builtin.invoice_documents import render_html, render_pdf

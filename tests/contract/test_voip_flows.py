@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from opencrm import CRM
 from opencrm.core.entities.voip import WorkingHours
-from opencrm.core.services.voip import is_open
+from opencrm.core.services._telephony import is_open
 from opencrm.core.telephony import CallDetails, parse_webhook, status_rank
 from voip_fakes import FakeProvider
 
