@@ -302,6 +302,10 @@ def test_the_contacts_managers_are_rung_first(boss, vcrm, users, line, fake):
     hook(vcrm, "voice", {"CallSid": "CA" + "3" * 32, "From": CALLER, "To": line.number})
     rung = [c["to"] for c in fake.calls.values() if c.get("url", "").endswith("3" * 32)]
     assert rung == ["client:bob"]
+    # a replayed voice webhook (Twilio retrying) answers the same and rings nobody again
+    again = hook(vcrm, "voice", {"CallSid": "CA" + "3" * 32, "From": CALLER, "To": line.number})
+    assert verbs(again) == ["Enqueue"]
+    assert len(fake.calls) == 1
 
 
 @pytest.mark.parametrize("why", ["closed", "nobody_online", "queue_full"])
@@ -326,16 +330,46 @@ def test_voicemail_when_closed_nobody_online_or_the_queue_is_full(boss, vcrm, li
     assert [c.sid for c in missed] == ["CA" + "5" * 32]
 
 
-def test_a_caller_waiting_too_long_leaves_for_voicemail(boss, vcrm, line):
+def test_a_caller_waiting_too_long_leaves_for_voicemail(boss, vcrm, users, line, fake):
     boss.voip.update_number(line.id, queue_wait=60)
     sid = "CA" + "6" * 32
     hook(vcrm, "voice", {"CallSid": sid, "From": CALLER, "To": line.number})
     assert verbs(hook(vcrm, "wait", {"CallSid": sid, "QueueTime": "59"})) == ["Say"]
     assert verbs(hook(vcrm, "wait", {"CallSid": sid, "QueueTime": "60"})) == ["Leave"]
+    # so does a caller whose every operator rejected the call
+    other = "CA" + "c" * 32
+    hook(vcrm, "voice", {"CallSid": other, "From": "+14155550177", "To": line.number})
+    rejected = [s for s, c in fake.calls.items() if c["url"].endswith(other)]
+    assert verbs(hook(vcrm, "wait", {"CallSid": other, "QueueTime": "5"})) == ["Say"]
+    fake.bill(rejected[0], status="busy", duration=0, price="0")
+    hook(vcrm, "status", {"CallSid": rejected[0], "CallStatus": "busy"})
+    assert verbs(hook(vcrm, "wait", {"CallSid": other, "QueueTime": "6"})) == ["Leave"]
+    hook(vcrm, "queue-result", {"CallSid": other, "QueueResult": "leave"})
     after = hook(vcrm, "queue-result", {"CallSid": sid, "QueueResult": "leave"})
     assert verbs(after) == ["Say", "Record", "Hangup"]
     alice_missed = [c.sid for c in boss.voip.calls(kind="missed")]
-    assert alice_missed == [sid]
+    assert alice_missed == [other, sid]
+    # the voicemail's recording lands on the call
+    fake.record("RE" + "6" * 32, duration=12, price="-0.0025")
+    voicemail = {
+        "CallSid": sid,
+        "RecordingSid": "RE" + "6" * 32,
+        "RecordingUrl": "https://api.twilio.com/rec/RE6",
+        "RecordingDuration": "12",
+    }
+    hook(vcrm, "recording", voicemail)
+    assert verbs(hook(vcrm, "done", {"CallSid": sid})) == ["Hangup"]
+    fake.bill(sid, duration=40, price="-0.0170")
+    hook(vcrm, "status", {"CallSid": sid, "CallStatus": "completed", "CallDuration": "40"})
+    call = next(c for c in boss.voip.calls() if c.sid == sid)
+    assert (call.recording_url, call.recording_duration, call.missed) == (
+        "https://api.twilio.com/rec/RE6",
+        12,
+        True,
+    )
+    assert call.cost == Money(Decimal("0.0195"), "USD")
+    alice = vcrm.session(users["alice"])
+    assert [c.sid for c in alice.voip.missed_calls()] == [other, sid]
 
 
 # --- security -------------------------------------------------------------------------------

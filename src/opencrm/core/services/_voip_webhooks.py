@@ -209,7 +209,10 @@ class _Webhooks:
     def on_wait(self, hook: Webhook) -> CallFlow:
         call = self._known(hook.call_sid)
         number = self._call_number(call)
-        if call.answered_by is None and (hook.queue_time or 0) >= number.queue_wait:
+        waited_out = (hook.queue_time or 0) >= number.queue_wait
+        # Every operator rung has rejected or missed the call: nobody is left to answer.
+        nobody = bool(call.legs) and all(leg.status in FINAL_STATUSES for leg in call.legs)
+        if call.answered_by is None and (waited_out or nobody):
             return (Leave(),)
         return (Play(number.hold_audio) if number.hold_audio else Say("Please hold."),)
 
