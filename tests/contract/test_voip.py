@@ -431,11 +431,23 @@ def test_outgoing_calls(boss, vcrm, users, line, fake):
     assert verbs(dial) == ["Dial"]
     assert "<Number>+33123456789</Number>" in dial
     assert f'callerId="{line.number}"' in dial
-    hook(vcrm, "done", {"CallSid": call.sid, "DialCallStatus": "completed"})
+    dialled = "CA" + "d" * 32
+    fake.bill(dialled, duration=25, price="-0.0400")
+    after_dial = {
+        "CallSid": call.sid,
+        "DialCallStatus": "completed",
+        "DialCallSid": dialled,
+        "DialCallDuration": "25",
+    }
+    hook(vcrm, "done", after_dial)
+    hook(vcrm, "done", after_dial)  # replayed
     fake.bill(call.sid, duration=30, price="-0.0130")
     hook(vcrm, "status", {"CallSid": call.sid, "CallStatus": "completed", "CallDuration": "30"})
     done = alice.voip.get_call(call.id)
-    assert (done.answered_by, done.cost) == ("alice", Money(Decimal("0.0130"), "USD"))
+    assert (done.answered_by, done.cost) == ("alice", Money(Decimal("0.0530"), "USD"))
+    assert [(leg.sid, leg.duration, leg.price) for leg in done.legs] == [
+        (dialled, 25, Decimal("0.0400"))
+    ]
     assert [c.id for c in alice.voip.calls(kind="outgoing")] == [call.id]
     assert [c.id for c in alice.voip.calls(kind="answered")] == [call.id]
     assert [e.content for e in alice.history.list(contact=known.id)] == [

@@ -193,6 +193,8 @@ class Webhook:
     recording_url: str = ""
     recording_duration: int | None = None
     dial_status: str = ""
+    dial_call_sid: str = ""
+    dial_duration: int | None = None
 
 
 def _int(value: str | None) -> int | None:
@@ -222,6 +224,8 @@ def parse_webhook(params: Mapping[str, str]) -> Webhook:
         recording_url=text("RecordingUrl", 1000),
         recording_duration=_int(params.get("RecordingDuration")),
         dial_status=text("DialCallStatus"),
+        dial_call_sid=text("DialCallSid"),
+        dial_duration=_int(params.get("DialCallDuration")),
     )
 
 

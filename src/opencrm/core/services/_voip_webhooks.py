@@ -296,8 +296,25 @@ class _Webhooks:
         )
 
     def on_done(self, hook: Webhook) -> CallFlow:
-        """After a dial or a voicemail: note who answered an outgoing call, then hang up."""
+        """After a dial or a voicemail: keep the dialled leg of an outgoing call (it is
+        billed on its own) and note that it was answered, then hang up."""
         call = self._known(hook.call_sid)
+        if (
+            call.direction is CallDirection.OUTGOING
+            and hook.dial_call_sid
+            and hook.dial_call_sid != call.sid
+            and self.uow.voip.leg(hook.dial_call_sid) is None
+        ):
+            status = hook.dial_status if status_rank(hook.dial_status) >= 0 else "completed"
+            leg = CallLeg(
+                sid=hook.dial_call_sid,
+                operator=None,
+                to_number=call.to_number,
+                status=status,
+                duration=hook.dial_duration or 0,
+            )
+            self.uow.voip.put_leg(call.id, leg, status_rank(status))
+            call = self._known(call.sid)
         if (
             call.direction is CallDirection.OUTGOING
             and hook.dial_status == "completed"
