@@ -38,6 +38,16 @@ from opencrm.core.entities.activities import (
     Task,
 )
 from opencrm.core.entities.invoices import Invoice, InvoiceLine, InvoiceStatus, Product, Tax
+from opencrm.core.entities.voip import (
+    Call,
+    CallDirection,
+    CallLeg,
+    OperatorStatus,
+    VoipAccount,
+    VoipNumber,
+    VoipOperator,
+    WorkingHours,
+)
 from opencrm.core.events import AuditEntry, Event
 from opencrm.core.fields import FieldType
 from opencrm.core.files import CaseDocument, StoredFile
@@ -54,6 +64,7 @@ from opencrm.errors import (
     NotFound,
     OpenCRMError,
     PermissionDenied,
+    ProviderError,
     RateLimited,
     SchemaOutdated,
     SchemaTooNew,
@@ -79,6 +90,9 @@ __all__ = [
     "Attachment",
     "AuditEntry",
     "BidType",
+    "Call",
+    "CallDirection",
+    "CallLeg",
     "Case",
     "CaseDocument",
     "Company",
@@ -109,6 +123,7 @@ __all__ = [
     "NotFound",
     "Notifier",
     "OpenCRMError",
+    "OperatorStatus",
     "Opportunity",
     "OutboxNotifier",
     "OuterTransaction",
@@ -116,6 +131,7 @@ __all__ = [
     "PermissionDenied",
     "Person",
     "Product",
+    "ProviderError",
     "RateLimited",
     "SchemaOutdated",
     "SchemaTooNew",
@@ -131,6 +147,10 @@ __all__ = [
     "User",
     "UserDirectory",
     "ValidationError",
+    "VoipAccount",
+    "VoipNumber",
+    "VoipOperator",
+    "WorkingHours",
     "__version__",
     "hookimpl",
 ]

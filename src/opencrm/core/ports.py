@@ -28,6 +28,7 @@ from opencrm.core.invoice_ports import (
 )
 from opencrm.core.permissions import ActivityScope, ContactScope, DealScope
 from opencrm.core.query import ContactFilter, Cursor, PageRequest
+from opencrm.core.voip_ports import VoipRepository
 
 __all__ = [
     "Attachment",
@@ -241,6 +242,7 @@ class UnitOfWork(Protocol):
     tasks: TaskRepository
     history: HistoryRepository
     contact_photos: ContactPhotoRepository
+    voip: VoipRepository
 
     def __enter__(self) -> Self: ...
 

@@ -14,6 +14,7 @@ from opencrm.http.routes import (
     products,
     settings,
     taxes,
+    voip,
 )
 
 __all__ = ["ROUTES"]
@@ -31,4 +32,5 @@ ROUTES: tuple[Route, ...] = (
     *taxes.ROUTES,
     *currencies.ROUTES,
     *settings.ROUTES,
+    *voip.ROUTES,
 )

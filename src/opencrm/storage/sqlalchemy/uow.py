@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, NestedTransaction, select
 from sqlalchemy import exc as sa_exc
 
-from opencrm.core import invoice_ports, ports
+from opencrm.core import invoice_ports, ports, voip_ports
 from opencrm.errors import Conflict, StorageError
-from opencrm.storage.sqlalchemy import activities, deals, tables
+from opencrm.storage.sqlalchemy import activities, deals, tables, voip
 from opencrm.storage.sqlalchemy import files as filing
 from opencrm.storage.sqlalchemy import invoices as invoicing
 from opencrm.storage.sqlalchemy import repositories as repos
@@ -75,6 +75,7 @@ class SqlUnitOfWork:
         self.tasks: ports.TaskRepository = activities.SqlTaskRepository(conn)
         self.history: ports.HistoryRepository = activities.SqlHistoryRepository(conn)
         self.contact_photos: ports.ContactPhotoRepository = filing.SqlContactPhotoRepository(conn)
+        self.voip: voip_ports.VoipRepository = voip.SqlVoipRepository(conn)
         return self
 
     def lock(self, kind: str, record_id: int) -> None:
