@@ -75,6 +75,7 @@ from opencrm.plugins.builtin.notify import OutboxNotifier, SmtpNotifier
 from opencrm.plugins.hookspecs import hookimpl
 from opencrm.session import Session
 from opencrm.storage.files import LocalFileStore
+from opencrm.storage.sqlalchemy.joined import OuterTransaction
 
 try:
     __version__ = version("opencrm")
@@ -125,6 +126,7 @@ __all__ = [
     "OperatorStatus",
     "Opportunity",
     "OutboxNotifier",
+    "OuterTransaction",
     "Page",
     "PermissionDenied",
     "Person",

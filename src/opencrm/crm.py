@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -32,11 +32,16 @@ from opencrm.storage.sqlalchemy.engine import (
     is_sqlite,
 )
 from opencrm.storage.sqlalchemy.engine import upgrade as upgrade_schema
+from opencrm.storage.sqlalchemy.joined import Joiner, OuterTransaction
 from opencrm.storage.sqlalchemy.uow import SqlUnitOfWork
 
 __all__ = ["CRM"]
 
 DEFAULT_URL = "sqlite:///opencrm.db"
+
+
+def _run_now(action: Callable[[], None]) -> None:
+    action()
 
 
 class CRM:
@@ -57,8 +62,11 @@ class CRM:
         phone_region: str | None = None,
         notifier: Notifier | None = None,
         file_store: FileStore | None = None,
+        outer_transaction: OuterTransaction | None = None,
     ) -> None:
         self.engine = engine
+        joiner = None if outer_transaction is None else Joiner(engine.url, outer_transaction)
+        self._joiner = joiner
         #: Where notifications go (None: nowhere, unless a plugin delivers them).
         self.notifier = notifier
         #: Where uploaded files (case documents) go (None: uploads raise NotConfigured).
@@ -74,7 +82,8 @@ class CRM:
         self.directory = directory
         self._ctx = Context(
             crm=self,
-            new_uow=lambda write: SqlUnitOfWork(engine, write=write),
+            new_uow=lambda write: SqlUnitOfWork(engine, write=write, joiner=joiner),
+            after_commit=_run_now if joiner is None else joiner.after_commit,
             hook=self.plugin_manager.hook,
             field_types=registry,
             directory=directory,
@@ -108,7 +117,9 @@ class CRM:
         numbers written without ``+``), ``notifier`` (an :class:`~opencrm.core.ports.Notifier`
         such as ``SmtpNotifier`` or ``OutboxNotifier``; None sends no notifications) and
         ``file_store`` (a :class:`~opencrm.core.ports.FileStore` such as ``LocalFileStore``,
-        needed for case documents).
+        needed for case documents) and ``outer_transaction`` (an
+        :class:`~opencrm.OuterTransaction`: service calls made while it has a transaction
+        open join it in a savepoint, see docs/storage.md).
         """
         engine = create_engine_for(url, **dict(engine_options or {}))
         if upgrade is None:
@@ -165,6 +176,8 @@ class CRM:
         return Session(self._ctx, user)
 
     def close(self) -> None:
+        if self._joiner is not None:
+            self._joiner.dispose()
         self.engine.dispose()
 
     def __enter__(self) -> CRM:

@@ -1,5 +1,5 @@
 """The OpenAPI document: valid 3.1, generated from every route, and true to the API (the API
-is fuzzed from it through the Flask app over WSGI)."""
+is fuzzed from it through the Flask app and through the Django app, each over WSGI)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import schemathesis
-from crm_client import USER_HEADER, flask_app
+from crm_client import USER_HEADER, HeaderUserAdapter, flask_app
 from hypothesis import HealthCheck, settings
 from openapi_spec_validator import validate
 from schemathesis.checks import CHECKS
@@ -61,11 +62,11 @@ _twilio = FakeTwilio(check_auth=False).start()
 atexit.register(_twilio.stop)
 
 
-def _fuzzed_app():  # type: ignore[no-untyped-def]
-    """A Flask app on a small SQLite CRM in a temporary folder, acting as a CRM admin.
+def _fuzzed_crm() -> CRM:
+    """A small SQLite CRM in a temporary folder.
 
     Built when the module is collected: schemathesis makes one test per operation from the
-    schema it reads from this app."""
+    schema it reads from the apps serving it."""
     folder = Path(tempfile.mkdtemp(prefix="opencrm-openapi-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     crm = CRM(
@@ -82,10 +83,58 @@ def _fuzzed_app():  # type: ignore[no-untyped-def]
         s.voip.connect(account_sid=ACCOUNT, auth_token=TOKEN, public_url="http://localhost/crm")
         acme = s.contacts.add_company("Acme Ltd", email="info@acme.example")
         s.contacts.add_person("Bob", "Smith", company=acme, phone="+49 30 1234567")
-    return flask_app(crm, {"admin": ADMIN})
+    return crm
 
 
-schema = schemathesis.openapi.from_wsgi("/crm/openapi.json", _fuzzed_app())
+class _DjangoApp:
+    """Django's WSGI handler on the tests' Django project, serving ``crm`` with the header
+    user adapter. The settings and the app's CRM are set for each request only, so the
+    other tests in the process keep theirs."""
+
+    def __init__(self, crm: CRM) -> None:
+        import django
+        from django.apps import apps
+        from django.core.handlers.wsgi import WSGIHandler
+
+        if not apps.ready:
+            django.setup()
+        self.crm = crm
+        self.handler = WSGIHandler()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        from django.test import override_settings
+        from opencrm_django import use_crm
+
+        HeaderUserAdapter.users = {"admin": ADMIN}
+        with override_settings(OPENCRM_USER_ADAPTER="crm_client.HeaderUserAdapter"):
+            use_crm(self.crm)
+            try:
+                reply = self.handler(environ, start_response)
+                try:
+                    return [b"".join(reply)]  # streamed downloads read while served
+                finally:
+                    reply.close()
+            finally:
+                use_crm(None)
+
+
+schema = schemathesis.openapi.from_wsgi(
+    "/crm/openapi.json", flask_app(_fuzzed_crm(), {"admin": ADMIN})
+)
+_DJANGO_APP = _DjangoApp(_fuzzed_crm())
+django_schema = schemathesis.openapi.from_wsgi("/crm/openapi.json", _DJANGO_APP)
+
+
+def test_the_django_app_under_fuzzing_is_django_serving_its_crm() -> None:
+    """Django's refusal of nobody (403, not Flask's 401), and the admin's view of the
+    fuzzed CRM's two contacts."""
+    from werkzeug.test import Client as WsgiClient
+
+    client = WsgiClient(_DJANGO_APP)
+    assert client.get("/crm/contacts").status_code == 403
+    reply = client.get("/crm/contacts", headers={USER_HEADER: "admin"})
+    assert reply.status_code == 200
+    assert sorted(c["display_name"] for c in reply.json["items"]) == ["Acme Ltd", "Bob Smith"]
 
 
 # Schema-valid bodies may still break a business rule (an e-mail without a domain, an id
@@ -94,14 +143,26 @@ schema = schemathesis.openapi.from_wsgi("/crm/openapi.json", _fuzzed_app())
 _EXCLUDED_CHECKS = [c for c in CHECKS.get_all() if c.__name__ == "positive_data_acceptance"]
 
 
-@schema.parametrize()
-@settings(
+_FUZZ = settings(
     max_examples=12,
     deadline=None,
     derandomize=True,
     suppress_health_check=list(HealthCheck),
 )
+
+
+@schema.parametrize()
+@_FUZZ
 def test_api_matches_its_document(case) -> None:  # type: ignore[no-untyped-def]
+    case.call_and_validate(
+        headers={USER_HEADER: "admin"},
+        excluded_checks=_EXCLUDED_CHECKS,
+    )
+
+
+@django_schema.parametrize()
+@_FUZZ
+def test_the_django_app_matches_the_document(case) -> None:  # type: ignore[no-untyped-def]
     case.call_and_validate(
         headers={USER_HEADER: "admin"},
         excluded_checks=_EXCLUDED_CHECKS,

@@ -41,7 +41,9 @@ DEFAULTS: Mapping[str, Any] = {
 }
 
 #: Options of OPENCRM_CRM_OPTIONS that the app sets itself.
-_RESERVED_OPTIONS = frozenset({"directory", "upgrade", "engine_options", "url"})
+_RESERVED_OPTIONS = frozenset(
+    {"directory", "upgrade", "engine_options", "url", "outer_transaction"}
+)
 
 
 def get(name: str) -> Any:

@@ -1,21 +1,23 @@
 """The process's CRM, opened lazily on the project's database, and its API.
 
 :func:`get_crm` opens one :class:`opencrm.CRM` per process on the ``DATABASES`` alias named
-by ``OPENCRM_DATABASE_ALIAS`` (its own SQLAlchemy connections to the same database: see the
-transactions section of the Django guide). :func:`use_crm` makes the app use a CRM you
+by ``OPENCRM_DATABASE_ALIAS``: its own SQLAlchemy connections to the same database, except
+inside the host's ``transaction.atomic()`` on that alias, where a CRM call joins the host's
+transaction on Django's connection (:class:`HostTransaction`; see the transactions section
+of the Django guide). :func:`use_crm` makes the app use a CRM you
 opened yourself (tests, or hosts that need options a setting cannot hold).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections
+from django.db import connections, transaction
 from django.utils.module_loading import import_string
 
 from opencrm import CRM, SchemaOutdated
@@ -23,6 +25,7 @@ from opencrm.http import API
 from opencrm_django import conf
 
 __all__ = [
+    "HostTransaction",
     "database_url",
     "get_api",
     "get_crm",
@@ -92,6 +95,30 @@ def database_url(alias: str) -> tuple[str, dict[str, Any]]:
     return f"postgresql+psycopg://{auth}{host_part}{port}/{name}{query}", engine_options
 
 
+class HostTransaction:
+    """The host's ``transaction.atomic()`` block on a ``DATABASES`` alias, for the CRM to
+    join (an :class:`opencrm.OuterTransaction`): a CRM call made inside the block runs in
+    a savepoint on Django's connection of this thread, so the block's rollback undoes it;
+    outside any block a call commits in a transaction of its own, on opencrm's connection.
+    """
+
+    def __init__(self, alias: str) -> None:
+        self.alias = alias
+
+    def connection(self) -> Any | None:
+        conn = connections[self.alias]
+        if not conn.in_atomic_block:
+            return None
+        # Like a query of the host's: refused once an error has marked the block for
+        # rollback (TransactionManagementError).
+        conn.validate_no_broken_transaction()
+        conn.ensure_connection()
+        return conn.connection
+
+    def on_commit(self, action: Callable[[], None]) -> None:
+        transaction.on_commit(action, using=self.alias)
+
+
 def user_adapter() -> Any:
     """The configured user adapter (``OPENCRM_USER_ADAPTER``), made once."""
     adapter = _state["adapter"]
@@ -106,7 +133,12 @@ def open_crm(alias: str | None = None, *, upgrade: bool = False, **options: Any)
     alias = alias or conf.get("OPENCRM_DATABASE_ALIAS")
     url, engine_options = database_url(alias)
     settings_options: Mapping[str, Any] = conf.get("OPENCRM_CRM_OPTIONS")
-    merged = {"directory": user_adapter().directory(), **settings_options, **options}
+    merged = {
+        "directory": user_adapter().directory(),
+        "outer_transaction": HostTransaction(alias),
+        **settings_options,
+        **options,
+    }
     try:
         return CRM.open(url, upgrade=upgrade, engine_options=engine_options, **merged)
     except SchemaOutdated as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -34,6 +34,10 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _run_now(action: Callable[[], None]) -> None:
+    action()
+
+
 @attrs.define(kw_only=True)
 class Context:
     """What services need from the CRM that owns them (built by :class:`opencrm.CRM`)."""
@@ -56,6 +60,10 @@ class Context:
     #: ``invoices.html``). Injected by the CRM (the renderer is a plugin module).
     invoice_pdf: Callable[[InvoiceDocument], bytes] | None = None
     invoice_html: Callable[[InvoiceDocument], str] | None = None
+    #: Runs an action once the service call that just ended is durable: at once, or, for
+    #: a call that joined an outer transaction, when that transaction commits (never if it
+    #: rolls back). Plugin reactions and the deletion of stored files wait for it.
+    after_commit: Callable[[Callable[[], None]], None] = _run_now
 
 
 @attrs.define
@@ -114,6 +122,18 @@ def load_module_access(uow: UnitOfWork) -> ModuleAccess:
     )
 
 
+def _react(ctx: Context, events: Sequence[Event]) -> None:
+    # Each reaction runs on its own, so one failing plugin neither undoes the committed
+    # change nor keeps the others from hearing about it.
+    for event in events:
+        args = {"crm": ctx.crm, "event": event}
+        for impl in reversed(ctx.hook.opencrm_event_committed.get_hookimpls()):
+            try:
+                impl.function(*(args[name] for name in impl.argnames))
+            except Exception:
+                log.exception("plugin %s failed on %s", impl.plugin_name, event.name)
+
+
 class Service:
     """Base of the services a :class:`opencrm.Session` exposes."""
 
@@ -133,15 +153,8 @@ class Service:
             if tx.events:
                 ctx.hook.opencrm_before_commit(crm=ctx.crm, uow=uow, events=tuple(tx.events))
             uow.commit()
-        # Each reaction runs on its own, so one failing plugin neither undoes the committed
-        # change nor keeps the others from hearing about it.
-        for event in tx.events:
-            args = {"crm": ctx.crm, "event": event}
-            for impl in reversed(ctx.hook.opencrm_event_committed.get_hookimpls()):
-                try:
-                    impl.function(*(args[name] for name in impl.argnames))
-                except Exception:
-                    log.exception("plugin %s failed on %s", impl.plugin_name, event.name)
+        if tx.events:
+            ctx.after_commit(lambda: _react(ctx, tx.events))
 
     def _managers(self, value: object, field: str = "managers") -> frozenset[str]:
         """Validate a collection of user ids (or Users); unknown ids are refused when the CRM

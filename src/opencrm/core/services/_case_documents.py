@@ -85,7 +85,7 @@ def open_document(cases: CaseService, case_id: int, document_id: int) -> bytes:
 
 
 def remove_document(cases: CaseService, case_id: int, document_id: int) -> None:
-    store = require_store(cases._s)
+    require_store(cases._s)  # NotConfigured without a file store
     with cases._s._tx() as tx:
         case, found = _document(cases, tx, case_id, document_id)
         tx.uow.case_documents.delete(found.id)
@@ -94,4 +94,4 @@ def remove_document(cases: CaseService, case_id: int, document_id: int) -> None:
             case,
             data={"document": found.id, "name": found.name},
         )
-    discard_files(store, [found.file_id])
+    discard_files(cases._s, [found.file_id])

@@ -70,7 +70,7 @@ def set_photo(contacts: ContactService, contact_id: int, data: bytes | IO[bytes]
         forget_files(store, written)
         raise
     if replaced is not None:
-        discard_files(store, _file_ids(replaced))
+        discard_files(contacts._s, _file_ids(replaced))
     return new
 
 
@@ -98,7 +98,7 @@ def photo(contacts: ContactService, contact_id: int, size: str = "large") -> byt
 
 
 def remove_photo(contacts: ContactService, contact_id: int) -> None:
-    store = require_store(contacts._s)
+    require_store(contacts._s)  # NotConfigured without a file store
     with contacts._s._tx() as tx:
         contact = contacts._editable(tx, contact_id)
         removed = tx.uow.contact_photos.delete(contact.id)
@@ -109,4 +109,4 @@ def remove_photo(contacts: ContactService, contact_id: int) -> None:
                 data={"content_type": removed.content_type},
             )
     if removed is not None:
-        discard_files(store, _file_ids(removed))
+        discard_files(contacts._s, _file_ids(removed))

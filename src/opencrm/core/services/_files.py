@@ -40,15 +40,24 @@ def clean_filename(value: object) -> str:
     return name.replace("\\", "/").rsplit("/", 1)[-1].strip() or "file"
 
 
-def discard_files(store: FileStore | None, file_ids: Iterable[str]) -> None:
-    """Delete stored files whose rows are gone; a failure is logged, the change stands."""
+def discard_files(service: Service, file_ids: Iterable[str]) -> None:
+    """Delete stored files whose rows are gone, once that change is durable (at once, or
+    when the outer transaction the call joined commits); a failure is logged, the change
+    stands."""
+    store = service._ctx.file_store
     if store is None:
         return
-    for file_id in file_ids:
-        try:
-            store.delete(file_id)
-        except Exception:
-            log.exception("could not delete the stored file %s", file_id)
+    ids = list(file_ids)
+
+    def delete() -> None:
+        for file_id in ids:
+            try:
+                store.delete(file_id)
+            except Exception:
+                log.exception("could not delete the stored file %s", file_id)
+
+    if ids:
+        service._ctx.after_commit(delete)
 
 
 def forget_files(store: FileStore | None, file_ids: Iterable[str]) -> None:

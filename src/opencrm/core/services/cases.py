@@ -148,7 +148,7 @@ class CaseService:
             ]
             tx.uow.cases.delete(found.id)
             tx.emit("case.deleted", found, before=found)
-        discard_files(self._s._ctx.file_store, file_ids)
+        discard_files(self._s, file_ids)
 
     # --- documents ----------------------------------------------------------------------
 

@@ -234,7 +234,7 @@ class ContactService:
                 file_ids += [photo.large_file_id, photo.medium_file_id, photo.small_file_id]
             tx.uow.contacts.delete(contact_id)
             tx.emit("contact.deleted", contact, before=contact, data={"unlinked": list(members)})
-        discard_files(self._s._ctx.file_store, file_ids)
+        discard_files(self._s, file_ids)
 
     # --- photo --------------------------------------------------------------------------
 

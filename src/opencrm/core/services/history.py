@@ -182,7 +182,7 @@ class HistoryService:
             tx.uow.lock("history_event", found.id)  # attachments in flight finish or fail
             file_ids = tx.uow.history.delete(found.id)
             tx.emit("history.deleted", found, before=found)
-        discard_files(self._s._ctx.file_store, file_ids)
+        discard_files(self._s, file_ids)
 
     def attach(self, event_id: int, data: bytes | IO[bytes], name: str) -> HistoryFile:
         """Attach one more file to an event the user may edit."""
@@ -207,7 +207,7 @@ class HistoryService:
             event, found = self._file(tx, self._editable(tx, event_id), file_id)
             tx.uow.history.delete_file(found.id)
             tx.emit("history.file_removed", event, data={"file": found.id, "name": found.name})
-        discard_files(self._s._ctx.file_store, [found.file_id])
+        discard_files(self._s, [found.file_id])
 
     # --- internals ----------------------------------------------------------------------
 

@@ -250,7 +250,7 @@ class OpportunityService:
             file_ids = tx.uow.history.file_ids_of(opportunity_id=found.id)
             tx.uow.opportunities.delete(found.id)
             tx.emit("opportunity.deleted", found, before=found)
-        discard_files(self._s._ctx.file_store, file_ids)
+        discard_files(self._s, file_ids)
 
     # --- internals ----------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, NestedTransaction, select
 from sqlalchemy import exc as sa_exc
 
 from opencrm.core import invoice_ports, ports, voip_ports
@@ -13,6 +13,7 @@ from opencrm.storage.sqlalchemy import activities, deals, tables, voip
 from opencrm.storage.sqlalchemy import files as filing
 from opencrm.storage.sqlalchemy import invoices as invoicing
 from opencrm.storage.sqlalchemy import repositories as repos
+from opencrm.storage.sqlalchemy.joined import Joiner
 
 __all__ = ["SqlUnitOfWork"]
 
@@ -29,17 +30,29 @@ class SqlUnitOfWork:
 
     Driver errors leave it as opencrm errors: a broken constraint is a
     :class:`~opencrm.errors.Conflict`, anything else a :class:`~opencrm.errors.StorageError`.
+
+    With a ``joiner`` whose outer transaction is open in this thread, it runs on that
+    transaction's connection inside a savepoint: :meth:`commit` releases the savepoint,
+    a rollback rolls back to it, and the outer transaction is left to its owner.
     """
 
-    def __init__(self, engine: Engine, *, write: bool = True) -> None:
+    def __init__(self, engine: Engine, *, write: bool = True, joiner: Joiner | None = None) -> None:
         self._engine = engine
         self._write = write
+        self._joiner = joiner
         self._conn: Connection | None = None
+        self._savepoint: NestedTransaction | None = None
 
     def __enter__(self) -> SqlUnitOfWork:
+        outer = self._joiner.current() if self._joiner is not None else None
         try:
-            conn = self._engine.connect().execution_options(opencrm_write=self._write)
-            conn.begin()
+            if outer is None:
+                conn = self._engine.connect().execution_options(opencrm_write=self._write)
+                conn.begin()
+            else:
+                assert self._joiner is not None
+                conn = self._joiner.connect(outer)
+                self._savepoint = conn.begin_nested()
         except sa_exc.DBAPIError as exc:
             raise StorageError(f"cannot open a transaction: {exc.orig}") from None
         self._conn = conn
@@ -84,22 +97,32 @@ class SqlUnitOfWork:
 
     def commit(self) -> None:
         try:
-            self.connection.commit()
+            if self._savepoint is not None:
+                self._savepoint.commit()
+            else:
+                self.connection.commit()
         except sa_exc.DBAPIError as exc:
             raise _translate(exc) from None
 
     def rollback(self) -> None:
-        self.connection.rollback()
+        if self._savepoint is not None:
+            self._savepoint.rollback()
+        else:
+            self.connection.rollback()
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         conn, self._conn = self._conn, None
+        savepoint, self._savepoint = self._savepoint, None
         if conn is None:
             return
         try:
-            if conn.in_transaction():
+            if savepoint is not None:
+                if savepoint.is_active:
+                    savepoint.rollback()
+            elif conn.in_transaction():
                 conn.rollback()
         finally:
-            conn.close()
+            conn.close()  # on a joined connection: ends nothing of the outer transaction
         if isinstance(exc, sa_exc.DBAPIError):
             raise _translate(exc) from None
 
