@@ -41,6 +41,7 @@ from opencrm.core.entities.invoices import Invoice, InvoiceLine, InvoiceStatus, 
 from opencrm.core.events import AuditEntry, Event
 from opencrm.core.fields import FieldType
 from opencrm.core.files import CaseDocument, StoredFile
+from opencrm.core.jobs import Job, JobResult, JobRun, JobStatus
 from opencrm.core.money import Money
 from opencrm.core.ports import Attachment, FileStore, Message, Notifier
 from opencrm.core.query import Page
@@ -97,6 +98,10 @@ __all__ = [
     "Invoice",
     "InvoiceLine",
     "InvoiceStatus",
+    "Job",
+    "JobResult",
+    "JobRun",
+    "JobStatus",
     "ListItem",
     "ListKind",
     "LocalFileStore",

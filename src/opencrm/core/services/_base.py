@@ -56,6 +56,8 @@ class Context:
     #: ``invoices.html``). Injected by the CRM (the renderer is a plugin module).
     invoice_pdf: Callable[[InvoiceDocument], bytes] | None = None
     invoice_html: Callable[[InvoiceDocument], str] | None = None
+    #: The CRM's :class:`~opencrm.core.jobs.JobRunner` (kinds, hand-off, runs).
+    jobs: Any = None
 
 
 @attrs.define
