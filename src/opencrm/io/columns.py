@@ -18,6 +18,7 @@ exporting user reads them (empty when they may not), with a bounded cache.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -90,6 +91,16 @@ def _custom(session: Any, entity_types: Sequence[str]) -> list[CustomField]:
         f for f in session.fields.list() if f.entity_type in entity_types and f.type != "heading"
     ]
     return sorted(fields, key=lambda f: (f.entity_type, f.sort_order, f.id))
+
+
+def _value(field: CustomField, value: Any) -> Any:
+    """A custom value as a typed cell: a date field's ISO text as a date."""
+    if field.type == "date" and isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _custom_headers(fields: Sequence[CustomField]) -> list[str]:
@@ -181,7 +192,7 @@ def contacts_sheet(session: Any) -> Sheet:
             _join(sorted(c.managers)),
             _join(sorted(c.tags)),
             *_infos(c),
-            *[c.custom.get(f.id) if f.applies_to(c.kind) else None for f in fields],
+            *[_value(f, c.custom.get(f.id)) if f.applies_to(c.kind) else None for f in fields],
             *_stamps(c),
         ]
 
@@ -241,7 +252,7 @@ def opportunities_sheet(session: Any) -> Sheet:
             _join(sorted(o.tags)),
             o.restricted,
             _join(sorted(o.access_list)),
-            *[o.custom.get(f.id) for f in fields],
+            *[_value(f, o.custom.get(f.id)) for f in fields],
             *_stamps(o),
         ]
 
@@ -275,7 +286,7 @@ def cases_sheet(session: Any) -> Sheet:
             _join(sorted(c.tags)),
             c.restricted,
             _join(sorted(c.access_list)),
-            *[c.custom.get(f.id) for f in fields],
+            *[_value(f, c.custom.get(f.id)) for f in fields],
             *_stamps(c),
         ]
 
