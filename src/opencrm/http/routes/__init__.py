@@ -10,6 +10,7 @@ from opencrm.http.routes import (
     deals,
     docs,
     invoices,
+    jobs,
     lists,
     products,
     settings,
@@ -31,4 +32,5 @@ ROUTES: tuple[Route, ...] = (
     *taxes.ROUTES,
     *currencies.ROUTES,
     *settings.ROUTES,
+    *jobs.ROUTES,
 )
