@@ -826,9 +826,14 @@ def _export_parser(commands: Any) -> None:
         "export (CRM admins): a ZIP of one CSV per entity. The file appears only once it is "
         "complete.",
     )
-    export.add_argument("entity", nargs="?", choices=EXPORT_ENTITIES, help="what to export")
+    # No argparse choices: they would read as sub-commands; the export checks both names.
+    export.add_argument(
+        "entity", nargs="?", metavar="ENTITY", help=f"one of {', '.join(EXPORT_ENTITIES)}"
+    )
     export.add_argument("--all", action="store_true", help="the full export (a ZIP; admins)")
-    export.add_argument("--format", choices=EXPORT_FORMATS, default=None, help="default csv")
+    export.add_argument(
+        "--format", default=None, help=f"one of {', '.join(EXPORT_FORMATS)} (default csv)"
+    )
     export.add_argument("--out", required=True, metavar="FILE", help="the file to write")
     where = export.add_mutually_exclusive_group(required=True)
     where.add_argument("--db", metavar="URL", help="the CRM database URL")

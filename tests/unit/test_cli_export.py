@@ -119,6 +119,8 @@ def test_export_all_is_for_admins_and_writes_a_zip(
         (["contacts", "--filter", "colour=red"], "colour"),
         (["contacts", "--filter", "created_from=yesterday"], "not an ISO date"),
         (["--all", "--format", "xlsx", "--admin"], "leave out --format"),
+        (["planets"], "entity: must be one of contacts, opportunities"),
+        (["contacts", "--format", "pdf"], "format: must be one of csv, xlsx"),
     ],
 )
 def test_export_errors_are_one_line(
