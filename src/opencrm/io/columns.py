@@ -19,13 +19,14 @@ exporting user reads them (empty when they may not), with a bounded cache.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import attrs
 
 from opencrm.core.entities.contacts import Company, Contact, InfoType, Person
 from opencrm.core.entities.lists import CustomField, ListKind
+from opencrm.core.services.exports import contact_names
 from opencrm.errors import NotFound
 
 __all__ = ["SEPARATOR", "Sheet", "sheet_for"]
@@ -37,12 +38,18 @@ _CACHE = 20_000
 _STAMPS = ["Created at", "Created by", "Updated at", "Updated by"]
 
 
+def _no_prefetch(records: Sequence[Any]) -> None:
+    return None
+
+
 @attrs.frozen
 class Sheet:
-    """The header of an export and how one record becomes a row."""
+    """The header of an export, how one record becomes a row, and what to look up once per
+    page of records before their rows are made (the names of linked contacts)."""
 
     header: list[str]
     row: Callable[[Any], list[Any]]
+    prefetch: Callable[[Sequence[Any]], None] = _no_prefetch
 
 
 def _join(values: Sequence[Any]) -> str:
@@ -59,6 +66,17 @@ class _Names:
     def __init__(self, session: Any) -> None:
         self._s = session
         self._cache: dict[tuple[str, int], str] = {}
+
+    def prefetch(self, contact_ids: Iterable[int | None]) -> None:
+        """Look up, in one go, the names of the contacts not known yet."""
+        missing = {i for i in contact_ids if i is not None and ("contacts", i) not in self._cache}
+        if not missing:
+            return
+        if len(self._cache) + len(missing) > _CACHE:
+            self._cache.clear()
+        found = contact_names(self._s.exports._s, sorted(missing))
+        for cid in missing:
+            self._cache[("contacts", cid)] = found.get(cid, "")
 
     def _get(self, area: str, record_id: int | None) -> str:
         if record_id is None:
@@ -196,7 +214,10 @@ def contacts_sheet(session: Any) -> Sheet:
             *_stamps(c),
         ]
 
-    return Sheet(header, row)
+    def prefetch(page: Sequence[Any]) -> None:
+        names.prefetch(getattr(c, "company_id", None) for c in page)
+
+    return Sheet(header, row, prefetch)
 
 
 def opportunities_sheet(session: Any) -> Sheet:
@@ -256,7 +277,10 @@ def opportunities_sheet(session: Any) -> Sheet:
             *_stamps(o),
         ]
 
-    return Sheet(header, row)
+    def prefetch(page: Sequence[Any]) -> None:
+        names.prefetch([o.contact_id for o in page] + [m for o in page for m in o.members])
+
+    return Sheet(header, row, prefetch)
 
 
 def cases_sheet(session: Any) -> Sheet:
@@ -290,7 +314,10 @@ def cases_sheet(session: Any) -> Sheet:
             *_stamps(c),
         ]
 
-    return Sheet(header, row)
+    def prefetch(page: Sequence[Any]) -> None:
+        names.prefetch(m for c in page for m in c.members)
+
+    return Sheet(header, row, prefetch)
 
 
 def tasks_sheet(session: Any) -> Sheet:
@@ -334,7 +361,10 @@ def tasks_sheet(session: Any) -> Sheet:
             *_stamps(t),
         ]
 
-    return Sheet(header, row)
+    def prefetch(page: Sequence[Any]) -> None:
+        names.prefetch(t.contact_id for t in page)
+
+    return Sheet(header, row, prefetch)
 
 
 def invoices_sheet(session: Any) -> Sheet:
@@ -386,7 +416,10 @@ def invoices_sheet(session: Any) -> Sheet:
             *_stamps(i),
         ]
 
-    return Sheet(header, row)
+    def prefetch(page: Sequence[Any]) -> None:
+        names.prefetch(i.client_id for i in page)
+
+    return Sheet(header, row, prefetch)
 
 
 def history_sheet(session: Any) -> Sheet:
@@ -423,7 +456,10 @@ def history_sheet(session: Any) -> Sheet:
             h.created_at,
         ]
 
-    return Sheet(header, row)
+    def prefetch(page: Sequence[Any]) -> None:
+        names.prefetch(h.contact_id for h in page)
+
+    return Sheet(header, row, prefetch)
 
 
 def products_sheet(session: Any) -> Sheet:

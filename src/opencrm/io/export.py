@@ -8,14 +8,14 @@ exports, the CLI); ``session.exports.start`` runs the same code as a job (the ``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from opencrm.core.jobs import JobRun, StopJob
 from opencrm.core.services.exports import check_export, decode_filters
 from opencrm.errors import PermissionDenied
 from opencrm.io._writers import csv_chunks, xlsx_chunks, zip_chunks
-from opencrm.io.columns import sheet_for
+from opencrm.io.columns import Sheet, sheet_for
 
 __all__ = [
     "CONTENT_TYPES",
@@ -65,9 +65,25 @@ def records(
 ) -> Iterator[Any]:
     """Every record of ``session.<entity>.list(**filters)``, page after page (keyset cursor);
     ``should_stop`` is asked before each page (True raises :class:`StopJob`)."""
+    for page in pages(
+        session, entity, sort=sort, page_size=page_size, should_stop=should_stop, **filters
+    ):
+        yield from page
+
+
+def pages(
+    session: Any,
+    entity: str,
+    *,
+    sort: str | None = None,
+    page_size: int = PAGE_SIZE,
+    should_stop: ShouldStop | None = None,
+    **filters: Any,
+) -> Iterator[Sequence[Any]]:
+    """The pages of :func:`records`."""
     service = getattr(session, entity)
     if entity == "products":  # a short list, not paged
-        yield from service.list()
+        yield service.list()
         return
     paging: dict[str, Any] = {} if sort is None else {"sort": sort}
     after: str | None = None
@@ -75,23 +91,31 @@ def records(
         if should_stop is not None and should_stop():
             raise StopJob
         page = service.list(limit=page_size, after=after, **paging, **filters)
-        yield from page.items
+        yield page.items
         after = page.next_cursor
         if after is None:
             return
 
 
-def _counted(rows: Iterator[Any], progress: Progress | None, total: int | None) -> Iterator[Any]:
-    done = 0
-    if progress is not None:
-        progress(0, total)
-    for row in rows:
-        yield row
-        done += 1
-        if progress is not None and done % PAGE_SIZE == 0:
-            progress(done, total)
+def _rows(
+    sheet: Sheet,
+    batches: Iterator[Sequence[Any]],
+    progress: Progress | None,
+    total: int | None,
+    start: int = 0,
+) -> Iterator[list[Any]]:
+    """The rows of every page, the page's linked names looked up first; ``progress`` after
+    each page."""
+    done = start
     if progress is not None:
         progress(done, total)
+    for batch in batches:
+        sheet.prefetch(batch)
+        for record in batch:
+            yield sheet.row(record)
+        done += len(batch)
+        if progress is not None:
+            progress(done, total)
 
 
 def stream_export(
@@ -111,10 +135,10 @@ def stream_export(
     check_export(entity, format)
     sheet = sheet_for(entity, session)
     total = getattr(session, entity).count(**filters) if progress is not None else None
-    items = records(
+    batches = pages(
         session, entity, sort=sort, page_size=page_size, should_stop=should_stop, **filters
     )
-    rows = (sheet.row(r) for r in _counted(items, progress, total))
+    rows = _rows(sheet, batches, progress, total)
     if format == "xlsx":
         yield from xlsx_chunks(sheet.header, rows, title=entity.capitalize())
     else:
@@ -141,24 +165,15 @@ def stream_full_export(
     done = [0]
 
     def tick(n: int, _total: int | None) -> None:
+        done[0] = n
         if progress is not None:
-            progress(done[0] + n, total)
+            progress(n, total)
 
     def members() -> Iterator[tuple[str, list[str], Iterator[list[Any]]]]:
         for name, entity in FULL_EXPORT_FILES:
             sheet = sheet_for(entity, session)
-            counted: list[int] = [0]
-
-            def rows(
-                sheet: Any = sheet, entity: str = entity, counted: list[int] = counted
-            ) -> Iterator[list[Any]]:
-                items = records(session, entity, page_size=page_size, should_stop=should_stop)
-                for record in _counted(items, tick, total):
-                    counted[0] += 1
-                    yield sheet.row(record)
-
-            yield name, sheet.header, rows()
-            done[0] += counted[0]
+            batches = pages(session, entity, page_size=page_size, should_stop=should_stop)
+            yield name, sheet.header, _rows(sheet, batches, tick, total, start=done[0])
 
     yield from zip_chunks(members())
 
