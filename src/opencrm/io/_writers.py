@@ -48,9 +48,14 @@ def neutralise(text: str) -> str:
     return "'" + text if text.startswith(DANGEROUS_PREFIXES) else text
 
 
+_DANGEROUS_FIRST = frozenset(DANGEROUS_PREFIXES)
+
+
 def csv_text(value: Any) -> str:
     """How a typed value is written in CSV: text neutralised, ``true``/``false``, decimals
     as written, dates and datetimes in ISO 8601 (datetimes in UTC with ``Z``)."""
+    if value.__class__ is str:  # the common case first: a million rows have many cells
+        return "'" + value if value[:1] in _DANGEROUS_FIRST else value
     if value is None:
         return ""
     if isinstance(value, str):
@@ -88,6 +93,8 @@ def _take(buffer: io.StringIO, first: bool) -> bytes:
 
 def _xlsx_value(ws: Any, value: Any) -> Any:
     if isinstance(value, str):
+        if not value:
+            return None  # no cell at all: openpyxl skips None, but writes <c/> for ""
         if ILLEGAL_CHARACTERS_RE.search(value):
             value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
         if value.startswith("="):

@@ -145,19 +145,25 @@ def _info_columns() -> list[tuple[InfoType, str, str | None, str]]:
 INFO_COLUMNS = _info_columns()
 
 
+# (type, category) -> [(position among the info columns, address part or None)]
+_INFO_SLOTS: dict[tuple[str, str], list[tuple[int, str | None]]] = {}
+for _n, (_kind, _category, _part, _) in enumerate(INFO_COLUMNS):
+    _INFO_SLOTS.setdefault((str(_kind), _category), []).append((_n, _part))
+
+
 def _infos(contact: Contact) -> list[str]:
+    out = [""] * len(INFO_COLUMNS)
+    if not contact.infos:
+        return out
     grouped: dict[tuple[str, str], list[Any]] = {}
     for info in sorted(contact.infos, key=lambda i: not i.is_primary):
         grouped.setdefault((str(info.type), info.category), []).append(info)
-    out: list[str] = []
-    for kind, category, part, _ in INFO_COLUMNS:
-        found = grouped.get((str(kind), category))
-        if not found:
-            out.append("")
-        elif part is None:
-            out.append(_join([i.value for i in found]))
-        else:
-            out.append(_join([getattr(i.address, part, "") if i.address else "" for i in found]))
+    for key, found in grouped.items():
+        for n, part in _INFO_SLOTS.get(key, ()):
+            if part is None:
+                out[n] = _join([i.value for i in found])
+            else:
+                out[n] = _join([getattr(i.address, part, "") if i.address else "" for i in found])
     return out
 
 
