@@ -3,7 +3,7 @@
 Loads N synthetic contacts (default 1,000,000; the data of bench/contacts.py: persons and
 companies, 30 % of persons at a company, managers, an e-mail and a phone each) into a fresh
 SQLite file, then runs each export in a subprocess of its own, so that each peak RSS
-(``ru_maxrss``) is that export's alone:
+(``VmHWM``) is that export's alone:
 
 - ``opencrm csv`` / ``opencrm xlsx``: ``opencrm.io.stream_export`` as a CRM admin, every
   column (135 with the contact infos), read page by page through ``s.contacts.list``;
@@ -53,6 +53,15 @@ def _admin():  # type: ignore[no-untyped-def]
 
 
 def _peak_mb() -> float:
+    """This process's peak RSS: VmHWM, the high-water mark of its own address space.
+    (``ru_maxrss`` would not do: Linux carries it over fork and exec, so a child would report
+    at least the parent's peak, here the loader's.)"""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
