@@ -311,3 +311,29 @@ def test_wait_reports_a_timeout(jcrm: CRM) -> None:
     assert time.monotonic() - t0 < 5
     release.set()
     assert jcrm.jobs.wait(timeout=30) is True
+
+
+def test_a_result_that_fails_midway_leaves_no_file(jcrm: CRM, tmp_path: Any) -> None:
+    def chunks() -> Any:
+        yield b"a,b\r\n"
+        raise OSError("the database went away")
+
+    def half(run: JobRun) -> None:
+        run.save_result("half.csv", "text/csv", chunks())
+
+    def whole_then_fail(run: JobRun) -> None:
+        run.save_result("whole.csv", "text/csv", [b"a,b\r\n"])
+        raise RuntimeError("after the file")
+
+    jcrm.jobs.register("half", half)
+    jcrm.jobs.register("whole_then_fail", whole_then_fail)
+    from opencrm.core.services.jobs import start_job
+
+    alice = session(jcrm, "alice")
+    first = start_job(alice.jobs._s, "half", {})
+    second = start_job(alice.jobs._s, "whole_then_fail", {})
+    jcrm.jobs.wait(timeout=30)
+    assert alice.jobs.get(first.id).error == "OSError: the database went away"
+    assert alice.jobs.get(second.id).error == "RuntimeError: after the file"
+    assert alice.jobs.get(second.id).result is None
+    assert sorted(p.name for p in (tmp_path / "files").iterdir()) == []
