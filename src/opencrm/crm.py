@@ -90,7 +90,10 @@ class CRM:
         #: Long work (exports, imports): ``jobs.register(kind, fn)`` adds a kind,
         #: ``jobs.run(job_id)`` runs a job in a host's worker, ``jobs.wait()`` waits for the
         #: background jobs of this process. See docs/import-export.md.
-        self.jobs = JobRunner(self._ctx, stalled_after=stalled_after)
+        # An in-memory SQLite database is one connection shared by every thread: its jobs
+        # run inline, in the call that starts them, instead of in a background thread.
+        in_memory = is_sqlite(engine) and engine.url.database in (None, "", ":memory:")
+        self.jobs = JobRunner(self._ctx, stalled_after=stalled_after, threads=not in_memory)
         self._ctx.jobs = self.jobs
         register_export_kinds(self.jobs)
 

@@ -337,3 +337,21 @@ def test_a_result_that_fails_midway_leaves_no_file(jcrm: CRM, tmp_path: Any) -> 
     assert alice.jobs.get(second.id).error == "RuntimeError: after the file"
     assert alice.jobs.get(second.id).result is None
     assert sorted(p.name for p in (tmp_path / "files").iterdir()) == []
+
+
+def test_an_in_memory_database_runs_jobs_inline(tmp_path: Any) -> None:
+    crm = CRM.open(
+        "sqlite://", load_entrypoints=False, file_store=LocalFileStore(tmp_path / "files")
+    )
+    try:
+        s = crm.session(User(id="alice"))
+        for i in range(3):
+            s.contacts.add_person(f"P{i}")
+        job = s.exports.start("contacts")
+        s.contacts.add_person("Later")  # the connection is free again at once
+        done = s.jobs.get(job.id)
+        assert done.status is JobStatus.SUCCEEDED
+        assert done.done == 3
+        assert crm.jobs.threads is False
+    finally:
+        crm.close()

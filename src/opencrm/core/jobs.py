@@ -232,8 +232,17 @@ class JobRunner:
     background threads this process started (tests, the CLI, a clean shutdown).
     """
 
-    def __init__(self, ctx: Context, *, stalled_after: dt.timedelta = DEFAULT_STALLED_AFTER):
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        stalled_after: dt.timedelta = DEFAULT_STALLED_AFTER,
+        threads: bool = True,
+    ):
         self._ctx = ctx
+        #: False: no background thread; a job no plugin takes runs inline, in the call that
+        #: started it (an in-memory SQLite database has one connection for every thread).
+        self.threads = threads
         self._kinds: dict[str, JobKind] = {}
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
@@ -262,6 +271,9 @@ class JobRunner:
         background thread of this process. Called once the job's row has committed."""
         taken = self._ctx.hook.opencrm_dispatch_job(crm=self._ctx.crm, job=job)
         if taken is True:
+            return
+        if not self.threads:
+            self._run_logged(job.id)
             return
         thread = threading.Thread(
             target=self._run_logged, args=(job.id,), name=f"opencrm-job-{job.id}", daemon=True
