@@ -51,6 +51,7 @@ from opencrm.core.entities.voip import (
 from opencrm.core.events import AuditEntry, Event
 from opencrm.core.fields import FieldType
 from opencrm.core.files import CaseDocument, StoredFile
+from opencrm.core.jobs import Job, JobResult, JobRun, JobStatus
 from opencrm.core.money import Money
 from opencrm.core.ports import Attachment, FileStore, Message, Notifier
 from opencrm.core.query import Page
@@ -112,6 +113,10 @@ __all__ = [
     "Invoice",
     "InvoiceLine",
     "InvoiceStatus",
+    "Job",
+    "JobResult",
+    "JobRun",
+    "JobStatus",
     "ListItem",
     "ListKind",
     "LocalFileStore",

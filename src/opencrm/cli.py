@@ -6,6 +6,7 @@
     opencrm demo [--db PATH] ...       write a SQLite CRM full of realistic sample data
     opencrm reminders --app MOD:NAME   send the task reminders that have come due (cron)
     opencrm serve --demo | --app M:N   serve the REST API (the demo, or your Flask app)
+    opencrm export ENTITY --out FILE   export a list as CSV or XLSX (--all: everything, a ZIP)
 
 Errors (a bad URL, a database that does not answer, a refused demo file, an --app that is not
 a CRM or a Flask app) are reported on one line on stderr with exit code 2.
@@ -195,6 +196,8 @@ def _parser() -> argparse.ArgumentParser:
         "2031-03-14T09:30:00+00:00 (default: now, by the CRM's clock)",
     )
     reminders.set_defaults(run=_reminders)
+
+    _export_parser(commands)
 
     serve = commands.add_parser(
         "serve",
@@ -807,3 +810,179 @@ def _table(rows: Sequence[Sequence[str]], out: TextIO, *, numeric: set[int]) -> 
 
 if __name__ == "__main__":  # python -m opencrm.cli
     raise SystemExit(main())
+
+
+# --- export --------------------------------------------------------------------------------
+
+
+def _export_parser(commands: Any) -> None:
+    from opencrm.core.services.exports import EXPORT_ENTITIES, EXPORT_FORMATS
+
+    export = commands.add_parser(
+        "export",
+        help="export a list (or, with --all, everything) to a CSV, XLSX or ZIP file",
+        description="Write the ENTITY list a user can see, filtered like the list of the "
+        "session service, to --out, page by page with a progress bar; --all writes the full "
+        "export (CRM admins): a ZIP of one CSV per entity. The file appears only once it is "
+        "complete.",
+    )
+    # No argparse choices: they would read as sub-commands; the export checks both names.
+    export.add_argument(
+        "entity", nargs="?", metavar="ENTITY", help=f"one of {', '.join(EXPORT_ENTITIES)}"
+    )
+    export.add_argument("--all", action="store_true", help="the full export (a ZIP; admins)")
+    export.add_argument(
+        "--format", default=None, help=f"one of {', '.join(EXPORT_FORMATS)} (default csv)"
+    )
+    export.add_argument("--out", required=True, metavar="FILE", help="the file to write")
+    where = export.add_mutually_exclusive_group(required=True)
+    where.add_argument("--db", metavar="URL", help="the CRM database URL")
+    where.add_argument(
+        "--app",
+        metavar="MODULE:NAME",
+        help="the host application's CRM (a CRM or a function returning one), whose user "
+        "directory knows --user",
+    )
+    export.add_argument("--user", required=True, help="act as this user id (their rights)")
+    export.add_argument(
+        "--admin",
+        action="store_true",
+        help="with --db: the user is a CRM admin (with --app the directory says)",
+    )
+    export.add_argument("--sort", help="a sort of the list, e.g. --sort=-created")
+    export.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a filter of the list, repeated; VALUE is read as JSON when it is JSON "
+        '(numbers, true, ["a", "b"]), as an ISO date or datetime for *_from/*_to, '
+        "else as text",
+    )
+    export.add_argument("--quiet", action="store_true", help="no progress bar")
+    export.set_defaults(run=_export)
+
+
+def parse_filters(items: Sequence[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` arguments as list filters (see ``opencrm export --help``)."""
+    import json
+
+    found: dict[str, Any] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise CommandFailed(f"--filter {item!r}: write NAME=VALUE")
+        value: Any = raw
+        if name.endswith(("_from", "_to")):
+            try:
+                value = dt.datetime.fromisoformat(raw) if "T" in raw else dt.date.fromisoformat(raw)
+            except ValueError:
+                raise CommandFailed(f"--filter {item!r}: not an ISO date or datetime") from None
+        else:
+            with contextlib.suppress(ValueError):
+                value = json.loads(raw)
+        found[name] = value
+    return found
+
+
+def _export(args: argparse.Namespace, out: TextIO) -> int:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from opencrm.io.export import stream_export, stream_full_export
+
+    if args.all == (args.entity is not None):
+        raise CommandFailed("name one ENTITY to export, or --all (not both)")
+    if args.all and args.format not in (None, "csv"):
+        raise CommandFailed("--all writes a ZIP of CSV files; leave out --format")
+    fmt = args.format or "csv"
+    filters = parse_filters(args.filter)
+    if args.all and (filters or args.sort):
+        raise CommandFailed("--all exports everything: --filter and --sort do not apply")
+    if args.app is not None:
+        crm = _load_crm(args.app)
+        if crm.directory is None or crm.directory.get(args.user) is None:
+            crm.close()
+            raise CommandFailed(f"--app {args.app}: its user directory has no user {args.user!r}")
+        if args.admin:
+            crm.close()
+            raise CommandFailed("--admin goes with --db; with --app the directory decides")
+        user = crm.directory.get(args.user)
+        assert user is not None
+    else:
+        crm = CRM(_engine(args.db, must_exist=True), load_entrypoints=False)
+        user = User(id=args.user, crm_admin=args.admin)
+    target = Path(args.out)
+    console = Console(file=sys.stderr, quiet=args.quiet)
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rate]} rows/s"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    started = time.monotonic()
+    rows = 0
+    what = "everything" if args.all else args.entity
+    try:
+        session = crm.session(user)
+        with Progress(*columns, console=console, transient=False) as bar:
+            task = bar.add_task(f"exporting {what}", total=None, rate="0")
+
+            def progress(done: int, total: int | None) -> None:
+                nonlocal rows
+                rows = done
+                elapsed = max(time.monotonic() - started, 1e-6)
+                bar.update(task, completed=done, total=total, rate=f"{done / elapsed:,.0f}")
+
+            if args.all:
+                chunks = stream_full_export(session, progress=progress)
+            else:
+                chunks = stream_export(
+                    session, args.entity, fmt, sort=args.sort, progress=progress, **filters
+                )
+            size = _write_atomically(target, chunks)
+    finally:
+        crm.close()
+    seconds = time.monotonic() - started
+    kind = "ZIP" if args.all else fmt.upper()
+    print(
+        f"exported {_n(rows, 'row')} of {what} to {target} ({kind}, {_n(size, 'byte')}) "
+        f"in {seconds:.1f} s ({rows / max(seconds, 1e-6):,.0f} rows/s)",
+        file=out,
+    )
+    return 0
+
+
+def _write_atomically(target: Path, chunks: Iterable[bytes]) -> int:
+    """Write ``chunks`` to a temporary file beside ``target`` and rename it into place, so a
+    failed export leaves no half-written file; return the size."""
+    import tempfile
+
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():
+        raise CommandFailed(f"--out {target}: no directory {directory}")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.")
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            for chunk in chunks:
+                fh.write(chunk)
+                size += len(chunk)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return size

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from opencrm.core.entities.activities import Task
 from opencrm.core.fields import FieldTypeRegistry
+from opencrm.core.jobs import DEFAULT_STALLED_AFTER, JobRunner
 from opencrm.core.notify import deliver
 from opencrm.core.ports import Clock, FileStore, Message, Notifier
 from opencrm.core.services._base import Context, Service, utc_now
@@ -20,6 +21,7 @@ from opencrm.core.services._voip_webhooks import handle_webhook
 from opencrm.core.services.reminders import SYSTEM_USER, claim_due_reminders
 from opencrm.core.users import User, UserDirectory
 from opencrm.errors import SchemaOutdated
+from opencrm.io.export import register_kinds as register_export_kinds
 from opencrm.plugins.builtin.invoice_documents import render_html, render_pdf
 from opencrm.plugins.builtin.notifications import invoice_mail
 from opencrm.plugins.manager import make_plugin_manager
@@ -63,6 +65,7 @@ class CRM:
         notifier: Notifier | None = None,
         file_store: FileStore | None = None,
         outer_transaction: OuterTransaction | None = None,
+        stalled_after: dt.timedelta = DEFAULT_STALLED_AFTER,
     ) -> None:
         self.engine = engine
         joiner = None if outer_transaction is None else Joiner(engine.url, outer_transaction)
@@ -95,6 +98,15 @@ class CRM:
             invoice_pdf=render_pdf,
             invoice_html=render_html,
         )
+        #: Long work (exports, imports): ``jobs.register(kind, fn)`` adds a kind,
+        #: ``jobs.run(job_id)`` runs a job in a host's worker, ``jobs.wait()`` waits for the
+        #: background jobs of this process. See docs/import-export.md.
+        # An in-memory SQLite database is one connection shared by every thread: its jobs
+        # run inline, in the call that starts them, instead of in a background thread.
+        in_memory = is_sqlite(engine) and engine.url.database in (None, "", ":memory:")
+        self.jobs = JobRunner(self._ctx, stalled_after=stalled_after, threads=not in_memory)
+        self._ctx.jobs = self.jobs
+        register_export_kinds(self.jobs)
 
     @classmethod
     def open(
@@ -117,9 +129,11 @@ class CRM:
         numbers written without ``+``), ``notifier`` (an :class:`~opencrm.core.ports.Notifier`
         such as ``SmtpNotifier`` or ``OutboxNotifier``; None sends no notifications) and
         ``file_store`` (a :class:`~opencrm.core.ports.FileStore` such as ``LocalFileStore``,
-        needed for case documents) and ``outer_transaction`` (an
+        needed for case documents and job results), ``outer_transaction`` (an
         :class:`~opencrm.OuterTransaction`: service calls made while it has a transaction
-        open join it in a savepoint, see docs/storage.md).
+        open join it in a savepoint, see docs/storage.md) and ``stalled_after`` (a
+        :class:`datetime.timedelta`: how long a running job may go without a heartbeat before
+        it is reported as stalled, default 5 minutes).
         """
         engine = create_engine_for(url, **dict(engine_options or {}))
         if upgrade is None:

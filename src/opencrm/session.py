@@ -7,6 +7,7 @@ from types import TracebackType
 from opencrm.core.services._base import Context, Service
 from opencrm.core.services.cases import CaseService
 from opencrm.core.services.contacts import ContactService
+from opencrm.core.services.exports import ExportService
 from opencrm.core.services.history import HistoryService
 from opencrm.core.services.invoices import (
     CurrencyService,
@@ -14,6 +15,7 @@ from opencrm.core.services.invoices import (
     ProductService,
     TaxService,
 )
+from opencrm.core.services.jobs import JobService
 from opencrm.core.services.lists import CustomFieldService, ListService, SettingsService
 from opencrm.core.services.opportunities import OpportunityService, StageService
 from opencrm.core.services.tasks import TaskService
@@ -26,7 +28,7 @@ __all__ = ["Session"]
 class Session:
     """Everything ``user`` may do, grouped by area: ``contacts``, ``lists``, ``fields``,
     ``settings``, ``opportunities``, ``stages``, ``cases``, ``tasks``, ``history``,
-    ``invoices``, ``products``, ``taxes``, ``currencies``, ``voip``.
+    ``invoices``, ``products``, ``taxes``, ``currencies``, ``voip``, ``jobs``, ``exports``.
 
     Every call is checked as this user and runs as one transaction, so a failed call leaves
     nothing behind. Get one with :meth:`opencrm.CRM.session`; ``with`` is optional.
@@ -51,6 +53,8 @@ class Session:
         self.tasks = TaskService(service)
         self.history = HistoryService(service)
         self.voip = VoipService(service)
+        self.jobs = JobService(service)
+        self.exports = ExportService(service, self)
 
     def __enter__(self) -> Session:
         return self

@@ -7,7 +7,7 @@ Storage implements the repositories and the unit of work; the host may supply a
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import IO, Any, Protocol, Self
 
 import attrs
@@ -26,6 +26,7 @@ from opencrm.core.invoice_ports import (
     ProductRepository,
     TaxRepository,
 )
+from opencrm.core.jobs import Job, JobResult, JobStatus
 from opencrm.core.permissions import ActivityScope, ContactScope, DealScope
 from opencrm.core.query import ContactFilter, Cursor, PageRequest
 from opencrm.core.voip_ports import VoipRepository
@@ -42,6 +43,7 @@ __all__ = [
     "CustomFieldRepository",
     "FileStore",
     "HistoryRepository",
+    "JobRepository",
     "ListRepository",
     "Message",
     "Notifier",
@@ -243,6 +245,7 @@ class UnitOfWork(Protocol):
     history: HistoryRepository
     contact_photos: ContactPhotoRepository
     voip: VoipRepository
+    jobs: JobRepository
 
     def __enter__(self) -> Self: ...
 
@@ -306,7 +309,12 @@ class Notifier(Protocol):
 class FileStore(Protocol):
     """Port for uploaded files (case documents). A store sniffs the type from the bytes, keeps
     a size limit and refuses with :class:`~opencrm.errors.ValidationError` before writing
-    anything (see :func:`opencrm.core.files.check_upload`)."""
+    anything (see :func:`opencrm.core.files.check_upload`).
+
+    A store may also offer ``put_stream(chunks, original_name, content_type)`` and
+    ``open_stream(file_id)`` (as :class:`~opencrm.LocalFileStore` does) for the files opencrm
+    generates itself, such as exports: they are then written and sent chunk by chunk. Without
+    them, job results go through ``put`` and ``open`` whole (and within the upload limit)."""
 
     def put(
         self, data: bytes | IO[bytes], original_name: str, content_type: str | None = None
@@ -410,3 +418,49 @@ class ContactPhotoRepository(Protocol):
 
     def delete(self, contact_id: int) -> ContactPhoto | None:
         """Remove a contact's photo row; return it, if there was one."""
+
+
+# --- Jobs -------------------------------------------------------------------------------------
+
+
+class JobRepository(Protocol):
+    """Jobs and their state. Each write is its own short transaction in the runner, so any app
+    server reading the table sees how far a job is."""
+
+    def add(self, job: Job, owner: Mapping[str, Any]) -> Job:
+        """Insert a queued job (its ``id`` is ignored) with a snapshot of its owner (a dict
+        a worker rebuilds the :class:`~opencrm.User` from)."""
+
+    def get(self, job_id: int) -> Job | None: ...
+
+    def list(self, owner: str | None, page: PageRequest) -> tuple[Sequence[Job], Cursor | None]:
+        """One page of jobs, newest first by default; ``owner`` None: everyone's."""
+
+    def claim(self, job_id: int, now: dt.datetime) -> tuple[Job, Mapping[str, Any]] | None:
+        """Turn a queued job into a running one (one conditional update: a job is claimed
+        once); return it with its owner snapshot, or None when it is not queued."""
+
+    def progress(
+        self, job_id: int, done: int, total: int | None, rate: float, now: dt.datetime
+    ) -> None:
+        """Record progress (``total`` None keeps the known total) and the heartbeat."""
+
+    def cancel_requested(self, job_id: int) -> bool:
+        """Whether cancelling was asked for (True for a job that no longer exists)."""
+
+    def request_cancel(self, job_id: int, now: dt.datetime, *, stalled: bool) -> Job | None:
+        """Ask a running job to stop; a queued (or ``stalled``) one is cancelled at once.
+        Return the job as it is now (None when missing)."""
+
+    def finish(
+        self,
+        job_id: int,
+        status: JobStatus,
+        summary: Mapping[str, Any],
+        error: str | None,
+        result: JobResult | None,
+        now: dt.datetime,
+    ) -> Job | None:
+        """Record the end of a running job; None when the job is gone or not running."""
+
+    def delete(self, job_id: int) -> None: ...

@@ -84,12 +84,15 @@ class Listing:
 class Download:
     """A file response. ``inline`` lets a browser show it in place (calendars, HTML
     invoices); every other download is an attachment. The route's ``download_type`` names
-    the media type for the OpenAPI document."""
+    the media type for the OpenAPI document. ``data`` is the bytes, or an iterable of byte
+    chunks for a large file (a job's export), sent as a streamed response whose
+    ``Content-Length`` is ``size`` when given."""
 
-    data: bytes
+    data: bytes | Iterable[bytes]
     content_type: str
     filename: str
     inline: bool = False
+    size: int | None = None
 
 
 @attrs.frozen
@@ -669,9 +672,14 @@ class API:
             return Response(status=200, headers=own, body=result.body)
         if isinstance(result, Download):
             disposition = "inline" if result.inline else "attachment"
+            body, stream = (
+                (result.data, None) if isinstance(result.data, bytes) else (b"", result.data)
+            )
+            length = [("Content-Length", str(result.size))] if result.size is not None else []
             return Response(
                 status=200,
                 headers=[
+                    *length,
                     ("Content-Type", result.content_type),
                     ("Content-Disposition", _disposition(disposition, result.filename)),
                     ("X-Content-Type-Options", "nosniff"),
@@ -681,7 +689,8 @@ class API:
                     ),
                     ("Cache-Control", "private, no-store"),
                 ],
-                body=result.data,
+                body=body,
+                stream=stream,
             )
         headers: list[tuple[str, str]] = [("Content-Type", JSON)]
         if isinstance(result, Page):

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from opencrm.core.entities.deals import Opportunity
     from opencrm.core.events import Event
     from opencrm.core.fields import FieldType
+    from opencrm.core.jobs import Job
     from opencrm.core.ports import Message, UnitOfWork
     from opencrm.core.telephony import Telephony
     from opencrm.crm import CRM
@@ -130,4 +131,25 @@ def opencrm_telephony_provider(
     :param account_sid: the account id.
     :param auth_token: the account's secret.
     :return: an object implementing :class:`opencrm.core.telephony.Telephony`, or None.
+    """
+
+
+# --- Jobs: called when long work is started ---------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def opencrm_dispatch_job(crm: CRM, job: Job) -> bool | None:
+    """Run a job in the host's own worker system (Celery, RQ, a cron-driven runner).
+
+    Called once a job (an export, an import) has been queued and its row committed.
+    ``firstresult``: the first implementation returning True has taken the job; opencrm then
+    does nothing more with it. Enqueue only ``job.id`` and have the worker call
+    ``crm.jobs.run(job_id)`` on a CRM opened on the same database: the job's state, owner and
+    parameters are read from there. Return None (or False) to let opencrm run the job in a
+    background thread of the current process (the default).
+
+    :param crm: the CRM.
+    :param job: the queued :class:`opencrm.core.jobs.Job` (``id``, ``kind``, ``owner``,
+        ``params``).
+    :return: True when the host has taken the job, else None.
     """

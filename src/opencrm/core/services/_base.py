@@ -64,6 +64,8 @@ class Context:
     #: a call that joined an outer transaction, when that transaction commits (never if it
     #: rolls back). Plugin reactions and the deletion of stored files wait for it.
     after_commit: Callable[[Callable[[], None]], None] = _run_now
+    #: The CRM's :class:`~opencrm.core.jobs.JobRunner` (kinds, hand-off, runs).
+    jobs: Any = None
 
 
 @attrs.define

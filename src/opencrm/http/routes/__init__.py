@@ -10,6 +10,7 @@ from opencrm.http.routes import (
     deals,
     docs,
     invoices,
+    jobs,
     lists,
     products,
     settings,
@@ -33,4 +34,5 @@ ROUTES: tuple[Route, ...] = (
     *currencies.ROUTES,
     *settings.ROUTES,
     *voip.ROUTES,
+    *jobs.ROUTES,
 )

@@ -11,7 +11,10 @@ Reacts in ``opencrm_event_committed`` (so never for a rolled-back change) to
 - ``history.created``: each user on the event's ``notify`` list (where it was added, its
   category, date, content and attached file names);
 - ``task.reminder`` (claimed by ``CRM.due_reminders``): the task's responsible, with
-  :func:`task_reminder_mail`.
+  :func:`task_reminder_mail`;
+- ``job.finished``: the job's owner (who is also the event's actor): "your export is ready"
+  for an export or full export that succeeded, else "your job has ended" with its status and
+  error.
 
 Recipients come from the CRM's user directory; users without an e-mail address and the actor
 are skipped, and so is everything when the CRM has no directory. Each recipient gets a message
@@ -291,6 +294,9 @@ def opencrm_event_committed(crm: CRM, event: Event) -> None:
     if event.name == "task.reminder":
         _remind(crm, event)
         return
+    if event.name == "job.finished":
+        _job_finished(crm, event)
+        return
     found = _EVENTS.get(event.name)
     if found is None or crm.directory is None:
         return
@@ -326,6 +332,50 @@ def _remind(crm: CRM, event: Event) -> None:
             contact=str(data.get("contact") or ""),
         )
     )
+
+
+_STATUSES = {
+    "succeeded": gettext_noop("succeeded"),
+    "failed": gettext_noop("failed"),
+    "cancelled": gettext_noop("cancelled"),
+}
+
+
+def _job_finished(crm: CRM, event: Event) -> None:
+    """A job ended: tell its owner (the actor of the event, for once not skipped)."""
+    job = event.entity
+    if crm.directory is None or job is None:
+        return
+    user = crm.directory.get(event.actor_id)
+    if user is None or not user.email:
+        return
+    lang = _language(user.language)
+    status = str(event.data.get("status") or "")
+    values = {
+        "job": str(getattr(job, "id", "")),
+        "kind": str(event.data.get("kind") or ""),
+        "date": _when(getattr(job, "created_at", event.at), lang),
+        "rows": str(getattr(job, "done", 0)),
+        "status": translate(_STATUSES.get(status, status), lang),
+    }
+    if status == "succeeded" and values["kind"] in ("export", "full_export"):
+        subject = translate("Your export is ready", lang)
+        body = [
+            translate(
+                "The export you started on {date} is ready to download ({rows} rows, job {job}).",
+                lang,
+            ).format(**values)
+        ]
+    else:
+        subject = translate("Your job {job} ({kind}) has ended: {status}", lang).format(**values)
+        error = str(getattr(job, "error", None) or "")
+        body = [
+            translate(
+                "The job {job} ({kind}) you started on {date} has ended: {status}.", lang
+            ).format(**values),
+            _facts(lang, [(gettext_noop("Error: {error}"), "error", error)]),
+        ]
+    crm.notify(_wrap(lang, user, subject, body))
 
 
 def task_reminder_mail(task: Task, category: str, user: User, *, contact: str = "") -> Message:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -40,6 +41,7 @@ __all__ = [
     "entity_tags",
     "history_events",
     "history_files",
+    "jobs",
     "list_items",
     "metadata",
     "opportunities",
@@ -715,4 +717,33 @@ voip_call_legs = Table(
     Column("status_rank", Integer, nullable=False),
     Column("duration", Integer, nullable=False, server_default="0"),
     Column("price_e4", BigInteger),
+)
+
+# --- jobs (0008) ------------------------------------------------------------------------------
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(64), nullable=False),
+    Column("owner_id", String(255), nullable=False, index=True),
+    # A snapshot of the owner (id, name, e-mail, admin, groups, language) for the worker.
+    Column("owner", JSONText, nullable=False),
+    Column("params", JSONText, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("done", BigInteger, nullable=False, server_default="0"),
+    Column("total", BigInteger),
+    # Units per second since the job started: a rate shown to people, not money.
+    Column("rate", Float),
+    Column("summary", JSONText, nullable=False),
+    Column("error", Text),
+    Column("result_file_id", String(64)),
+    Column("result_name", String(255)),
+    Column("result_type", String(255)),
+    Column("result_size", BigInteger),
+    Column("cancel_requested", Boolean, nullable=False, server_default="0"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Column("heartbeat_at", UTCDateTime),
 )

@@ -12,6 +12,7 @@ from opencrm.errors import Conflict, StorageError
 from opencrm.storage.sqlalchemy import activities, deals, tables, voip
 from opencrm.storage.sqlalchemy import files as filing
 from opencrm.storage.sqlalchemy import invoices as invoicing
+from opencrm.storage.sqlalchemy import jobs as jobbing
 from opencrm.storage.sqlalchemy import repositories as repos
 from opencrm.storage.sqlalchemy.joined import Joiner
 
@@ -76,6 +77,7 @@ class SqlUnitOfWork:
         self.history: ports.HistoryRepository = activities.SqlHistoryRepository(conn)
         self.contact_photos: ports.ContactPhotoRepository = filing.SqlContactPhotoRepository(conn)
         self.voip: voip_ports.VoipRepository = voip.SqlVoipRepository(conn)
+        self.jobs: ports.JobRepository = jobbing.SqlJobRepository(conn)
         return self
 
     def lock(self, kind: str, record_id: int) -> None:

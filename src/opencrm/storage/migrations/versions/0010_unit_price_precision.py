@@ -12,7 +12,7 @@ Existing prices are copied exactly: ``1230`` minor units of EUR become ``"12.30"
 reads every other money column with, so old and new values agree.
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-02
 """
 
@@ -26,7 +26,7 @@ from alembic import op
 from opencrm.core.currencies import get_currency
 
 revision = "0010"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
