@@ -808,10 +808,6 @@ def _table(rows: Sequence[Sequence[str]], out: TextIO, *, numeric: set[int]) -> 
         print("  " + "  ".join(cells).rstrip(), file=out)
 
 
-if __name__ == "__main__":  # python -m opencrm.cli
-    raise SystemExit(main())
-
-
 # --- export --------------------------------------------------------------------------------
 
 
@@ -986,3 +982,7 @@ def _write_atomically(target: Path, chunks: Iterable[bytes]) -> int:
             os.unlink(tmp)
         raise
     return size
+
+
+if __name__ == "__main__":  # python -m opencrm.cli
+    raise SystemExit(main())
