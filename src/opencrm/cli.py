@@ -883,26 +883,9 @@ def parse_filters(items: Sequence[str]) -> dict[str, Any]:
 
 
 def _export(args: argparse.Namespace, out: TextIO) -> int:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TaskProgressColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    from opencrm.io.export import stream_export, stream_full_export
-
-    if args.all == (args.entity is not None):
-        raise CommandFailed("name one ENTITY to export, or --all (not both)")
-    if args.all and args.format not in (None, "csv"):
-        raise CommandFailed("--all writes a ZIP of CSV files; leave out --format")
-    fmt = args.format or "csv"
+    check_export_arguments(args.entity, every=args.all, fmt=args.format, sort=args.sort)
     filters = parse_filters(args.filter)
-    if args.all and (filters or args.sort):
+    if args.all and filters:
         raise CommandFailed("--all exports everything: --filter and --sort do not apply")
     if args.app is not None:
         crm = _load_crm(args.app)
@@ -917,8 +900,66 @@ def _export(args: argparse.Namespace, out: TextIO) -> int:
     else:
         crm = CRM(_engine(args.db, must_exist=True), load_entrypoints=False)
         user = User(id=args.user, crm_admin=args.admin)
-    target = Path(args.out)
-    console = Console(file=sys.stderr, quiet=args.quiet)
+    try:
+        summary = export_to_file(
+            crm.session(user),
+            Path(args.out),
+            entity=args.entity,
+            every=args.all,
+            fmt=args.format,
+            sort=args.sort,
+            filters=filters,
+            progress_to=None if args.quiet else sys.stderr,
+        )
+    finally:
+        crm.close()
+    print(summary, file=out)
+    return 0
+
+
+def check_export_arguments(
+    entity: str | None, *, every: bool, fmt: str | None, sort: str | None
+) -> None:
+    """Refuse a combination of export arguments that names no single export."""
+    if every == (entity is not None):
+        raise CommandFailed("name one ENTITY to export, or --all (not both)")
+    if every and fmt not in (None, "csv"):
+        raise CommandFailed("--all writes a ZIP of CSV files; leave out --format")
+    if every and sort:
+        raise CommandFailed("--all exports everything: --filter and --sort do not apply")
+
+
+def export_to_file(
+    session: Any,
+    target: Path,
+    *,
+    entity: str | None,
+    every: bool = False,
+    fmt: str | None = None,
+    sort: str | None = None,
+    filters: dict[str, Any] | None = None,
+    progress_to: TextIO | None = None,
+) -> str:
+    """Write one export (``entity`` filtered like its list, or ``every``thing as a ZIP) of
+    what ``session``'s user sees to ``target``, with a progress bar on ``progress_to`` (None:
+    none); return the one-line summary. Shared by ``opencrm export`` and the Django app's
+    ``manage.py opencrm_export``."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from opencrm.io.export import stream_export, stream_full_export
+
+    check_export_arguments(entity, every=every, fmt=fmt, sort=sort)
+    fmt = fmt or "csv"
+    console = Console(file=progress_to or sys.stderr, quiet=progress_to is None)
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -930,35 +971,29 @@ def _export(args: argparse.Namespace, out: TextIO) -> int:
     )
     started = time.monotonic()
     rows = 0
-    what = "everything" if args.all else args.entity
-    try:
-        session = crm.session(user)
-        with Progress(*columns, console=console, transient=False) as bar:
-            task = bar.add_task(f"exporting {what}", total=None, rate="0")
+    what = "everything" if every else entity
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task(f"exporting {what}", total=None, rate="0")
 
-            def progress(done: int, total: int | None) -> None:
-                nonlocal rows
-                rows = done
-                elapsed = max(time.monotonic() - started, 1e-6)
-                bar.update(task, completed=done, total=total, rate=f"{done / elapsed:,.0f}")
+        def progress(done: int, total: int | None) -> None:
+            nonlocal rows
+            rows = done
+            elapsed = max(time.monotonic() - started, 1e-6)
+            bar.update(task, completed=done, total=total, rate=f"{done / elapsed:,.0f}")
 
-            if args.all:
-                chunks = stream_full_export(session, progress=progress)
-            else:
-                chunks = stream_export(
-                    session, args.entity, fmt, sort=args.sort, progress=progress, **filters
-                )
-            size = _write_atomically(target, chunks)
-    finally:
-        crm.close()
+        if entity is None:
+            chunks = stream_full_export(session, progress=progress)
+        else:
+            chunks = stream_export(
+                session, entity, fmt, sort=sort, progress=progress, **(filters or {})
+            )
+        size = _write_atomically(target, chunks)
     seconds = time.monotonic() - started
-    kind = "ZIP" if args.all else fmt.upper()
-    print(
+    kind = "ZIP" if every else fmt.upper()
+    return (
         f"exported {_n(rows, 'row')} of {what} to {target} ({kind}, {_n(size, 'byte')}) "
-        f"in {seconds:.1f} s ({rows / max(seconds, 1e-6):,.0f} rows/s)",
-        file=out,
+        f"in {seconds:.1f} s ({rows / max(seconds, 1e-6):,.0f} rows/s)"
     )
-    return 0
 
 
 def _write_atomically(target: Path, chunks: Iterable[bytes]) -> int:
