@@ -37,6 +37,7 @@ from opencrm.core.entities.activities import (
     HistoryFile,
     Task,
 )
+from opencrm.core.entities.bulk import DuplicateCluster, DuplicateMatch, GroupResult, Refusal
 from opencrm.core.entities.invoices import Invoice, InvoiceLine, InvoiceStatus, Product, Tax
 from opencrm.core.events import AuditEntry, Event
 from opencrm.core.fields import FieldType
@@ -86,9 +87,12 @@ __all__ = [
     "ContactInfo",
     "ContactPhoto",
     "CustomField",
+    "DuplicateCluster",
+    "DuplicateMatch",
     "Event",
     "FieldType",
     "FileStore",
+    "GroupResult",
     "HistoryEvent",
     "HistoryFile",
     "InMemoryUserDirectory",
@@ -115,6 +119,7 @@ __all__ = [
     "Person",
     "Product",
     "RateLimited",
+    "Refusal",
     "SchemaOutdated",
     "SchemaTooNew",
     "Session",

@@ -13,6 +13,7 @@ from typing import IO, Any, Protocol, Self
 import attrs
 
 from opencrm.core.activities_query import HistoryFilter, TaskFilter
+from opencrm.core.bulk_ports import ContactBulkRepository
 from opencrm.core.deals_query import CaseFilter, OpportunityFilter
 from opencrm.core.entities.activities import ContactPhoto, HistoryEvent, HistoryFile, Task
 from opencrm.core.entities.contacts import Access, Contact
@@ -241,6 +242,7 @@ class UnitOfWork(Protocol):
     tasks: TaskRepository
     history: HistoryRepository
     contact_photos: ContactPhotoRepository
+    contact_bulk: ContactBulkRepository
 
     def __enter__(self) -> Self: ...
 

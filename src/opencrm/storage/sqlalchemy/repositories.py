@@ -46,6 +46,7 @@ from opencrm.core.entities.lists import (
     Tag,
 )
 from opencrm.core.events import AuditEntry, Event
+from opencrm.core.matching import company_key, person_key
 from opencrm.core.permissions import ContactScope
 from opencrm.core.query import ContactFilter, Cursor, PageRequest
 from opencrm.storage.sqlalchemy.paging import after_cursor, next_cursor
@@ -565,9 +566,12 @@ def _contact_row(contact: Contact) -> dict[str, Any]:
             last_name=contact.last_name,
             job_title=contact.job_title,
             company_id=contact.company_id,
+            name_key=person_key(contact.first_name, contact.last_name),
         )
     elif isinstance(contact, Company):
-        row.update(company_name=contact.name, industry=contact.industry)
+        row.update(
+            company_name=contact.name, industry=contact.industry, name_key=company_key(contact.name)
+        )
     return row
 
 

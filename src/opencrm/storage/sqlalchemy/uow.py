@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy import exc as sa_exc
 
-from opencrm.core import invoice_ports, ports
+from opencrm.core import bulk_ports, invoice_ports, ports
 from opencrm.errors import Conflict, StorageError
-from opencrm.storage.sqlalchemy import activities, deals, tables
+from opencrm.storage.sqlalchemy import activities, contact_bulk, deals, tables
 from opencrm.storage.sqlalchemy import files as filing
 from opencrm.storage.sqlalchemy import invoices as invoicing
 from opencrm.storage.sqlalchemy import repositories as repos
@@ -62,6 +62,9 @@ class SqlUnitOfWork:
         self.tasks: ports.TaskRepository = activities.SqlTaskRepository(conn)
         self.history: ports.HistoryRepository = activities.SqlHistoryRepository(conn)
         self.contact_photos: ports.ContactPhotoRepository = filing.SqlContactPhotoRepository(conn)
+        self.contact_bulk: bulk_ports.ContactBulkRepository = contact_bulk.SqlContactBulkRepository(
+            conn
+        )
         return self
 
     def lock(self, kind: str, record_id: int) -> None:
