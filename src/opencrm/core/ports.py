@@ -213,6 +213,9 @@ class SettingsRepository(Protocol):
 class AuditRepository(Protocol):
     def append(self, event: Event) -> None: ...
 
+    def append_many(self, events: Iterable[Event]) -> None:
+        """Append these events in order, in as few statements as the driver allows."""
+
     def entries(
         self,
         *,
