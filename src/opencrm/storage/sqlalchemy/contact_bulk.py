@@ -309,19 +309,22 @@ class SqlContactBulkRepository:
                     )
                     .distinct()
                 )
+                order: Any = contact_infos.c.contact_id
             elif reason == "company":
                 query = select(contacts.c.name_key, literal(0), contacts.c.id).where(
                     contacts.c.kind == "company",
                     contacts.c.name_key.in_([k for k, _ in keys]),
                 )
+                order = contacts.c.id
             else:
                 query = select(contacts.c.name_key, contacts.c.company_id, contacts.c.id).where(
                     contacts.c.kind == "person",
                     tuple_(contacts.c.name_key, contacts.c.company_id).in_(keys),
                 )
+                order = contacts.c.id
             if visible is not None:
                 query = query.where(visible)
-            for key, cid, contact_id in self._c.execute(query.order_by(contacts.c.id)):
+            for key, cid, contact_id in self._c.execute(query.order_by(order)):
                 bucket = members[(reason, key, cid)]
                 if len(bucket) < shown:
                     bucket.append(contact_id)
