@@ -133,7 +133,7 @@ contacts = Table(
     Index("ix_contacts_sort_name_id", "sort_name", "id"),
     Index("ix_contacts_created_at_id", "created_at", "id"),
     Index("ix_contacts_access_sort_name", "access", "sort_name", "id"),
-    Index("ix_contacts_kind_name_key", "kind", "name_key", "company_id", "id"),
+    Index("ix_contacts_kind_name_key", "kind", "name_key", "company_id", "access", "id"),
     sqlite_autoincrement=True,
 )
 

@@ -71,8 +71,11 @@ def upgrade() -> None:
             keys,
         )
         last = rows[-1].id
+    # ``access`` makes the index cover the read check of public rows (no table lookups).
     op.create_index(
-        "ix_contacts_kind_name_key", "contacts", ["kind", "name_key", "company_id", "id"]
+        "ix_contacts_kind_name_key",
+        "contacts",
+        ["kind", "name_key", "company_id", "access", "id"],
     )
 
 
