@@ -46,8 +46,8 @@ def merge(
             {"source": "a person merges only into a person, a company only into a company"}
         )
     uow = tx.uow
-    uow.lock("contact", target.id)
-    uow.lock("contact", source.id)
+    for contact_id in sorted((source.id, target.id)):  # one order: no deadlock between merges
+        uow.lock("contact", contact_id)
     moved = dict(uow.contact_bulk.merge_links(source.id, target.id))
     hook.opencrm_move_contact_references(crm=crm, uow=uow, source=source, target=target)
     current = uow.contacts.get(target.id)

@@ -221,9 +221,7 @@ class SqlContactBulkRepository:
             if after is not None and reason < after[0]:
                 continue
             start = after[1:] if after is not None and reason == after[0] else None
-            for key, company_id, size in self._c.execute(
-                self._groups(reason, scope, start).limit(limit)
-            ):
+            for key, company_id, size in self._branch(reason, scope, start, limit - len(found)):
                 found.append((reason, key, company_id, size))
             if len(found) >= limit:
                 break
@@ -239,6 +237,73 @@ class SqlContactBulkRepository:
             )
             for r, k, cid, size in found
         ]
+
+    def _branch(
+        self, reason: str, scope: ContactScope, start: tuple[str, int] | None, limit: int
+    ) -> list[tuple[str, int, int]]:
+        """Up to ``limit`` clusters of one reason after ``start``: (key, company id, size).
+
+        For a user who does not see everything, candidate keys come first from the index
+        alone (keys shared by two or more contacts, visible or not), in batches; the read
+        check then runs only on the contacts of those keys. Checking every row while
+        grouping cost a manager probe per private contact of the whole branch, since
+        clusters are rare and a page may have to read far to fill up."""
+        if scope.everything:
+            rows = self._c.execute(self._groups(reason, scope, start).limit(limit))
+            return [(str(k), int(c), int(n)) for k, c, n in rows]
+        everyone = ContactScope(everything=True, user_id=scope.user_id)
+        batch = max(4 * limit, 100)
+        out: list[tuple[str, int, int]] = []
+        while len(out) < limit:
+            candidates = [
+                (str(k), int(c))
+                for k, c, _ in self._c.execute(self._groups(reason, everyone, start).limit(batch))
+            ]
+            if not candidates:
+                break
+            visible = self._visible_counts(reason, scope, candidates)
+            for key in candidates:
+                if visible.get(key, 0) > 1:
+                    out.append((key[0], key[1], visible[key]))
+                    if len(out) == limit:
+                        break
+            if len(candidates) < batch:
+                break
+            start = candidates[-1]
+        return out
+
+    def _visible_counts(
+        self, reason: str, scope: ContactScope, keys: Sequence[tuple[str, int]]
+    ) -> dict[tuple[str, int], int]:
+        visible = readable(scope)
+        if reason in ("email", "phone"):
+            key: Any = contact_infos.c.normalized
+            query = (
+                select(key, literal(0), func.count(func.distinct(contact_infos.c.contact_id)))
+                .join(contacts, contacts.c.id == contact_infos.c.contact_id)
+                .where(contact_infos.c.info_type == reason, key.in_([k for k, _ in keys]))
+                .group_by(key)
+            )
+        elif reason == "company":
+            key = contacts.c.name_key
+            query = (
+                select(key, literal(0), func.count())
+                .where(contacts.c.kind == "company", key.in_([k for k, _ in keys]))
+                .group_by(key)
+            )
+        else:
+            key = contacts.c.name_key
+            query = (
+                select(key, contacts.c.company_id, func.count())
+                .where(
+                    contacts.c.kind == "person",
+                    tuple_(key, contacts.c.company_id).in_(list(keys)),
+                )
+                .group_by(key, contacts.c.company_id)
+            )
+        if visible is not None:
+            query = query.where(visible)
+        return {(str(k), int(c)): int(n) for k, c, n in self._c.execute(query)}
 
     def _groups(self, reason: str, scope: ContactScope, start: tuple[str, int] | None) -> Any:
         """One reason's clusters in key order: a GROUP BY that the index serves in order, so
