@@ -297,6 +297,9 @@ class SqlContactBulkRepository:
                 select(key, contacts.c.company_id, func.count())
                 .where(
                     contacts.c.kind == "person",
+                    # The plain IN lets the index find the names (row-value IN lists are
+                    # not index lookups on SQLite); the pairs then pick the company.
+                    key.in_(sorted({k for k, _ in keys})),
                     tuple_(key, contacts.c.company_id).in_(list(keys)),
                 )
                 .group_by(key, contacts.c.company_id)
@@ -384,6 +387,7 @@ class SqlContactBulkRepository:
             else:
                 query = select(contacts.c.name_key, contacts.c.company_id, contacts.c.id).where(
                     contacts.c.kind == "person",
+                    contacts.c.name_key.in_(sorted({k for k, _ in keys})),
                     tuple_(contacts.c.name_key, contacts.c.company_id).in_(keys),
                 )
                 order = contacts.c.id
