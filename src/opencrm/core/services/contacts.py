@@ -520,11 +520,10 @@ class ContactService:
             targets = set(chosen.ids)
             extra: list[Refusal] = []
             if cascade:
-                companies = [
-                    c.id for c in _bulk.load_many(tx, list(chosen.ids)) if isinstance(c, Company)
-                ]
+                # Persons name companies only, so the selection's ids find the persons of
+                # its companies (a person's id names nobody).
                 scope = policy.contact_scope(tx.actor)
-                for pid, ok in tx.uow.contact_bulk.persons_of(scope, companies):
+                for pid, ok in tx.uow.contact_bulk.persons_of(scope, chosen.ids):
                     if ok:
                         targets.add(pid)
                     elif pid not in targets:
