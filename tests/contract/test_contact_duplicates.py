@@ -81,7 +81,7 @@ def test_bad_cursors_and_limits(admin, twins):
         with pytest.raises(ValidationError) as caught:
             admin.contacts.duplicates(after=bad)
         assert list(caught.value.errors) == ["after"]
-    for bad in (0, -1, 10_000, "5", True):
+    for bad in (0, -1, 101, 10_000, "5", True):
         with pytest.raises(ValidationError) as caught:
             admin.contacts.duplicates(limit=bad)
         assert list(caught.value.errors) == ["limit"]

@@ -445,3 +445,19 @@ def test_random_graphs_merge_without_loss(admin, engine, links, kind):
     merged = s.contacts.merge(people[1], into=people[0])
     assert_nothing_lost(engine, before, people[1].id, people[0].id)
     assert merged.tags == target_tags | source_tags
+
+
+def test_the_target_keeps_its_photo_and_the_source_photo_files_go(fcrm, users, tmp_path):
+    s = fcrm.session(users["admin"])
+    keep = s.contacts.add_person("Ada")
+    twin = s.contacts.add_person("Ada")
+    s.contacts.set_photo(keep.id, png())
+    s.contacts.set_photo(twin.id, png())
+    kept, dropped = s.contacts.photo_info(keep.id), s.contacts.photo_info(twin.id)
+    s.contacts.merge(twin, into=keep)
+    assert s.contacts.photo_info(keep.id) == kept
+    files = {p.name for p in (tmp_path / "files").rglob("*") if p.is_file()}
+    for file_id in (kept.large_file_id, kept.medium_file_id, kept.small_file_id):
+        assert any(file_id in name for name in files)
+    for file_id in (dropped.large_file_id, dropped.medium_file_id, dropped.small_file_id):
+        assert not any(file_id in name for name in files)

@@ -74,6 +74,9 @@ _FILTERS = frozenset(
     }
 )
 _SENTINEL: Any = object()
+#: The most clusters one page of :meth:`ContactService.duplicates` holds (each brings up to
+#: 20 contacts with their infos, tags and managers).
+MAX_CLUSTERS = 100
 
 
 class ContactService:
@@ -372,8 +375,10 @@ class ContactService:
         the same normalised e-mail, the same E.164 phone number, the same company name (case,
         accents, punctuation and legal form ignored), or the same person name at the same
         company. Ordered by reason (``company``, ``email``, ``person``, ``phone``) and key;
-        pass ``next_cursor`` as ``after`` for the next page."""
+        pass ``next_cursor`` as ``after`` for the next page. ``limit``: 1 to 100 clusters."""
         page = PageRequest.build("reason", limit, after, ("reason",))
+        if page.limit > MAX_CLUSTERS:
+            raise ValidationError({"limit": f"must be a whole number from 1 to {MAX_CLUSTERS}"})
         with self._s._tx(write=False) as tx:
             key = tx.cursor_key("contact_duplicates")
             start = _cluster_cursor(key.open(page).after)
