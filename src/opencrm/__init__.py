@@ -37,6 +37,7 @@ from opencrm.core.entities.activities import (
     HistoryFile,
     Task,
 )
+from opencrm.core.entities.bulk import DuplicateCluster, DuplicateMatch, GroupResult, Refusal
 from opencrm.core.entities.invoices import Invoice, InvoiceLine, InvoiceStatus, Product, Tax
 from opencrm.core.entities.voip import (
     Call,
@@ -102,9 +103,12 @@ __all__ = [
     "ContactInfo",
     "ContactPhoto",
     "CustomField",
+    "DuplicateCluster",
+    "DuplicateMatch",
     "Event",
     "FieldType",
     "FileStore",
+    "GroupResult",
     "HistoryEvent",
     "HistoryFile",
     "InMemoryUserDirectory",
@@ -138,6 +142,7 @@ __all__ = [
     "Product",
     "ProviderError",
     "RateLimited",
+    "Refusal",
     "SchemaOutdated",
     "SchemaTooNew",
     "Session",

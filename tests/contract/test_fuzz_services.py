@@ -196,6 +196,8 @@ class World:
         self.person = person.id
         self.info = person.infos[0].id
         self.own_contact = a.contacts.add_person("Alma", "Own").id
+        self.merge_source = a.contacts.add_person("Alma", "Twin").id
+        self.doomed_contact = a.contacts.add_person("Dora", "Doomed").id
         self.stage = s.stages.list()[0].id
         self.opportunity = s.opportunities.add(
             "Deal", contact=self.company, budget=Money("100", s.currencies.default())
@@ -337,6 +339,26 @@ SPECS: dict[str, Spec] = {
         (*PERSON_FIELDS, "custom.Shoe size", *(f"infos.0.{k}" for k in INFO)),
     ),
     "contacts.count": Spec(NO_ARGS, (*_filters(contacts_module), "custom.Shoe size")),
+    "contacts.duplicates": Spec(NO_ARGS),
+    "contacts.duplicates_of": Spec(
+        lambda w: {"first_name": "Bob", "last_name": "Smith", "company": w.company}
+    ),
+    "contacts.group_add_tag": Spec(lambda w: {"tag": "vip", "ids": [w.own_contact]}),
+    "contacts.group_add_task": Spec(
+        lambda w: {
+            "title": "Call",
+            "due": dt.datetime(2030, 1, 15, 9, tzinfo=UTC),
+            "ids": [w.own_contact],
+        },
+        _keys(*(set(tasks_module._FIELDS) - {"title", "due", "contact"})),
+    ),
+    "contacts.group_delete": Spec(lambda w: {"ids": [w.doomed_contact]}),
+    "contacts.group_remove_tag": Spec(lambda w: {"tag": "vip", "ids": [w.own_contact]}),
+    "contacts.group_set_access": Spec(lambda w: {"ids": [w.own_contact]}),
+    "contacts.group_set_temperature": Spec(
+        lambda w: {"temperature": w.temperature, "ids": [w.own_contact]}
+    ),
+    "contacts.merge": Spec(lambda w: {"source": w.merge_source, "into": w.own_contact}),
     "contacts.custom_values": Spec(lambda w: {"contact": w.person}),
     "contacts.delete": Spec(lambda w: {"contact_id": w.own_contact}),
     "contacts.get": Spec(lambda w: {"contact_id": w.person}),

@@ -13,6 +13,7 @@ from typing import IO, Any, Protocol, Self
 import attrs
 
 from opencrm.core.activities_query import HistoryFilter, TaskFilter
+from opencrm.core.bulk_ports import ContactBulkRepository
 from opencrm.core.deals_query import CaseFilter, OpportunityFilter
 from opencrm.core.entities.activities import ContactPhoto, HistoryEvent, HistoryFile, Task
 from opencrm.core.entities.contacts import Access, Contact
@@ -215,6 +216,9 @@ class SettingsRepository(Protocol):
 class AuditRepository(Protocol):
     def append(self, event: Event) -> None: ...
 
+    def append_many(self, events: Iterable[Event]) -> None:
+        """Append these events in order, in as few statements as the driver allows."""
+
     def entries(
         self,
         *,
@@ -246,6 +250,7 @@ class UnitOfWork(Protocol):
     contact_photos: ContactPhotoRepository
     voip: VoipRepository
     jobs: JobRepository
+    contact_bulk: ContactBulkRepository
 
     def __enter__(self) -> Self: ...
 

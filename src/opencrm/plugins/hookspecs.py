@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from opencrm.core.entities.contacts import Contact
     from opencrm.core.entities.deals import Opportunity
     from opencrm.core.events import Event
     from opencrm.core.fields import FieldType
@@ -152,4 +153,26 @@ def opencrm_dispatch_job(crm: CRM, job: Job) -> bool | None:
     :param job: the queued :class:`opencrm.core.jobs.Job` (``id``, ``kind``, ``owner``,
         ``params``).
     :return: True when the host has taken the job, else None.
+    """
+
+
+# --- Merging: called inside the transaction of a contact merge -------------------------------
+
+
+@hookspec
+def opencrm_move_contact_references(
+    crm: CRM, uow: UnitOfWork, source: Contact, target: Contact
+) -> None:
+    """Re-point your plugin's own references from ``source`` to ``target``.
+
+    Called by ``session.contacts.merge`` inside its transaction, after opencrm has moved its
+    own rows to the target and before the source is deleted (so a foreign key of yours with
+    ``ON DELETE CASCADE`` has not fired yet). Write through ``uow`` (on the SQLAlchemy
+    storage ``uow.connection`` is the transaction's connection); raise an
+    :class:`opencrm.errors.OpenCRMError` to refuse the merge, which is then rolled back.
+
+    :param crm: the CRM.
+    :param uow: the open unit of work of the merge.
+    :param source: the contact being merged away, as it was before the merge.
+    :param target: the contact that stays, as it was before the merge.
     """

@@ -8,13 +8,30 @@ from typing import IO, Any
 import attrs
 
 from opencrm.core import contact_data as cd
+from opencrm.core import matching
 from opencrm.core import permissions as policy
-from opencrm.core._inputs import clean_bool, clean_datetime, clean_id, single_line
+from opencrm.core._inputs import clean_bool, clean_datetime, clean_id, clean_ids, single_line
+from opencrm.core.bulk_ports import MatchQuery
 from opencrm.core.entities.activities import ContactPhoto
+from opencrm.core.entities.bulk import (
+    MAX_SHOWN,
+    DuplicateCluster,
+    DuplicateMatch,
+    GroupResult,
+    Refusal,
+)
 from opencrm.core.entities.contacts import Access, Company, Contact, ContactInfo, InfoType, Person
 from opencrm.core.entities.lists import ListItem, ListKind
 from opencrm.core.money import clean_currency
-from opencrm.core.query import CONTACT_SORTS, DEFAULT_PAGE_SIZE, ContactFilter, Page, PageRequest
+from opencrm.core.query import (
+    CONTACT_SORTS,
+    DEFAULT_PAGE_SIZE,
+    ContactFilter,
+    Cursor,
+    Page,
+    PageRequest,
+)
+from opencrm.core.services import _contact_bulk as _bulk
 from opencrm.core.services import _contact_photos as _photos
 from opencrm.core.services._base import Service, Tx
 from opencrm.core.services._files import discard_files
@@ -28,6 +45,7 @@ from opencrm.core.services._records import (
     text_filter,
     user_id,
 )
+from opencrm.core.services.tasks import TaskService
 from opencrm.errors import Conflict, NotFound, PermissionDenied, ValidationError
 
 __all__ = ["ContactService"]
@@ -56,6 +74,9 @@ _FILTERS = frozenset(
     }
 )
 _SENTINEL: Any = object()
+#: The most clusters one page of :meth:`ContactService.duplicates` holds (each brings up to
+#: 20 contacts with their infos, tags and managers).
+MAX_CLUSTERS = 100
 
 
 class ContactService:
@@ -317,6 +338,302 @@ class ContactService:
             _find_info(before, info_id)
             infos = _set_primary([i for i in before.infos if i.id != info_id], None)
             self._save(tx, before, attrs.evolve(before, infos=infos))
+
+    # --- merge, duplicates, group operations ----------------------------------------------
+
+    def merge(self, source: Contact | int, *, into: Contact | int) -> Contact:
+        """Merge ``source`` into ``into`` (the target) in one transaction and return the
+        merged target; the source is deleted.
+
+        Everything that named the source names the target afterwards: tasks, history events
+        (with their files), opportunities (main contact and members), cases, invoices as
+        client and consignee, a company's persons, tags and managers (the union), custom
+        values (the target's win), contact infos (the source's equal ones, by type and
+        normalised value, are dropped), the photo (when the target has none). Empty fields of
+        the target are filled from the source. Plugins move their own references in the
+        ``opencrm_move_contact_references`` hook. Needs edit rights on both; a person merges
+        only into a person, a company into a company, and nothing into itself
+        (:class:`~opencrm.errors.ValidationError` naming ``source``). Emits one
+        ``contact.merged``.
+        """
+        source_id = clean_id(source.id if isinstance(source, Contact) else source, "source")
+        target_id = clean_id(into.id if isinstance(into, Contact) else into, "into")
+        if source_id == target_id:
+            raise ValidationError({"source": "a contact cannot be merged into itself"})
+        with self._s._tx() as tx:
+            target = self._editable(tx, target_id)
+            found = self._editable(tx, source_id)
+            ctx = self._s._ctx
+            merged, file_ids = _bulk.merge(tx, ctx.hook, ctx.crm, found, target)
+        discard_files(self._s, file_ids)
+        return merged
+
+    def duplicates(
+        self, *, limit: int = DEFAULT_PAGE_SIZE, after: str | None = None
+    ) -> Page[DuplicateCluster]:
+        """One page of clusters of likely duplicates among the contacts the user may read:
+        the same normalised e-mail, the same E.164 phone number, the same company name (case,
+        accents, punctuation and legal form ignored), or the same person name at the same
+        company. Ordered by reason (``company``, ``email``, ``person``, ``phone``) and key;
+        pass ``next_cursor`` as ``after`` for the next page. ``limit``: 1 to 100 clusters."""
+        page = PageRequest.build("reason", limit, after, ("reason",))
+        if page.limit > MAX_CLUSTERS:
+            raise ValidationError({"limit": f"must be a whole number from 1 to {MAX_CLUSTERS}"})
+        with self._s._tx(write=False) as tx:
+            key = tx.cursor_key("contact_duplicates")
+            start = _cluster_cursor(key.open(page).after)
+            rows = tx.uow.contact_bulk.duplicate_clusters(
+                policy.contact_scope(tx.actor), start, page.limit + 1, MAX_SHOWN
+            )
+            more = len(rows) > page.limit
+            rows = rows[: page.limit]
+            by_id = {
+                c.id: c for c in tx.uow.contacts.get_many(i for r in rows for i in r.member_ids)
+            }
+            clusters = [
+                DuplicateCluster(
+                    reason=r.reason,
+                    key=r.key,
+                    company_id=r.company_id or None,
+                    size=r.size,
+                    contacts=tuple(by_id[i] for i in r.member_ids if i in by_id),
+                )
+                for r in rows
+            ]
+            last = rows[-1] if more else None
+            cursor = Cursor("reason", (last.reason, last.key, last.company_id)) if last else None
+            return key.page(clusters, cursor)
+
+    def duplicates_of(
+        self,
+        *,
+        first_name: str | None = None,
+        last_name: str | None = None,
+        name: str | None = None,
+        emails: Iterable[str] = (),
+        phones: Iterable[str] = (),
+        company: Company | int | None = None,
+        limit: int = 20,
+    ) -> Sequence[DuplicateMatch]:
+        """Stored contacts the user may read that look like the one described: a person
+        (``first_name``, ``last_name`` and ``company``: same name at the same company) or a
+        company (``name``), with any ``emails`` and ``phones`` (compared normalised: an
+        e-mail case-insensitively, a phone as E.164 in the CRM's phone region). Call it
+        before creating to warn the user; creating stays allowed. At most ``limit``
+        contacts, by id, each with the keys it shares."""
+        limit = _clean_limit(limit)
+        errors: dict[str, str] = {}
+        emails_n: set[str] = set()
+        phones_n: set[str] = set()
+        region = self._s._ctx.phone_region
+        for field, values, kind, out in (
+            ("emails", emails, InfoType.EMAIL, emails_n),
+            ("phones", phones, InfoType.PHONE, phones_n),
+        ):
+            if isinstance(values, str) or not isinstance(values, Iterable):
+                errors[field] = "must be a list of texts"
+                continue
+            for n, value in enumerate(values):
+                try:
+                    _, normalized, _ = cd.clean_info_value(kind, value, region=region)
+                except ValidationError as exc:
+                    errors[f"{field}.{n}"] = next(iter(exc.errors.values()))
+                    continue
+                if normalized:
+                    out.add(normalized)
+        person = company_name = None
+        try:
+            if name is not None:
+                company_name = matching.company_key(cd.clean_name("name", name, required=True))
+            if first_name is not None:
+                first = cd.clean_name("first_name", first_name, required=True)
+                last = cd.clean_name("last_name", last_name or "", required=False)
+                person = matching.person_key(first, last)
+            company_id = (
+                None
+                if company is None
+                else clean_id(company.id if isinstance(company, Company) else company, "company")
+            )
+        except ValidationError as exc:
+            errors.update(exc.errors)
+        if errors:
+            raise ValidationError(errors)
+        query = MatchQuery(
+            emails=frozenset(emails_n),
+            phones=frozenset(phones_n),
+            company_key=company_name or None,
+            person_key=person or None,
+            company_id=company_id,
+        )
+        with self._s._tx(write=False) as tx:
+            rows = tx.uow.contact_bulk.matches(policy.contact_scope(tx.actor), query, limit)
+            reasons: dict[int, set[str]] = {}
+            for cid, reason in rows:
+                reasons.setdefault(cid, set()).add(reason)
+            found = tx.uow.contacts.get_many(sorted(reasons))
+            return [DuplicateMatch(contact=c, reasons=tuple(sorted(reasons[c.id]))) for c in found]
+
+    def group_add_tag(
+        self, tag: str, *, ids: Iterable[int] | None = None, where: Mapping[str, Any] | None = None
+    ) -> GroupResult:
+        """Tag a selection: the contacts with these ``ids``, or those the contact list shows
+        for the filters in ``where`` (as :meth:`list` takes them), at most
+        ``MAX_SELECTION`` (10,000). Only contacts the user may edit change; the result
+        names the others (see :class:`~opencrm.GroupResult`). One transaction; one
+        ``contact.group_changed`` per changed contact. A new title becomes a tag."""
+        with self._s._tx() as tx:
+            [title] = tag_titles(tx, "contact", [tag]) if isinstance(tag, str) else [_no_tag()]
+            found = tx.uow.tags.find("contact", title)
+            assert found is not None
+            chosen = self._selection(tx, ids, where)
+            changed = tx.uow.contact_bulk.lacking_tag(chosen.ids, found.id)
+            tx.uow.contact_bulk.add_tag(changed, found.id)
+            _bulk.emit_each(tx, changed, lambda _: {"operation": "add_tag", "tag": title})
+            return _bulk.result(chosen, changed)
+
+    def group_remove_tag(
+        self, tag: str, *, ids: Iterable[int] | None = None, where: Mapping[str, Any] | None = None
+    ) -> GroupResult:
+        """Remove a tag from a selection (as for :meth:`group_add_tag`)."""
+        if not isinstance(tag, str):
+            _no_tag()
+        with self._s._tx() as tx:
+            found = tx.uow.tags.find("contact", single_line(tag, "tag"))
+            chosen = self._selection(tx, ids, where)
+            changed = tx.uow.contact_bulk.having_tag(chosen.ids, found.id) if found else []
+            if found is not None:
+                tx.uow.contact_bulk.remove_tag(changed, found.id)
+                title = found.title
+                _bulk.emit_each(tx, changed, lambda _: {"operation": "remove_tag", "tag": title})
+            return _bulk.result(chosen, changed)
+
+    def group_set_temperature(
+        self,
+        temperature: ListItem | int | str | None,
+        *,
+        cascade: bool = False,
+        ids: Iterable[int] | None = None,
+        where: Mapping[str, Any] | None = None,
+    ) -> GroupResult:
+        """Set the temperature of a selection (as for :meth:`group_add_tag`); ``None``
+        clears it. With ``cascade``, the persons of the selected companies get it too (those
+        the user may edit; the others are refused)."""
+        cascade = clean_bool(cascade, "cascade")
+        with self._s._tx() as tx:
+            item_id = _item_id(tx, ListKind.TEMPERATURE, temperature, "temperature")
+            chosen = self._selection(tx, ids, where)
+            targets = set(chosen.ids)
+            extra: list[Refusal] = []
+            if cascade:
+                # Persons name companies only, so the selection's ids find the persons of
+                # its companies (a person's id names nobody).
+                scope = policy.contact_scope(tx.actor)
+                for pid, ok in tx.uow.contact_bulk.persons_of(scope, chosen.ids):
+                    if ok:
+                        targets.add(pid)
+                    elif pid not in targets:
+                        extra.append(Refusal(id=pid, reason="not_editable"))
+            before = tx.uow.contact_bulk.temperatures(targets)
+            changed = sorted(i for i, t in before.items() if t != item_id)
+            tx.uow.contact_bulk.set_temperature(changed, item_id, tx.actor.id, tx.now)
+            _bulk.emit_each(
+                tx,
+                changed,
+                lambda i: {"operation": "set_temperature", "from": before[i], "to": item_id},
+            )
+            return _bulk.result(chosen, changed, extra, targets)
+
+    def group_set_access(
+        self,
+        *,
+        access: Access | str | None = None,
+        managers: Iterable[str] | None = None,
+        add_managers: Iterable[str] = (),
+        remove_managers: Iterable[str] = (),
+        ids: Iterable[int] | None = None,
+        where: Mapping[str, Any] | None = None,
+    ) -> GroupResult:
+        """Change the access level and managers of a selection (as for
+        :meth:`group_add_tag`): ``managers`` replaces them, ``add_managers`` and
+        ``remove_managers`` adjust them. One ``contact.access_changed`` per changed contact
+        (``granted``: who became a manager, who is then told)."""
+        level = None if access is None else _clean_access(access)
+        replace = None if managers is None else self._s._managers(managers)
+        add = self._s._managers(add_managers, "add_managers") if add_managers else frozenset()
+        remove = (
+            self._s._managers(remove_managers, "remove_managers")
+            if remove_managers
+            else frozenset()
+        )
+        with self._s._tx() as tx:
+            chosen = self._selection(tx, ids, where)
+            current = tx.uow.contact_bulk.access_of_many(chosen.ids)
+            wanted = {
+                i: _bulk.new_access(current[i], level, replace, add, remove) for i in chosen.ids
+            }
+            changes = {i: v for i, v in wanted.items() if v != current[i]}
+            tx.uow.contact_bulk.set_access(changes, tx.actor.id, tx.now)
+            for contact in _bulk.load_many(tx, sorted(changes)):
+                old_level, old_users = current[contact.id]
+                tx.emit(
+                    "contact.access_changed",
+                    contact,
+                    data={
+                        "granted": sorted(contact.managers - old_users),
+                        "removed": sorted(old_users - contact.managers),
+                        "access": contact.access.value,
+                        "previous_access": old_level.value,
+                    },
+                )
+            return _bulk.result(chosen, changes)
+
+    def group_add_task(
+        self,
+        title: str,
+        due: Any,
+        *,
+        notify: bool = True,
+        ids: Iterable[int] | None = None,
+        where: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> GroupResult:
+        """Create the same task for each contact of a selection the user may edit (as for
+        :meth:`group_add_tag`); ``fields`` as ``session.tasks.add`` takes them (not
+        ``contact``). One ``task.created`` per task."""
+        tasks = TaskService(self._s)
+        with self._s._tx() as tx:
+            chosen = self._selection(tx, ids, where)
+            created = tasks._create_for(tx, chosen.ids, title, due, notify, fields)
+            return _bulk.result(chosen, [t.contact_id for t in created if t.contact_id])
+
+    def group_delete(
+        self, *, ids: Iterable[int] | None = None, where: Mapping[str, Any] | None = None
+    ) -> GroupResult:
+        """Delete a selection (as for :meth:`group_add_tag`) as :meth:`delete` deletes one;
+        contacts an invoice names are refused (``in_use``). One ``contact.deleted`` each."""
+        with self._s._tx() as tx:
+            chosen = self._selection(tx, ids, where)
+            in_use = tx.uow.contact_bulk.named_by_invoices(chosen.ids)
+            gone = [i for i in chosen.ids if i not in in_use]
+            refusals = [Refusal(id=i, reason="in_use") for i in sorted(in_use)]
+            file_ids = _bulk.delete(tx, gone)
+            outcome = _bulk.result(attrs.evolve(chosen, ids=tuple(gone)), gone, refusals)
+        discard_files(self._s, file_ids)
+        return outcome
+
+    def _selection(
+        self, tx: Tx, ids: Iterable[int] | None, where: Mapping[str, Any] | None
+    ) -> _bulk.Selection:
+        if (ids is None) == (where is None):
+            raise ValidationError({"ids": "give either ids or where (contact list filters)"})
+        if ids is not None:
+            clean = clean_ids(ids, "ids", Contact, max_items=_bulk.MAX_SELECTION)
+            if not clean:
+                raise ValidationError({"ids": "name at least one contact"})
+            return _bulk.select(tx, clean, None)
+        if not isinstance(where, Mapping):
+            raise ValidationError({"where": "must be a mapping of contact list filters"})
+        return _bulk.select(tx, None, self._filter(tx, where))
 
     # --- internals ----------------------------------------------------------------------
 
@@ -595,3 +912,27 @@ def _find_info(contact: Contact, info_id: int) -> ContactInfo:
 
 def _granted(before: Contact, after: Contact) -> frozenset[str]:
     return after.managers - before.managers
+
+
+def _cluster_cursor(cursor: Cursor | None) -> tuple[str, str, int] | None:
+    if cursor is None:
+        return None
+    values = cursor.values
+    if (
+        len(values) != 3
+        or not isinstance(values[0], str)
+        or not isinstance(values[1], str)
+        or not isinstance(values[2], int)
+    ):
+        raise ValidationError({"after": "is not a cursor of this list and sort"})
+    return values[0], values[1], values[2]
+
+
+def _clean_limit(limit: object) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100:
+        raise ValidationError({"limit": "must be a whole number from 1 to 100"})
+    return limit
+
+
+def _no_tag() -> Any:
+    raise ValidationError({"tag": "must be a tag title"})

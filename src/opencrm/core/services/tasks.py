@@ -4,7 +4,7 @@ contact and an opportunity or case; reminders and a calendar feed."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -111,13 +111,27 @@ class TaskService:
             if refused:
                 listed = ", ".join(str(i) for i in refused)
                 raise ValidationError({"contacts": f"no contact you may read with id {listed}"})
-            template = self._new(tx, {"title": title, "due": due, **fields})
-            created = []
-            for cid in ids:
-                stored = tx.uow.tasks.add(attrs.evolve(template, contact_id=cid))
-                self._created(tx, stored, notify)
-                created.append(stored)
-            return created
+            return self._create_for(tx, ids, title, due, notify, fields)
+
+    def _create_for(
+        self,
+        tx: Tx,
+        contact_ids: Sequence[int],
+        title: str,
+        due: Any,
+        notify: bool,
+        fields: Mapping[str, Any],
+    ) -> list[Task]:
+        """The same task for each of ``contact_ids`` (already checked by the caller)."""
+        rec.check_names(fields, _FIELDS - {"title", "due", "contact"}, "a task")
+        notify = clean_bool(notify, "notify")
+        template = self._new(tx, {"title": title, "due": due, **fields})
+        created = []
+        for cid in contact_ids:
+            stored = tx.uow.tasks.add(attrs.evolve(template, contact_id=cid))
+            self._created(tx, stored, notify)
+            created.append(stored)
+        return created
 
     # --- read ---------------------------------------------------------------------------
 

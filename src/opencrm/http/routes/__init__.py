@@ -5,6 +5,7 @@ from __future__ import annotations
 from opencrm.http._api import Route
 from opencrm.http.routes import (
     activities,
+    contact_bulk,
     contacts,
     currencies,
     deals,
@@ -24,6 +25,7 @@ __all__ = ["ROUTES"]
 # path segment wins over a {parameter}, see API).
 ROUTES: tuple[Route, ...] = (
     *docs.ROUTES,
+    *contact_bulk.ROUTES,
     *contacts.ROUTES,
     *deals.ROUTES,
     *activities.ROUTES,

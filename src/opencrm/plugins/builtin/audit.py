@@ -15,5 +15,4 @@ if TYPE_CHECKING:
 
 @hookimpl
 def opencrm_before_commit(crm: CRM, uow: UnitOfWork, events: Sequence[Event]) -> None:
-    for event in events:
-        uow.audit.append(event)
+    uow.audit.append_many(events)

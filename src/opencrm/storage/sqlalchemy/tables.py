@@ -133,11 +133,14 @@ contacts = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_by", String(255), nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # The name as duplicate detection compares it (opencrm.core.matching; migration 0011).
+    Column("name_key", String(600), nullable=False, server_default=""),
     CheckConstraint("kind IN ('person', 'company')", name="kind"),
     CheckConstraint("access IN ('private', 'read', 'read_write')", name="access"),
     Index("ix_contacts_sort_name_id", "sort_name", "id"),
     Index("ix_contacts_created_at_id", "created_at", "id"),
     Index("ix_contacts_access_sort_name", "access", "sort_name", "id"),
+    Index("ix_contacts_kind_name_key", "kind", "name_key", "company_id", "access", "id"),
     sqlite_autoincrement=True,
 )
 

@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, NestedTransaction, select
 from sqlalchemy import exc as sa_exc
 
-from opencrm.core import invoice_ports, ports, voip_ports
+from opencrm.core import bulk_ports, invoice_ports, ports, voip_ports
 from opencrm.errors import Conflict, StorageError
-from opencrm.storage.sqlalchemy import activities, deals, tables, voip
+from opencrm.storage.sqlalchemy import activities, contact_bulk, deals, tables, voip
 from opencrm.storage.sqlalchemy import files as filing
 from opencrm.storage.sqlalchemy import invoices as invoicing
 from opencrm.storage.sqlalchemy import jobs as jobbing
@@ -78,6 +78,9 @@ class SqlUnitOfWork:
         self.contact_photos: ports.ContactPhotoRepository = filing.SqlContactPhotoRepository(conn)
         self.voip: voip_ports.VoipRepository = voip.SqlVoipRepository(conn)
         self.jobs: ports.JobRepository = jobbing.SqlJobRepository(conn)
+        self.contact_bulk: bulk_ports.ContactBulkRepository = contact_bulk.SqlContactBulkRepository(
+            conn
+        )
         return self
 
     def lock(self, kind: str, record_id: int) -> None:
