@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
+import uuid
+import zipfile
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User as DjangoUser
@@ -57,3 +61,65 @@ def test_without_a_notifier_nothing_is_claimed(alias: str) -> None:
 def test_a_time_without_offset_is_refused(alias: str) -> None:
     with pytest.raises(CommandError, match="has no UTC offset"):
         reminders("--at", "2099-03-14T09:30")
+
+
+# --- manage.py opencrm_export ---------------------------------------------------------------
+
+
+def export(*args: str) -> str:
+    out = io.StringIO()
+    call_command("opencrm_export", *args, "--quiet", stdout=out)
+    return out.getvalue()
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(path.read_text("utf-8-sig"), newline="")))
+
+
+def test_export_writes_what_the_django_user_sees(alias: str, tmp_path: Path) -> None:
+    alice = DjangoUser.objects.create_user("alice", "alice@example.com")
+    bob = DjangoUser.objects.create_user("bob", "bob@example.com")
+    # The CRM's tables outlive a test: this test's contacts carry a tag of their own.
+    tag = f"t{uuid.uuid4().hex}"
+    get_crm().session(user_adapter().to_crm_user(alice)).contacts.add_person("Ann", tags={tag})
+    get_crm().session(user_adapter().to_crm_user(bob)).contacts.add_person("Bob's own", tags={tag})
+    target = tmp_path / "contacts.csv"
+    summary = export("contacts", "--user", "alice", "--out", str(target), "--filter", f"tags={tag}")
+    assert summary.startswith(f"exported 1 row of contacts to {target} (CSV, ")
+    assert [(r["Kind"], r["First name"], r["Tags"]) for r in _csv_rows(target)] == [
+        ("person", "Ann", tag)
+    ]
+    # New contacts are private to their creator: each export holds its user's own.
+    export("contacts", "--user", "bob", "--out", str(target), "--filter", f"tags={tag}")
+    assert [r["First name"] for r in _csv_rows(target)] == ["Bob's own"]
+
+
+def test_the_full_export_is_for_crm_admins(alias: str, tmp_path: Path) -> None:
+    alice = DjangoUser.objects.create_user("alice", "alice@example.com")
+    DjangoUser.objects.create_superuser("root", "root@example.com", "pw")
+    name = f"Acme {uuid.uuid4().hex}"  # the CRM's tables outlive a test: a name of its own
+    get_crm().session(user_adapter().to_crm_user(alice)).contacts.add_company(name)
+    target = tmp_path / "all.zip"
+    with pytest.raises(CommandError) as raised:
+        export("--all", "--user", "alice", "--out", str(target))
+    assert str(raised.value).startswith("opencrm_export: ")
+    assert not target.exists()
+    assert export("--all", "--user", "root", "--out", str(target)).startswith("exported ")
+    with zipfile.ZipFile(target) as archive:
+        contacts = archive.read("contacts.csv").decode("utf-8-sig")
+    found = [r["Company name"] for r in csv.DictReader(io.StringIO(contacts))]
+    assert found.count(name) == 1
+
+
+def test_export_refuses_unknown_users_and_bad_arguments(alias: str, tmp_path: Path) -> None:
+    DjangoUser.objects.create_user("alice", "alice@example.com")
+    target = str(tmp_path / "x.csv")
+    with pytest.raises(CommandError) as raised:
+        export("contacts", "--user", "nobody", "--out", target)
+    assert str(raised.value) == "opencrm_export: no user 'nobody'"
+    with pytest.raises(CommandError) as raised:
+        export("--user", "alice", "--out", target)
+    assert str(raised.value) == ("opencrm_export: name one ENTITY to export, or --all (not both)")
+    with pytest.raises(CommandError) as raised:
+        export("planets", "--user", "alice", "--out", target)
+    assert str(raised.value).startswith("opencrm_export: ")
