@@ -8,6 +8,7 @@ from opencrm.core.services._base import Context, Service
 from opencrm.core.services.cases import CaseService
 from opencrm.core.services.contacts import ContactService
 from opencrm.core.services.history import HistoryService
+from opencrm.core.services.imports import ImportService
 from opencrm.core.services.invoices import (
     CurrencyService,
     InvoiceService,
@@ -25,7 +26,7 @@ __all__ = ["Session"]
 class Session:
     """Everything ``user`` may do, grouped by area: ``contacts``, ``lists``, ``fields``,
     ``settings``, ``opportunities``, ``stages``, ``cases``, ``tasks``, ``history``,
-    ``invoices``, ``products``, ``taxes``, ``currencies``.
+    ``invoices``, ``products``, ``taxes``, ``currencies``, ``imports``.
 
     Every call is checked as this user and runs as one transaction, so a failed call leaves
     nothing behind. Get one with :meth:`opencrm.CRM.session`; ``with`` is optional.
@@ -49,6 +50,7 @@ class Session:
         self.stages = StageService(service)
         self.tasks = TaskService(service)
         self.history = HistoryService(service)
+        self.imports = ImportService(service)
 
     def __enter__(self) -> Session:
         return self

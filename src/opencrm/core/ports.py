@@ -7,7 +7,7 @@ Storage implements the repositories and the unit of work; the host may supply a
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import IO, Any, Protocol, Self
 
 import attrs
@@ -41,6 +41,7 @@ __all__ = [
     "CustomFieldRepository",
     "FileStore",
     "HistoryRepository",
+    "ImportStore",
     "ListRepository",
     "Message",
     "Notifier",
@@ -221,6 +222,25 @@ class AuditRepository(Protocol):
     ) -> Sequence[AuditEntry]: ...
 
 
+class ImportStore(Protocol):
+    """Bulk reads and writes of an import: a few statements per batch of rows."""
+
+    def contacts_by_infos(
+        self, emails: Collection[str], phones: Collection[str]
+    ) -> list[tuple[str, str, int]]:
+        """(info type, normalized value, contact id) of the stored e-mails and phones given."""
+
+    def companies_by_name(self, keys: Collection[str]) -> list[tuple[str, int]]:
+        """(case-folded name, id) of the companies so named."""
+
+    def add_contacts(self, new: Sequence[Contact]) -> list[int]:
+        """Insert contacts with their infos, managers, tags (existing) and custom values;
+        return their ids in order."""
+
+    def update_contacts(self, changes: Sequence[tuple[Contact, Contact]]) -> None:
+        """Write each (before, after) pair's differences."""
+
+
 class UnitOfWork(Protocol):
     """One transaction. Leaving the ``with`` block without :meth:`commit` rolls back."""
 
@@ -241,6 +261,7 @@ class UnitOfWork(Protocol):
     tasks: TaskRepository
     history: HistoryRepository
     contact_photos: ContactPhotoRepository
+    imports: ImportStore
 
     def __enter__(self) -> Self: ...
 

@@ -11,6 +11,7 @@ from opencrm.core import invoice_ports, ports
 from opencrm.errors import Conflict, StorageError
 from opencrm.storage.sqlalchemy import activities, deals, tables
 from opencrm.storage.sqlalchemy import files as filing
+from opencrm.storage.sqlalchemy import imports as importing
 from opencrm.storage.sqlalchemy import invoices as invoicing
 from opencrm.storage.sqlalchemy import repositories as repos
 
@@ -62,6 +63,7 @@ class SqlUnitOfWork:
         self.tasks: ports.TaskRepository = activities.SqlTaskRepository(conn)
         self.history: ports.HistoryRepository = activities.SqlHistoryRepository(conn)
         self.contact_photos: ports.ContactPhotoRepository = filing.SqlContactPhotoRepository(conn)
+        self.imports: ports.ImportStore = importing.SqlImportStore(conn)
         return self
 
     def lock(self, kind: str, record_id: int) -> None:

@@ -1,0 +1,250 @@
+"""Bulk reads and writes for imports: a batch of rows costs a few statements, not a few per row.
+
+Inserts go through SQLAlchemy's "insertmanyvalues": a batch of contacts is one multi-row
+``INSERT ... RETURNING id`` on both SQLite and PostgreSQL (ids in parameter order), and their
+infos, managers, tags and custom values are one ``executemany`` each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, tuple_, update
+
+from opencrm.core.entities.contacts import Contact
+from opencrm.storage.sqlalchemy.repositories import _contact_row, _info_row, _key
+from opencrm.storage.sqlalchemy.tables import (
+    contact_infos,
+    contact_managers,
+    contacts,
+    custom_values,
+    entity_tags,
+    tags,
+)
+
+__all__ = ["SqlImportStore"]
+
+_INSERT_CONTACTS = insert(contacts).returning(contacts.c.id, sort_by_parameter_order=True)
+_UPDATE_CONTACT = (
+    update(contacts)
+    .where(contacts.c.id == bindparam("b_id"))
+    .values(
+        {
+            name: bindparam(name)
+            for name in (
+                "sort_name",
+                "first_name",
+                "last_name",
+                "job_title",
+                "company_id",
+                "company_name",
+                "industry",
+                "contact_type_id",
+                "temperature_id",
+                "currency",
+                "about",
+                "access",
+                "updated_by",
+                "updated_at",
+            )
+        }
+    )
+)
+_UPDATE_INFO = (
+    update(contact_infos)
+    .where(contact_infos.c.id == bindparam("b_id"))
+    .values(
+        {
+            name: bindparam(name)
+            for name in ("category", "value", "normalized", "address", "is_primary")
+        }
+    )
+)
+_ROW_DEFAULTS = {
+    "first_name": "",
+    "last_name": "",
+    "job_title": "",
+    "company_id": None,
+    "company_name": "",
+    "industry": "",
+}
+
+
+class SqlImportStore:
+    """The storage side of :class:`opencrm.core.services.imports.ImportService`."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+
+    # --- duplicate lookups: one statement per batch each --------------------------------
+
+    def contacts_by_infos(
+        self, emails: Collection[str], phones: Collection[str]
+    ) -> list[tuple[str, str, int]]:
+        """``(info type, normalized value, contact id)`` of every stored e-mail in ``emails``
+        and phone number in ``phones`` (normalized forms)."""
+        conditions = []
+        if emails:
+            conditions.append(
+                and_(contact_infos.c.info_type == "email", contact_infos.c.normalized.in_(emails))
+            )
+        if phones:
+            conditions.append(
+                and_(contact_infos.c.info_type == "phone", contact_infos.c.normalized.in_(phones))
+            )
+        if not conditions:
+            return []
+        query = (
+            select(
+                contact_infos.c.info_type, contact_infos.c.normalized, contact_infos.c.contact_id
+            )
+            .where(or_(*conditions))
+            .order_by(contact_infos.c.contact_id)
+        )
+        return [(t, n, cid) for t, n, cid in self._c.execute(query)]
+
+    def companies_by_name(self, keys: Collection[str]) -> list[tuple[str, int]]:
+        """``(key, id)`` of the companies whose case-folded name is one of ``keys``."""
+        if not keys:
+            return []
+        query = (
+            select(contacts.c.sort_name, contacts.c.id)
+            .where(contacts.c.kind == "company", contacts.c.sort_name.in_(keys))
+            .order_by(contacts.c.id)
+        )
+        return [(k, cid) for k, cid in self._c.execute(query)]
+
+    # --- writes ---------------------------------------------------------------------------
+
+    def add_contacts(self, new: Sequence[Contact]) -> list[int]:
+        """Insert contacts with their links; return their ids, in order."""
+        if not new:
+            return []
+        rows = [{**_ROW_DEFAULTS, **_contact_row(c)} for c in new]
+        ids = list(self._c.execute(_INSERT_CONTACTS, rows).scalars())
+        managers: list[dict[str, Any]] = []
+        infos: list[dict[str, Any]] = []
+        tagged: list[tuple[int, str]] = []
+        values: list[dict[str, Any]] = []
+        for cid, contact in zip(ids, new, strict=True):
+            managers += [{"contact_id": cid, "user_id": u} for u in sorted(contact.managers)]
+            infos += [_info_row(cid, i) for i in contact.infos]
+            tagged += [(cid, t) for t in contact.tags]
+            values += _custom_rows(cid, contact.custom)
+        self._insert_links(managers, infos, tagged, values)
+        return ids
+
+    def update_contacts(self, changes: Sequence[tuple[Contact, Contact]]) -> None:
+        """Write ``after`` over ``before`` for each pair: the contact row, then only the
+        managers, infos, tags and custom values that differ."""
+        if not changes:
+            return
+        rows = []
+        managers: list[dict[str, Any]] = []
+        gone_managers: list[tuple[int, str]] = []
+        infos: list[dict[str, Any]] = []
+        info_updates: list[dict[str, Any]] = []
+        gone_infos: list[int] = []
+        tagged: list[tuple[int, str]] = []
+        untagged: list[tuple[int, str]] = []
+        values: list[dict[str, Any]] = []
+        gone_values: list[tuple[int, int]] = []
+        for before, after in changes:
+            cid = after.id
+            row = {**_ROW_DEFAULTS, **_contact_row(after), "b_id": cid}
+            for name in ("created_by", "created_at", "kind"):
+                row.pop(name)
+            rows.append(row)
+            managers += [
+                {"contact_id": cid, "user_id": u} for u in sorted(after.managers - before.managers)
+            ]
+            gone_managers += [(cid, u) for u in sorted(before.managers - after.managers)]
+            old_infos = {i.id: i for i in before.infos}
+            for info in after.infos:
+                if info.id not in old_infos:
+                    infos.append(_info_row(cid, info))
+                elif old_infos[info.id] != info:
+                    info_row = _info_row(cid, info)
+                    del info_row["contact_id"], info_row["info_type"]
+                    info_updates.append({**info_row, "b_id": info.id})
+            gone_infos += sorted(set(old_infos) - {i.id for i in after.infos})
+            tagged += [(cid, t) for t in after.tags - before.tags]
+            untagged += [(cid, t) for t in before.tags - after.tags]
+            changed = {f: v for f, v in after.custom.items() if before.custom.get(f) != v}
+            gone_values += [
+                (cid, f) for f in before.custom if f not in after.custom or f in changed
+            ]
+            values += _custom_rows(cid, changed)
+        c = self._c
+        c.execute(_UPDATE_CONTACT, rows)
+        if info_updates:
+            c.execute(_UPDATE_INFO, info_updates)
+        if gone_infos:
+            c.execute(delete(contact_infos).where(contact_infos.c.id.in_(gone_infos)))
+        if gone_managers:
+            c.execute(
+                delete(contact_managers).where(
+                    tuple_(contact_managers.c.contact_id, contact_managers.c.user_id).in_(
+                        gone_managers
+                    )
+                )
+            )
+        if untagged:
+            ids = self._tag_ids({t for _, t in untagged})
+            c.execute(
+                delete(entity_tags).where(
+                    entity_tags.c.entity_type == "contact",
+                    tuple_(entity_tags.c.entity_id, entity_tags.c.tag_id).in_(
+                        [(cid, ids[_key(t)]) for cid, t in untagged]
+                    ),
+                )
+            )
+        if gone_values:
+            c.execute(
+                delete(custom_values).where(
+                    custom_values.c.entity_type == "contact",
+                    tuple_(custom_values.c.entity_id, custom_values.c.field_id).in_(gone_values),
+                )
+            )
+        self._insert_links(managers, infos, tagged, values)
+
+    def _tag_ids(self, titles: Collection[str]) -> dict[str, int]:
+        keys = sorted({_key(t) for t in titles})
+        found = self._c.execute(
+            select(tags.c.title_key, tags.c.id).where(
+                tags.c.entity_type == "contact", tags.c.title_key.in_(keys)
+            )
+        )
+        return dict(found.tuples().all())
+
+    def _insert_links(
+        self,
+        managers: list[dict[str, Any]],
+        infos: list[dict[str, Any]],
+        tagged: list[tuple[int, str]],
+        values: list[dict[str, Any]],
+    ) -> None:
+        c = self._c
+        if managers:
+            c.execute(insert(contact_managers), managers)
+        if infos:
+            c.execute(insert(contact_infos), infos)
+        if tagged:
+            ids = self._tag_ids({t for _, t in tagged})
+            c.execute(
+                insert(entity_tags),
+                [
+                    {"tag_id": ids[_key(t)], "entity_type": "contact", "entity_id": cid}
+                    for cid, t in tagged
+                ],
+            )
+        if values:
+            c.execute(insert(custom_values), values)
+
+
+def _custom_rows(cid: int, custom: Any) -> list[dict[str, Any]]:
+    return [
+        {"field_id": f, "entity_type": "contact", "entity_id": cid, "value": v}
+        for f, v in custom.items()
+    ]
