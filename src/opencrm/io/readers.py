@@ -65,11 +65,18 @@ _BOMS = (
 
 def detect_encoding(sample: bytes) -> str:
     """The encoding of a file from its first bytes: a byte-order mark names UTF-8, UTF-16 or
-    UTF-32; otherwise UTF-8 when the sample is valid UTF-8, else Windows-1252 (Latin-1 when
-    a byte is undefined in Windows-1252)."""
+    UTF-32; NUL bytes in every other position mean UTF-16 without a mark; otherwise UTF-8
+    when the sample is valid UTF-8, else Windows-1252 (Latin-1 when a byte is undefined in
+    Windows-1252)."""
     for bom, name in _BOMS:
         if sample.startswith(bom):
             return name
+    if b"\x00" in sample[:4096]:
+        # UTF-16 without a mark: text of mostly ASCII has a NUL in every other byte.
+        head = sample[:4096]
+        even, odd = head[0::2].count(0), head[1::2].count(0)
+        if max(even, odd) > len(head) // 4 and min(even, odd) <= max(even, odd) // 8:
+            return "utf-16-be" if even > odd else "utf-16-le"
     try:
         codecs.getincrementaldecoder("utf-8")("strict").decode(sample, final=False)
         return "utf-8"
@@ -121,7 +128,15 @@ class _Lines:
             try:
                 text = self._decoder.decode(chunk, final=final)
             except UnicodeDecodeError as exc:
+                # The lines before the bad bytes first, so the error names the right row.
                 data = exc.object
+                try:
+                    good = codecs.getincrementaldecoder(self._encoding)("strict").decode(
+                        data[: exc.start]
+                    )
+                except UnicodeDecodeError:
+                    good = ""
+                yield from (line + "\n" for line in (rest + good).split("\n")[:-1])
                 raise _BadBytes(
                     offset - buffered + exc.start, data[exc.start], self._encoding
                 ) from None

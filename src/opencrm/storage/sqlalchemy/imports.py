@@ -216,7 +216,7 @@ class SqlImportStore:
                 tags.c.entity_type == "contact", tags.c.title_key.in_(keys)
             )
         )
-        return dict(found.tuples().all())
+        return {row[0]: row[1] for row in found}
 
     def _insert_links(
         self,
