@@ -117,6 +117,7 @@ class _Lines:
         self._head = head
         self._encoding = encoding
         self._decoder = codecs.getincrementaldecoder(encoding)("strict")
+        self.offset = 0
 
     def __iter__(self) -> Iterator[str]:
         offset = 0
@@ -141,6 +142,7 @@ class _Lines:
                     offset - buffered + exc.start, data[exc.start], self._encoding
                 ) from None
             offset += len(chunk)
+            self.offset = offset
             text = rest + text
             lines = text.split("\n")
             rest = lines.pop()
@@ -213,8 +215,9 @@ class CsvRows:
         sniffed_delimiter, sniffed_quote = self._sniff()
         self.delimiter = delimiter or sniffed_delimiter
         self.quotechar = quotechar or sniffed_quote
+        self._lines = _Lines(self._stream, self._head, self.encoding)
         self._reader = csv.reader(
-            iter(_Lines(self._stream, self._head, self.encoding)),
+            iter(self._lines),
             delimiter=self.delimiter,
             quotechar=self.quotechar,
             doublequote=True,
@@ -239,6 +242,11 @@ class CsvRows:
     @property
     def columns(self) -> Sequence[str]:
         return tuple(self._columns)
+
+    @property
+    def bytes_read(self) -> int:
+        """How far into the file the reader is (in 256 KiB steps), for progress bars."""
+        return self._lines.offset
 
     def _sniff(self) -> tuple[str, str]:
         try:
