@@ -9,6 +9,7 @@ from opencrm.http.routes import (
     currencies,
     deals,
     docs,
+    imports,
     invoices,
     lists,
     products,
@@ -31,4 +32,5 @@ ROUTES: tuple[Route, ...] = (
     *taxes.ROUTES,
     *currencies.ROUTES,
     *settings.ROUTES,
+    *imports.ROUTES,
 )
