@@ -66,7 +66,7 @@ def import_contacts(c: Call) -> ImportReport:
     upload = c.upload()
     reader_options = {n: v for n in _READER_OPTIONS if (v := _one(form, n)) is not None}
     options: dict[str, Any] = {n: v for n in _TEXT_OPTIONS if (v := _one(form, n)) is not None}
-    options.update({n: v for n in _FLAGS if (v := _flag(form, n)) is not None})
+    options.update({n: f for n in _FLAGS if (f := _flag(form, n)) is not None})
     mapping = _json_object(form, "mapping", required=True)
     defaults = _json_object(form, "defaults", required=False)
     rows = open_rows(upload.stream, filename=upload.filename, **reader_options)
