@@ -79,8 +79,8 @@ def add_parser(commands: Any, load_crm: Callable[[str], CRM]) -> None:
     cmd.add_argument("--dry-run", action="store_true", help="write nothing; report what would")
     cmd.add_argument(
         "--on-duplicate",
-        choices=[o.value for o in OnDuplicate],
         default=OnDuplicate.SKIP.value,
+        metavar="|".join(o.value for o in OnDuplicate),
         help="what to do with a row matching a stored contact (default: skip)",
     )
     cmd.add_argument(
@@ -94,7 +94,7 @@ def add_parser(commands: Any, load_crm: Callable[[str], CRM]) -> None:
         "--tag-separator", default=",", help="what separates tags in a cell (default: ,)"
     )
     cmd.add_argument("--managers", help="comma-separated user ids managing new records")
-    cmd.add_argument("--access", choices=["private", "read", "read_write"], help="of new records")
+    cmd.add_argument("--access", metavar="private|read|read_write", help="who may see new records")
     cmd.add_argument("--tags", help="comma-separated tags added to every imported record")
     cmd.add_argument(
         "--no-create-missing",
