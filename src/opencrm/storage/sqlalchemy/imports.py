@@ -10,7 +10,20 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    String,
+    and_,
+    bindparam,
+    column,
+    delete,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+    values,
+)
 
 from opencrm.core.entities.contacts import Contact
 from opencrm.storage.sqlalchemy.repositories import _contact_row, _info_row, _key
@@ -108,12 +121,16 @@ class SqlImportStore:
         """``(key, id)`` of the companies whose case-folded name is one of ``keys``."""
         if not keys:
             return []
-        query = (
-            select(contacts.c.sort_name, contacts.c.id)
-            .where(contacts.c.kind == "company", contacts.c.sort_name.in_(keys))
-            .order_by(contacts.c.id)
-        )
-        return [(k, cid) for k, cid in self._c.execute(query)]
+        query = select(contacts.c.sort_name, contacts.c.id).where(contacts.c.kind == "company")
+        if self._c.dialect.name == "postgresql":
+            # A join with the keys, not ``sort_name IN (...)``: PostgreSQL answers the IN list
+            # from the trigram search index (pg_trgm serves equality), 4 s for 1,000 names
+            # among 100k contacts; the join probes the b-tree, a few milliseconds.
+            wanted = values(column("key", String), name="wanted").data([(k,) for k in keys])
+            query = query.join(wanted, contacts.c.sort_name == wanted.c.key)
+        else:
+            query = query.where(contacts.c.sort_name.in_(keys))
+        return [(k, cid) for k, cid in self._c.execute(query.order_by(contacts.c.id))]
 
     # --- writes ---------------------------------------------------------------------------
 
