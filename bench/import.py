@@ -143,6 +143,7 @@ def raw_insert(engine: sa.Engine, rows: dict[str, list[tuple[Any, ...]]]) -> Non
     try:
         cur = raw.cursor()
         if engine.dialect.name == "sqlite":
+            cur.execute("BEGIN")  # the engine's connections leave BEGIN to the caller
             cur.executemany(
                 f"INSERT INTO contacts ({_CONTACT_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 rows["contacts"],

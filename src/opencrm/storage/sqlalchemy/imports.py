@@ -1,18 +1,21 @@
 """Bulk reads and writes for imports: a batch of rows costs a few statements, not a few per row.
 
-Inserts go through SQLAlchemy's "insertmanyvalues": a batch of contacts is one multi-row
-``INSERT ... RETURNING id`` on both SQLite and PostgreSQL (ids in parameter order), and their
-infos, managers, tags and custom values are one ``executemany`` each.
+On SQLite a batch of contacts is one multi-row ``INSERT ... RETURNING id`` (SQLAlchemy's
+"insertmanyvalues", ids in parameter order) and their infos, managers, tags and custom values
+one ``executemany`` each. On PostgreSQL the batch's ids come from the sequence in one
+statement and every table is written with ``COPY``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import (
     Connection,
     String,
+    Table,
     and_,
     bindparam,
     column,
@@ -20,6 +23,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     tuple_,
     update,
     values,
@@ -35,9 +39,13 @@ from opencrm.storage.sqlalchemy.tables import (
     entity_tags,
     tags,
 )
+from opencrm.storage.sqlalchemy.types import JSONText
 
 __all__ = ["SqlImportStore"]
 
+_NEXT_IDS = text(
+    "SELECT nextval(pg_get_serial_sequence('contacts', 'id')) FROM generate_series(1, :n)"
+)
 _INSERT_CONTACTS = insert(contacts).returning(contacts.c.id, sort_by_parameter_order=True)
 _UPDATE_CONTACT = (
     update(contacts)
@@ -89,6 +97,7 @@ class SqlImportStore:
 
     def __init__(self, conn: Connection) -> None:
         self._c = conn
+        self._pg = conn.dialect.name == "postgresql"
 
     # --- duplicate lookups: one statement per batch each --------------------------------
 
@@ -139,7 +148,14 @@ class SqlImportStore:
         if not new:
             return []
         rows = [{**_ROW_DEFAULTS, **_contact_row(c)} for c in new]
-        ids = list(self._c.execute(_INSERT_CONTACTS, rows).scalars())
+        if self._pg:
+            # Ids from the sequence in one round trip, then COPY: no statement to build.
+            ids = list(self._c.execute(_NEXT_IDS, {"n": len(rows)}).scalars())
+            for cid, row in zip(ids, rows, strict=True):
+                row["id"] = cid
+            self._copy(contacts, rows)
+        else:
+            ids = list(self._c.execute(_INSERT_CONTACTS, rows).scalars())
         managers: list[dict[str, Any]] = []
         infos: list[dict[str, Any]] = []
         tagged: list[tuple[int, str]] = []
@@ -242,22 +258,54 @@ class SqlImportStore:
         tagged: list[tuple[int, str]],
         values: list[dict[str, Any]],
     ) -> None:
-        c = self._c
-        if managers:
-            c.execute(insert(contact_managers), managers)
-        if infos:
-            c.execute(insert(contact_infos), infos)
+        links: list[tuple[Table, list[dict[str, Any]]]] = [
+            (contact_managers, managers),
+            (contact_infos, infos),
+            (custom_values, values),
+        ]
         if tagged:
             ids = self._tag_ids({t for _, t in tagged})
-            c.execute(
-                insert(entity_tags),
-                [
-                    {"tag_id": ids[_key(t)], "entity_type": "contact", "entity_id": cid}
-                    for cid, t in tagged
-                ],
+            links.append(
+                (
+                    entity_tags,
+                    [
+                        {"tag_id": ids[_key(t)], "entity_type": "contact", "entity_id": cid}
+                        for cid, t in tagged
+                    ],
+                )
             )
-        if values:
-            c.execute(insert(custom_values), values)
+        for table, rows in links:
+            if not rows:
+                continue
+            if self._pg:
+                self._copy(table, rows)
+            else:
+                self._c.execute(insert(table), rows)
+
+    def _copy(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        """PostgreSQL's COPY of ``rows`` (dicts with the same keys) into ``table``, on the
+        transaction's own connection. Values are converted as the column types would bind
+        them (JSON text, UTC datetimes)."""
+        names = list(rows[0])
+        binders = [_binder(table.c[n].type) for n in names]
+        columns = ", ".join(f'"{n}"' for n in names)  # names of our own tables, never input
+        driver = self._c.connection.driver_connection
+        assert driver is not None
+        with (
+            driver.cursor() as cur,
+            cur.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy,
+        ):
+            for row in rows:
+                copy.write_row(
+                    [b(row[n]) if b else row[n] for n, b in zip(names, binders, strict=True)]
+                )
+
+
+def _binder(column_type: Any) -> Any:
+    """How a value of ``column_type`` goes into COPY, or None when as it is."""
+    if isinstance(column_type, JSONText):
+        return lambda v: None if v is None else json.dumps(v, sort_keys=True, ensure_ascii=False)
+    return None
 
 
 def _custom_rows(cid: int, custom: Any) -> list[dict[str, Any]]:
