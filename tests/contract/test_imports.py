@@ -487,3 +487,12 @@ def test_unknown_types_are_created_unless_forbidden(admin):
     [acme] = admin.contacts.list().items
     [temperature] = [t for t in admin.lists.items("temperature") if t.id == acme.temperature_id]
     assert (temperature.title, temperature.color) == ("Lukewarm", "#77cf9a")
+
+
+def test_ids_of_deleted_contacts_are_never_reused(admin):
+    gone = admin.contacts.add_person("Gone", email="gone@example.com")
+    admin.contacts.delete(gone.id)
+    report = admin.imports.run("contacts", CsvRows(csv_of("Ann,Lee,ann@example.com,")), BASIC)
+    [(first, last)] = report.created_ids
+    assert first == last > gone.id
+    assert admin.contacts.add_person("Bo").id > last

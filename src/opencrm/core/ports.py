@@ -230,8 +230,11 @@ class ImportStore(Protocol):
     ) -> list[tuple[str, str, int]]:
         """(info type, normalized value, contact id) of the stored e-mails and phones given."""
 
-    def companies_by_name(self, keys: Collection[str]) -> list[tuple[str, int]]:
-        """(case-folded name, id) of the companies so named."""
+    def companies_by_name(
+        self, keys: Collection[str], user_id: str
+    ) -> list[tuple[str, int, str, bool]]:
+        """(case-folded name, id, access, managed by ``user_id``) of the companies so named,
+        by id."""
 
     def add_contacts(self, new: Sequence[Contact]) -> list[int]:
         """Insert contacts with their infos, managers, tags (existing) and custom values;

@@ -702,24 +702,22 @@ class _Batch:
         tx, plan = self.tx, self.plan
         emails = {n for r in rows for t, n in r.match_keys() if t == "email"}
         phones = {n for r in rows for t, n in r.match_keys() if t == "phone"}
-        names = {n for r in rows for t, n in r.match_keys() if t == "company"}
-        names |= {r.company.casefold() for r in rows if r.company}
+        named = {n for r in rows for t, n in r.match_keys() if t == "company"}
+        names = named | {r.company.casefold() for r in rows if r.company}
         stored_keys: dict[tuple[str, str], int] = {}
         for info_type, normalized, cid in tx.uow.imports.contacts_by_infos(emails, phones):
             stored_keys.setdefault((info_type, normalized), cid)
-        company_ids: dict[str, int] = {}
-        for key, cid in tx.uow.imports.companies_by_name(names):
-            company_ids.setdefault(key, cid)
-        wanted = set(stored_keys.values()) | set(company_ids.values())
+        # A company row matches a company by name; a person links to the first one it may
+        # read (the access check needs no loaded record).
+        self.companies: dict[str, int] = {}
+        for key, cid, access, managed in tx.uow.imports.companies_by_name(names, tx.actor.id):
+            if key in named:
+                stored_keys.setdefault(("company", key), cid)
+            if policy.can_read_contact_with(tx.actor, Access(access), managed):
+                self.companies.setdefault(key, cid)
+        # Only an update looks at the stored records themselves.
+        wanted = set(stored_keys.values()) if plan.on_duplicate is OnDuplicate.UPDATE else ()
         self.stored = {c.id: c for c in tx.uow.contacts.get_many(sorted(wanted))}
-        # A company row matches a company by name; a person links to a readable one.
-        self.companies = {
-            k: cid
-            for k, cid in company_ids.items()
-            if policy.can_read_contact(tx.actor, self.stored[cid])
-        }
-        for key, cid in company_ids.items():
-            stored_keys.setdefault(("company", key), cid)
         self.stored_keys = stored_keys
         self.item_defaults = plan.default_item_ids(tx)
         for row in rows:

@@ -1,9 +1,8 @@
 """Bulk reads and writes for imports: a batch of rows costs a few statements, not a few per row.
 
-On SQLite a batch of contacts is one multi-row ``INSERT ... RETURNING id`` (SQLAlchemy's
-"insertmanyvalues", ids in parameter order) and their infos, managers, tags and custom values
-one ``executemany`` each. On PostgreSQL the batch's ids come from the sequence in one
-statement and every table is written with ``COPY``.
+On SQLite a batch's ids follow the highest one handed out (the write transaction holds the
+database lock) and every table is one ``executemany``. On PostgreSQL the batch's ids come
+from the sequence in one statement and every table is written with ``COPY``.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ from sqlalchemy import (
     bindparam,
     column,
     delete,
+    exists,
     insert,
     or_,
     select,
@@ -46,7 +46,10 @@ __all__ = ["SqlImportStore"]
 _NEXT_IDS = text(
     "SELECT nextval(pg_get_serial_sequence('contacts', 'id')) FROM generate_series(1, :n)"
 )
-_INSERT_CONTACTS = insert(contacts).returning(contacts.c.id, sort_by_parameter_order=True)
+_SQLITE_NEXT_ID = text(
+    "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'contacts'), 0),"
+    " coalesce((SELECT max(id) FROM contacts), 0)) + 1"
+)
 _UPDATE_CONTACT = (
     update(contacts)
     .where(contacts.c.id == bindparam("b_id"))
@@ -126,12 +129,21 @@ class SqlImportStore:
         )
         return [(t, n, cid) for t, n, cid in self._c.execute(query)]
 
-    def companies_by_name(self, keys: Collection[str]) -> list[tuple[str, int]]:
-        """``(key, id)`` of the companies whose case-folded name is one of ``keys``."""
+    def companies_by_name(
+        self, keys: Collection[str], user_id: str
+    ) -> list[tuple[str, int, str, bool]]:
+        """``(key, id, access, managed by user_id)`` of the companies whose case-folded name is
+        one of ``keys``, by id."""
         if not keys:
             return []
-        query = select(contacts.c.sort_name, contacts.c.id).where(contacts.c.kind == "company")
-        if self._c.dialect.name == "postgresql":
+        managed = exists().where(
+            contact_managers.c.contact_id == contacts.c.id,
+            contact_managers.c.user_id == user_id,
+        )
+        query = select(contacts.c.sort_name, contacts.c.id, contacts.c.access, managed).where(
+            contacts.c.kind == "company"
+        )
+        if self._pg:
             # A join with the keys, not ``sort_name IN (...)``: PostgreSQL answers the IN list
             # from the trigram search index (pg_trgm serves equality), 4 s for 1,000 names
             # among 100k contacts; the join probes the b-tree, a few milliseconds.
@@ -139,7 +151,10 @@ class SqlImportStore:
             query = query.join(wanted, contacts.c.sort_name == wanted.c.key)
         else:
             query = query.where(contacts.c.sort_name.in_(keys))
-        return [(k, cid) for k, cid in self._c.execute(query.order_by(contacts.c.id))]
+        return [
+            (k, cid, access, bool(m))
+            for k, cid, access, m in self._c.execute(query.order_by(contacts.c.id))
+        ]
 
     # --- writes ---------------------------------------------------------------------------
 
@@ -155,7 +170,15 @@ class SqlImportStore:
                 row["id"] = cid
             self._copy(contacts, rows)
         else:
-            ids = list(self._c.execute(_INSERT_CONTACTS, rows).scalars())
+            # SQLite cannot promise RETURNING's order for a multi-row INSERT, so SQLAlchemy
+            # would send one INSERT per row. The write transaction holds the database lock
+            # (BEGIN IMMEDIATE), so the next ids are known: past the highest ever handed out
+            # (AUTOINCREMENT never reuses one) and the highest stored.
+            first = self._c.execute(_SQLITE_NEXT_ID).scalar_one()
+            ids = list(range(first, first + len(rows)))
+            for cid, row in zip(ids, rows, strict=True):
+                row["id"] = cid
+            self._c.execute(insert(contacts), rows)
         managers: list[dict[str, Any]] = []
         infos: list[dict[str, Any]] = []
         tagged: list[tuple[int, str]] = []
