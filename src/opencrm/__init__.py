@@ -38,6 +38,16 @@ from opencrm.core.entities.activities import (
     Task,
 )
 from opencrm.core.entities.invoices import Invoice, InvoiceLine, InvoiceStatus, Product, Tax
+from opencrm.core.entities.voip import (
+    Call,
+    CallDirection,
+    CallLeg,
+    OperatorStatus,
+    VoipAccount,
+    VoipNumber,
+    VoipOperator,
+    WorkingHours,
+)
 from opencrm.core.events import AuditEntry, Event
 from opencrm.core.fields import FieldType
 from opencrm.core.files import CaseDocument, StoredFile
@@ -54,6 +64,7 @@ from opencrm.errors import (
     NotFound,
     OpenCRMError,
     PermissionDenied,
+    ProviderError,
     RateLimited,
     SchemaOutdated,
     SchemaTooNew,
@@ -78,6 +89,9 @@ __all__ = [
     "Attachment",
     "AuditEntry",
     "BidType",
+    "Call",
+    "CallDirection",
+    "CallLeg",
     "Case",
     "CaseDocument",
     "Company",
@@ -108,12 +122,14 @@ __all__ = [
     "NotFound",
     "Notifier",
     "OpenCRMError",
+    "OperatorStatus",
     "Opportunity",
     "OutboxNotifier",
     "Page",
     "PermissionDenied",
     "Person",
     "Product",
+    "ProviderError",
     "RateLimited",
     "SchemaOutdated",
     "SchemaTooNew",
@@ -129,6 +145,10 @@ __all__ = [
     "User",
     "UserDirectory",
     "ValidationError",
+    "VoipAccount",
+    "VoipNumber",
+    "VoipOperator",
+    "WorkingHours",
     "__version__",
     "hookimpl",
 ]

@@ -15,6 +15,8 @@ from opencrm.core.fields import FieldTypeRegistry
 from opencrm.core.notify import deliver
 from opencrm.core.ports import Clock, FileStore, Message, Notifier
 from opencrm.core.services._base import Context, Service, utc_now
+from opencrm.core.services._telephony import WEBHOOK_USER
+from opencrm.core.services._voip_webhooks import handle_webhook
 from opencrm.core.services.reminders import SYSTEM_USER, claim_due_reminders
 from opencrm.core.users import User, UserDirectory
 from opencrm.errors import SchemaOutdated
@@ -139,6 +141,20 @@ class CRM:
         more than a day ago are dropped, not sent.
         """
         return claim_due_reminders(Service(self._ctx, SYSTEM_USER), now)
+
+    def voip_webhook(
+        self, kind: str, query: str, params: Mapping[str, str], signature: str
+    ) -> tuple[str, bytes]:
+        """Answer a telephony provider's webhook ``kind`` (``voice``, ``status``,
+        ``recording``... see the VoIP guide) sent to ``<public URL>/voip/webhooks/<kind>``
+        with the query string ``query``, form ``params`` and signature header
+        ``signature``. Return (content type, body) to send back.
+
+        The signature is checked against the public URL stored by ``session.voip.connect``
+        (not the host the request names: behind a proxy that is the proxy's); a missing or
+        wrong one, or no connected account, raises PermissionDenied and changes nothing.
+        """
+        return handle_webhook(Service(self._ctx, WEBHOOK_USER), kind, query, params, signature)
 
     def upgrade(self) -> None:
         """Bring the database schema to this version of opencrm."""

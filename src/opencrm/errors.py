@@ -17,6 +17,7 @@ __all__ = [
     "NotFound",
     "OpenCRMError",
     "PermissionDenied",
+    "ProviderError",
     "RateLimited",
     "SchemaOutdated",
     "StorageError",
@@ -67,6 +68,11 @@ class RateLimited(OpenCRMError):
     def __init__(self, message: str, *, retry_after: int = 60) -> None:
         self.retry_after = retry_after
         super().__init__(message)
+
+
+class ProviderError(OpenCRMError):
+    """An outside service opencrm called (the telephony provider) failed or refused the
+    request for a reason that is not the caller's input (answered 502)."""
 
 
 class StorageError(OpenCRMError):

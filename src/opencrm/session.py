@@ -18,6 +18,7 @@ from opencrm.core.services.invoices import (
 from opencrm.core.services.lists import CustomFieldService, ListService, SettingsService
 from opencrm.core.services.opportunities import OpportunityService, StageService
 from opencrm.core.services.tasks import TaskService
+from opencrm.core.services.voip import VoipService
 from opencrm.core.users import User
 
 __all__ = ["Session"]
@@ -26,7 +27,7 @@ __all__ = ["Session"]
 class Session:
     """Everything ``user`` may do, grouped by area: ``contacts``, ``lists``, ``fields``,
     ``settings``, ``opportunities``, ``stages``, ``cases``, ``tasks``, ``history``,
-    ``invoices``, ``products``, ``taxes``, ``currencies``, ``imports``.
+    ``invoices``, ``products``, ``taxes``, ``currencies``, ``voip``, ``imports``.
 
     Every call is checked as this user and runs as one transaction, so a failed call leaves
     nothing behind. Get one with :meth:`opencrm.CRM.session`; ``with`` is optional.
@@ -50,6 +51,7 @@ class Session:
         self.stages = StageService(service)
         self.tasks = TaskService(service)
         self.history = HistoryService(service)
+        self.voip = VoipService(service)
         self.imports = ImportService(service)
 
     def __enter__(self) -> Session:

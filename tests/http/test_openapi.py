@@ -19,6 +19,7 @@ from opencrm import CRM, InMemoryUserDirectory, LocalFileStore, OutboxNotifier, 
 from opencrm.http._openapi import route_table
 from opencrm.http.routes import ROUTES
 from opencrm.storage.sqlalchemy.engine import create_engine_for
+from voip_fakes import ACCOUNT, TOKEN, FakeTwilio, TwilioAt
 
 ADMIN = User(id="admin", name="Ada Admin", crm_admin=True)
 
@@ -56,6 +57,10 @@ def test_docs_page_is_served_without_a_cdn(api) -> None:  # type: ignore[no-unty
 # --- schemathesis over WSGI, on SQLite -----------------------------------------------------
 
 
+_twilio = FakeTwilio(check_auth=False).start()
+atexit.register(_twilio.stop)
+
+
 def _fuzzed_app():  # type: ignore[no-untyped-def]
     """A Flask app on a small SQLite CRM in a temporary folder, acting as a CRM admin.
 
@@ -69,9 +74,12 @@ def _fuzzed_app():  # type: ignore[no-untyped-def]
         directory=InMemoryUserDirectory([ADMIN]),
         notifier=OutboxNotifier(),
         file_store=LocalFileStore(folder / "files"),
+        # VoIP talks to a fake Twilio on 127.0.0.1 that takes any credentials.
+        plugins=[TwilioAt(_twilio)],
     )
     crm.upgrade()
     with crm.session(ADMIN) as s:
+        s.voip.connect(account_sid=ACCOUNT, auth_token=TOKEN, public_url="http://localhost/crm")
         acme = s.contacts.add_company("Acme Ltd", email="info@acme.example")
         s.contacts.add_person("Bob", "Smith", company=acme, phone="+49 30 1234567")
     return flask_app(crm, {"admin": ADMIN})

@@ -16,6 +16,7 @@ total`` holds exactly. The reference CRM rounds differently in two code paths; o
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
@@ -50,6 +51,11 @@ TRANSITIONS: dict[InvoiceStatus, frozenset[InvoiceStatus]] = {
 }
 
 _HUNDRED = Decimal(100)
+# The arithmetic between the named roundings is exact: a unit price (at most 18 digits, 6 of
+# them decimals) times a quantity (at most 16 digits) has at most 34 digits, and no step
+# after it has more. Its own context, so a host application's decimal context (a lower
+# precision, another rounding) never changes an invoice.
+_EXACT = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN)
 
 
 @attrs.frozen
@@ -93,13 +99,14 @@ def compute_line(line: LineInput, currency: str, rounding: str) -> LineAmounts:
     def r(value: Decimal) -> Decimal:
         return round_amount(value, currency, rounding)
 
-    subtotal = r(line.price * line.quantity)
-    discount = r(subtotal * line.discount / _HUNDRED)
-    net = subtotal - discount
-    taxes = tuple(r(net * t.rate / _HUNDRED) for t in line.taxes)
-    return LineAmounts(
-        subtotal=subtotal, discount=discount, net=net, taxes=taxes, total=net + sum(taxes)
-    )
+    with decimal.localcontext(_EXACT):
+        subtotal = r(line.price * line.quantity)
+        discount = r(subtotal * line.discount / _HUNDRED)
+        net = subtotal - discount
+        taxes = tuple(r(net * t.rate / _HUNDRED) for t in line.taxes)
+        return LineAmounts(
+            subtotal=subtotal, discount=discount, net=net, taxes=taxes, total=net + sum(taxes)
+        )
 
 
 def compute(lines: Sequence[LineInput], currency: str, rounding: str) -> InvoiceAmounts:
@@ -107,6 +114,11 @@ def compute(lines: Sequence[LineInput], currency: str, rounding: str) -> Invoice
 
     :raises ValidationError: when an amount would exceed :data:`opencrm.core.money.MAX_AMOUNT`.
     """
+    with decimal.localcontext(_EXACT):
+        return _compute(lines, currency, rounding)
+
+
+def _compute(lines: Sequence[LineInput], currency: str, rounding: str) -> InvoiceAmounts:
     amounts = tuple(compute_line(line, currency, rounding) for line in lines)
     per_tax: dict[tuple[int, str, Decimal], Decimal] = {}
     for line, a in zip(lines, amounts, strict=True):

@@ -5,6 +5,11 @@ Every amount is a :class:`decimal.Decimal` inside a py-moneyed :class:`~moneyed.
 wherever an amount, price, rate, percentage or quantity enters: binary floats cannot hold
 ``0.1`` and would make totals depend on how a number was typed. Rounding always names its
 mode and rounds to the currency's minor units (JPY 0 digits, EUR 2, KWD 3).
+
+Amounts (totals, taxes, budgets) have at most the currency's minor units. A *unit price* may
+be finer, up to :data:`UNIT_PRICE_PLACES` decimals in every currency (per-minute rates,
+utility tariffs, fuel): accounting systems price units in 4-6 decimals while every amount
+computed from them is rounded to the minor unit.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ __all__ = [
     "MAX_AMOUNT",
     "MAX_RATE",
     "ROUNDING_MODES",
+    "UNIT_PRICE_PLACES",
     "ExchangeRates",
     "Money",
     "clean_currency",
@@ -34,11 +40,14 @@ __all__ = [
     "round_amount",
     "to_decimal",
     "to_minor",
+    "unit_price",
 ]
 
 #: The largest amount opencrm stores, in major units of any currency (a price, a line total,
 #: an invoice total). In minor units it fits a signed 64-bit integer for every currency.
 MAX_AMOUNT = Decimal("999999999999.999")
+#: The most decimal places of a unit price (of a product or an invoice line), in any currency.
+UNIT_PRICE_PLACES = 6
 #: The largest exchange rate (as in the reference CRM).
 MAX_RATE = Decimal("99999999.99")
 
@@ -198,6 +207,33 @@ def money(amount: object, currency: object, *, field: str = "amount") -> Money:
     if abs(number) > MAX_AMOUNT:
         raise ValidationError({field: f"must not exceed {MAX_AMOUNT} in size"})
     return Money(number.quantize(quantum(code)), code)
+
+
+def unit_price(amount: object, currency: object, *, field: str = "price") -> Money:
+    """A price per unit: up to :data:`UNIT_PRICE_PLACES` decimal places in every currency
+    (JPY and KWD too), never rounded; refused beyond :data:`MAX_AMOUNT`.
+
+    The scale is kept as entered, but never below the currency's minor units: ``"0.125000"``
+    stays ``0.125000`` and ``"12.3"`` in EUR becomes ``12.30``, so documents show the price
+    the way it was typed. Zeros beyond the sixth place change no value and are dropped
+    (``"1.50000000"`` is ``1.500000``); a seventh significant decimal is refused.
+    """
+    code = clean_currency(currency)
+    if isinstance(amount, Money):
+        if amount.currency.code != code:
+            raise ValidationError({field: f"is in {amount.currency.code}, expected {code}"})
+        amount = amount.amount
+    number = to_decimal(amount, field, places=UNIT_PRICE_PLACES)
+    if abs(number) > MAX_AMOUNT:
+        raise ValidationError({field: f"must not exceed {MAX_AMOUNT} in size"})
+    places = max(-_exponent(number), minor_units(code))
+    return Money(number.quantize(Decimal(1).scaleb(-places), context=_CONTEXT), code)
+
+
+def _exponent(number: Decimal) -> int:
+    exponent = number.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite
+    return exponent
 
 
 def to_minor(amount: Money) -> int:

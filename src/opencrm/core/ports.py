@@ -28,6 +28,7 @@ from opencrm.core.invoice_ports import (
 )
 from opencrm.core.permissions import ActivityScope, ContactScope, DealScope
 from opencrm.core.query import ContactFilter, Cursor, PageRequest
+from opencrm.core.voip_ports import VoipRepository
 
 __all__ = [
     "Attachment",
@@ -264,6 +265,7 @@ class UnitOfWork(Protocol):
     tasks: TaskRepository
     history: HistoryRepository
     contact_photos: ContactPhotoRepository
+    voip: VoipRepository
     imports: ImportStore
 
     def __enter__(self) -> Self: ...

@@ -15,7 +15,7 @@ import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import attrs
 
@@ -29,6 +29,7 @@ from opencrm.errors import (
     NotFound,
     OpenCRMError,
     PermissionDenied,
+    ProviderError,
     RateLimited,
     SchemaOutdated,
     StorageError,
@@ -125,8 +126,10 @@ class Route:
     current: Callable[[Call], Any] | None = None
     location: Callable[[Any], str] | None = None
     description: str = ""
-    #: Answered without a signed-in user (the API document and its page).
+    #: Answered without a signed-in user (the API document and its page, webhooks).
     public: bool = False
+    #: Reads an ``application/x-www-form-urlencoded`` body into ``Call.form`` (webhooks).
+    form: bool = False
     #: Left out of the OpenAPI document (the docs page's own files).
     hidden: bool = False
 
@@ -316,6 +319,9 @@ def error_response(exc: BaseException) -> Response:
     if isinstance(exc, (NotConfigured, SchemaOutdated)):
         log.error("opencrm is not set up for this request: %s", exc)
         return problem(503, "not_configured", "this CRM is not set up for that request")
+    if isinstance(exc, ProviderError):
+        log.error("provider fault: %s", exc)
+        return problem(502, "provider_error", str(exc))
     if isinstance(exc, StorageError):
         log.error("storage fault: %s", exc)
         return problem(500, "storage_error", "the database could not complete the request")
@@ -598,6 +604,23 @@ class API:
         length = request.content_length
         if length is not None and length > limit:
             raise HTTPProblem(413, "too_large", f"the body is larger than {limit} bytes")
+        if route.form:
+            if request.content_type != "application/x-www-form-urlencoded":
+                raise HTTPProblem(
+                    415, "unsupported_media_type", "send application/x-www-form-urlencoded"
+                )
+            raw = request.read_body(limit)
+            if len(raw) > limit:
+                raise HTTPProblem(413, "too_large", f"the body is larger than {limit} bytes")
+            try:
+                pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True)
+            except UnicodeDecodeError:
+                raise HTTPProblem(400, "malformed_body", "the form is not UTF-8") from None
+            fields: dict[str, list[str]] = {}
+            for key, value in pairs:
+                fields.setdefault(key, []).append(value)
+            call.form = fields
+            return
         if route.upload:
             if request.content_type != "multipart/form-data":
                 raise HTTPProblem(415, "unsupported_media_type", "send multipart/form-data")

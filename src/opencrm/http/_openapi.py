@@ -300,6 +300,18 @@ def openapi_document(
                     }
                 },
             }
+        elif route.form:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {
+                    "application/x-www-form-urlencoded": {
+                        "schema": {
+                            "type": "object",
+                            "additionalProperties": {"type": "string"},
+                        }
+                    }
+                },
+            }
         elif route.body is not None:
             operation["requestBody"] = {
                 "required": True,

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from opencrm.core.events import Event
     from opencrm.core.fields import FieldType
     from opencrm.core.ports import Message, UnitOfWork
+    from opencrm.core.telephony import Telephony
     from opencrm.crm import CRM
 
 __all__ = ["hookimpl", "hookspec"]
@@ -105,4 +106,28 @@ def opencrm_deliver_notification(crm: CRM, message: Message) -> bool | None:
     :param message: the :class:`opencrm.Message` (recipients, subject, text, HTML, attachments,
         language).
     :return: True when delivered, else None.
+    """
+
+
+# --- Telephony: called when a VoIP service or webhook needs the provider ---------------------
+
+
+@hookspec(firstresult=True)
+def opencrm_telephony_provider(
+    crm: CRM, provider: str, account_sid: str, auth_token: str
+) -> Telephony | None:
+    """Return the telephony provider named ``provider``, built for this account, or None
+    when you do not provide it.
+
+    Called whenever ``session.voip`` or a webhook needs the provider (the account is read
+    from the database each time, so every app server sees a changed token at once). The
+    built-in plugin answers ``"twilio"``; plugins registered later are asked first, so a
+    plugin may also replace Twilio. ``firstresult``: the first implementation returning
+    something other than None answers. Never log ``auth_token``.
+
+    :param crm: the CRM.
+    :param provider: the provider name stored by ``session.voip.connect``.
+    :param account_sid: the account id.
+    :param auth_token: the account's secret.
+    :return: an object implementing :class:`opencrm.core.telephony.Telephony`, or None.
     """

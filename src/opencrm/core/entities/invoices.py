@@ -51,7 +51,8 @@ class Tax:
 
 @attrs.frozen(kw_only=True)
 class Product:
-    """A product or service. ``price`` is in the default currency it was entered in;
+    """A product or service. ``price`` is per unit, in the default currency it was entered
+    in, with up to six decimal places kept as entered (it may be finer than the minor unit);
     ``tax_ids`` are the (up to two) taxes a new invoice line gets by default. With
     ``track_inventory`` billing an invoice decrements ``stock_quantity`` and rejecting it
     restores it."""
@@ -93,7 +94,8 @@ class LineTax:
 
 @attrs.frozen(kw_only=True)
 class InvoiceLine:
-    """One line. ``price`` is per unit in the invoice currency, ``discount`` a percentage.
+    """One line. ``price`` is per unit in the invoice currency (up to six decimal places,
+    kept as entered), ``discount`` a percentage.
 
     The amounts: ``subtotal = round(price x quantity)``, ``discount_amount =
     round(subtotal x discount / 100)``, ``net = subtotal - discount_amount``, each tax

@@ -59,6 +59,7 @@ from opencrm.core.money import (
     money,
     round_amount,
     to_decimal,
+    unit_price,
 )
 from opencrm.core.photos import reencode_image
 from opencrm.core.query import DEFAULT_PAGE_SIZE, Page, PageRequest
@@ -448,7 +449,7 @@ class ProductService:
         if "price" in changes:
             currency = _default_currency(tx)
             raw = changes["price"]
-            new["price"] = _collect(errors, "price", _money, raw, currency, "price")
+            new["price"] = _collect(errors, "price", _unit_price, raw, currency, "price")
             if new["price"] is not None and new["price"].amount < 0:
                 errors["price"] = "must not be negative"
         if "taxes" in changes:
@@ -640,10 +641,13 @@ class InvoiceService:
         discount: Decimal | int | str = 0,
         taxes: Iterable[Tax | int | str] | None = None,
     ) -> LineSpec:
-        """Describe a line. ``price`` is per unit in the invoice currency; without it the
-        product's price is used (converted with the invoice's exchange rate when the product
-        is priced in the default currency). ``discount`` is a percentage (0-100); ``taxes``
-        (up to two, by record, id or name) default to the product's."""
+        """Describe a line. ``price`` is per unit in the invoice currency, with up to six
+        decimal places in any currency, kept as entered (see
+        :func:`opencrm.core.money.unit_price`). Without it the product's price is used: as it
+        is when the product is priced in the invoice currency, else converted with the
+        invoice's exchange rate and rounded to the invoice currency's minor units.
+        ``discount`` is a percentage (0-100); ``taxes`` (up to two, by record, id or name)
+        default to the product's."""
         return LineSpec(
             description=description,
             product=product,
@@ -1301,7 +1305,7 @@ class InvoiceService:
                 price = _collect(
                     line_errors,
                     f"{field}.price",
-                    _money,
+                    _unit_price,
                     spec.price,
                     currency,
                     f"{field}.price",
@@ -1407,8 +1411,8 @@ class InvoiceService:
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _money(value: object, currency: str, field: str) -> Money:
-    return money(value, currency, field=field)
+def _unit_price(value: object, currency: str, field: str) -> Money:
+    return unit_price(value, currency, field=field)
 
 
 def _status(value: object) -> InvoiceStatus:

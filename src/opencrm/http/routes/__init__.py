@@ -15,6 +15,7 @@ from opencrm.http.routes import (
     products,
     settings,
     taxes,
+    voip,
 )
 
 __all__ = ["ROUTES"]
@@ -32,5 +33,6 @@ ROUTES: tuple[Route, ...] = (
     *taxes.ROUTES,
     *currencies.ROUTES,
     *settings.ROUTES,
+    *voip.ROUTES,
     *imports.ROUTES,
 )

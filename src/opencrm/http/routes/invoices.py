@@ -30,7 +30,7 @@ class LineIn:
     description: str = UNSET
     product: int | None = UNSET
     quantity: Decimal = UNSET
-    #: Per unit, in the invoice currency.
+    #: Per unit, in the invoice currency: up to six decimal places, kept as entered.
     price: Decimal | None = UNSET
     #: In percent, 0 to 100.
     discount: Decimal = UNSET

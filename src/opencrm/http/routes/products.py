@@ -29,7 +29,7 @@ class _ProductFields:
 @attrs.frozen(kw_only=True)
 class ProductIn(_ProductFields):
     title: str
-    #: In the default currency.
+    #: Per unit, in the default currency: up to six decimal places, kept as entered.
     price: Decimal
 
 

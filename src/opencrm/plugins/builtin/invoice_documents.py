@@ -13,6 +13,7 @@ Use: ``render_pdf(session.invoices.document(invoice_id))``.
 
 from __future__ import annotations
 
+import copy
 import html
 import io
 from decimal import Decimal
@@ -28,6 +29,7 @@ from moneyed import Money
 
 from opencrm.core.entities.contacts import Address
 from opencrm.core.entities.invoices import InvoiceDocument, InvoiceLine
+from opencrm.core.money import minor_units
 
 __all__ = ["LANGUAGES", "label", "render_html", "render_pdf"]
 
@@ -63,6 +65,7 @@ def label(text: str, language: str) -> str:
 class _Fmt:
     def __init__(self, doc: InvoiceDocument) -> None:
         self.lang = doc.invoice.language
+        self.locale = Locale.parse(self.lang)
         self.currency = doc.invoice.currency
 
     def t(self, text: str) -> str:
@@ -72,11 +75,28 @@ class _Fmt:
         # currency_digits keeps the ISO minor units (JPY 0, KWD 3); never rounds further.
         return str(format_currency(amount.amount, self.currency, locale=self.lang))
 
+    def unit_price(self, price: Money) -> str:
+        """A unit price as entered: with its own decimal places (up to six, never fewer than
+        the currency's minor units), which ``money`` would round away."""
+        places = max(-_exponent(price.amount), minor_units(self.currency))
+        # A copy: the locale's pattern object is shared babel data.
+        pattern = copy.copy(self.locale.currency_formats["standard"])
+        pattern.frac_prec = (places, places)
+        return str(
+            pattern.apply(price.amount, self.locale, currency=self.currency, currency_digits=False)
+        )
+
     def number(self, value: Decimal) -> str:
         return str(format_decimal(value, locale=self.lang, decimal_quantization=False))
 
     def date(self, value: object) -> str:
         return str(format_date(value, format="medium", locale=self.lang))  # type: ignore[arg-type]
+
+
+def _exponent(value: Decimal) -> int:
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)  # stored amounts are finite
+    return exponent
 
 
 def _address_lines(name: str, address: Address | None) -> list[str]:
@@ -101,7 +121,7 @@ def _rows(doc: InvoiceDocument, f: _Fmt) -> list[list[str]]:
             [
                 _item(doc, line),
                 f.number(line.quantity),
-                f.money(line.price),
+                f.unit_price(line.price),
                 f"{f.number(line.discount)} %",
                 taxes[0],
                 taxes[1],

@@ -1,7 +1,8 @@
 """Repositories of taxes, products, exchange rates and invoices.
 
-Money columns hold whole minor units; rates, quantities and percentages exact decimal text.
-Both convert back to ``Money``/``Decimal`` here, so every backend returns the same values.
+Money columns hold whole minor units; unit prices (up to six decimals, with the scale they
+were entered with), rates, quantities and percentages exact decimal text. Both convert back
+to ``Money``/``Decimal`` here, so every backend returns the same values.
 """
 
 from __future__ import annotations
@@ -172,7 +173,7 @@ def _product(r: Row[Any]) -> Product:
         title=r.title,
         description=r.description,
         sku=r.sku,
-        price=from_minor(r.price_minor, r.currency),
+        price=Money(Decimal(r.price), r.currency),
         tax_ids=tuple(t for t in (r.tax1_id, r.tax2_id) if t is not None),
         track_inventory=r.track_inventory,
         stock_quantity=_dec(r.stock_quantity),
@@ -219,7 +220,7 @@ class SqlProductRepository:
             "title": p.title,
             "description": p.description,
             "sku": p.sku,
-            "price_minor": to_minor(p.price),
+            "price": format(p.price.amount, "f"),
             "currency": p.price.currency.code,
             "tax1_id": tax_ids[0],
             "tax2_id": tax_ids[1],
@@ -442,7 +443,7 @@ class SqlInvoiceRepository:
                 "product_id": line.product_id,
                 "description": line.description,
                 "quantity": str(line.quantity),
-                "price_minor": to_minor(line.price),
+                "price": format(line.price.amount, "f"),
                 "discount": str(line.discount),
                 "subtotal_minor": to_minor(line.subtotal),
                 "discount_minor": to_minor(line.discount_amount),
@@ -666,7 +667,7 @@ def _line_of(m: Mapping[Any, Any], line_id: int, cur: str) -> InvoiceLine:
         product_id=m["product_id"],
         description=m["description"],
         quantity=_dec(m["quantity"]),
-        price=from_minor(m["price_minor"], cur),
+        price=Money(Decimal(m["price"]), cur),
         discount=_dec(m["discount"]),
         taxes=tuple(
             LineTax(

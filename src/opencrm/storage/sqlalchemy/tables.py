@@ -49,6 +49,11 @@ __all__ = [
     "settings",
     "tags",
     "tasks",
+    "voip_accounts",
+    "voip_call_legs",
+    "voip_calls",
+    "voip_numbers",
+    "voip_operators",
 ]
 
 metadata = MetaData(
@@ -336,8 +341,9 @@ case_access = Table(
 
 
 # --- Invoices, products, taxes and currencies (migration 0004) -----------------------------
-# Money is whole minor units in BIGINT columns; rates, quantities and percentages are exact
-# decimal text (SQLite has no decimal type and would hand back floats).
+# Money is whole minor units in BIGINT columns; unit prices (up to six decimals, migration
+# 0010), rates, quantities and percentages are exact decimal text (SQLite has no decimal type
+# and would hand back floats).
 
 taxes = Table(
     "taxes",
@@ -361,7 +367,7 @@ products = Table(
     Column("title", String(255), nullable=False, index=True),
     Column("description", Text, nullable=False, server_default=""),
     Column("sku", String(255), nullable=False, server_default=""),
-    Column("price_minor", BigInteger, nullable=False),
+    Column("price", String(40), nullable=False),
     Column("currency", String(3), nullable=False),
     Column("tax1_id", Integer, ForeignKey("taxes.id"), index=True),
     Column("tax2_id", Integer, ForeignKey("taxes.id"), index=True),
@@ -447,7 +453,7 @@ invoice_lines = Table(
     Column("product_id", Integer, ForeignKey("products.id"), index=True),
     Column("description", Text, nullable=False, server_default=""),
     Column("quantity", String(40), nullable=False),
-    Column("price_minor", BigInteger, nullable=False),
+    Column("price", String(40), nullable=False),
     Column("discount", String(40), nullable=False),
     Column("tax1_id", Integer, ForeignKey("taxes.id"), index=True),
     Column("tax1_name", String(255)),
@@ -593,4 +599,120 @@ contact_photos = Table(
     Column("height", Integer, nullable=False),
     Column("updated_by", String(255), nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# --- VoIP (migration 0014) ----------------------------------------------------------------
+
+voip_accounts = Table(
+    "voip_accounts",
+    metadata,
+    # One account per CRM: the row with id 1.
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("provider", String(50), nullable=False),
+    Column("account_sid", String(100), nullable=False),
+    Column("auth_token", String(200), nullable=False),
+    Column("public_url", String(1000), nullable=False),
+    Column("updated_by", String(255), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("id = 1", name="single"),
+)
+
+voip_numbers = Table(
+    "voip_numbers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sid", String(64), nullable=False),
+    Column("number", String(32), nullable=False),
+    Column("alias", String(255), nullable=False, server_default=""),
+    Column("outgoing", Boolean, nullable=False, server_default="1"),
+    Column("recording", Boolean, nullable=False, server_default="1"),
+    Column("greeting_audio", String(1000), nullable=False, server_default=""),
+    Column("hold_audio", String(1000), nullable=False, server_default=""),
+    Column("voicemail_audio", String(1000), nullable=False, server_default=""),
+    Column("queue_size", Integer, nullable=False, server_default="5"),
+    Column("queue_wait", Integer, nullable=False, server_default="300"),
+    Column("hours_start", String(5)),
+    Column("hours_end", String(5)),
+    Column("timezone", String(64)),
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(255), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("number"),
+    UniqueConstraint("sid"),
+    CheckConstraint("queue_size >= 0", name="queue_size"),
+    CheckConstraint("queue_wait >= 0", name="queue_wait"),
+    sqlite_autoincrement=True,
+)
+
+voip_operators = Table(
+    "voip_operators",
+    metadata,
+    # A user operates one number: the user id is the key.
+    Column("user_id", String(255), primary_key=True),
+    Column(
+        "number_id",
+        Integer,
+        ForeignKey("voip_numbers.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("outgoing", Boolean, nullable=False),
+    Column("recording", Boolean, nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("answer_to", String(32), nullable=False, server_default=""),
+    Column("timeout", Integer, nullable=False, server_default="30"),
+)
+
+voip_calls = Table(
+    "voip_calls",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sid", String(64), nullable=False),
+    Column("direction", String(10), nullable=False),
+    Column("number_id", Integer, ForeignKey("voip_numbers.id", ondelete="SET NULL"), index=True),
+    Column("from_number", String(64), nullable=False),
+    Column("to_number", String(64), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("status_rank", Integer, nullable=False),
+    Column("contact_id", Integer, ForeignKey("contacts.id", ondelete="SET NULL"), index=True),
+    Column("operator", String(255)),
+    Column("answered_by", String(255)),
+    Column("missed", Boolean, nullable=False, server_default="0"),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("answered_at", UTCDateTime),
+    Column("ended_at", UTCDateTime),
+    Column("duration", Integer, nullable=False, server_default="0"),
+    # Prices in ten-thousandths of ``currency`` (the provider's precision), exact.
+    Column("price_e4", BigInteger),
+    Column("currency", String(3), nullable=False, server_default="USD"),
+    Column("recording_sid", String(64), nullable=False, server_default=""),
+    Column("recording_url", String(1000), nullable=False, server_default=""),
+    Column("recording_duration", Integer, nullable=False, server_default="0"),
+    Column("recording_price_e4", BigInteger),
+    Column("history_event_id", Integer, ForeignKey("history_events.id", ondelete="SET NULL")),
+    # The replay guard: one row per provider call id.
+    UniqueConstraint("sid"),
+    Index("ix_voip_calls_started_at_id", "started_at", "id"),
+    Index("ix_voip_calls_answered_by_started_at", "answered_by", "started_at"),
+    sqlite_autoincrement=True,
+)
+
+voip_call_legs = Table(
+    "voip_call_legs",
+    metadata,
+    Column("sid", String(64), primary_key=True),
+    Column(
+        "call_id",
+        Integer,
+        ForeignKey("voip_calls.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("operator", String(255)),
+    Column("to_number", String(64), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("status_rank", Integer, nullable=False),
+    Column("duration", Integer, nullable=False, server_default="0"),
+    Column("price_e4", BigInteger),
 )

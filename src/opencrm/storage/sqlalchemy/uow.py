@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy import exc as sa_exc
 
-from opencrm.core import invoice_ports, ports
+from opencrm.core import invoice_ports, ports, voip_ports
 from opencrm.errors import Conflict, StorageError
-from opencrm.storage.sqlalchemy import activities, deals, tables
+from opencrm.storage.sqlalchemy import activities, deals, tables, voip
 from opencrm.storage.sqlalchemy import files as filing
 from opencrm.storage.sqlalchemy import imports as importing
 from opencrm.storage.sqlalchemy import invoices as invoicing
@@ -63,6 +63,7 @@ class SqlUnitOfWork:
         self.tasks: ports.TaskRepository = activities.SqlTaskRepository(conn)
         self.history: ports.HistoryRepository = activities.SqlHistoryRepository(conn)
         self.contact_photos: ports.ContactPhotoRepository = filing.SqlContactPhotoRepository(conn)
+        self.voip: voip_ports.VoipRepository = voip.SqlVoipRepository(conn)
         self.imports: ports.ImportStore = importing.SqlImportStore(conn)
         return self
 
