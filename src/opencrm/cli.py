@@ -7,6 +7,7 @@
     opencrm reminders --app MOD:NAME   send the task reminders that have come due (cron)
     opencrm serve --demo | --app M:N   serve the REST API (the demo, or your Flask app)
     opencrm export ENTITY --out FILE   export a list as CSV or XLSX (--all: everything, a ZIP)
+    opencrm import KIND FILE --map ...  import a CSV or XLSX file, with a dry run and a report
 
 Errors (a bad URL, a database that does not answer, a refused demo file, an --app that is not
 a CRM or a Flask app) are reported on one line on stderr with exit code 2.
@@ -29,7 +30,7 @@ from typing import Any, TextIO, TypeVar
 import sqlalchemy as sa
 from alembic.util.exc import CommandError
 
-from opencrm import __version__
+from opencrm import __version__, _import_command
 from opencrm.core.entities.contacts import Company, Contact, Person
 from opencrm.core.entities.lists import ListKind
 from opencrm.core.money import minor_units
@@ -241,6 +242,8 @@ def _parser() -> argparse.ArgumentParser:
         help=f"with --demo: how many demo contacts (default: {DEFAULT_CONTACTS})",
     )
     serve.set_defaults(run=_serve)
+
+    _import_command.add_parser(commands, _load_crm)
     return parser
 
 

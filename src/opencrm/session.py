@@ -9,6 +9,7 @@ from opencrm.core.services.cases import CaseService
 from opencrm.core.services.contacts import ContactService
 from opencrm.core.services.exports import ExportService
 from opencrm.core.services.history import HistoryService
+from opencrm.core.services.imports import ImportService
 from opencrm.core.services.invoices import (
     CurrencyService,
     InvoiceService,
@@ -28,7 +29,8 @@ __all__ = ["Session"]
 class Session:
     """Everything ``user`` may do, grouped by area: ``contacts``, ``lists``, ``fields``,
     ``settings``, ``opportunities``, ``stages``, ``cases``, ``tasks``, ``history``,
-    ``invoices``, ``products``, ``taxes``, ``currencies``, ``voip``, ``jobs``, ``exports``.
+    ``invoices``, ``products``, ``taxes``, ``currencies``, ``voip``, ``jobs``, ``exports``,
+    ``imports``.
 
     Every call is checked as this user and runs as one transaction, so a failed call leaves
     nothing behind. Get one with :meth:`opencrm.CRM.session`; ``with`` is optional.
@@ -55,6 +57,7 @@ class Session:
         self.voip = VoipService(service)
         self.jobs = JobService(service)
         self.exports = ExportService(service, self)
+        self.imports = ImportService(service)
 
     def __enter__(self) -> Session:
         return self

@@ -65,12 +65,17 @@ class Client:
         json: Any = None,
         data: bytes | None = None,
         files: Mapping[str, tuple[str, bytes]] | None = None,
+        form: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         query: Mapping[str, Any] | None = None,
     ) -> Reply:
+        """``files`` (field -> (file name, bytes)) and ``form`` (text fields) are sent as
+        one multipart form."""
         sent = dict(headers or {})
         if self.user is not None:
             sent[USER_HEADER] = self.user
+        if form:
+            files = {**(files or {}), **{k: (None, v) for k, v in form.items()}}  # type: ignore[dict-item]
         return self._send(method, self.prefix + path, json, data, files, sent, query)
 
     def _send(self, method, url, json, data, files, headers, query):  # type: ignore[no-untyped-def]
@@ -83,7 +88,9 @@ class Client:
         elif data is not None:
             kwargs["data"] = data
         elif files is not None:
-            kwargs["data"] = {k: (io.BytesIO(v[1]), v[0]) for k, v in files.items()}
+            kwargs["data"] = {
+                k: v[1] if v[0] is None else (io.BytesIO(v[1]), v[0]) for k, v in files.items()
+            }
             kwargs["content_type"] = "multipart/form-data"
         # Werkzeug's client sends cookies from its own jar only.
         cookies = dict(
@@ -129,7 +136,10 @@ class DjangoClient(Client):
         elif data is not None:
             body = data
         elif files is not None:
-            uploads = {k: SimpleUploadedFile(v[0], v[1]) for k, v in files.items()}
+            uploads = {
+                k: v[1] if v[0] is None else SimpleUploadedFile(v[0], v[1])
+                for k, v in files.items()
+            }
             body, content_type = encode_multipart(BOUNDARY, uploads), MULTIPART_CONTENT
         reply = self._raw.generic(
             method, url, body, content_type, headers=headers, query_params=query

@@ -7,7 +7,7 @@ Storage implements the repositories and the unit of work; the host may supply a
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import IO, Any, Protocol, Self
 
 import attrs
@@ -44,6 +44,7 @@ __all__ = [
     "CustomFieldRepository",
     "FileStore",
     "HistoryRepository",
+    "ImportStore",
     "JobRepository",
     "ListRepository",
     "Message",
@@ -228,6 +229,28 @@ class AuditRepository(Protocol):
     ) -> Sequence[AuditEntry]: ...
 
 
+class ImportStore(Protocol):
+    """Bulk reads and writes of an import: a few statements per batch of rows."""
+
+    def contacts_by_infos(
+        self, emails: Collection[str], phones: Collection[str]
+    ) -> list[tuple[str, str, int]]:
+        """(info type, normalized value, contact id) of the stored e-mails and phones given."""
+
+    def companies_by_name(
+        self, keys: Collection[str], user_id: str
+    ) -> list[tuple[str, int, str, bool]]:
+        """(case-folded name, id, access, managed by ``user_id``) of the companies so named,
+        by id."""
+
+    def add_contacts(self, new: Sequence[Contact]) -> list[int]:
+        """Insert contacts with their infos, managers, tags (existing) and custom values;
+        return their ids in order."""
+
+    def update_contacts(self, changes: Sequence[tuple[Contact, Contact]]) -> None:
+        """Write each (before, after) pair's differences."""
+
+
 class UnitOfWork(Protocol):
     """One transaction. Leaving the ``with`` block without :meth:`commit` rolls back."""
 
@@ -251,6 +274,7 @@ class UnitOfWork(Protocol):
     voip: VoipRepository
     jobs: JobRepository
     contact_bulk: ContactBulkRepository
+    imports: ImportStore
 
     def __enter__(self) -> Self: ...
 

@@ -10,6 +10,7 @@ from opencrm.http.routes import (
     currencies,
     deals,
     docs,
+    imports,
     invoices,
     jobs,
     lists,
@@ -37,4 +38,5 @@ ROUTES: tuple[Route, ...] = (
     *settings.ROUTES,
     *voip.ROUTES,
     *jobs.ROUTES,
+    *imports.ROUTES,
 )

@@ -11,6 +11,7 @@ from opencrm.core import bulk_ports, invoice_ports, ports, voip_ports
 from opencrm.errors import Conflict, StorageError
 from opencrm.storage.sqlalchemy import activities, contact_bulk, deals, tables, voip
 from opencrm.storage.sqlalchemy import files as filing
+from opencrm.storage.sqlalchemy import imports as importing
 from opencrm.storage.sqlalchemy import invoices as invoicing
 from opencrm.storage.sqlalchemy import jobs as jobbing
 from opencrm.storage.sqlalchemy import repositories as repos
@@ -81,6 +82,7 @@ class SqlUnitOfWork:
         self.contact_bulk: bulk_ports.ContactBulkRepository = contact_bulk.SqlContactBulkRepository(
             conn
         )
+        self.imports: ports.ImportStore = importing.SqlImportStore(conn)
         return self
 
     def lock(self, kind: str, record_id: int) -> None:

@@ -1,0 +1,893 @@
+"""Imports: rows of a file become contacts, checked like every other change, in batches.
+
+A batch of rows (1,000 by default) is validated in Python with the same cleaners the contact
+service uses, matched against stored records with one or two queries, and written with a few
+bulk statements (:class:`~opencrm.core.ports.ImportStore`). Each batch is one transaction,
+so a cancelled or failed import keeps the batches before it; a dry run and an all-or-nothing
+import run every batch in one transaction that is rolled back (dry run, or a rejected row)
+or committed at the end, so a dry run reports exactly what the real run does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from opencrm.core import contact_data as cd
+from opencrm.core import permissions as policy
+from opencrm.core.entities.contacts import (
+    Access,
+    Address,
+    Company,
+    Contact,
+    ContactInfo,
+    InfoType,
+    Person,
+)
+from opencrm.core.entities.lists import CustomField, ListItem, ListKind
+from opencrm.core.imports import (
+    IdRanges,
+    ImportProgress,
+    ImportReport,
+    OnDuplicate,
+    RowIssue,
+    SourceRow,
+)
+from opencrm.core.money import clean_currency
+from opencrm.core.services._base import Service, Tx
+from opencrm.core.services._records import clean_tag_title
+from opencrm.errors import ValidationError
+
+__all__ = ["KINDS", "MAX_BATCH", "ImportService"]
+
+#: What :meth:`ImportService.run` imports today.
+KINDS = ("contacts",)
+MAX_BATCH = 10_000
+#: Colour of a temperature an import creates (the reference's choice).
+NEW_TEMPERATURE_COLOR = "#77cf9a"
+
+_SCALARS = ("first_name", "last_name", "job_title", "company", "industry", "about")
+_LISTS = ("contact_type", "temperature")
+_ADDRESS_PARTS = ("street", "city", "state", "zip", "country")
+_DEFAULT_KEYS = frozenset({"managers", "access", "tags", "contact_type", "temperature"})
+
+
+class _Rollback(Exception):
+    """Leaves the single transaction of a dry run (or a refused all-or-nothing import)."""
+
+
+class ImportService:
+    """Import rows into the CRM as the acting user; reached as ``session.imports``."""
+
+    def __init__(self, service: Service) -> None:
+        self._s = service
+
+    def run(
+        self,
+        kind: str,
+        rows: Iterable[SourceRow],
+        mapping: Mapping[str, Any],
+        *,
+        defaults: Mapping[str, Any] | None = None,
+        on_duplicate: OnDuplicate | str = OnDuplicate.SKIP,
+        dry_run: bool = False,
+        atomic: bool = False,
+        create_missing: bool = True,
+        tag_separator: str = ",",
+        batch_size: int = 1000,
+        max_issues: int = 10_000,
+        progress: Callable[[ImportProgress], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> ImportReport:
+        """Import ``rows`` (a reader of :mod:`opencrm.io`, or any iterable of
+        :class:`~opencrm.core.imports.SourceRow`) as records of ``kind`` (``"contacts"``).
+
+        ``mapping`` maps fields to the column(s) holding them (see the import docs):
+        ``first_name``, ``last_name``, ``job_title``, ``company``, ``industry``, ``about``,
+        ``contact_type``, ``temperature``, ``currency``, ``tags``; ``email``, ``phone``,
+        ``website`` and the other info types, with a category after a colon
+        (``"phone:mobile"``); ``address`` (``"address:home"``) to a mapping of its parts
+        (street, city, state, zip, country); ``custom:<label or id>``. Several columns for
+        one field are joined (text) or each become an info (e-mails, phones).
+
+        ``defaults`` apply to every created record: ``managers`` (default: the importer),
+        ``access``, ``tags`` (added to updated records too), ``contact_type``,
+        ``temperature``. Unknown types, temperatures and tags are created unless
+        ``create_missing`` is False (then such a row is rejected).
+
+        A row matching a stored contact by e-mail or phone (a company row: also by name) is
+        skipped, updated (its mapped, non-empty values written; nothing else touched) or
+        created anyway, per ``on_duplicate``. ``dry_run`` writes nothing and reports exactly
+        what the real run would; ``atomic`` commits only when no row is rejected.
+        ``progress`` is told after each batch; ``should_stop`` is asked between batches.
+        """
+        if kind not in KINDS:
+            raise ValidationError({"kind": "must be one of " + ", ".join(KINDS)})
+        if not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH:
+            raise ValidationError({"batch_size": f"must be 1 to {MAX_BATCH}"})
+        try:
+            duplicate = OnDuplicate(str(on_duplicate))
+        except ValueError:
+            raise ValidationError(
+                {"on_duplicate": "must be one of " + ", ".join(o.value for o in OnDuplicate)}
+            ) from None
+        if not isinstance(tag_separator, str) or not tag_separator:
+            raise ValidationError({"tag_separator": "must be a non-empty string"})
+        plan = _ContactPlan(
+            self._s,
+            _Mapping.parse(mapping, getattr(rows, "columns", None)),
+            duplicate,
+            create_missing=create_missing,
+            tag_separator=tag_separator,
+        )
+        tally = _Tally(kind, dry_run, max_issues)
+        with self._s._tx(write=False) as tx:
+            plan.prepare(tx, defaults or {})
+        batches = _batches(iter(rows), batch_size)
+        started = time.monotonic()
+
+        def after_batch() -> bool:
+            if progress is not None:
+                elapsed = max(time.monotonic() - started, 1e-9)
+                progress(ImportProgress(tally.rows, tally.rows / elapsed))
+            if should_stop is not None and should_stop():
+                tally.cancelled = True
+                tally.stopped_at = tally.last_row
+                return True
+            return False
+
+        if dry_run or atomic:
+            try:
+                with self._s._tx() as tx:
+                    for batch in batches:
+                        plan.apply(tx, batch, tally)
+                        if after_batch():
+                            break
+                    if dry_run or tally.rejected:
+                        raise _Rollback
+                    tally.committed = True
+            except _Rollback:
+                pass
+        else:
+            try:
+                for batch in batches:
+                    with self._s._tx() as tx:
+                        plan.apply(tx, batch, tally)
+                    tally.committed = True
+                    if after_batch():
+                        break
+            except ValidationError:
+                # The file could not be read on: record what was committed, then say why.
+                if tally.committed:
+                    self._finished(tally)
+                raise
+        report = tally.report()
+        if not dry_run:
+            self._finished(tally)
+        return report
+
+    def _finished(self, tally: _Tally) -> None:
+        report = tally.report()
+        with self._s._tx() as tx:
+            tx.emit(
+                "import.finished",
+                data={
+                    "kind": report.kind,
+                    **report.counts(),
+                    "committed": report.committed,
+                    "cancelled": report.cancelled,
+                    "stopped_at": report.stopped_at,
+                    "created_ids": [list(r) for r in report.created_ids],
+                    "updated_ids": [list(r) for r in report.updated_ids],
+                },
+            )
+
+
+def _batches(rows: Iterator[SourceRow], size: int) -> Iterator[list[SourceRow]]:
+    batch: list[SourceRow] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@attrs.define
+class _Tally:
+    """The running counts of an import, turned into an :class:`ImportReport` at the end."""
+
+    kind: str
+    dry_run: bool
+    max_issues: int
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    rejected: int = 0
+    companies_created: int = 0
+    issues: list[RowIssue] = attrs.field(factory=list)
+    issues_left_off: int = 0
+    created_ids: IdRanges = attrs.field(factory=IdRanges)
+    updated_ids: IdRanges = attrs.field(factory=IdRanges)
+    cancelled: bool = False
+    stopped_at: int | None = None
+    committed: bool = False
+    last_row: int = 0
+
+    def issue(self, row: int, column: str | None, reason: str, outcome: str) -> None:
+        if len(self.issues) < self.max_issues:
+            self.issues.append(RowIssue(row, column, reason, outcome))
+        else:
+            self.issues_left_off += 1
+
+    def report(self) -> ImportReport:
+        # A dry run's ids would be those of rolled-back rows: it reports none.
+        keep_ids = self.committed and not self.dry_run
+        return ImportReport(
+            kind=self.kind,
+            dry_run=self.dry_run,
+            rows=self.rows,
+            created=self.created,
+            updated=self.updated,
+            unchanged=self.unchanged,
+            skipped=self.skipped,
+            rejected=self.rejected,
+            companies_created=self.companies_created,
+            issues=tuple(self.issues),
+            issues_left_off=self.issues_left_off,
+            created_ids=self.created_ids.ranges() if keep_ids else (),
+            updated_ids=self.updated_ids.ranges() if keep_ids else (),
+            cancelled=self.cancelled,
+            stopped_at=self.stopped_at,
+            committed=self.committed,
+        )
+
+
+# --- the mapping ------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _Info:
+    type: InfoType
+    category: str
+    columns: tuple[str, ...] = ()
+    parts: tuple[tuple[str, str], ...] = ()  # address part -> column
+
+
+@attrs.frozen
+class _Mapping:
+    """A validated column mapping: which columns feed which field."""
+
+    scalars: Mapping[str, tuple[str, ...]]
+    infos: tuple[_Info, ...]
+    tags: tuple[str, ...]
+    custom: Mapping[str, tuple[str, ...]]  # field label or id as given -> columns
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any], columns: Sequence[str] | None) -> _Mapping:
+        if not isinstance(raw, Mapping) or not raw:
+            raise ValidationError({"mapping": "must map fields to columns"})
+        known = set(columns) if columns is not None else None
+        errors: dict[str, str] = {}
+
+        def cols(field: str, value: object) -> tuple[str, ...]:
+            found = (value,) if isinstance(value, str) else value
+            if (
+                not isinstance(found, (list, tuple))
+                or not found
+                or not all(isinstance(c, str) and c for c in found)
+            ):
+                errors[f"mapping.{field}"] = "must be a column name or a list of them"
+                return ()
+            if known is not None:
+                missing = [c for c in found if c not in known]
+                if missing:
+                    errors[f"mapping.{field}"] = "no column " + ", ".join(map(repr, missing))
+            return tuple(found)
+
+        scalars: dict[str, tuple[str, ...]] = {}
+        infos: list[_Info] = []
+        tags: tuple[str, ...] = ()
+        custom: dict[str, tuple[str, ...]] = {}
+        for field, value in raw.items():
+            if not isinstance(field, str):
+                errors["mapping"] = "field names are strings"
+                continue
+            name, _, qualifier = field.partition(":")
+            if name in _SCALARS or name in _LISTS or name == "currency":
+                scalars[name] = cols(field, value)
+            elif name == "tags":
+                tags = cols(field, value)
+            elif name == "custom" and qualifier:
+                custom[qualifier] = cols(field, value)
+            elif name in InfoType.__members__.values():
+                info_type = InfoType(name)
+                category = qualifier or info_type.categories[0]
+                if category not in info_type.categories:
+                    errors[f"mapping.{field}"] = "category must be one of " + ", ".join(
+                        info_type.categories
+                    )
+                    continue
+                if info_type is InfoType.ADDRESS:
+                    if (
+                        not isinstance(value, Mapping)
+                        or not value
+                        or set(value) - set(_ADDRESS_PARTS)
+                    ):
+                        errors[f"mapping.{field}"] = (
+                            "must map address parts (" + ", ".join(_ADDRESS_PARTS) + ") to columns"
+                        )
+                        continue
+                    parts = tuple((p, c) for p, v in value.items() for c in cols(f"{field}.{p}", v))
+                    infos.append(_Info(info_type, category, parts=parts))
+                else:
+                    infos.append(_Info(info_type, category, columns=cols(field, value)))
+            else:
+                errors[f"mapping.{field}"] = "is not a field of a contact"
+        if errors:
+            raise ValidationError(errors)
+        if not ({"first_name", "last_name", "company"} & set(scalars)):
+            raise ValidationError(
+                {"mapping": "map at least one of first_name, last_name or company"}
+            )
+        return cls(scalars, tuple(infos), tags, custom)
+
+
+def _text(value: object) -> str:
+    """A cell as text: numbers without a spurious ``.0``, dates in ISO form."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, (dt.date, dt.datetime, int, Decimal)):
+        return value.isoformat() if isinstance(value, dt.date) else str(value)
+    return str(value)
+
+
+# --- contacts ---------------------------------------------------------------------------
+
+
+@attrs.define
+class _Row:
+    """A validated row of a contact import."""
+
+    source: SourceRow
+    kind: str  # "person" or "company"
+    fields: dict[str, Any]  # entity attribute -> value (only what the row gives)
+    company: str  # the person's company name ("" for none)
+    infos: list[ContactInfo]
+    tags: frozenset[str]
+    custom: dict[int, str]
+
+    def match_keys(self) -> list[tuple[str, str]]:
+        found = [
+            (i.type.value, i.normalized)
+            for i in self.infos
+            if i.type in (InfoType.EMAIL, InfoType.PHONE) and i.normalized
+        ]
+        if self.kind == "company":
+            found.append(("company", self.fields["name"].casefold()))
+        return found
+
+
+class _ContactPlan:
+    def __init__(
+        self,
+        service: Service,
+        mapping: _Mapping,
+        on_duplicate: OnDuplicate,
+        *,
+        create_missing: bool,
+        tag_separator: str,
+    ) -> None:
+        self._s = service
+        self.mapping = mapping
+        self.on_duplicate = on_duplicate
+        self.create_missing = create_missing
+        self.separator = tag_separator
+        self.region = service._ctx.phone_region
+        self.items: dict[tuple[ListKind, str], int | None] = {}
+        self.tag_titles: dict[str, str] = {}
+        self.fields: dict[str, dict[str, CustomField]] = {}
+        self.custom: dict[str, CustomField] = {}
+        self.managers: frozenset[str] = frozenset()
+        self.access = Access.PRIVATE
+        self.default_tags: frozenset[str] = frozenset()
+        self.default_items: dict[str, str] = {}
+
+    # preparation: everything that does not depend on a row, checked once
+
+    def prepare(self, tx: Tx, defaults: Mapping[str, Any]) -> None:
+        if not isinstance(defaults, Mapping):
+            raise ValidationError({"defaults": "must be a mapping"})
+        unknown = set(defaults) - _DEFAULT_KEYS
+        if unknown:
+            raise ValidationError(
+                {f"defaults.{k}": "is not a default an import takes" for k in sorted(unknown)}
+            )
+        self.managers = self._s._managers(
+            defaults.get("managers", [tx.actor.id]), "defaults.managers"
+        )
+        try:
+            self.access = Access(str(defaults.get("access", Access.PRIVATE)))
+        except ValueError:
+            raise ValidationError(
+                {"defaults.access": "must be one of " + ", ".join(a.value for a in Access)}
+            ) from None
+        raw_tags = defaults.get("tags", ())
+        if isinstance(raw_tags, str) or not isinstance(raw_tags, Iterable):
+            raise ValidationError({"defaults.tags": "must be a list of tag titles"})
+        self.default_tags = frozenset(clean_tag_title(t, "defaults.tags") for t in raw_tags)
+        for name in _LISTS:
+            if name in defaults:
+                self.default_items[name] = cd.clean_name(
+                    f"defaults.{name}", defaults[name], required=True
+                )
+        fields = [
+            f for f in tx.uow.fields.list() if f.applies_to("person") or f.applies_to("company")
+        ]
+        errors = {}
+        for key in self.mapping.custom:
+            found = [
+                f
+                for f in fields
+                if f.label.casefold() == key.casefold() or (key.isdigit() and f.id == int(key))
+            ]
+            if not found:
+                errors[f"mapping.custom:{key}"] = f"no custom field {key!r} of persons or companies"
+                continue
+            self.fields[key] = {
+                k: f for f in found for k in ("person", "company") if f.applies_to(k)
+            }
+        if errors:
+            raise ValidationError(errors)
+
+    # one batch
+
+    def apply(self, tx: Tx, batch: Sequence[SourceRow], tally: _Tally) -> None:
+        if self.default_tags:
+            for title in self.default_tags:
+                self._tag(tx, title)
+        good: list[_Row] = []
+        for source in batch:
+            tally.rows += 1
+            tally.last_row = source.number
+            row = self._read(tx, source, tally)
+            if row is not None:
+                good.append(row)
+        if good:
+            _Batch(self, tx, tally).write(good)
+
+    def _read(self, tx: Tx, source: SourceRow, tally: _Tally) -> _Row | None:
+        """Clean one row; report its problems and return None when it is rejected."""
+        problems: list[tuple[str | None, str]] = list(source.problems.items())
+        m = self.mapping
+        values = source.values
+
+        def joined(columns: tuple[str, ...]) -> tuple[str, str | None]:
+            texts = [(c, _text(values.get(c))) for c in columns]
+            given = [(c, t) for c, t in texts if t]
+            return " ".join(t for _, t in given), (given[0][0] if given else columns[0])
+
+        def check(
+            columns: tuple[str, ...] | str | None, fn: Callable[..., Any], *args: Any, **kw: Any
+        ) -> Any:
+            try:
+                return fn(*args, **kw)
+            except ValidationError as exc:
+                column = columns if isinstance(columns, str) or columns is None else columns[0]
+                for reason in exc.errors.values():
+                    problems.append((column, reason))
+                return None
+
+        if problems:
+            return self._reject(source, problems, tally)
+        texts = {name: joined(cols) for name, cols in m.scalars.items()}
+        first, first_col = texts.get("first_name", ("", None))
+        last, last_col = texts.get("last_name", ("", None))
+        company, company_col = texts.get("company", ("", None))
+        if not (first or last or company):
+            tally.rejected += 1
+            tally.issue(source.number, None, "has no first name, last name or company", "rejected")
+            return None
+        kind = "person" if first or last else "company"
+        if kind == "person" and not first:
+            first, first_col, last, last_col = last, last_col, "", None
+        fields: dict[str, Any] = {}
+        if kind == "person":
+            fields["first_name"] = check(
+                first_col, lambda: cd.clean_name("first_name", first, required=True)
+            )
+            if last:
+                fields["last_name"] = check(
+                    last_col, lambda: cd.clean_name("last_name", last, required=False)
+                )
+            for name in ("job_title",):
+                text, col = texts.get(name, ("", None))
+                if text:
+                    fields[name] = check(col, cd.clean_name, name, text, required=False)
+            company = (
+                check(company_col, lambda: cd.clean_name("company", company, required=False)) or ""
+            )
+        else:
+            fields["name"] = check(
+                company_col, lambda: cd.clean_name("name", company, required=True)
+            )
+            company = ""
+            text, col = texts.get("industry", ("", None))
+            if text:
+                fields["industry"] = check(
+                    col, lambda: cd.clean_name("industry", text, required=False)
+                )
+        if "about" in m.scalars:
+            parts = [_text(values.get(c)) for c in m.scalars["about"]]
+            about = "\n".join(p for p in parts if p)
+            if about:
+                fields["about"] = check(m.scalars["about"], lambda: cd.clean_text("about", about))
+        text, col = texts.get("currency", ("", None))
+        if text:
+            fields["currency"] = check(col, lambda: clean_currency(text.upper()))
+        for name, kind_ in (
+            ("contact_type", ListKind.CONTACT_TYPE),
+            ("temperature", ListKind.TEMPERATURE),
+        ):
+            text, col = texts.get(name, ("", None))
+            if text:
+                fields[f"{name}_id"] = check(col, self._item, tx, kind_, name, text)
+        infos: list[ContactInfo] = []
+        for spec in m.infos:
+            if spec.type is InfoType.ADDRESS:
+                data: dict[str, str] = {}
+                for part, c in spec.parts:
+                    t = _text(values.get(c))
+                    if t:
+                        data[part] = f"{data[part]} {t}" if part in data else t
+                if data:
+                    first_part = next(c for p, c in spec.parts if p in data)
+                    found = check(
+                        first_part,
+                        cd.clean_info_value,
+                        spec.type,
+                        data,
+                        region=self.region,
+                    )
+                    if found is not None:
+                        infos.append(_info(spec, *found))
+                continue
+            for c in spec.columns:
+                raw = _text(values.get(c))
+                pieces = [raw] if spec.type is not InfoType.EMAIL else raw.split(",")
+                for piece in (p.strip() for p in pieces):
+                    if piece:
+                        found = check(c, cd.clean_info_value, spec.type, piece, region=self.region)
+                        if found is not None:
+                            infos.append(_info(spec, *found))
+        tags: set[str] = set(self.default_tags)
+        for c in m.tags:
+            for piece in _text(values.get(c)).split(self.separator):
+                piece = piece.strip()
+                if piece:
+                    title = check(c, clean_tag_title, piece)
+                    if title is not None:
+                        tags.add(self._tag(tx, title))
+        custom: dict[int, str] = {}
+        for key, cols in m.custom.items():
+            field = self.fields[key].get(kind)
+            if field is None:
+                continue
+            raw_value: Any = values.get(cols[0]) if len(cols) == 1 else joined(cols)[0]
+            if raw_value is None or raw_value == "":
+                continue
+            if isinstance(raw_value, str):
+                raw_value = raw_value.strip()
+            if isinstance(raw_value, (int, float, Decimal)) and not isinstance(raw_value, bool):
+                raw_value = _text(raw_value)
+            if isinstance(raw_value, dt.datetime) and raw_value.time() == dt.time():
+                raw_value = raw_value.date()
+            kind_type = self._s._ctx.field_types.get(field.type)
+            stored = check(cols, kind_type.clean, raw_value, field.options)
+            if stored is not None:
+                custom[field.id] = stored
+        if problems:
+            return self._reject(source, problems, tally)
+        return _Row(source, kind, fields, company, _primaries(infos), frozenset(tags), custom)
+
+    def _reject(
+        self, source: SourceRow, problems: list[tuple[str | None, str]], tally: _Tally
+    ) -> _Row | None:
+        tally.rejected += 1
+        for column, reason in problems:
+            tally.issue(source.number, column, reason, "rejected")
+        return None
+
+    def _item(self, tx: Tx, kind: ListKind, field: str, title: str) -> int:
+        title = cd.clean_name(field, title, required=True)
+        key = (kind, " ".join(title.split()).casefold())
+        if key not in self.items:
+            found: ListItem | None = tx.uow.lists.find(kind, title)
+            if found is None and self.create_missing:
+                existing = tx.uow.lists.list(kind)
+                found = tx.uow.lists.add(
+                    ListItem(
+                        id=0,
+                        kind=kind,
+                        title=title,
+                        color=NEW_TEMPERATURE_COLOR if kind is ListKind.TEMPERATURE else None,
+                        sort_order=max((i.sort_order for i in existing), default=0) + 1,
+                    )
+                )
+                tx.emit("list_item.created", found, after=found)
+            self.items[key] = None if found is None else found.id
+        item_id = self.items[key]
+        if item_id is None:
+            raise ValidationError({field: f"no {kind.value.replace('_', ' ')} {title!r}"})
+        return item_id
+
+    def _tag(self, tx: Tx, title: str) -> str:
+        key = " ".join(title.split()).casefold()
+        if key not in self.tag_titles:
+            tag = tx.uow.tags.find("contact", title)
+            if tag is None:
+                tag = tx.uow.tags.add("contact", title)
+                tx.emit("tag.created", tag, after=tag)
+            self.tag_titles[key] = tag.title
+        return self.tag_titles[key]
+
+    def default_item_ids(self, tx: Tx) -> dict[str, int]:
+        out = {}
+        for name, title in self.default_items.items():
+            kind = ListKind.CONTACT_TYPE if name == "contact_type" else ListKind.TEMPERATURE
+            out[f"{name}_id"] = self._item(tx, kind, f"defaults.{name}", title)
+        return out
+
+
+def _info(spec: _Info, value: str, normalized: str | None, address: Address | None) -> ContactInfo:
+    return ContactInfo(
+        id=0,
+        type=spec.type,
+        category=spec.category,
+        value=value,
+        normalized=normalized,
+        address=address,
+    )
+
+
+def _primaries(infos: Sequence[ContactInfo]) -> list[ContactInfo]:
+    """The first info of each type is primary (as the reference's import does)."""
+    seen: set[InfoType] = set()
+    out = []
+    for info in infos:
+        primary = info.type not in seen
+        seen.add(info.type)
+        out.append(attrs.evolve(info, is_primary=primary))
+    return out
+
+
+def _same_info(a: ContactInfo, b: ContactInfo) -> bool:
+    if a.type is not b.type:
+        return False
+    if a.type is InfoType.ADDRESS:
+        return a.address == b.address
+    return (a.normalized or a.value) == (b.normalized or b.value)
+
+
+class _Batch:
+    """Matches one batch of clean rows against stored and earlier records, then writes it."""
+
+    def __init__(self, plan: _ContactPlan, tx: Tx, tally: _Tally) -> None:
+        self.plan = plan
+        self.tx = tx
+        self.tally = tally
+        # Records this batch creates: entity (id 0) and, for persons, their company's key.
+        self.new: list[Contact] = []
+        self.new_company_of: dict[int, str] = {}
+        self.new_keys: dict[tuple[str, str], int] = {}  # key -> index in self.new
+        self.changed: dict[int, tuple[Contact, Contact]] = {}  # id -> (stored, merged)
+        self.update_company_of: dict[int, str] = {}  # stored id -> key of a new company
+        self.company_names: dict[str, str] = {}  # key -> a company name as written
+
+    def write(self, rows: list[_Row]) -> None:
+        tx, plan = self.tx, self.plan
+        emails = {n for r in rows for t, n in r.match_keys() if t == "email"}
+        phones = {n for r in rows for t, n in r.match_keys() if t == "phone"}
+        named = {n for r in rows for t, n in r.match_keys() if t == "company"}
+        names = named | {r.company.casefold() for r in rows if r.company}
+        stored_keys: dict[tuple[str, str], int] = {}
+        for info_type, normalized, cid in tx.uow.imports.contacts_by_infos(emails, phones):
+            stored_keys.setdefault((info_type, normalized), cid)
+        # A company row matches a company by name; a person links to the first one it may
+        # read (the access check needs no loaded record).
+        self.companies: dict[str, int] = {}
+        for key, cid, access, managed in tx.uow.imports.companies_by_name(names, tx.actor.id):
+            if key in named:
+                stored_keys.setdefault(("company", key), cid)
+            if policy.can_read_contact_with(tx.actor, Access(access), managed):
+                self.companies.setdefault(key, cid)
+        # Only an update looks at the stored records themselves.
+        wanted = set(stored_keys.values()) if plan.on_duplicate is OnDuplicate.UPDATE else ()
+        self.stored = {c.id: c for c in tx.uow.contacts.get_many(sorted(wanted))}
+        self.stored_keys = stored_keys
+        self.item_defaults = plan.default_item_ids(tx)
+        for row in rows:
+            self._one(row)
+        self._flush()
+
+    def _match(self, row: _Row) -> tuple[str, int] | None:
+        for key in row.match_keys():
+            if key in self.stored_keys:
+                return "stored", self.stored_keys[key]
+        for key in row.match_keys():
+            if key in self.new_keys:
+                return "new", self.new_keys[key]
+        return None
+
+    def _one(self, row: _Row) -> None:
+        tally, plan, tx = self.tally, self.plan, self.tx
+        number = row.source.number
+        found = None if plan.on_duplicate is OnDuplicate.CREATE else self._match(row)
+        if found is None:
+            self._create(row)
+            tally.created += 1
+            return
+        if plan.on_duplicate is OnDuplicate.SKIP:
+            tally.skipped += 1
+            return
+        where, ref = found
+        if where == "new":
+            before = self.new[ref]
+        else:
+            before = self.changed[ref][1] if ref in self.changed else self.stored[ref]
+            if not policy.can_edit_contact(tx.actor, before):
+                tally.skipped += 1
+                shown = (
+                    f"contact #{ref}" if policy.can_read_contact(tx.actor, before) else "a contact"
+                )
+                tally.issue(number, None, f"matches {shown}, which you may not edit", "skipped")
+                return
+        if before.kind != row.kind:
+            tally.skipped += 1
+            what = f"{before.kind} #{ref}" if where == "stored" else f"a {before.kind} of this file"
+            tally.issue(number, None, f"matches {what}, not a {row.kind}", "skipped")
+            return
+        after = self._merge(before, row)
+        company = self._company_key(row)
+        pending = company if company and company not in self.companies else ""
+        if after == before and not pending:
+            tally.unchanged += 1
+            return
+        if pending:
+            (self.new_company_of if where == "new" else self.update_company_of)[ref] = pending
+        if where == "new":
+            self.new[ref] = after
+        else:
+            original = self.changed[ref][0] if ref in self.changed else before
+            self.changed[ref] = (original, after)
+        self._remember(after, ref if where == "new" else None)
+        tally.updated += 1
+
+    def _company_key(self, row: _Row) -> str:
+        if not row.company:
+            return ""
+        key = row.company.casefold()
+        self.company_names.setdefault(key, row.company)
+        return key
+
+    def _merge(self, before: Contact, row: _Row) -> Contact:
+        changes: dict[str, Any] = dict(row.fields)
+        company = self._company_key(row)
+        if company and company in self.companies:
+            changes["company_id"] = self.companies[company]
+        infos = list(before.infos)
+        for info in row.infos:
+            if not any(_same_info(info, old) for old in infos):
+                has_primary = any(i.type is info.type and i.is_primary for i in infos)
+                infos.append(attrs.evolve(info, is_primary=not has_primary))
+        changes["infos"] = tuple(infos)
+        changes["tags"] = before.tags | row.tags
+        changes["custom"] = {**before.custom, **row.custom}
+        after = attrs.evolve(before, **changes)
+        if after == before:
+            return before
+        return attrs.evolve(after, updated_by=self.tx.actor.id, updated_at=self.tx.now)
+
+    def _create(self, row: _Row) -> None:
+        tx, plan = self.tx, self.plan
+        common: dict[str, Any] = {
+            "id": 0,
+            "access": plan.access,
+            "managers": plan.managers,
+            "tags": row.tags,
+            "infos": tuple(row.infos),
+            "custom": row.custom,
+            "created_by": tx.actor.id,
+            "created_at": tx.now,
+            "updated_by": tx.actor.id,
+            "updated_at": tx.now,
+            **self.item_defaults,
+        }
+        common.update(row.fields)
+        contact: Contact = Person(**common) if row.kind == "person" else Company(**common)
+        self.new.append(contact)
+        index = len(self.new) - 1
+        company = self._company_key(row)
+        if company:
+            self.new_company_of[index] = company
+        self._remember(contact, index)
+
+    def _remember(self, contact: Contact, index: int | None) -> None:
+        if index is None:
+            return
+        for info in contact.infos:
+            if info.type in (InfoType.EMAIL, InfoType.PHONE) and info.normalized:
+                self.new_keys.setdefault((info.type.value, info.normalized), index)
+        if isinstance(contact, Company):
+            self.new_keys.setdefault(("company", contact.name.casefold()), index)
+
+    def _flush(self) -> None:
+        """Write the batch: companies first (persons point at them), then persons, then the
+        updates of stored contacts."""
+        tx, tally = self.tx, self.tally
+        store = tx.uow.imports
+        # Companies persons name that exist nowhere yet are made, as the reference does.
+        company_index = {
+            c.name.casefold(): i for i, c in enumerate(self.new) if isinstance(c, Company)
+        }
+        extra: list[Company] = []
+        wanted = set(self.new_company_of.values()) | set(self.update_company_of.values())
+        for key in sorted(wanted):
+            if key not in self.companies and key not in company_index:
+                extra.append(self._implicit_company(key))
+        companies: list[Company] = [c for c in self.new if isinstance(c, Company)] + extra
+        ids = store.add_contacts(companies)
+        by_key = {c.name.casefold(): cid for c, cid in zip(companies, ids, strict=True)}
+        tally.companies_created += len(extra)
+        for cid in ids:
+            tally.created_ids.add(cid)
+        persons: list[Contact] = []
+        for i, contact in enumerate(self.new):
+            if not isinstance(contact, Person):
+                continue
+            link = self.new_company_of.get(i)
+            if link:
+                contact = attrs.evolve(
+                    contact, company_id=self.companies.get(link, by_key.get(link))
+                )
+            persons.append(contact)
+        for cid in store.add_contacts(persons):
+            tally.created_ids.add(cid)
+        updates = []
+        for cid, (before, after) in self.changed.items():
+            link = self.update_company_of.get(cid)
+            if link and isinstance(after, Person):
+                after = attrs.evolve(after, company_id=by_key[link])
+            updates.append((before, after))
+        store.update_contacts(updates)
+        for _, after in updates:
+            tally.updated_ids.add(after.id)
+
+    def _implicit_company(self, key: str) -> Company:
+        tx, plan = self.tx, self.plan
+        name = self.company_names[key]
+        return Company(
+            id=0,
+            name=name,
+            access=plan.access,
+            managers=plan.managers,
+            tags=plan.default_tags,
+            created_by=tx.actor.id,
+            created_at=tx.now,
+            updated_by=tx.actor.id,
+            updated_at=tx.now,
+        )

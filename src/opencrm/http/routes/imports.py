@@ -1,0 +1,96 @@
+"""Imports: upload a CSV or XLSX file with its mapping; get the dry run's or the import's report.
+
+Synchronous for now: the request runs the whole import (bounded by the API's upload limit).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from opencrm.core.imports import ImportReport
+from opencrm.errors import ValidationError
+from opencrm.http._api import Call, Route
+from opencrm.io import open_rows
+
+__all__ = ["ROUTES"]
+
+TAG = "imports"
+
+_TEXT_OPTIONS = ("on_duplicate", "tag_separator")
+_READER_OPTIONS = ("encoding", "delimiter", "quotechar", "sheet")
+_FLAGS = ("dry_run", "atomic", "create_missing")
+_KNOWN = {"mapping", "defaults", *_TEXT_OPTIONS, *_READER_OPTIONS, *_FLAGS}
+
+
+def _one(form: Mapping[str, Sequence[str]], name: str) -> str | None:
+    values = form.get(name, ())
+    if len(values) > 1:
+        raise ValidationError({name: "send this form field once"})
+    return values[0] if values else None
+
+
+def _json_object(form: Mapping[str, Sequence[str]], name: str, required: bool) -> Any:
+    raw = _one(form, name)
+    if raw is None:
+        if required:
+            raise ValidationError({name: "is required: a JSON object"})
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise ValidationError({name: "must be a JSON object"}) from None
+    if not isinstance(value, dict):
+        raise ValidationError({name: "must be a JSON object"})
+    return value
+
+
+def _flag(form: Mapping[str, Sequence[str]], name: str) -> bool | None:
+    raw = _one(form, name)
+    if raw is None:
+        return None
+    if raw.lower() in ("true", "1", "on", "yes"):
+        return True
+    if raw.lower() in ("false", "0", "off", "no"):
+        return False
+    raise ValidationError({name: "must be true or false"})
+
+
+def import_contacts(c: Call) -> ImportReport:
+    form = c.form
+    unknown = sorted(set(form) - _KNOWN - {"file"})
+    if unknown:
+        shown = ", ".join(ascii(name) for name in unknown)
+        raise ValidationError({"form": f"fields that are no import option: {shown}"})
+    upload = c.upload()
+    reader_options = {n: v for n in _READER_OPTIONS if (v := _one(form, n)) is not None}
+    options: dict[str, Any] = {n: v for n in _TEXT_OPTIONS if (v := _one(form, n)) is not None}
+    options.update({n: f for n in _FLAGS if (f := _flag(form, n)) is not None})
+    mapping = _json_object(form, "mapping", required=True)
+    defaults = _json_object(form, "defaults", required=False)
+    rows = open_rows(upload.stream, filename=upload.filename, **reader_options)
+    return c.s.imports.run(  # type: ignore[no-any-return]
+        "contacts", rows, mapping, defaults=defaults, **options
+    )
+
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        method="POST",
+        path="/imports/contacts",
+        handler=import_contacts,
+        summary="Import contacts from a CSV or XLSX file (multipart field `file`)",
+        description="Form fields besides `file`: `mapping` (JSON object: field -> column(s)), "
+        "`defaults` (JSON object: managers, access, tags, contact_type, temperature), "
+        "`on_duplicate` (skip, update, create), `dry_run`, `atomic`, `create_missing` "
+        "(true/false), `tag_separator`; for CSV `encoding`, `delimiter`, `quotechar`; for "
+        "XLSX `sheet`. Answers with the report: counts, and each rejected row's number, "
+        "column and reason. A dry run writes nothing and reports exactly what the import "
+        "would. The file is bounded by the API's upload limit.",
+        tag=TAG,
+        upload=True,
+        returns=ImportReport,
+        exposes=("imports.run",),
+    ),
+)

@@ -1,0 +1,71 @@
+"""Imports over HTTP: a multipart upload with its mapping, answered with the report."""
+
+from __future__ import annotations
+
+import json
+
+from opencrm.http._api import DEFAULT_MAX_UPLOAD
+
+CSV = b"First,Last,Email\nAda,Lovelace,ada@example.com\nBob,X,not-mail\n"
+MAPPING = json.dumps({"first_name": "First", "last_name": "Last", "email": "Email"})
+
+
+def _import(client, data=CSV, **form):  # type: ignore[no-untyped-def]
+    fields = {"mapping": MAPPING, **form}
+    return client.post("/imports/contacts", files={"file": ("people.csv", data)}, form=fields)
+
+
+def test_dry_run_then_import(api) -> None:  # type: ignore[no-untyped-def]
+    alice = api.as_("alice")
+    dry = _import(alice, dry_run="true")
+    assert dry.status == 200, dry.body
+    report = dry.json
+    assert {k: report[k] for k in ("rows", "created", "rejected", "dry_run", "committed")} == {
+        "rows": 2,
+        "created": 1,
+        "rejected": 1,
+        "dry_run": True,
+        "committed": False,
+    }
+    assert report["issues"] == [
+        {
+            "row": 3,
+            "column": "Email",
+            "reason": "is not a valid e-mail address (An email address must have an @-sign.)",
+            "outcome": "rejected",
+        }
+    ]
+    assert alice.get("/contacts").json["items"] == []
+    real = _import(alice, defaults=json.dumps({"access": "read", "tags": ["web"]}))
+    assert real.status == 200, real.body
+    assert {**real.json, "dry_run": True, "committed": False, "created_ids": []} == report
+    [ada] = alice.get("/contacts").json["items"]
+    assert (ada["first_name"], ada["access"], ada["tags"]) == ("Ada", "read", ["web"])
+    again = _import(alice, on_duplicate="update")
+    assert (again.json["unchanged"], again.json["created"]) == (1, 0)
+
+
+def test_bad_requests(api) -> None:  # type: ignore[no-untyped-def]
+    alice = api.as_("alice")
+    missing = alice.post("/imports/contacts", files={"file": ("p.csv", CSV)})
+    assert missing.status == 422
+    assert missing.problem["errors"] == [
+        {"field": "mapping", "message": "is required: a JSON object"}
+    ]
+    odd = _import(alice, colour="blue", dry_run="maybe")
+    assert odd.status == 422
+    assert odd.problem["errors"] == [
+        {"field": "form", "message": "fields that are no import option: 'colour'"}
+    ]
+    wrong = _import(
+        alice, encoding="utf-8", data="First,Last,Email\nJürgen,M,j@x.de\n".encode("latin-1")
+    )
+    assert wrong.status == 422
+    assert wrong.problem["errors"] == [
+        {
+            "field": "file",
+            "message": "row 2: byte 18 (0xfc) is not utf-8 text; give the file's encoding",
+        }
+    ]
+    big = _import(alice, data=b"First\n" + b"x\n" * (DEFAULT_MAX_UPLOAD // 2 + 1))
+    assert big.status == 413

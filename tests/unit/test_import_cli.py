@@ -1,0 +1,84 @@
+"""``opencrm import``: a file into a CRM database, with a dry run and a printed report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from opencrm import CRM, User
+from opencrm.cli import main
+
+ADMIN = User(id="admin", name="Admin", crm_admin=True)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    assert main(["init", url]) == 0
+    return url
+
+
+@pytest.fixture
+def people(tmp_path: Path) -> Path:
+    path = tmp_path / "people.csv"
+    path.write_text(
+        "First;Last;Email;City\nAda;Lovelace;ada@example.com;London\nBob;X;not-mail;\n",
+        encoding="cp1252",
+    )
+    return path
+
+
+def names(url: str) -> list[str]:
+    crm = CRM.open(url)
+    try:
+        return sorted(c.display_name for c in crm.session(ADMIN).contacts.list().items)
+    finally:
+        crm.close()
+
+
+def test_dry_run_then_import_with_the_report_printed(db, people, tmp_path, capsys):
+    argv = ["import", "contacts", str(people), "--db", db, "--user", "admin", "--admin"]
+    argv += ["--map", "first_name=First", "--map", "last_name=Last", "--map", "email=Email"]
+    argv += ["--map", "address:home.city=City", "--tags", "imported"]
+    assert main([*argv, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Dry run: nothing was written\n")
+    assert "│ created           │ 1 │" in out
+    assert "│ rejected          │ 1 │" in out
+    assert "│ 3   │ Email  │ is not a valid e-mail address" in out
+    assert names(db) == []
+    issues = tmp_path / "issues.csv"
+    assert main([*argv, "--issues", str(issues)]) == 0
+    assert capsys.readouterr().out.startswith("Import finished\n")
+    assert names(db) == ["Ada Lovelace"]
+    assert issues.read_text(encoding="utf-8").splitlines()[0] == "row,column,reason,outcome"
+    assert main([*argv, "--on-duplicate", "update"]) == 0
+    assert "│ unchanged         │ 1 │" in capsys.readouterr().out
+
+
+def test_mapping_file_and_all_or_nothing(db, people, tmp_path, capsys):
+    spec = tmp_path / "mapping.json"
+    spec.write_text(
+        json.dumps(
+            {
+                "mapping": {"first_name": "First", "last_name": "Last", "email": "Email"},
+                "defaults": {"access": "read"},
+            }
+        )
+    )
+    argv = ["import", "contacts", str(people), "--db", db, "--user", "admin", "--admin"]
+    assert main([*argv, "--map-file", str(spec), "--atomic"]) == 1
+    assert "All or nothing: a row was rejected" in capsys.readouterr().out
+    assert names(db) == []
+
+
+def test_bad_arguments_are_one_line_errors(db, people, capsys):
+    argv = ["import", "contacts", str(people), "--db", db, "--user", "admin"]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.startswith("opencrm: error: ")
+    assert main([*argv, "--map", "first_name=Vorname"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "no column 'Vorname'" in err
