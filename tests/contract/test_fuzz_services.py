@@ -50,6 +50,7 @@ from opencrm.errors import (
     StorageError,
     ValidationError,
 )
+from opencrm.plugins import hookimpl
 from opencrm.plugins.builtin.notify import OutboxNotifier
 from opencrm.session import Session
 from opencrm.storage.files import LocalFileStore
@@ -265,6 +266,15 @@ def fingerprint(engine: sa.Engine) -> dict[str, int]:
         return {str(name): int(count) for name, count in conn.exec_driver_sql(query)}
 
 
+class HoldJobs:
+    """A host queue that takes every job and never runs one: a job started by one call must
+    not write while the next call's writes are watched."""
+
+    @hookimpl
+    def opencrm_dispatch_job(self, crm: CRM, job: Any) -> bool:
+        return True
+
+
 class Target:
     """One backend: a seeded CRM, the sessions of the acting users and a write watch."""
 
@@ -277,6 +287,7 @@ class Target:
             directory=InMemoryUserDirectory(USERS),
             notifier=OutboxNotifier(),
             file_store=LocalFileStore(files),
+            plugins=[HoldJobs()],
         )
         self.world = World(self.crm)
         self.sessions = {u.id: self.crm.session(u) for u in (ADMIN, PLAIN)}
@@ -370,6 +381,15 @@ SPECS: dict[str, Spec] = {
     "contacts.search": Spec(lambda w: {"text": "Bob"}),
     "contacts.set_access": Spec(lambda w: {"contact_id": w.own_contact}),
     "contacts.set_photo": Spec(lambda w: {"contact_id": w.person, "data": PNG}),
+    "imports.start": Spec(
+        lambda w: {
+            "kind": "contacts",
+            "file": b"First,Email\nAda,ada@example.com\n",
+            "mapping": {"first_name": "First", "email": "Email"},
+            "defaults": {"tags": ["fuzz"]},
+            "reader": {"encoding": "utf-8"},
+        }
+    ),
     "contacts.update": Spec(
         lambda w: {"contact_id": w.person}, (*UPDATE_FIELDS, "custom.Shoe size")
     ),

@@ -11,10 +11,11 @@ or committed at the end, so a dry run reports exactly what the real run does.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import IO, Any
 
 import attrs
 
@@ -38,12 +39,23 @@ from opencrm.core.imports import (
     RowIssue,
     SourceRow,
 )
+from opencrm.core.jobs import Job
+from opencrm.core.jobs import store_stream as _store_stream
 from opencrm.core.money import clean_currency
 from opencrm.core.services._base import Service, Tx
+from opencrm.core.services._files import clean_filename, forget_files, require_store
 from opencrm.core.services._records import clean_tag_title
+from opencrm.core.services.jobs import start_job
 from opencrm.errors import ValidationError
 
-__all__ = ["KINDS", "MAX_BATCH", "ImportService"]
+__all__ = [
+    "EXPORT_MAPPING",
+    "JOB_MAX_ISSUES",
+    "KINDS",
+    "MAX_BATCH",
+    "READER_OPTIONS",
+    "ImportService",
+]
 
 #: What :meth:`ImportService.run` imports today.
 KINDS = ("contacts",)
@@ -55,6 +67,13 @@ _SCALARS = ("first_name", "last_name", "job_title", "company", "industry", "abou
 _LISTS = ("contact_type", "temperature")
 _ADDRESS_PARTS = ("street", "city", "state", "zip", "country")
 _DEFAULT_KEYS = frozenset({"managers", "access", "tags", "contact_type", "temperature"})
+#: Options of the file's reader a background import takes (see :func:`opencrm.io.open_rows`).
+READER_OPTIONS = ("format", "encoding", "delimiter", "quotechar", "sheet")
+#: The mapping that reads our own export back: the columns are the export's headers.
+EXPORT_MAPPING = "export"
+#: Row issues a background import keeps in its job's summary (the rest are counted).
+JOB_MAX_ISSUES = 1000
+_READ_CHUNK = 256 * 1024
 
 
 class _Rollback(Exception):
@@ -171,6 +190,138 @@ class ImportService:
             self._finished(tally)
         return report
 
+    def start(
+        self,
+        kind: str,
+        file: bytes | IO[bytes],
+        mapping: Mapping[str, Any],
+        *,
+        filename: str = "import.csv",
+        defaults: Mapping[str, Any] | None = None,
+        on_duplicate: OnDuplicate | str = OnDuplicate.SKIP,
+        dry_run: bool = False,
+        atomic: bool = False,
+        create_missing: bool = True,
+        tag_separator: str = ",",
+        batch_size: int = 1000,
+        max_issues: int = JOB_MAX_ISSUES,
+        reader: Mapping[str, str] | None = None,
+    ) -> Job:
+        """Start importing ``file`` (its bytes, or a binary stream read to its end) as a
+        background job of kind ``import``; return the queued job.
+
+        The file is kept in the CRM's file store until the job ends (it is never served
+        back), then read as :meth:`run` reads rows, with the same options; ``reader`` holds
+        the options of the file's reader (``format``, ``encoding``, ``delimiter``,
+        ``quotechar``, ``sheet``), and ``filename`` tells CSV from XLSX by its extension.
+        The job's progress counts rows, cancelling it stops the import between batches
+        (what was committed stays), and its summary is the report (see :doc:`import-export`),
+        with at most ``max_issues`` row issues. Everything but the file's content is
+        checked now, so a bad mapping or default is a ValidationError here."""
+        options = self._check(
+            kind,
+            mapping,
+            defaults,
+            on_duplicate,
+            tag_separator,
+            batch_size,
+            max_issues,
+            reader,
+            flags={"dry_run": dry_run, "atomic": atomic, "create_missing": create_missing},
+        )
+        name = clean_filename(filename)
+        store = require_store(self._s)
+        stored = _store_stream(store, _chunks_of(file), name, "application/octet-stream")
+        if stored.size == 0:
+            forget_files(store, [stored.id])
+            raise ValidationError({"file": "is empty"})
+        params = {"file_id": stored.id, "filename": name, **options}
+        try:
+            return start_job(self._s, "import", params)
+        except BaseException:
+            forget_files(store, [stored.id])
+            raise
+
+    def _check(
+        self,
+        kind: str,
+        mapping: Mapping[str, Any],
+        defaults: Mapping[str, Any] | None,
+        on_duplicate: OnDuplicate | str,
+        tag_separator: str,
+        batch_size: int,
+        max_issues: int,
+        reader: Mapping[str, str] | None,
+        *,
+        flags: Mapping[str, bool],
+    ) -> dict[str, Any]:
+        """The options of a background import, checked as far as they can be without the
+        file, as JSON-able job parameters."""
+        if kind not in KINDS:
+            raise ValidationError({"kind": "must be one of " + ", ".join(KINDS)})
+        if not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH:
+            raise ValidationError({"batch_size": f"must be 1 to {MAX_BATCH}"})
+        if not isinstance(max_issues, int) or not 0 <= max_issues <= JOB_MAX_ISSUES:
+            raise ValidationError({"max_issues": f"must be 0 to {JOB_MAX_ISSUES}"})
+        try:
+            duplicate = OnDuplicate(str(on_duplicate))
+        except ValueError:
+            raise ValidationError(
+                {"on_duplicate": "must be one of " + ", ".join(o.value for o in OnDuplicate)}
+            ) from None
+        if not isinstance(tag_separator, str) or not tag_separator:
+            raise ValidationError({"tag_separator": "must be a non-empty string"})
+        for name, flag in flags.items():
+            if not isinstance(flag, bool):
+                raise ValidationError({name: "must be true or false"})
+        if reader is None:
+            reader = {}
+        if not isinstance(reader, Mapping):
+            raise ValidationError({"reader": "must map reader options to text"})
+        for name, value in reader.items():
+            if name not in READER_OPTIONS:
+                raise ValidationError(
+                    {f"reader.{name}": "must be one of " + ", ".join(READER_OPTIONS)}
+                )
+            if not isinstance(value, str) or not 0 < len(value) <= 64:
+                raise ValidationError({f"reader.{name}": "must be text of 1 to 64 characters"})
+        if isinstance(mapping, str):
+            if mapping != EXPORT_MAPPING:
+                raise ValidationError(
+                    {"mapping": f"must map fields to columns, or be {EXPORT_MAPPING!r}"}
+                )
+        else:
+            plan = _ContactPlan(
+                self._s,
+                _Mapping.parse(mapping, None),
+                duplicate,
+                create_missing=flags["create_missing"],
+                tag_separator=tag_separator,
+            )
+            with self._s._tx(write=False) as tx:
+                plan.prepare(tx, defaults or {})
+        if defaults is not None and not isinstance(defaults, Mapping):
+            raise ValidationError({"defaults": "must be a mapping"})
+        checked: tuple[tuple[str, Any], ...] = (
+            ("mapping", mapping),
+            ("defaults", defaults),
+            ("tag_separator", tag_separator),
+            ("reader", reader),
+        )
+        for name, value in checked:
+            _check_json(name, value)
+        return {
+            "kind": kind,
+            "mapping": mapping if isinstance(mapping, str) else dict(mapping),
+            "defaults": dict(defaults or {}),
+            "on_duplicate": duplicate.value,
+            "tag_separator": tag_separator,
+            "batch_size": batch_size,
+            "max_issues": max_issues,
+            "reader": dict(reader),
+            **flags,
+        }
+
     def _finished(self, tally: _Tally) -> None:
         report = tally.report()
         with self._s._tx() as tx:
@@ -186,6 +337,27 @@ class ImportService:
                     "updated_ids": [list(r) for r in report.updated_ids],
                 },
             )
+
+
+def _check_json(name: str, value: Any) -> None:
+    """A job parameter must be JSON of valid Unicode text (no lone surrogates, no NaN)."""
+    try:
+        json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError):
+        raise ValidationError({name: "must be JSON of valid Unicode text"}) from None
+
+
+def _chunks_of(file: bytes | IO[bytes]) -> Iterator[bytes]:
+    if isinstance(file, (bytes, bytearray, memoryview)):
+        yield bytes(file)
+        return
+    read = getattr(file, "read", None)
+    if read is None:
+        raise ValidationError({"file": "must be bytes or a binary stream"})
+    while chunk := read(_READ_CHUNK):
+        if not isinstance(chunk, bytes):
+            raise ValidationError({"file": "must be a binary stream (opened with 'rb')"})
+        yield chunk
 
 
 def _batches(rows: Iterator[SourceRow], size: int) -> Iterator[list[SourceRow]]:
