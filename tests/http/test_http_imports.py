@@ -117,3 +117,18 @@ def test_a_large_file_imports_as_a_job(api, web_crm) -> None:  # type: ignore[no
         {"field": "mapping.colour", "message": "is not a field of a contact"}
     ]
     assert [j["id"] for j in alice.get("/jobs").json["items"]] == [job["id"]]
+
+
+def test_our_export_imports_back_with_the_export_mapping(api, web_crm) -> None:  # type: ignore[no-untyped-def]
+    alice = api.as_("alice")
+    assert _import(alice).json["created"] == 1
+    started = alice.post("/exports/contacts")
+    web_crm.jobs.wait(timeout=60)
+    exported = alice.get(f"/jobs/{started.json['id']}/file").body
+    again = alice.post(
+        "/imports/contacts",
+        files={"file": ("contacts.csv", exported)},
+        form={"mapping": "export", "on_duplicate": "update"},
+    )
+    assert again.status == 200, again.body
+    assert (again.json["rows"], again.json["unchanged"]) == (1, 1)

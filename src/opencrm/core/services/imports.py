@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
@@ -90,7 +91,7 @@ class ImportService:
         self,
         kind: str,
         rows: Iterable[SourceRow],
-        mapping: Mapping[str, Any],
+        mapping: Mapping[str, Any] | str,
         *,
         defaults: Mapping[str, Any] | None = None,
         on_duplicate: OnDuplicate | str = OnDuplicate.SKIP,
@@ -124,6 +125,12 @@ class ImportService:
         created anyway, per ``on_duplicate``. ``dry_run`` writes nothing and reports exactly
         what the real run would; ``atomic`` commits only when no row is rejected.
         ``progress`` is told after each batch; ``should_stop`` is asked between batches.
+
+        ``mapping="export"`` reads a file opencrm exported: the columns are mapped by the
+        export's headers (see :func:`export_mapping`), several values in one cell are
+        separated by line breaks, and a CSV file's neutralised cells are restored (one
+        leading ``'`` before ``=``, ``+``, ``-``, ``@``, a tab, a carriage return or another
+        such ``'`` is dropped).
         """
         if kind not in KINDS:
             raise ValidationError({"kind": "must be one of " + ", ".join(KINDS)})
@@ -137,9 +144,22 @@ class ImportService:
             ) from None
         if not isinstance(tag_separator, str) or not tag_separator:
             raise ValidationError({"tag_separator": "must be a non-empty string"})
+        columns = getattr(rows, "columns", None)
+        ours = isinstance(mapping, str) and mapping == EXPORT_MAPPING
+        if ours:
+            if columns is None:
+                raise ValidationError({"mapping": "'export' needs rows that know their columns"})
+            mapping = export_mapping(columns)
+            tag_separator = EXPORT_SEPARATOR
+            if getattr(rows, "format", None) == "csv":
+                rows = _Restored(rows)
+        elif isinstance(mapping, str):
+            raise ValidationError(
+                {"mapping": f"must map fields to columns, or be {EXPORT_MAPPING!r}"}
+            )
         plan = _ContactPlan(
             self._s,
-            _Mapping.parse(mapping, getattr(rows, "columns", None)),
+            _Mapping.parse(mapping, columns),
             duplicate,
             create_missing=create_missing,
             tag_separator=tag_separator,
@@ -194,7 +214,7 @@ class ImportService:
         self,
         kind: str,
         file: bytes | IO[bytes],
-        mapping: Mapping[str, Any],
+        mapping: Mapping[str, Any] | str,
         *,
         filename: str = "import.csv",
         defaults: Mapping[str, Any] | None = None,
@@ -245,7 +265,7 @@ class ImportService:
     def _check(
         self,
         kind: str,
-        mapping: Mapping[str, Any],
+        mapping: Mapping[str, Any] | str,
         defaults: Mapping[str, Any] | None,
         on_duplicate: OnDuplicate | str,
         tag_separator: str,
@@ -337,6 +357,107 @@ class ImportService:
                     "updated_ids": [list(r) for r in report.updated_ids],
                 },
             )
+
+
+# --- our own export, read back ----------------------------------------------------------
+
+#: Between several values in one cell of an export.
+EXPORT_SEPARATOR = "\n"
+#: What a spreadsheet may read as the start of a formula: a CSV export puts a ``'`` in front.
+_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+#: Export columns a contact import does not read (ids and stamps are the CRM's own; managers
+#: and access come from the import's defaults).
+EXPORT_IGNORED = frozenset(
+    {
+        "Id",
+        "Kind",
+        "Company id",
+        "Access",
+        "Managers",
+        "Created at",
+        "Created by",
+        "Updated at",
+        "Updated by",
+    }
+)
+_EXPORT_FIELDS = {
+    "First name": "first_name",
+    "Last name": "last_name",
+    "Company name": "company",
+    "Job title": "job_title",
+    "Industry": "industry",
+    "Type": "contact_type",
+    "Temperature": "temperature",
+    "Currency": "currency",
+    "About": "about",
+    "Tags": "tags",
+}
+_INFO_HEADER = re.compile(r"^([A-Z][a-z]+) \(([a-z]+)\)$")
+_ADDRESS_HEADER = re.compile(r"^Address \(([a-z]+)\): ([a-z]+)$")
+_CUSTOM_HEADER = re.compile(r"^Custom: (.+?)(?: \(#(\d+)\))?$", re.DOTALL)
+
+
+def export_mapping(columns: Sequence[str]) -> dict[str, Any]:
+    """The mapping that reads a contacts export of opencrm back: every column by its header
+    (``First name``, ``Email (work)``, ``Address (home): city``, ``Custom: Segment``...), the
+    ones in :data:`EXPORT_IGNORED` left out. A column no export writes is a
+    ValidationError: the file is not our export."""
+    mapping: dict[str, Any] = {}
+    unknown = []
+    for column in columns:
+        if column in EXPORT_IGNORED:
+            continue
+        if column in _EXPORT_FIELDS:
+            mapping[_EXPORT_FIELDS[column]] = column
+            continue
+        if found := _ADDRESS_HEADER.match(column):
+            category, part = found.groups()
+            if category in InfoType.ADDRESS.categories and part in _ADDRESS_PARTS:
+                mapping.setdefault(f"address:{category}", {})[part] = column
+                continue
+        elif found := _INFO_HEADER.match(column):
+            name, category = found.group(1).lower(), found.group(2)
+            known = name in InfoType.__members__.values() and name != "address"
+            if known and category in InfoType(name).categories:
+                mapping[f"{name}:{category}"] = column
+                continue
+        elif found := _CUSTOM_HEADER.match(column):
+            label, field_id = found.groups()
+            mapping[f"custom:{field_id or label}"] = column
+            continue
+        unknown.append(column)
+    if unknown:
+        raise ValidationError(
+            {
+                "mapping": "the file is not an opencrm export of contacts: no export has "
+                + ", ".join(map(repr, unknown[:5]))
+            }
+        )
+    return mapping
+
+
+def restore(text: str) -> str:
+    """A CSV export's cell as it was before the export neutralised it: one leading ``'``
+    dropped when the quotes at the start are followed by a dangerous character."""
+    if text[:1] == "'" and text.lstrip("'")[:1] in _DANGEROUS and text.lstrip("'"):
+        return text[1:]
+    return text
+
+
+class _Restored:
+    """Rows of a CSV export with its neutralised cells restored."""
+
+    def __init__(self, rows: Iterable[SourceRow]) -> None:
+        self._rows = rows
+        self.columns = getattr(rows, "columns", None)
+
+    def __iter__(self) -> Iterator[SourceRow]:
+        for row in self._rows:
+            values = {
+                k: restore(v) if isinstance(v, str) and v[:1] == "'" else v
+                for k, v in row.values.items()
+            }
+            yield SourceRow(row.number, values, row.problems)
 
 
 def _check_json(name: str, value: Any) -> None:
@@ -721,26 +842,33 @@ class _ContactPlan:
         infos: list[ContactInfo] = []
         for spec in m.infos:
             if spec.type is InfoType.ADDRESS:
-                data: dict[str, str] = {}
-                for part, c in spec.parts:
-                    t = _text(values.get(c))
-                    if t:
-                        data[part] = f"{data[part]} {t}" if part in data else t
-                if data:
-                    first_part = next(c for p, c in spec.parts if p in data)
-                    found = check(
-                        first_part,
-                        cd.clean_info_value,
-                        spec.type,
-                        data,
-                        region=self.region,
-                    )
-                    if found is not None:
-                        infos.append(_info(spec, *found))
+                # Several addresses of one category: one per line in each part's cell.
+                lines = {c: _cell_lines(values.get(c)) for _, c in spec.parts}
+                for n in range(max((len(v) for v in lines.values()), default=0)):
+                    data: dict[str, str] = {}
+                    for part, c in spec.parts:
+                        t = lines[c][n].strip() if n < len(lines[c]) else ""
+                        if t:
+                            data[part] = f"{data[part]} {t}" if part in data else t
+                    if data:
+                        first_part = next(c for p, c in spec.parts if p in data)
+                        found = check(
+                            first_part,
+                            cd.clean_info_value,
+                            spec.type,
+                            data,
+                            region=self.region,
+                        )
+                        if found is not None:
+                            infos.append(_info(spec, *found))
                 continue
             for c in spec.columns:
                 raw = _text(values.get(c))
-                pieces = [raw] if spec.type is not InfoType.EMAIL else raw.split(",")
+                # Several values in one cell: one per line (as exports write them); e-mails
+                # also separated by commas.
+                pieces = raw.split("\n")
+                if spec.type is InfoType.EMAIL:
+                    pieces = [p for line in pieces for p in line.split(",")]
                 for piece in (p.strip() for p in pieces):
                     if piece:
                         found = check(c, cd.clean_info_value, spec.type, piece, region=self.region)
@@ -823,6 +951,12 @@ class _ContactPlan:
             kind = ListKind.CONTACT_TYPE if name == "contact_type" else ListKind.TEMPERATURE
             out[f"{name}_id"] = self._item(tx, kind, f"defaults.{name}", title)
         return out
+
+
+def _cell_lines(value: object) -> list[str]:
+    """A cell's lines, unstripped: the n-th line of each part is the n-th address."""
+    text = value if isinstance(value, str) else _text(value)
+    return text.split("\n") if text.strip() else []
 
 
 def _info(spec: _Info, value: str, normalized: str | None, address: Address | None) -> ContactInfo:
