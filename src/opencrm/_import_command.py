@@ -30,7 +30,19 @@ from opencrm.crm import CRM
 from opencrm.errors import ValidationError
 from opencrm.io import CsvRows, open_rows
 
-__all__ = ["add_parser", "import_file", "parse_mapping", "print_report", "write_issues"]
+#: What ``opencrm import`` imports, and what it may do with a duplicate.
+IMPORT_KINDS = KINDS
+ON_DUPLICATE = tuple(o.value for o in OnDuplicate)
+
+__all__ = [
+    "IMPORT_KINDS",
+    "ON_DUPLICATE",
+    "add_parser",
+    "import_file",
+    "parse_mapping",
+    "print_report",
+    "write_issues",
+]
 
 #: Issues printed at the end; ``--issues FILE`` writes them all.
 SHOWN_ISSUES = 20
