@@ -201,6 +201,10 @@ def test_bad_options_are_refused_before_anything_is_stored(jcrm: CRM, tmp_path: 
             {"reader.colour": "must be one of format, encoding, delimiter, quotechar, sheet"},
         ),
         ({"max_issues": 5000}, {"max_issues": "must be 0 to 1000"}),
+        (
+            {"mapping": "export", "defaults": {"access": "open"}},
+            {"defaults.access": "must be one of private, read, read_write"},
+        ),
         ({"file": b""}, {"file": "is empty"}),
     ]
     for change, errors in cases:

@@ -305,21 +305,24 @@ class ImportService:
                 )
             if not isinstance(value, str) or not 0 < len(value) <= 64:
                 raise ValidationError({f"reader.{name}": "must be text of 1 to 64 characters"})
-        if isinstance(mapping, str):
-            if mapping != EXPORT_MAPPING:
-                raise ValidationError(
-                    {"mapping": f"must map fields to columns, or be {EXPORT_MAPPING!r}"}
-                )
-        else:
-            plan = _ContactPlan(
-                self._s,
-                _Mapping.parse(mapping, None),
-                duplicate,
-                create_missing=flags["create_missing"],
-                tag_separator=tag_separator,
+        if isinstance(mapping, str) and mapping != EXPORT_MAPPING:
+            raise ValidationError(
+                {"mapping": f"must map fields to columns, or be {EXPORT_MAPPING!r}"}
             )
-            with self._s._tx(write=False) as tx:
-                plan.prepare(tx, defaults or {})
+        # The export's mapping is known once the file's columns are: its defaults are
+        # checked now all the same.
+        parsed = _Mapping.parse(
+            {"first_name": "First name"} if isinstance(mapping, str) else mapping, None
+        )
+        plan = _ContactPlan(
+            self._s,
+            parsed,
+            duplicate,
+            create_missing=flags["create_missing"],
+            tag_separator=tag_separator,
+        )
+        with self._s._tx(write=False) as tx:
+            plan.prepare(tx, defaults or {})
         if defaults is not None and not isinstance(defaults, Mapping):
             raise ValidationError({"defaults": "must be a mapping"})
         checked: tuple[tuple[str, Any], ...] = (
