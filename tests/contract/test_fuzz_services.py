@@ -148,6 +148,8 @@ HOSTILE: dict[str, Any] = {
     "object": Opaque(),
     "complex": 1j,
     "type": int,
+    "str malformed url host": "http://[",
+    "str time zone folder": "America",
 }
 
 #: Extra values for the ``after`` cursors: forged tokens of the right shape and wrong types.
