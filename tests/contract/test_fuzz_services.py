@@ -35,6 +35,7 @@ from moneyed import Money
 
 from conftest import IN_CI, PgDatabase, _pg_available
 from opencrm import CRM, InMemoryUserDirectory, User
+from opencrm.core.imports import SourceRow
 from opencrm.core.services import cases as cases_module
 from opencrm.core.services import contacts as contacts_module
 from opencrm.core.services import history as history_module
@@ -609,6 +610,13 @@ SPECS: dict[str, Spec] = {
     "voip.update_number": Spec(lambda w: {"number_id": w.number}, NUMBER_FIELDS),
     "voip.update_operator": Spec(lambda w: {"user": "alice"}, OPERATOR_FIELDS),
     # jobs and exports
+    "imports.run": Spec(
+        lambda w: {
+            "kind": "contacts",
+            "rows": [SourceRow(2, {"First": "Fuzz", "E-mail": "fuzz@example.com"})],
+            "mapping": {"first_name": "First", "email": "E-mail"},
+        }
+    ),
     "exports.start": Spec(
         lambda w: {"entity": "contacts"},
         (*_filters(contacts_module), "custom.Shoe size", "limit", "after"),
