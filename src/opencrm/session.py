@@ -16,6 +16,7 @@ from opencrm.core.services.invoices import (
 )
 from opencrm.core.services.lists import CustomFieldService, ListService, SettingsService
 from opencrm.core.services.opportunities import OpportunityService, StageService
+from opencrm.core.services.reports import ReportService
 from opencrm.core.services.tasks import TaskService
 from opencrm.core.users import User
 
@@ -25,7 +26,7 @@ __all__ = ["Session"]
 class Session:
     """Everything ``user`` may do, grouped by area: ``contacts``, ``lists``, ``fields``,
     ``settings``, ``opportunities``, ``stages``, ``cases``, ``tasks``, ``history``,
-    ``invoices``, ``products``, ``taxes``, ``currencies``.
+    ``invoices``, ``products``, ``taxes``, ``currencies``, ``reports``.
 
     Every call is checked as this user and runs as one transaction, so a failed call leaves
     nothing behind. Get one with :meth:`opencrm.CRM.session`; ``with`` is optional.
@@ -49,6 +50,7 @@ class Session:
         self.stages = StageService(service)
         self.tasks = TaskService(service)
         self.history = HistoryService(service)
+        self.reports = ReportService(service)
 
     def __enter__(self) -> Session:
         return self

@@ -28,6 +28,8 @@ from opencrm.core.invoice_ports import (
 )
 from opencrm.core.permissions import ActivityScope, ContactScope, DealScope
 from opencrm.core.query import ContactFilter, Cursor, PageRequest
+from opencrm.core.reports._query import ReportQueries
+from opencrm.core.reports._stored import GeneratedReportRepository
 
 __all__ = [
     "Attachment",
@@ -40,11 +42,13 @@ __all__ = [
     "ContactRepository",
     "CustomFieldRepository",
     "FileStore",
+    "GeneratedReportRepository",
     "HistoryRepository",
     "ListRepository",
     "Message",
     "Notifier",
     "OpportunityRepository",
+    "ReportQueries",
     "SettingsRepository",
     "StageRepository",
     "StoredFile",
@@ -241,6 +245,8 @@ class UnitOfWork(Protocol):
     tasks: TaskRepository
     history: HistoryRepository
     contact_photos: ContactPhotoRepository
+    report_queries: ReportQueries
+    generated_reports: GeneratedReportRepository
 
     def __enter__(self) -> Self: ...
 

@@ -17,6 +17,7 @@ BUILTIN_PLUGINS = (
     "opencrm.plugins.builtin.field_types",
     "opencrm.plugins.builtin.audit",
     "opencrm.plugins.builtin.notifications",
+    "opencrm.plugins.builtin.reports",
 )
 
 

@@ -56,6 +56,10 @@ class Context:
     #: ``invoices.html``). Injected by the CRM (the renderer is a plugin module).
     invoice_pdf: Callable[[InvoiceDocument], bytes] | None = None
     invoice_html: Callable[[InvoiceDocument], str] | None = None
+    #: The report types (a ``ReportRegistry``, filled by ``opencrm_register_reports``) and
+    #: the renderer that writes a report result as .xlsx bytes (injected by the CRM).
+    reports: Any = None
+    report_xlsx: Callable[[Any], bytes] | None = None
 
 
 @attrs.define

@@ -12,6 +12,7 @@ from opencrm.http.routes import (
     invoices,
     lists,
     products,
+    reports,
     settings,
     taxes,
 )
@@ -31,4 +32,5 @@ ROUTES: tuple[Route, ...] = (
     *taxes.ROUTES,
     *currencies.ROUTES,
     *settings.ROUTES,
+    *reports.ROUTES,
 )

@@ -11,7 +11,8 @@ Reacts in ``opencrm_event_committed`` (so never for a rolled-back change) to
 - ``history.created``: each user on the event's ``notify`` list (where it was added, its
   category, date, content and attached file names);
 - ``task.reminder`` (claimed by ``CRM.due_reminders``): the task's responsible, with
-  :func:`task_reminder_mail`.
+  :func:`task_reminder_mail`;
+- ``report.generated``: the user who generated the report (it is ready to download).
 
 Recipients come from the CRM's user directory; users without an e-mail address and the actor
 are skipped, and so is everything when the CRM has no directory. Each recipient gets a message
@@ -291,6 +292,9 @@ def opencrm_event_committed(crm: CRM, event: Event) -> None:
     if event.name == "task.reminder":
         _remind(crm, event)
         return
+    if event.name == "report.generated":
+        _report_ready(crm, event)
+        return
     found = _EVENTS.get(event.name)
     if found is None or crm.directory is None:
         return
@@ -324,6 +328,36 @@ def _remind(crm: CRM, event: Event) -> None:
             str(data.get("category") or ""),
             user,
             contact=str(data.get("contact") or ""),
+        )
+    )
+
+
+def _report_ready(crm: CRM, event: Event) -> None:
+    """A ``report.generated``: tell the user who generated it that the file is ready (the
+    one notification that goes to the actor: generation may run in the background)."""
+    if crm.directory is None:
+        return
+    user = crm.directory.get(str(event.data.get("user") or event.actor_id))
+    if user is None or not user.email:
+        return
+    lang = _language(user.language)
+    values = {
+        "name": _name(event.entity),
+        "file": _text(event.data, "file_name"),
+        "date": _when(event.at, lang),
+    }
+    crm.notify(
+        _wrap(
+            lang,
+            user,
+            translate("Your report {name} is ready", lang).format(**values),
+            [
+                translate(
+                    "The report {name} you generated on {date} is ready: {file}. "
+                    "Download it from your generated reports.",
+                    lang,
+                ).format(**values)
+            ],
         )
     )
 

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -593,4 +594,25 @@ contact_photos = Table(
     Column("height", Integer, nullable=False),
     Column("updated_by", String(255), nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+
+# --- Generated reports (migration 0012) ------------------------------------------------------
+
+generated_reports = Table(
+    "generated_reports",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", String(255), nullable=False),
+    Column("report_type", String(100), nullable=False),
+    Column("title", String(255), nullable=False),
+    Column("parameters", JSONText, nullable=False),
+    Column("file_name", String(255), nullable=False),
+    Column("content_type", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    # The file itself: reports are size-limited, and any app server can serve them.
+    Column("content", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_generated_reports_user_id_id", "user_id", "id"),
+    sqlite_autoincrement=True,
 )

@@ -13,6 +13,8 @@ from opencrm.storage.sqlalchemy import activities, deals, tables
 from opencrm.storage.sqlalchemy import files as filing
 from opencrm.storage.sqlalchemy import invoices as invoicing
 from opencrm.storage.sqlalchemy import repositories as repos
+from opencrm.storage.sqlalchemy.reports import SqlReportQueries
+from opencrm.storage.sqlalchemy.reports_files import SqlGeneratedReportRepository
 
 __all__ = ["SqlUnitOfWork"]
 
@@ -62,6 +64,8 @@ class SqlUnitOfWork:
         self.tasks: ports.TaskRepository = activities.SqlTaskRepository(conn)
         self.history: ports.HistoryRepository = activities.SqlHistoryRepository(conn)
         self.contact_photos: ports.ContactPhotoRepository = filing.SqlContactPhotoRepository(conn)
+        self.report_queries: ports.ReportQueries = SqlReportQueries(conn)
+        self.generated_reports: ports.GeneratedReportRepository = SqlGeneratedReportRepository(conn)
         return self
 
     def lock(self, kind: str, record_id: int) -> None:

@@ -1,0 +1,251 @@
+"""Report aggregates in SQL: each :class:`~opencrm.core.reports.Aggregate` becomes one
+``SELECT ... GROUP BY`` over an allow-listed source; no record is loaded into Python."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Date,
+    FromClause,
+    Integer,
+    and_,
+    case,
+    cast,
+    exists,
+    false,
+    func,
+    literal,
+    literal_column,
+    not_,
+    or_,
+    select,
+    true,
+)
+
+from opencrm.core.reports._query import Aggregate
+from opencrm.storage.sqlalchemy import tables as t
+
+__all__ = ["SqlReportQueries"]
+
+Expr = ColumnElement[Any]
+Condition = Callable[..., Expr]
+
+
+@attrs.frozen
+class _Source:
+    from_: FromClause
+    fields: dict[str, Expr]
+    measures: dict[str, Expr]
+    where: dict[str, Condition]
+
+
+def _between(column: Expr) -> Condition:
+    """A half-open instant range [start, end) or an inclusive date range [first, last]."""
+
+    def condition(low: Any, high: Any) -> Expr:
+        if isinstance(low, dt.datetime):
+            return and_(column >= low, column < high)
+        return and_(column >= low, column <= high)
+
+    return condition
+
+
+def _among(column: Expr) -> Condition:
+    return lambda *values: column.in_(values)
+
+
+def _day_of(conn: Connection, instant: Expr) -> Expr:
+    """The UTC calendar date of a stored instant, comparable with a Date column."""
+    if conn.dialect.name == "postgresql":
+        return cast(func.timezone("UTC", instant), Date)
+    return func.date(instant)
+
+
+def _days_between(conn: Connection, first: Expr, last: Expr) -> Expr:
+    if conn.dialect.name == "postgresql":
+        return cast(last - first, Integer)
+    return cast(func.julianday(last) - func.julianday(first), Integer)
+
+
+def _sources(conn: Connection) -> dict[str, _Source]:
+    o, st = t.opportunities, t.opportunity_stages
+    won = st.c.stage_type == "won"
+    created_day = _day_of(conn, o.c.created_at)
+    opportunities = _Source(
+        from_=o.join(st, st.c.id == o.c.stage_id),
+        fields={
+            "responsible": o.c.responsible,
+            "created_by": o.c.created_by,
+            "currency": o.c.currency,
+            "stage_id": o.c.stage_id,
+            "stage_type": st.c.stage_type,
+            "created_at": o.c.created_at,
+            "actual_close": o.c.actual_close,
+            "expected_close": o.c.expected_close,
+        },
+        measures={
+            "count": func.count(),
+            "value": func.coalesce(func.sum(o.c.value_key), 0),
+            "weighted": func.coalesce(func.sum(o.c.value_key * o.c.probability), 0),
+            "won_days": func.coalesce(
+                func.sum(
+                    case(
+                        (
+                            and_(won, o.c.actual_close.is_not(None)),
+                            _days_between(conn, created_day, o.c.actual_close),
+                        ),
+                        else_=0,
+                    )
+                ),
+                0,
+            ),
+        },
+        where={
+            "created": _between(o.c.created_at),
+            "closed": _between(o.c.actual_close),
+            "expected": _between(o.c.expected_close),
+            "created_or_closed": lambda start, end, first, last: or_(
+                and_(o.c.created_at >= start, o.c.created_at < end),
+                and_(o.c.actual_close >= first, o.c.actual_close <= last),
+            ),
+            "stage_type": _among(st.c.stage_type),
+            "responsible": _among(o.c.responsible),
+            "overdue": lambda today: or_(
+                and_(st.c.stage_type == "open", o.c.expected_close < today),
+                and_(won, o.c.actual_close > o.c.expected_close),
+            ),
+        },
+    )
+    c = t.contacts
+    has_deal = exists().where(o.c.contact_id == c.c.id)
+    contacts = _Source(
+        from_=c,
+        fields={
+            "created_by": c.c.created_by,
+            "contact_type_id": c.c.contact_type_id,
+            "temperature_id": c.c.temperature_id,
+            "with_opportunities": case((has_deal, 1), else_=0),
+            "created_at": c.c.created_at,
+        },
+        measures={"count": func.count()},
+        where={"created": _between(c.c.created_at), "created_by": _among(c.c.created_by)},
+    )
+    k = t.tasks
+    closed = k.c.closed == true()
+    tasks = _Source(
+        from_=k,
+        fields={
+            "responsible": k.c.responsible,
+            "category_id": k.c.category_id,
+            "created_at": k.c.created_at,
+            "closed_at": k.c.closed_at,
+            "due_at": k.c.due_at,
+        },
+        measures={"count": func.count()},
+        where={
+            "created": _between(k.c.created_at),
+            "closed": lambda start, end: and_(closed, _between(k.c.closed_at)(start, end)),
+            "due": _between(k.c.due_at),
+            "open": lambda: k.c.closed == false(),
+            "is_closed": lambda: closed,
+            "overdue": lambda now: or_(
+                and_(k.c.closed == false(), k.c.due_at < now),
+                and_(closed, k.c.closed_at > k.c.due_at),
+            ),
+            "responsible": _among(k.c.responsible),
+        },
+    )
+    i = t.invoices
+    invoices = _Source(
+        from_=i,
+        fields={
+            "created_by": i.c.created_by,
+            "status": i.c.status,
+            "currency": i.c.currency,
+            "issue_date": i.c.issue_date,
+            "due_date": i.c.due_date,
+            "updated_at": i.c.updated_at,
+        },
+        measures={"count": func.count(), "total": func.coalesce(func.sum(i.c.total_minor), 0)},
+        where={
+            "created": _between(i.c.created_at),
+            "issued": _between(i.c.issue_date),
+            "changed": _between(i.c.updated_at),
+            "due": _between(i.c.due_date),
+            "status": _among(i.c.status),
+            "status_not": lambda *values: not_(i.c.status.in_(values)),
+            "overdue": lambda today: or_(
+                and_(i.c.status == "billed", i.c.due_date < today),
+                and_(i.c.status == "paid", _day_of(conn, i.c.updated_at) > i.c.due_date),
+            ),
+            "created_by": _among(i.c.created_by),
+        },
+    )
+    return {
+        "opportunities": opportunities,
+        "contacts": contacts,
+        "tasks": tasks,
+        "invoices": invoices,
+    }
+
+
+def _bucket(column: Expr, boundaries: Sequence[Any]) -> Expr:
+    """The index of the bucket a value falls in: a CASE over the boundaries, so buckets in
+    the CRM's time zone (DST included) need no time-zone support from the database."""
+    if len(boundaries) < 2:
+        raise ValueError("a bucketing needs at least two boundaries")
+    whens = [(column < boundaries[n + 1], literal(n)) for n in range(len(boundaries) - 1)]
+    return case(*whens, else_=literal(None))
+
+
+class SqlReportQueries:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._sources: dict[str, _Source] | None = None
+
+    def aggregate(self, query: Aggregate) -> Sequence[tuple[Any, ...]]:
+        if self._sources is None:
+            self._sources = _sources(self._conn)
+        source = self._sources.get(query.source)
+        if source is None:
+            raise ValueError(f"no report source {query.source!r}")
+        fields = dict(source.fields)
+        if query.bucket is not None:
+            column = fields.get(query.bucket.field)
+            if column is None:
+                raise ValueError(f"{query.source} cannot be bucketed by {query.bucket.field!r}")
+            fields["bucket"] = _bucket(column, query.bucket.boundaries)
+        groups: list[Expr] = []
+        for name in query.by:
+            if name not in fields or name.endswith(("_at", "_close", "_date")):
+                raise ValueError(f"{query.source} cannot be grouped by {name!r}")
+            groups.append(fields[name].label(name))
+        measures: list[Expr] = []
+        for name in query.measures:
+            if name not in source.measures:
+                raise ValueError(f"{query.source} has no measure {name!r}")
+            measures.append(source.measures[name].label(f"m_{name}"))
+        conditions: list[Expr] = []
+        for where in query.where:
+            make = source.where.get(where.name)
+            if make is None:
+                raise ValueError(f"{query.source} has no condition {where.name!r}")
+            conditions.append(make(*where.args))
+        if query.bucket is not None:
+            bounds = query.bucket.boundaries
+            column = fields[query.bucket.field]
+            conditions.append(and_(column >= bounds[0], column < bounds[-1]))
+        stmt = select(*groups, *measures).select_from(source.from_)
+        if conditions:
+            stmt = stmt.where(and_(*conditions))
+        if groups:
+            # By position: PostgreSQL cannot tell that two CASE expressions with their own
+            # bound parameters are the same expression.
+            stmt = stmt.group_by(*(literal_column(str(n + 1)) for n in range(len(groups))))
+        return [tuple(row) for row in self._conn.execute(stmt)]
