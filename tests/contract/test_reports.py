@@ -9,16 +9,18 @@ how. Weeks: en_US starts on Sunday (15-21 March), de_DE on Monday (16-22 March).
 from __future__ import annotations
 
 import datetime as dt
+import io
 from decimal import Decimal
 from typing import Any
 
+import openpyxl
 import pytest
 import sqlalchemy as sa
 from moneyed import Money
 
-from opencrm import CRM, InMemoryUserDirectory, MissingExchangeRates
+from opencrm import CRM, InMemoryUserDirectory, MissingExchangeRates, OutboxNotifier, User
 from opencrm.core.reports import ReportResult, Table
-from opencrm.errors import PermissionDenied, ValidationError
+from opencrm.errors import NotFound, PermissionDenied, ValidationError
 
 D = Decimal
 NOW = dt.datetime(2026, 3, 18, 12, 0, tzinfo=dt.UTC)
@@ -501,3 +503,82 @@ def test_only_crm_admins_build_reports_and_periods_are_checked(
         build(data, "no_such_report", "today")
     with pytest.raises(ValidationError):
         build(data, "sales_funnel", "today", managers=["nobody"])
+
+
+# --- generated reports -------------------------------------------------------------------------
+
+
+def test_generated_reports_are_kept_per_user(
+    data: dict[str, Any], rcrm: CRM, users: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opencrm.core.services import reports as service
+
+    admin = data["admin"]
+    seen: list[tuple[float, str]] = []
+    stored = admin.reports.generate(
+        "sales_funnel", period="this_month", progress=lambda f, s: seen.append((f, s))
+    )
+    assert (stored.report_type, stored.title, stored.user_id) == (
+        "sales_funnel",
+        "Sales funnel",
+        "admin",
+    )
+    assert stored.file_name == "sales_funnel-this_month-2026-03-18.xlsx"
+    assert stored.parameters == {"period": "this_month", "managers": []}
+    assert [s for _, s in seen] == ["querying", "built", "stored"]
+    data_bytes = admin.reports.download(stored.id)
+    assert len(data_bytes) == stored.size
+    assert data_bytes[:2] == b"PK"
+    ws = openpyxl.load_workbook(io.BytesIO(data_bytes)).active
+    assert ws["A1"].value == "Sales funnel"
+    assert [r.id for r in admin.reports.list()] == [stored.id]
+    # another admin sees none of it
+    other = rcrm.session(User(id="root", name="Root", crm_admin=True))
+    assert other.reports.list() == []
+    with pytest.raises(NotFound):
+        other.reports.download(stored.id)
+    with pytest.raises(NotFound):
+        other.reports.delete(stored.id)
+    # the newest MAX_REPORTS_PER_USER stay
+    monkeypatch.setattr(service, "MAX_REPORTS_PER_USER", 2)
+    second = admin.reports.generate("voip_by_managers")
+    third = admin.reports.generate("voip_by_managers", period="all_time")
+    assert [r.id for r in admin.reports.list()] == [third.id, second.id]
+    # a stopped generation keeps nothing
+    with pytest.raises(service.GenerationStopped):
+        admin.reports.generate("sales_funnel", should_stop=lambda: True)
+    monkeypatch.setattr(service, "MAX_REPORT_BYTES", 100)
+    with pytest.raises(ValidationError):
+        admin.reports.generate("sales_funnel")
+    assert len(admin.reports.list()) == 2
+    admin.reports.delete(second.id)
+    assert [r.id for r in admin.reports.list()] == [third.id]
+    with pytest.raises(PermissionDenied):
+        rcrm.session(users["alice"]).reports.list()
+
+
+def test_generation_is_one_function_a_job_can_run(data: dict[str, Any]) -> None:
+    from opencrm.core.services.reports import generate_report
+
+    stored = generate_report(data["admin"], "tasks_by_managers", {"period": "this_week"})
+    assert stored.parameters["period"] == "this_week"
+    with pytest.raises(ValidationError) as caught:
+        generate_report(data["admin"], "tasks_by_managers", {"colour": "red"})
+    assert caught.value.errors == {"colour": "is not a report parameter"}
+
+
+def test_the_user_is_told_the_report_is_ready(engine: sa.Engine, clock: Clock) -> None:
+    outbox = OutboxNotifier()
+    ada = User(id="ada", name="Ada", email="ada@example.com", crm_admin=True, language="de")
+    crm = CRM(
+        engine,
+        load_entrypoints=False,
+        directory=InMemoryUserDirectory([ada]),
+        clock=clock,
+        notifier=outbox,
+    )
+    crm.session(ada).reports.generate("voip_by_managers")
+    (message,) = outbox.messages
+    assert message.to == ("ada@example.com",)
+    assert message.subject == "Ihr Bericht VoIP by managers ist fertig"
+    assert "voip_by_managers-today-2026-03-18.xlsx" in message.text
