@@ -92,7 +92,8 @@ def test_values_formats_and_charts_survive_a_round_trip() -> None:
     assert ws.cell(row=header, column=1).font.b is True
     day_row = next(n for n, r in enumerate(cells, start=1) if r[0] == "Day") + 1
     day, count, share, days, duration = (ws.cell(row=day_row, column=n) for n in range(1, 6))
-    assert day.value == dt.datetime(2026, 3, 2) and day.number_format == "mmm d, yyyy"
+    assert day.value == dt.datetime(2026, 3, 2)
+    assert day.number_format == "mmm d, yyyy"
     assert (count.value, count.number_format) == (1234, "#,##0")
     assert (share.value, share.number_format) == (0.25, "0.00%")
     assert (days.value, days.number_format) == (16.3, "#,##0.0")

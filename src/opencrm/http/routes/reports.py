@@ -177,7 +177,8 @@ ROUTES = [
         handler=build_report,
         summary="Build a report and answer it as JSON, without keeping it (admins)",
         description="Amounts are decimal strings in the CRM's default currency; a currency "
-        "without an exchange rate to it answers 422 with code `missing_exchange_rates`.",
+        "without an exchange rate to it answers 409 with code `missing_exchange_rates` and "
+        "the `currencies`.",
         tag=TAG,
         query=ReportQuery,
         returns=ReportOut,
