@@ -18,8 +18,26 @@ import pytest
 import sqlalchemy as sa
 from moneyed import Money
 
-from opencrm import CRM, InMemoryUserDirectory, MissingExchangeRates, OutboxNotifier, User
-from opencrm.core.reports import ReportResult, Table
+from opencrm import (
+    CRM,
+    InMemoryUserDirectory,
+    MissingExchangeRates,
+    OutboxNotifier,
+    User,
+    hookimpl,
+)
+from opencrm.core.reports import (
+    Aggregate,
+    Column,
+    ColumnType,
+    Period,
+    Report,
+    ReportContext,
+    ReportResult,
+    Table,
+    Where,
+)
+from opencrm.core.reports.builtin import BUILTIN_REPORTS
 from opencrm.errors import NotFound, PermissionDenied, ValidationError
 
 D = Decimal
@@ -582,3 +600,72 @@ def test_the_user_is_told_the_report_is_ready(engine: sa.Engine, clock: Clock) -
     assert message.to == ("ada@example.com",)
     assert message.subject == "Ihr Bericht VoIP by managers ist fertig"
     assert "voip_by_managers-today-2026-03-18.xlsx" in message.text
+
+
+# --- plugins add report types --------------------------------------------------------------------
+
+
+class WonByCurrency(Report):
+    """A plugin's report: won opportunities per original currency, converted."""
+
+    name = "won_by_currency"
+    title = "Won by currency"
+    periods = (Period.THIS_MONTH, Period.ALL_TIME)
+
+    def build(self, ctx: ReportContext) -> list[Table]:
+        rows = ctx.aggregate(
+            Aggregate(
+                "opportunities",
+                ("currency",),
+                ("count", "value"),
+                (Where("stage_type", ("won",)), *ctx.created_in_period()),
+            )
+        )
+        body = tuple(
+            (currency, count, ctx.round(ctx.value(value, currency)))
+            for currency, count, value in sorted(rows)
+        )
+        columns = (
+            Column("currency", "Currency"),
+            Column("count", "Won", ColumnType.INTEGER),
+            Column("value", "Value", ColumnType.MONEY),
+        )
+        return [Table("Won by currency", columns, body)]
+
+
+class ReportPlugin:
+    @hookimpl
+    def opencrm_register_reports(self, crm: CRM) -> list[type[Report]]:
+        return [WonByCurrency]
+
+
+def test_a_plugin_adds_a_report_type(
+    engine: sa.Engine, directory: InMemoryUserDirectory, clock: Clock, users: dict[str, Any]
+) -> None:
+    crm = CRM(
+        engine, load_entrypoints=False, directory=directory, clock=clock, plugins=[ReportPlugin()]
+    )
+    admin = crm.session(users["admin"])
+    names = [t.name for t in admin.reports.types()]
+    assert names[:10] == [r.name for r in BUILTIN_REPORTS]
+    assert names[10:] == ["won_by_currency"]
+    admin.currencies.set_rate("EUR", "USD", "1.25")
+    won = next(s.id for s in admin.stages.list() if s.type == "won")
+    for amount in (Money("10", "EUR"), Money("30", "EUR"), Money("5", "USD")):
+        admin.opportunities.add("W", budget=amount, stage=won, actual_close=dt.date(2026, 3, 1))
+    result = admin.reports.build("won_by_currency")
+    assert result.parameters["period"] == "this_month"
+    # the default currency is USD: 40 EUR x 1.25 = 50
+    assert result.tables[0].rows == (("EUR", 2, D("50.00")), ("USD", 1, D("5.00")))
+    stored = admin.reports.generate("won_by_currency", period="all_time")
+    assert stored.report_type == "won_by_currency"
+
+
+def test_a_report_name_registered_twice_stops_the_crm(engine: sa.Engine) -> None:
+    class Twice:
+        @hookimpl
+        def opencrm_register_reports(self, crm: CRM) -> list[type[Report]]:
+            return [WonByCurrency, WonByCurrency]
+
+    with pytest.raises(ValueError, match="registered twice"):
+        CRM(engine, load_entrypoints=False, plugins=[Twice()])
