@@ -328,7 +328,9 @@ class SalesFunnel(Report):
             total,
             budget_total,
             ctx.round(budget_total / total) if total else Decimal(0),
-            (Decimal(won_days) / won_count).quantize(Decimal("0.1")) if won_count else Decimal(0),
+            (Decimal(won_days) / won_count).quantize(Decimal("0.1"))
+            if won_count
+            else Decimal("0.0"),
         )
         summary_columns = (
             Column("count", "Opportunities", INT),
