@@ -15,7 +15,7 @@ from opencrm.core.reports._periods import (
     local_midnight,
     resolve_period,
 )
-from opencrm.core.reports._query import Aggregate, Bucketing, ReportQueries, Where
+from opencrm.core.reports._query import Aggregate, Bucketing, Filtered, ReportQueries, Where
 from opencrm.core.reports._report import Report, ReportContext, ReportRegistry
 from opencrm.core.reports._result import (
     Cell,
@@ -35,6 +35,7 @@ __all__ = [
     "ChartKind",
     "Column",
     "ColumnType",
+    "Filtered",
     "Granularity",
     "Period",
     "Report",

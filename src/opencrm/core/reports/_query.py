@@ -31,8 +31,9 @@ Sources, with their dimensions (``by``), measures and conditions:
     (statuses...),
     ``overdue`` (today), ``created_by`` (user ids...).
 
-Any source also takes ``bucket=(field, boundaries)``: the row's bucket index (0-based; rows
-before the first boundary are left out by the report's own range condition) is then the
+A measure may be :class:`Filtered`: summed only over the rows meeting its own conditions, so
+one scan answers several questions. Any source also takes ``bucket=(field, boundaries)``:
+the row's bucket index (0-based; rows outside the boundaries are left out) is then the
 dimension ``bucket``. ``field`` is one of the date or instant fields named above
 (``created_at``, ``actual_close``, ``expected_close``...).
 """
@@ -45,7 +46,7 @@ from typing import Any, Protocol
 
 import attrs
 
-__all__ = ["Aggregate", "Bucketing", "ReportQueries", "Where"]
+__all__ = ["Aggregate", "Bucketing", "Filtered", "ReportQueries", "Where"]
 
 
 @attrs.frozen
@@ -66,10 +67,19 @@ class Bucketing:
 
 
 @attrs.frozen
+class Filtered:
+    """A measure summed over only the rows that meet ``where`` (``SUM(CASE WHEN ...)``): one
+    query then answers several questions ("created", "closed", "overdue") in one scan."""
+
+    measure: str
+    where: tuple[Where, ...]
+
+
+@attrs.frozen
 class Aggregate:
     source: str
     by: tuple[str, ...] = ()
-    measures: tuple[str, ...] = ("count",)
+    measures: tuple[str | Filtered, ...] = ("count",)
     where: tuple[Where, ...] = ()
     bucket: Bucketing | None = None
 

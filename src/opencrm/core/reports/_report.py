@@ -59,7 +59,9 @@ class ReportContext:
     def convert(self, amount: Decimal, currency: str) -> Decimal:
         """``amount`` of ``currency`` in the report's currency, unrounded. A currency without
         a rate is remembered (the report then raises one ``MissingExchangeRates`` naming all)
-        and counts as 0."""
+        and counts as 0. Zero needs no rate."""
+        if not amount:
+            return Decimal(0)
         rate = self.rates.rate(currency, self.currency)
         if rate is None:
             self.missing_rates.add((currency, self.currency))

@@ -20,7 +20,7 @@ from opencrm.core.reports._periods import (
     bucket_label,
     bucket_starts,
 )
-from opencrm.core.reports._query import Aggregate, Bucketing, Where
+from opencrm.core.reports._query import Aggregate, Bucketing, Filtered, Where
 from opencrm.core.reports._report import Report, ReportContext
 from opencrm.core.reports._result import Cell, Chart, ChartKind, Column, ColumnType, Table
 
@@ -265,24 +265,20 @@ class SalesFunnel(Report):
     def build(self, ctx: ReportContext) -> Sequence[Table]:
         base = (*ctx.created_in_period(), *ctx.only_managers("responsible"))
         rows = ctx.aggregate(
-            Aggregate("opportunities", ("stage_id", "currency"), ("count", "value"), base)
+            Aggregate(
+                "opportunities", ("stage_id", "currency"), ("count", "value", "won_days"), base
+            )
         )
         counts: dict[int, int] = defaultdict(int)
         budgets: dict[int, Decimal] = defaultdict(Decimal)
-        for stage_id, currency, count, value in rows:
+        won_days = 0
+        for stage_id, currency, count, value, days in rows:
             counts[stage_id] += count
             budgets[stage_id] += ctx.value(value, currency)
-        ((won_count, won_days),) = ctx.aggregate(
-            Aggregate(
-                "opportunities",
-                (),
-                ("count", "won_days"),
-                (*base, Where("stage_type", ("won",))),
-            )
-        )
+            won_days += days  # 0 for every stage but the won ones
         stages = sorted(ctx.stages, key=lambda s: (s.sort_order, s.id))
         total = sum(counts.values())
-        won_total = sum(counts[s.id] for s in stages if s.type is StageType.WON)
+        won_total = won_count = sum(counts[s.id] for s in stages if s.type is StageType.WON)
         body = []
         open_stages = [s for s in stages if s.type is StageType.OPEN]
         for stage in stages:
@@ -434,19 +430,25 @@ class TasksByManagers(Report):
         span = () if p.start is None else ((p.start, p.end),)
         mine = ctx.only_managers("responsible")
         wheres = {
-            "Created tasks": (*ctx.created_in_period(), *mine),
-            "Closed tasks": (Where("closed", span[0]) if span else Where("is_closed"), *mine),
+            "Created tasks": ctx.created_in_period(),
+            "Closed tasks": (Where("closed", span[0]) if span else Where("is_closed"),),
             "Overdue tasks": (
                 *((Where("due", span[0]),) if span else ()),
                 Where("overdue", (ctx.now,)),
-                *mine,
             ),
         }
-        found = {
-            title: ctx.aggregate(
-                Aggregate("tasks", ("responsible", "category_id"), ("count",), where)
+        # one scan: a filtered count per table
+        rows = ctx.aggregate(
+            Aggregate(
+                "tasks",
+                ("responsible", "category_id"),
+                tuple(Filtered("count", where) for where in wheres.values()),
+                mine,
             )
-            for title, where in wheres.items()
+        )
+        found = {
+            title: [(r[0], r[1], r[2 + n]) for r in rows if r[2 + n]]
+            for n, title in enumerate(wheres)
         }
         used = {r[1] for rows in found.values() for r in rows}
         categories = _ordered_items(ctx.task_categories, used)
@@ -566,15 +568,16 @@ class InvoicesByManagers(Report):
         counts: dict[tuple[str, str], int] = defaultdict(int)
         amounts: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
         uids: set[str] = set()
-        for kind, where in kinds.items():
-            for uid, currency, count, total in ctx.aggregate(
-                Aggregate(
-                    "invoices", ("created_by", "currency"), ("count", "total"), (*where, *mine)
-                )
-            ):
-                uids.add(uid)
-                counts[(uid, kind)] += count
-                amounts[(uid, kind)] += ctx.minor(total, currency)
+        measures = [Filtered(m, where) for where in kinds.values() for m in ("count", "total")]
+        for uid, currency, *sums in ctx.aggregate(
+            Aggregate("invoices", ("created_by", "currency"), tuple(measures), mine)
+        ):
+            for n, kind in enumerate(kinds):
+                count, total = sums[2 * n], sums[2 * n + 1]
+                if count:
+                    uids.add(uid)
+                    counts[(uid, kind)] += count
+                    amounts[(uid, kind)] += ctx.minor(total, currency)
         body: list[tuple[Cell, ...]] = []
         for uid in ctx.manager_order(uids):
             cells: list[Cell] = []
@@ -643,13 +646,24 @@ def _calls_table() -> Table:
     return Table("Calls", columns, tuple((k, 0, 0) for k in _CALL_KINDS), (TOTAL, 0, 0))
 
 
-def _count_value(
-    ctx: ReportContext, source: str, where: tuple[Where, ...], money: str = "value"
-) -> tuple[int, Decimal]:
-    rows = ctx.aggregate(Aggregate(source, ("currency",), ("count", money), where))
+def _counts_and_amounts(
+    ctx: ReportContext,
+    source: str,
+    where: tuple[Where, ...],
+    kinds: Sequence[tuple[str, tuple[Where, ...]]],
+    money: str = "value",
+) -> list[tuple[Cell, ...]]:
+    """One row per ``(label, conditions)`` of ``kinds``: how many rows meet ``where`` and the
+    conditions, and their converted ``money`` sum; all from one query."""
+    measures = tuple(Filtered(m, cond) for _, cond in kinds for m in ("count", money))
+    rows = ctx.aggregate(Aggregate(source, ("currency",), measures, where))
     convert = ctx.value if money == "value" else ctx.minor
-    count = sum(r[1] for r in rows)
-    return count, ctx.round(sum((convert(r[2], r[0]) for r in rows), Decimal(0)))
+    out: list[tuple[Cell, ...]] = []
+    for n, (label, _) in enumerate(kinds):
+        count = sum(r[1 + 2 * n] for r in rows)
+        amount = sum((convert(r[2 + 2 * n], r[0]) for r in rows), Decimal(0))
+        out.append((label, count, ctx.round(amount)))
+    return out
 
 
 def _by_item(
@@ -678,26 +692,32 @@ class SummaryForThePeriod(Report):
         assert p.last is not None
         closed = Where("closed", (p.first, p.last))
         deals_mine = ctx.only_managers("responsible")
-        deals = [
-            ("Created", (*ctx.created_in_period(), *deals_mine)),
-            ("Won", (Where("stage_type", ("won",)), closed, *deals_mine)),
-            ("Lost", (Where("stage_type", ("lost",)), closed, *deals_mine)),
-            (
-                "Overdue",
-                (Where("expected", (p.first, p.last)), Where("overdue", (ctx.today,)), *deals_mine),
-            ),
-        ]
-        deal_rows = [(label, *_count_value(ctx, "opportunities", where)) for label, where in deals]
+        deal_rows = _counts_and_amounts(
+            ctx,
+            "opportunities",
+            deals_mine,
+            [
+                ("Created", ctx.created_in_period()),
+                ("Won", (Where("stage_type", ("won",)), closed)),
+                ("Lost", (Where("stage_type", ("lost",)), closed)),
+                (
+                    "Overdue",
+                    (Where("expected", (p.first, p.last)), Where("overdue", (ctx.today,))),
+                ),
+            ],
+        )
         issued = (Where("issued", (p.first, p.last)), *ctx.only_managers("created_by"))
-        invoice_rows = [
-            (label, *_count_value(ctx, "invoices", (*issued, Where("status", (status,))), "total"))
-            for label, status in (("Billed", "billed"), ("Paid", "paid"), ("Rejected", "rejected"))
-        ]
-        invoice_rows.append(
-            (
-                "Overdue",
-                *_count_value(ctx, "invoices", (*issued, Where("overdue", (ctx.today,))), "total"),
-            )
+        invoice_rows = _counts_and_amounts(
+            ctx,
+            "invoices",
+            issued,
+            [
+                ("Billed", (Where("status", ("billed",)),)),
+                ("Paid", (Where("status", ("paid",)),)),
+                ("Rejected", (Where("status", ("rejected",)),)),
+                ("Overdue", (Where("overdue", (ctx.today,)),)),
+            ],
+            "total",
         )
         contact_rows = _by_item(
             ctx,
@@ -707,26 +727,25 @@ class SummaryForThePeriod(Report):
             (*ctx.created_in_period(), *ctx.only_managers("created_by")),
         )
         created = (*ctx.created_in_period(), *deals_mine)
-        task_counts = [
-            {
-                r[0]: r[1]
-                for r in ctx.aggregate(Aggregate("tasks", ("category_id",), ("count",), where))
-            }
-            for where in (
-                created,
-                (*created, Where("closed", (p.start, p.end))),
-                (*created, Where("overdue", (ctx.now,))),
+        task_counts = {
+            r[0]: r[1:]
+            for r in ctx.aggregate(
+                Aggregate(
+                    "tasks",
+                    ("category_id",),
+                    (
+                        "count",
+                        Filtered("count", (Where("closed", (p.start, p.end)),)),
+                        Filtered("count", (Where("overdue", (ctx.now,)),)),
+                    ),
+                    created,
+                )
             )
-        ]
+        }
         task_rows: list[tuple[Cell, ...]] = [
-            (
-                _item_title(ctx.task_categories, c),
-                task_counts[0][c],
-                task_counts[1].get(c, 0),
-                task_counts[2].get(c, 0),
-            )
-            for c in _ordered_items(ctx.task_categories, task_counts[0])
-            if c in task_counts[0]
+            (_item_title(ctx.task_categories, c), *task_counts[c])
+            for c in _ordered_items(ctx.task_categories, task_counts)
+            if c in task_counts
         ]
         money_columns = (Column("count", "Number", INT),)
         return [
@@ -787,19 +806,16 @@ class SummaryAtThisMoment(Report):
         deals_mine = (*created, *ctx.only_managers("responsible"))
         open_ = Where("stage_type", ("open",))
         soon = (ctx.today, ctx.today + dt.timedelta(days=30))
-        deal_rows = [
-            ("Open", *_count_value(ctx, "opportunities", (open_, *deals_mine))),
-            (
-                "Overdue",
-                *_count_value(
-                    ctx, "opportunities", (open_, Where("overdue", (ctx.today,)), *deals_mine)
-                ),
-            ),
-            (
-                "Closing within 30 days",
-                *_count_value(ctx, "opportunities", (open_, Where("expected", soon), *deals_mine)),
-            ),
-        ]
+        deal_rows = _counts_and_amounts(
+            ctx,
+            "opportunities",
+            (open_, *deals_mine),
+            [
+                ("Open", ()),
+                ("Overdue", (Where("overdue", (ctx.today,)),)),
+                ("Closing within 30 days", (Where("expected", soon),)),
+            ],
+        )
         by_stage = ctx.aggregate(
             Aggregate(
                 "opportunities", ("stage_id", "currency"), ("count", "value"), (open_, *deals_mine)
@@ -821,36 +837,26 @@ class SummaryAtThisMoment(Report):
             ctx, "contacts", "temperature_id", ctx.temperatures, contacts_mine
         )
         open_tasks = (*created, *ctx.only_managers("responsible"), Where("open"))
-        task_open = {
-            r[0]: r[1]
-            for r in ctx.aggregate(Aggregate("tasks", ("category_id",), ("count",), open_tasks))
-        }
-        task_late = {
-            r[0]: r[1]
+        late = Filtered("count", (Where("overdue", (ctx.now,)),))
+        task_counts = {
+            r[0]: r[1:]
             for r in ctx.aggregate(
-                Aggregate(
-                    "tasks",
-                    ("category_id",),
-                    ("count",),
-                    (*open_tasks, Where("overdue", (ctx.now,))),
-                )
+                Aggregate("tasks", ("category_id",), ("count", late), open_tasks)
             )
         }
         task_rows: list[tuple[Cell, ...]] = [
-            (_item_title(ctx.task_categories, c), task_open[c], task_late.get(c, 0))
-            for c in _ordered_items(ctx.task_categories, task_open)
-            if c in task_open
+            (_item_title(ctx.task_categories, c), *task_counts[c])
+            for c in _ordered_items(ctx.task_categories, task_counts)
+            if c in task_counts
         ]
         invoices_mine = (*created, *ctx.only_managers("created_by"), Where("status", ("billed",)))
-        invoice_rows = [
-            ("Billed", *_count_value(ctx, "invoices", invoices_mine, "total")),
-            (
-                "Overdue",
-                *_count_value(
-                    ctx, "invoices", (*invoices_mine, Where("overdue", (ctx.today,))), "total"
-                ),
-            ),
-        ]
+        invoice_rows = _counts_and_amounts(
+            ctx,
+            "invoices",
+            invoices_mine,
+            [("Billed", ()), ("Overdue", (Where("overdue", (ctx.today,)),))],
+            "total",
+        )
         number = Column("count", "Number", INT)
         return [
             Table(

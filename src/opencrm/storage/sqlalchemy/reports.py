@@ -28,7 +28,7 @@ from sqlalchemy import (
     true,
 )
 
-from opencrm.core.reports._query import Aggregate
+from opencrm.core.reports._query import Aggregate, Filtered, Where
 from opencrm.storage.sqlalchemy import tables as t
 
 __all__ = ["SqlReportQueries"]
@@ -89,21 +89,17 @@ def _sources(conn: Connection) -> dict[str, _Source]:
             "actual_close": o.c.actual_close,
             "expected_close": o.c.expected_close,
         },
+        # per-row expressions; a measure is their SUM (over the rows a Filtered keeps)
         measures={
-            "count": func.count(),
-            "value": func.coalesce(func.sum(o.c.value_key), 0),
-            "weighted": func.coalesce(func.sum(o.c.value_key * o.c.probability), 0),
-            "won_days": func.coalesce(
-                func.sum(
-                    case(
-                        (
-                            and_(won, o.c.actual_close.is_not(None)),
-                            _days_between(conn, created_day, o.c.actual_close),
-                        ),
-                        else_=0,
-                    )
+            "count": literal(1),
+            "value": o.c.value_key,
+            "weighted": o.c.value_key * o.c.probability,
+            "won_days": case(
+                (
+                    and_(won, o.c.actual_close.is_not(None)),
+                    _days_between(conn, created_day, o.c.actual_close),
                 ),
-                0,
+                else_=0,
             ),
         },
         where={
@@ -133,7 +129,7 @@ def _sources(conn: Connection) -> dict[str, _Source]:
             "with_opportunities": case((has_deal, 1), else_=0),
             "created_at": c.c.created_at,
         },
-        measures={"count": func.count()},
+        measures={"count": literal(1)},
         where={"created": _between(c.c.created_at), "created_by": _among(c.c.created_by)},
     )
     k = t.tasks
@@ -147,7 +143,7 @@ def _sources(conn: Connection) -> dict[str, _Source]:
             "closed_at": k.c.closed_at,
             "due_at": k.c.due_at,
         },
-        measures={"count": func.count()},
+        measures={"count": literal(1)},
         where={
             "created": _between(k.c.created_at),
             "closed": lambda start, end: and_(closed, _between(k.c.closed_at)(start, end)),
@@ -172,7 +168,7 @@ def _sources(conn: Connection) -> dict[str, _Source]:
             "due_date": i.c.due_date,
             "updated_at": i.c.updated_at,
         },
-        measures={"count": func.count(), "total": func.coalesce(func.sum(i.c.total_minor), 0)},
+        measures={"count": literal(1), "total": i.c.total_minor},
         where={
             "created": _between(i.c.created_at),
             "issued": _between(i.c.issue_date),
@@ -227,16 +223,15 @@ class SqlReportQueries:
                 raise ValueError(f"{query.source} cannot be grouped by {name!r}")
             groups.append(fields[name].label(name))
         measures: list[Expr] = []
-        for name in query.measures:
-            if name not in source.measures:
+        for n, measure in enumerate(query.measures):
+            name = measure.measure if isinstance(measure, Filtered) else measure
+            row = source.measures.get(name)
+            if row is None:
                 raise ValueError(f"{query.source} has no measure {name!r}")
-            measures.append(source.measures[name].label(f"m_{name}"))
-        conditions: list[Expr] = []
-        for where in query.where:
-            make = source.where.get(where.name)
-            if make is None:
-                raise ValueError(f"{query.source} has no condition {where.name!r}")
-            conditions.append(make(*where.args))
+            if isinstance(measure, Filtered) and measure.where:
+                row = case((and_(*self._conditions(source, measure.where)), row), else_=0)
+            measures.append(func.coalesce(func.sum(row), 0).label(f"m_{n}"))
+        conditions = self._conditions(source, query.where)
         if query.bucket is not None:
             bounds = query.bucket.boundaries
             column = fields[query.bucket.field]
@@ -249,3 +244,13 @@ class SqlReportQueries:
             # bound parameters are the same expression.
             stmt = stmt.group_by(*(literal_column(str(n + 1)) for n in range(len(groups))))
         return [tuple(row) for row in self._conn.execute(stmt)]
+
+    @staticmethod
+    def _conditions(source: _Source, wheres: Sequence[Where]) -> list[Expr]:
+        conditions: list[Expr] = []
+        for where in wheres:
+            make = source.where.get(where.name)
+            if make is None:
+                raise ValueError(f"this report source has no condition {where.name!r}")
+            conditions.append(make(*where.args))
+        return conditions
