@@ -7,7 +7,9 @@ three times, and prints the median of:
 
 - "SQL": the time spent in the report's aggregate queries (each one ``GROUP BY``);
 - "report": ``session.reports.build`` (SQL, labels, conversion, the neutral result);
-- "+ xlsx": the report and its .xlsx written by the renderer (what ``generate`` stores).
+- "+ xlsx": the report and its .xlsx written by the renderer (what ``generate`` stores);
+
+all three from the same run (the one with the median total), so "SQL share" is SQL / total.
 
     python bench/reports.py [--opportunities 1000000] [--tasks N] [--invoices N]
                             [--backends sqlite,postgresql]
@@ -24,12 +26,11 @@ import datetime as dt
 import os
 import platform
 import random
-import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -198,10 +199,6 @@ class _SqlTimer:
         sql_reports.SqlReportQueries.aggregate = self._real  # type: ignore[method-assign]
 
 
-def _median(fn: Callable[[], float], repeat: int = 3) -> float:
-    return statistics.median(fn() for _ in range(repeat))
-
-
 def _run(name: str, engine: sa.Engine, args: argparse.Namespace) -> None:
     started = time.perf_counter()
     _load(engine, args.opportunities, args.tasks, args.invoices)
@@ -224,26 +221,19 @@ def _run(name: str, engine: sa.Engine, args: argparse.Namespace) -> None:
             )
             s.reports.build(kind.name, period=period)  # warm caches
 
-            def sql_and_build(kind: Any = kind, period: str = period) -> tuple[float, float]:
+            def once(kind: Any = kind, period: str = period) -> tuple[float, float, float]:
                 timer.seconds, timer.queries = 0.0, 0
                 began = time.perf_counter()
-                s.reports.build(kind.name, period=period)
-                return timer.seconds, time.perf_counter() - began
+                result = s.reports.build(kind.name, period=period)
+                built = time.perf_counter()
+                render_xlsx(result)
+                return timer.seconds, built - began, time.perf_counter() - began
 
-            runs = [sql_and_build() for _ in range(3)]
-            sql = statistics.median(r[0] for r in runs)
-            build = statistics.median(r[1] for r in runs)
-            queries = timer.queries
-
-            def whole(kind: Any = kind, period: str = period) -> float:
-                began = time.perf_counter()
-                render_xlsx(s.reports.build(kind.name, period=period))
-                return time.perf_counter() - began
-
-            total = _median(whole)
+            runs = sorted((once() for _ in range(args.repeat)), key=lambda r: r[2])
+            sql, build, total = runs[len(runs) // 2]  # the run with the median total
             print(
                 f"  {kind.name + ' (' + period + ')':<44} {sql:7.2f}s {build:7.2f}s {total:7.2f}s"
-                f"  {sql / total:8.0%}  {queries:>7}"
+                f"  {sql / total:8.0%}  {timer.queries:>7}"
             )
     finally:
         timer.uninstall()
@@ -255,6 +245,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=None, help="default: as many as opportunities")
     parser.add_argument("--invoices", type=int, default=None, help="default: a fifth of them")
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per report (the median)")
     args = parser.parse_args()
     if args.tasks is None:
         args.tasks = args.opportunities
