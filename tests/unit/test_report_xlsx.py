@@ -103,6 +103,8 @@ def test_values_formats_and_charts_survive_a_round_trip() -> None:
     assert kinds == sorted([LineChart.__name__, PieChart.__name__, BarChart.__name__])
     line = next(c for c in ws._charts if isinstance(c, LineChart))
     assert len(line.series) == 2  # one per manager row
+    assert [bool(s.smooth) for s in line.series] == [False, False]
+    assert ws.page_setup.orientation == "landscape"
 
 
 def test_headers_dates_and_money_follow_the_locale() -> None:

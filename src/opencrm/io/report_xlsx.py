@@ -103,6 +103,11 @@ def render_xlsx(result: ReportResult) -> bytes:
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(_sheet_title(result.title))
     formats = _formats(result)
+    # printed (and converted to PDF) landscape, one page wide: tables with their charts
+    ws.page_setup.orientation = "landscape"
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
 
     def cell(value: Any, *, font: Font | None = None, number_format: str | None = None) -> Any:
         if isinstance(value, int) and number_format == formats[ColumnType.DURATION]:
@@ -199,9 +204,18 @@ def _chart(ws: Any, table: Table, chart: Chart, header_row: int, last_row: int) 
         data = Reference(ws, min_col=label, max_col=high, min_row=first_row, max_row=last_row)
         drawn.add_data(data, from_rows=True, titles_from_data=True)
         drawn.set_categories(Reference(ws, min_col=low, max_col=high, min_row=header_row))
-        return drawn
+        return _straight(drawn)
     for column in values[:1] if chart.kind is ChartKind.PIE else values:
         data = Reference(ws, min_col=column, min_row=header_row, max_row=last_row)
         drawn.add_data(data, titles_from_data=True)
     drawn.set_categories(Reference(ws, min_col=label, min_row=first_row, max_row=last_row))
-    return drawn
+    return _straight(drawn)
+
+
+def _straight(chart: Any) -> Any:
+    """Lines between the points as they are (openpyxl smooths line series by default, which
+    draws bends the figures do not have)."""
+    if isinstance(chart, LineChart):
+        for series in chart.series:
+            series.smooth = False
+    return chart
