@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import attrs
 
@@ -130,15 +131,22 @@ class ReportService:
         if render is None:
             raise NotConfigured("this CRM has no .xlsx report renderer")
         report, chosen, who = self._check(name, period, managers)
-        with self._s._tx() as tx:
+        # Built in a read transaction and rendered outside any: the write transaction that
+        # stores the file is short, so a long report never holds SQLite's write lock.
+        with self._s._tx(write=False) as tx:
             require_admin(tx.actor, "generate reports")
             result = self._build(tx, report, chosen, who, progress, should_stop)
-            data = render(result)
-            if len(data) > MAX_REPORT_BYTES:
-                raise ValidationError(
-                    {"name": f"the report is larger than {MAX_REPORT_BYTES} bytes; narrow it"}
-                )
-            day = tx.now.date().isoformat()
+        data = render(result)
+        if len(data) > MAX_REPORT_BYTES:
+            raise ValidationError(
+                {"name": f"the report is larger than {MAX_REPORT_BYTES} bytes; narrow it"}
+            )
+        if should_stop is not None and should_stop():
+            raise GenerationStopped("report generation was stopped")
+        with self._s._tx() as tx:
+            require_admin(tx.actor, "generate reports")
+            local = result.generated_at.astimezone(ZoneInfo(result.time_zone))
+            day = local.date().isoformat()
             stored = tx.uow.generated_reports.add(
                 GeneratedReport(
                     id=0,
@@ -149,7 +157,7 @@ class ReportService:
                     file_name=f"{_safe_name(report.name)}-{chosen}-{day}.xlsx",
                     content_type=XLSX_TYPE,
                     size=len(data),
-                    created_at=tx.now,
+                    created_at=result.generated_at,
                 ),
                 data,
             )
