@@ -616,3 +616,45 @@ generated_reports = Table(
     Index("ix_generated_reports_user_id_id", "user_id", "id"),
     sqlite_autoincrement=True,
 )
+
+
+# Covering indexes of the report aggregates (migration 0012; see its docstring).
+Index(
+    "ix_opportunities_report",
+    opportunities.c.responsible,
+    opportunities.c.stage_id,
+    opportunities.c.currency,
+    opportunities.c.created_at,
+    opportunities.c.actual_close,
+    opportunities.c.expected_close,
+    opportunities.c.value_key,
+    opportunities.c.probability,
+    opportunities.c.contact_id,
+)
+Index(
+    "ix_tasks_report",
+    tasks.c.responsible,
+    tasks.c.category_id,
+    tasks.c.closed,
+    tasks.c.created_at,
+    tasks.c.closed_at,
+    tasks.c.due_at,
+)
+Index(
+    "ix_invoices_report",
+    invoices.c.created_by,
+    invoices.c.currency,
+    invoices.c.status,
+    invoices.c.issue_date,
+    invoices.c.due_date,
+    invoices.c.updated_at,
+    invoices.c.total_minor,
+    invoices.c.created_at,
+)
+Index(
+    "ix_contacts_report",
+    contacts.c.created_by,
+    contacts.c.contact_type_id,
+    contacts.c.temperature_id,
+    contacts.c.created_at,
+)
