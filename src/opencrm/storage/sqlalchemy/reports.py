@@ -27,6 +27,8 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from opencrm.core.reports._query import Aggregate, Filtered, Where
 from opencrm.storage.sqlalchemy import tables as t
@@ -43,6 +45,8 @@ class _Source:
     fields: dict[str, Expr]
     measures: dict[str, Expr]
     where: dict[str, Condition]
+    #: The first column of the source's covering ix_*_report index.
+    lead: str
 
 
 def _between(column: Expr) -> Condition:
@@ -79,6 +83,7 @@ def _sources(conn: Connection) -> dict[str, _Source]:
     created_day = _day_of(conn, o.c.created_at)
     opportunities = _Source(
         from_=o.join(st, st.c.id == o.c.stage_id),
+        lead="responsible",
         fields={
             "responsible": o.c.responsible,
             "created_by": o.c.created_by,
@@ -122,6 +127,7 @@ def _sources(conn: Connection) -> dict[str, _Source]:
     has_deal = exists().where(o.c.contact_id == c.c.id)
     contacts = _Source(
         from_=c,
+        lead="created_by",
         fields={
             "created_by": c.c.created_by,
             "contact_type_id": c.c.contact_type_id,
@@ -136,6 +142,7 @@ def _sources(conn: Connection) -> dict[str, _Source]:
     closed = k.c.closed == true()
     tasks = _Source(
         from_=k,
+        lead="responsible",
         fields={
             "responsible": k.c.responsible,
             "category_id": k.c.category_id,
@@ -160,6 +167,7 @@ def _sources(conn: Connection) -> dict[str, _Source]:
     i = t.invoices
     invoices = _Source(
         from_=i,
+        lead="created_by",
         fields={
             "created_by": i.c.created_by,
             "status": i.c.status,
@@ -218,10 +226,18 @@ class SqlReportQueries:
                 raise ValueError(f"{query.source} cannot be bucketed by {query.bucket.field!r}")
             fields["bucket"] = _bucket(column, query.bucket.boundaries)
         groups: list[Expr] = []
+        # Unary plus on SQLite, unless the grouping starts with the covering index's first
+        # column (then the index's order serves the GROUP BY): SQLite would otherwise read
+        # the rows through an index on the grouping column (to skip a sort), one row visit
+        # each, instead of scanning the covering ix_*_report index; twice as slow.
+        plus = self._conn.dialect.name == "sqlite" and query.by[:1] != (source.lead,)
         for name in query.by:
             if name not in fields or name.endswith(("_at", "_close", "_date")):
                 raise ValueError(f"{query.source} cannot be grouped by {name!r}")
-            groups.append(fields[name].label(name))
+            column = fields[name]
+            if plus:
+                column = UnaryExpression(column, operator=custom_op("+"), type_=column.type)
+            groups.append(column.label(name))
         measures: list[Expr] = []
         for n, measure in enumerate(query.measures):
             name = measure.measure if isinstance(measure, Filtered) else measure
