@@ -256,6 +256,10 @@ class World:
         # and one still queued
         self.job, self.doomed_job = (self._finished(a) for _ in range(2))
         self.queued_job = a.exports.start("contacts").id
+        # reports: two of the admin's generated reports, one to read and one to delete
+        self.report, self.doomed_report = (
+            s.reports.generate("contacts_by_managers").id for _ in range(2)
+        )
 
     def _finished(self, session: Session) -> int:
         job = session.exports.start("contacts", format="xlsx")
@@ -444,6 +448,8 @@ SPECS: dict[str, Spec] = {
     "fields.list": Spec(NO_ARGS),
     "fields.update": Spec(lambda w: {"field_id": w.field}),
     "settings.audit_trail": Spec(NO_ARGS),
+    "settings.regional": Spec(NO_ARGS),
+    "settings.set_regional": Spec(lambda w: {"locale": "de_DE", "time_zone": "Europe/Berlin"}),
     "settings.get": Spec(lambda w: {"key": "module_access"}),
     "settings.module_access": Spec(NO_ARGS),
     "settings.set_module_access": Spec(lambda w: {"rule": ModuleAccess()}),
@@ -622,6 +628,13 @@ SPECS: dict[str, Spec] = {
         (*_filters(contacts_module), "custom.Shoe size", "limit", "after"),
     ),
     "exports.start_full": Spec(NO_ARGS),
+    "reports.types": Spec(NO_ARGS),
+    "reports.build": Spec(lambda w: {"name": "sales_funnel", "period": "this_month"}),
+    "reports.generate": Spec(lambda w: {"name": "contacts_by_managers"}),
+    "reports.list": Spec(NO_ARGS),
+    "reports.get": Spec(lambda w: {"report_id": w.report}),
+    "reports.download": Spec(lambda w: {"report_id": w.report}),
+    "reports.delete": Spec(lambda w: {"report_id": w.doomed_report}),
     "jobs.cancel": Spec(lambda w: {"job_id": w.queued_job}),
     "jobs.delete": Spec(lambda w: {"job_id": w.doomed_job}),
     "jobs.download": Spec(lambda w: {"job_id": w.job}),

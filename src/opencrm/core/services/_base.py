@@ -66,6 +66,10 @@ class Context:
     after_commit: Callable[[Callable[[], None]], None] = _run_now
     #: The CRM's :class:`~opencrm.core.jobs.JobRunner` (kinds, hand-off, runs).
     jobs: Any = None
+    #: The report types (a ``ReportRegistry``, filled by ``opencrm_register_reports``) and
+    #: the renderer that writes a report result as .xlsx bytes (injected by the CRM).
+    reports: Any = None
+    report_xlsx: Callable[[Any], bytes] | None = None
 
 
 @attrs.define

@@ -16,6 +16,8 @@ from opencrm.storage.sqlalchemy import invoices as invoicing
 from opencrm.storage.sqlalchemy import jobs as jobbing
 from opencrm.storage.sqlalchemy import repositories as repos
 from opencrm.storage.sqlalchemy.joined import Joiner
+from opencrm.storage.sqlalchemy.reports import SqlReportQueries
+from opencrm.storage.sqlalchemy.reports_files import SqlGeneratedReportRepository
 
 __all__ = ["SqlUnitOfWork"]
 
@@ -83,6 +85,8 @@ class SqlUnitOfWork:
             conn
         )
         self.imports: ports.ImportStore = importing.SqlImportStore(conn)
+        self.report_queries: ports.ReportQueries = SqlReportQueries(conn)
+        self.generated_reports: ports.GeneratedReportRepository = SqlGeneratedReportRepository(conn)
         return self
 
     def lock(self, kind: str, record_id: int) -> None:
