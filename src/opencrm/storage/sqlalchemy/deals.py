@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-from collections import defaultdict
+import functools
 from collections.abc import Sequence
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
 from moneyed import Money
@@ -22,7 +23,6 @@ from sqlalchemy import (
     Connection,
     Row,
     Table,
-    bindparam,
     delete,
     false,
     func,
@@ -40,6 +40,13 @@ from opencrm.core.entities.deals import BidType, Case, Opportunity
 from opencrm.core.entities.lists import Stage, StageType
 from opencrm.core.permissions import DealScope
 from opencrm.core.query import Cursor, PageRequest
+from opencrm.storage.sqlalchemy._related import (
+    PAGE_ID,
+    decoded,
+    json_array_of,
+    json_record,
+    rows_of_page,
+)
 from opencrm.storage.sqlalchemy.paging import after_cursor, next_cursor
 from opencrm.storage.sqlalchemy.repositories import (
     SqlStageRepository,
@@ -76,20 +83,39 @@ def _key(title: str) -> str:
     return " ".join(title.split()).casefold()
 
 
-def _link_statements(entity_type: str, members: Table, access: Table, fk: str) -> dict[str, Any]:
-    """Built once: the ids arrive as one expanding parameter, so loading a page costs no
-    statement construction and hits SQLAlchemy's compiled cache directly."""
-    ids: Any = bindparam("ids", expanding=True)
-    return {
-        "members": select(members.c[fk], members.c.contact_id).where(members.c[fk].in_(ids)),
-        "access": select(access.c[fk], access.c.user_id).where(access.c[fk].in_(ids)),
-        "tags": select(entity_tags.c.entity_id, tags.c.title)
-        .join(tags, tags.c.id == entity_tags.c.tag_id)
-        .where(entity_tags.c.entity_type == entity_type, entity_tags.c.entity_id.in_(ids)),
-        "custom": select(
-            custom_values.c.field_id, custom_values.c.entity_id, custom_values.c.value
-        ).where(custom_values.c.entity_type == entity_type, custom_values.c.entity_id.in_(ids)),
-    }
+@functools.cache
+def _related_record(
+    dialect: str, table: Table, entity_type: str, members: Table, access: Table, fk: str
+) -> Any:
+    """The column ``related`` of a SELECT from ``table``: the JSON array [member contact
+    ids, access list user ids, tag titles, custom values as [field id, value]] (see
+    :mod:`~opencrm.storage.sqlalchemy._related`). Built once per record type and dialect."""
+    record_id = table.c.id
+    return json_record(
+        dialect,
+        "related",
+        [
+            json_array_of(dialect, [members.c.contact_id], members.c[fk] == record_id),
+            json_array_of(dialect, [access.c.user_id], access.c[fk] == record_id),
+            json_array_of(
+                dialect,
+                [tags.c.title],
+                entity_tags.c.entity_type == entity_type,
+                entity_tags.c.entity_id == record_id,
+                source=entity_tags.join(tags, tags.c.id == entity_tags.c.tag_id),
+            ),
+            json_array_of(
+                dialect,
+                [custom_values.c.field_id, custom_values.c.value],
+                custom_values.c.entity_type == entity_type,
+                custom_values.c.entity_id == record_id,
+            ),
+        ],
+    )
+
+
+_NO_CUSTOM: Any = MappingProxyType({})
+_NOTHING: frozenset[Any] = frozenset()
 
 
 class _LinkedRecords(Generic[T]):
@@ -101,12 +127,14 @@ class _LinkedRecords(Generic[T]):
     access: Table
     fk: str  # the link tables' column naming the record
 
-    #: The batch loaders of ``_build``, built once per record type (see ``_link_statements``).
-    _stmts: dict[str, Any]
-
     def __init__(self, conn: Connection) -> None:
         self._c = conn
         self._dialect = conn.dialect.name
+
+    def _related(self, dialect: str) -> Any:
+        return _related_record(
+            dialect, self.table, self.entity_type, self.members, self.access, self.fk
+        )
 
     # --- writing ------------------------------------------------------------------------
 
@@ -202,40 +230,27 @@ class _LinkedRecords(Generic[T]):
     # --- reading ------------------------------------------------------------------------
 
     def get(self, record_id: int) -> T | None:
-        rows = self._c.execute(select(self.table).where(self.table.c.id == record_id)).all()
-        built = self._build(rows)
+        query = select(self.table, self._related(self._dialect)).where(self.table.c.id == record_id)
+        built = self._build(self._c.execute(query).all())
         return built[0] if built else None
 
     def _build(self, rows: Sequence[Row[Any]]) -> builtins.list[T]:
-        if not rows:
-            return []
-        params = {"ids": [r.id for r in rows]}
-        c = self._c
-        members: dict[int, set[int]] = defaultdict(set)
-        stmts = self._stmts
-        for rid, cid in c.execute(stmts["members"], params):
-            members[rid].add(cid)
-        access: dict[int, set[str]] = defaultdict(set)
-        for rid, uid in c.execute(stmts["access"], params):
-            access[rid].add(uid)
-        titles: dict[int, set[str]] = defaultdict(set)
-        for rid, title in c.execute(stmts["tags"], params):
-            titles[rid].add(title)
-        custom: dict[int, dict[int, str]] = defaultdict(dict)
-        for fid, rid, value in c.execute(stmts["custom"], params):
-            custom[rid][fid] = value
-        return [
-            self._from_row(
-                r,
-                {
-                    "members": frozenset(members[r.id]),
-                    "access_list": frozenset(access[r.id]),
-                    "tags": frozenset(titles[r.id]),
-                    "custom": custom[r.id],
-                },
+        """Records from rows carrying their ``related`` column (see :func:`_related_record`)."""
+        out = []
+        for r in rows:
+            members, access, titles, custom = decoded(r.related)
+            out.append(
+                self._from_row(
+                    r,
+                    {
+                        "members": frozenset(members) if members else _NOTHING,
+                        "access_list": frozenset(access) if access else _NOTHING,
+                        "tags": frozenset(titles) if titles else _NOTHING,
+                        "custom": MappingProxyType(dict(custom)) if custom else _NO_CUSTOM,
+                    },
+                )
             )
-            for r in rows
-        ]
+        return out
 
     def _visible(self, scope: DealScope) -> builtins.list[ColumnElement[bool]]:
         if scope.everything:
@@ -286,12 +301,19 @@ class _LinkedRecords(Generic[T]):
         conds: builtins.list[ColumnElement[bool]],
         page: PageRequest,
     ) -> tuple[builtins.list[T], Cursor | None]:
-        query = select(self.table, *keys).select_from(source).where(*conds)
+        query = select(self.table.c.id.label(PAGE_ID), *keys).select_from(source).where(*conds)
         after = after_cursor(keys, page)
         if after is not None:
             query = query.where(after)
         order = [k.desc() if page.descending else k.asc() for k in keys]
-        rows = self._c.execute(query.order_by(*order).limit(page.limit + 1)).all()
+        query = rows_of_page(
+            self.table,
+            query.order_by(*order).limit(page.limit + 1),
+            keys,
+            self._related(self._dialect),
+            descending=page.descending,
+        )
+        rows = self._c.execute(query).all()
         more = len(rows) > page.limit
         rows = rows[: page.limit]
         return self._build(rows), next_cursor(rows[-1] if more and rows else None, keys, page)
@@ -328,7 +350,6 @@ class SqlOpportunityRepository(_LinkedRecords[Opportunity]):
     members = opportunity_members
     access = opportunity_access
     fk = "opportunity_id"
-    _stmts = _link_statements(entity_type, members, access, fk)
 
     def _row(self, record: Opportunity) -> dict[str, Any]:
         budget = record.budget
@@ -446,7 +467,6 @@ class SqlCaseRepository(_LinkedRecords[Case]):
     members = case_members
     access = case_access
     fk = "case_id"
-    _stmts = _link_statements(entity_type, members, access, fk)
 
     def _row(self, record: Case) -> dict[str, Any]:
         return {

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import builtins
-from collections import defaultdict
+import functools
+import json
 from collections.abc import Iterable, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -28,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from opencrm.core.entities._trusted import trusted_builder
 from opencrm.core.entities.contacts import (
     Access,
     Address,
@@ -48,6 +51,13 @@ from opencrm.core.entities.lists import (
 from opencrm.core.events import AuditEntry, Event
 from opencrm.core.permissions import ContactScope
 from opencrm.core.query import ContactFilter, Cursor, PageRequest
+from opencrm.storage.sqlalchemy._related import (
+    PAGE_ID,
+    decoded,
+    json_array_of,
+    json_record,
+    rows_of_page,
+)
 from opencrm.storage.sqlalchemy.paging import after_cursor, next_cursor
 from opencrm.storage.sqlalchemy.tables import (
     audit_log,
@@ -260,7 +270,7 @@ class SqlContactRepository:
         ids = list(dict.fromkeys(contact_ids))
         if not ids:
             return []
-        rows = self._c.execute(select(contacts).where(contacts.c.id.in_(ids))).all()
+        rows = self._c.execute(_contacts_by_id(self._dialect), {"ids": ids}).all()
         by_id = {r.id: r for r in rows}
         return self._build([by_id[i] for i in ids if i in by_id])
 
@@ -287,21 +297,31 @@ class SqlContactRepository:
         after = after_cursor(keys, page)
         if after is not None:
             conds.append(after)
-        query: Any = select(contacts, *keys).select_from(source).where(*conds)
+        page_id = contacts.c.id.label(PAGE_ID)
+        query: Any = select(page_id, *keys).select_from(source).where(*conds)
         order_keys: builtins.list[Any] = keys
         if where.text is not None:
-            # One full-row branch per way of matching, each fetching its rows once (a name
-            # branch served by the trigram index, an e-mail/phone branch by the info index);
-            # the union is small, so sorting it is cheap.
+            # One branch per way of matching, each fetching its rows once (a name branch
+            # served by the trigram index, an e-mail/phone branch by the info index); the
+            # union is small, so sorting it is cheap.
             branches = [
-                select(contacts, *keys).select_from(source).where(*conds, match)
+                select(page_id, *keys).select_from(source).where(*conds, match)
                 for match in self._text_branches(where.text, where.phone_prefix)
             ]
             query = union(*branches).subquery()
             order_keys = [query.c[k.name] for k in keys]
             query = select(query)
         order = [k.desc() if page.descending else k.asc() for k in order_keys]
-        rows = self._c.execute(query.order_by(*order).limit(page.limit + 1)).all()
+        # The page's ids first, then its contacts with their related rows in the same
+        # statement (see rows_of_page).
+        query = rows_of_page(
+            contacts,
+            query.order_by(*order).limit(page.limit + 1),
+            keys,
+            _contact_related(self._dialect),
+            descending=page.descending,
+        )
+        rows = self._c.execute(query).all()
         more = len(rows) > page.limit
         rows = rows[: page.limit]
         return self._build(rows), next_cursor(rows[-1] if more and rows else None, keys, page)
@@ -442,48 +462,40 @@ class SqlContactRepository:
         return by_name, contacts.c.id.in_(union(*parts))
 
     def _build(self, rows: Sequence[Row[Any]]) -> builtins.list[Contact]:
-        if not rows:
-            return []
-        ids = {"ids": [r.id for r in rows]}
-        c = self._c
-        managers: dict[int, set[str]] = defaultdict(set)
-        for cid, uid in c.execute(_MANAGERS_OF, ids):
-            managers[cid].add(uid)
-        tag_titles: dict[int, set[str]] = defaultdict(set)
-        for cid, title in c.execute(_TAGS_OF, ids):
-            tag_titles[cid].add(title)
-        infos: dict[int, builtins.list[ContactInfo]] = defaultdict(builtins.list)
-        for iid, cid, itype, category, value, normalized, address, primary in c.execute(
-            _INFOS_OF, ids
-        ):
-            infos[cid].append(
-                ContactInfo(
-                    id=iid,
-                    type=InfoType(itype),
-                    category=category,
-                    value=value,
-                    normalized=normalized,
-                    is_primary=primary,
-                    address=Address(**address) if address else None,
-                )
-            )
-        custom: dict[int, dict[int, str]] = defaultdict(dict)
-        for fid, cid, value in c.execute(_CUSTOM_OF, ids):
-            custom[cid][fid] = value
+        """Contacts from rows carrying their related arrays (see :func:`_contact_related`).
+
+        The rows were checked when written: entities are built with
+        :func:`~opencrm.core.entities._trusted.trusted_builder`, enums and addresses looked
+        up instead of re-parsed through their constructors."""
         out: builtins.list[Contact] = []
         for r in rows:
-            cid = r.id
+            managers, titles, infos, custom = decoded(r.related)
+            if infos is None:
+                infos = ()
+            elif len(infos) > 1:
+                infos.sort(key=_first)
             common: dict[str, Any] = {
-                "id": cid,
+                "id": r.id,
                 "contact_type_id": r.contact_type_id,
                 "temperature_id": r.temperature_id,
                 "currency": r.currency,
                 "about": r.about,
-                "access": Access(r.access),
-                "managers": frozenset(managers[cid]),
-                "tags": frozenset(tag_titles[cid]),
-                "infos": tuple(infos[cid]),
-                "custom": custom[cid],
+                "access": _ACCESS[r.access],
+                "managers": frozenset(managers) if managers else _NOTHING,
+                "tags": frozenset(titles) if titles else _NOTHING,
+                "infos": tuple(
+                    _new_info(
+                        id=iid,
+                        type=_INFO_TYPE[itype],
+                        category=category,
+                        value=value,
+                        normalized=normalized,
+                        is_primary=bool(primary),
+                        address=_address(address),
+                    )
+                    for iid, itype, category, value, normalized, address, primary in infos
+                ),
+                "custom": MappingProxyType(dict(custom)) if custom else _NO_CUSTOM,
                 "created_by": r.created_by,
                 "created_at": r.created_at,
                 "updated_by": r.updated_by,
@@ -491,7 +503,7 @@ class SqlContactRepository:
             }
             if r.kind == "person":
                 out.append(
-                    Person(
+                    _new_person(
                         first_name=r.first_name,
                         last_name=r.last_name,
                         job_title=r.job_title,
@@ -500,8 +512,78 @@ class SqlContactRepository:
                     )
                 )
             else:
-                out.append(Company(name=r.company_name, industry=r.industry, **common))
+                out.append(_new_company(name=r.company_name, industry=r.industry, **common))
         return out
+
+
+_ACCESS = {a.value: a for a in Access}
+_INFO_TYPE = {t.value: t for t in InfoType}
+_NO_CUSTOM: Any = MappingProxyType({})
+_NOTHING: frozenset[Any] = frozenset()
+_new_person = trusted_builder(Person)
+_new_company = trusted_builder(Company)
+_new_info = trusted_builder(ContactInfo)
+
+
+def _first(item: builtins.list[Any]) -> Any:
+    return item[0]
+
+
+def _address(stored: str | None) -> Address | None:
+    """An info's address, stored as JSON text inside the infos array."""
+    fields = json.loads(stored) if stored else None
+    return Address(**fields) if fields else None
+
+
+@functools.cache
+def _contact_related(dialect: str) -> Any:
+    """Built once per dialect: the column ``related`` of a SELECT from ``contacts``, the
+    JSON array [managers' user ids, tag titles, infos as [id, type, category, value,
+    normalized, address, is_primary], custom values as [field id, value]]."""
+    contact_id = contacts.c.id
+    return json_record(
+        dialect,
+        "related",
+        [
+            json_array_of(
+                dialect, [contact_managers.c.user_id], contact_managers.c.contact_id == contact_id
+            ),
+            json_array_of(
+                dialect,
+                [tags.c.title],
+                entity_tags.c.entity_type == "contact",
+                entity_tags.c.entity_id == contact_id,
+                source=entity_tags.join(tags, tags.c.id == entity_tags.c.tag_id),
+            ),
+            json_array_of(
+                dialect,
+                [
+                    contact_infos.c.id,
+                    contact_infos.c.info_type,
+                    contact_infos.c.category,
+                    contact_infos.c.value,
+                    contact_infos.c.normalized,
+                    contact_infos.c.address,
+                    contact_infos.c.is_primary,
+                ],
+                contact_infos.c.contact_id == contact_id,
+            ),
+            json_array_of(
+                dialect,
+                [custom_values.c.field_id, custom_values.c.value],
+                custom_values.c.entity_type == "contact",
+                custom_values.c.entity_id == contact_id,
+            ),
+        ],
+    )
+
+
+@functools.cache
+def _contacts_by_id(dialect: str) -> Any:
+    """Built once per dialect: the ids arrive as one expanding parameter."""
+    return select(contacts, _contact_related(dialect)).where(
+        contacts.c.id.in_(bindparam("ids", expanding=True))
+    )
 
 
 _ACCESS_OF = select(
@@ -514,35 +596,6 @@ _ACCESS_OF = select(
 _SETTINGS_OF = select(settings.c.key, settings.c.value).where(
     settings.c.key.in_(bindparam("keys", expanding=True))
 )
-
-# Built once: the ids arrive as one expanding parameter, so each page costs no statement
-# construction and hits SQLAlchemy's compiled cache directly.
-_IDS: Any = bindparam("ids", expanding=True)
-_MANAGERS_OF = select(contact_managers.c.contact_id, contact_managers.c.user_id).where(
-    contact_managers.c.contact_id.in_(_IDS)
-)
-_TAGS_OF = (
-    select(entity_tags.c.entity_id, tags.c.title)
-    .join(tags, tags.c.id == entity_tags.c.tag_id)
-    .where(entity_tags.c.entity_type == "contact", entity_tags.c.entity_id.in_(_IDS))
-)
-_INFOS_OF = (
-    select(
-        contact_infos.c.id,
-        contact_infos.c.contact_id,
-        contact_infos.c.info_type,
-        contact_infos.c.category,
-        contact_infos.c.value,
-        contact_infos.c.normalized,
-        contact_infos.c.address,
-        contact_infos.c.is_primary,
-    )
-    .where(contact_infos.c.contact_id.in_(_IDS))
-    .order_by(contact_infos.c.id)
-)
-_CUSTOM_OF = select(
-    custom_values.c.field_id, custom_values.c.entity_id, custom_values.c.value
-).where(custom_values.c.entity_type == "contact", custom_values.c.entity_id.in_(_IDS))
 
 
 def _contact_row(contact: Contact) -> dict[str, Any]:
