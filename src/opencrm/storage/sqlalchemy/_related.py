@@ -18,7 +18,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, Text, cast, func, select
+from sqlalchemy import ColumnElement, Table, Text, cast, func, literal_column, select, type_coerce
 from sqlalchemy.sql.elements import Label
 
 __all__ = ["PAGE_ID", "decoded", "json_array_of", "json_record", "rows_of_page"]
@@ -54,8 +54,14 @@ def json_record(dialect: str, name: str, arrays: Sequence[Any]) -> Label[Any]:
     array may read as ``[]`` or ``null``."""
     if dialect == "postgresql":
         return cast(func.json_build_array(*arrays), Text).label(name)
-    # SQLite: json() keeps each array a JSON value instead of quoting it as a string.
-    return func.json_array(*[func.json(a) for a in arrays]).label(name)
+    # SQLite: the arrays are JSON text already (json_group_array is never NULL), joined as
+    # text; json_array(json(a), ...) would parse each of them again.
+    record: ColumnElement[str] = literal_column("'['", Text)
+    for n, array in enumerate(arrays):
+        if n:
+            record = record.concat(literal_column("','", Text))
+        record = record.concat(type_coerce(array, Text))
+    return record.concat(literal_column("']'", Text)).label(name)
 
 
 def rows_of_page(

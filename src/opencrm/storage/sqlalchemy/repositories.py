@@ -13,7 +13,9 @@ import attrs
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Integer,
     Row,
+    String,
     and_,
     bindparam,
     delete,
@@ -58,7 +60,7 @@ from opencrm.storage.sqlalchemy._related import (
     json_record,
     rows_of_page,
 )
-from opencrm.storage.sqlalchemy.paging import after_cursor, next_cursor
+from opencrm.storage.sqlalchemy.paging import after_bound, after_cursor, after_params, next_cursor
 from opencrm.storage.sqlalchemy.tables import (
     audit_log,
     contact_infos,
@@ -292,6 +294,24 @@ class SqlContactRepository:
     def list(
         self, scope: ContactScope, where: ContactFilter, page: PageRequest
     ) -> tuple[Sequence[Contact], Cursor | None]:
+        if where == _UNFILTERED:
+            # The plain list, the page most users see most: its statement is built once per
+            # sort and shape, the user, the cursor and the size are parameters.
+            query, keys = _unfiltered_page(
+                self._dialect, page.sort, page.descending, page.after is not None, scope.everything
+            )
+            params = {_READER: scope.user_id, _PAGE_SIZE: page.limit + 1}
+            rows = self._c.execute(query, params | after_params(keys, page)).all()
+        else:
+            keys, query = self._filtered_page(scope, where, page)
+            rows = self._c.execute(query).all()
+        more = len(rows) > page.limit
+        rows = rows[: page.limit]
+        return self._build(rows), next_cursor(rows[-1] if more and rows else None, keys, page)
+
+    def _filtered_page(
+        self, scope: ContactScope, where: ContactFilter, page: PageRequest
+    ) -> tuple[builtins.list[Any], Any]:
         keys, source = self._sort_keys(page.sort, text_search=where.text is not None)
         conds = self._conditions(scope, attrs.evolve(where, text=None))
         after = after_cursor(keys, page)
@@ -321,10 +341,7 @@ class SqlContactRepository:
             _contact_related(self._dialect),
             descending=page.descending,
         )
-        rows = self._c.execute(query).all()
-        more = len(rows) > page.limit
-        rows = rows[: page.limit]
-        return self._build(rows), next_cursor(rows[-1] if more and rows else None, keys, page)
+        return keys, query
 
     def count(self, scope: ContactScope, where: ContactFilter) -> int:
         filters = self._conditions(ContactScope(everything=True, user_id=scope.user_id), where)
@@ -352,7 +369,8 @@ class SqlContactRepository:
         query = select(public.scalar_subquery() + managed.scalar_subquery())
         return int(self._c.execute(query).scalar_one())
 
-    def _sort_keys(self, sort: str, *, text_search: bool) -> tuple[builtins.list[Any], Any]:
+    @staticmethod
+    def _sort_keys(sort: str, *, text_search: bool) -> tuple[builtins.list[Any], Any]:
         name: Any = contacts.c.sort_name
         if text_search:
             # A text search matches few rows: make the planner start from the matches and
@@ -379,20 +397,7 @@ class SqlContactRepository:
     ) -> builtins.list[ColumnElement[bool]]:
         conds: builtins.list[ColumnElement[bool]] = []
         if not scope.everything:
-            # A correlated EXISTS is one primary-key probe per private row the query actually
-            # visits; ``id IN (SELECT ...)`` made every page first collect all the ids the
-            # user manages (a hash or temp list of ~30,000 ids at 1M contacts).
-            managed = (
-                select(literal(1))
-                .where(
-                    contact_managers.c.contact_id == contacts.c.id,
-                    contact_managers.c.user_id == scope.user_id,
-                )
-                # OFFSET 0 keeps PostgreSQL from turning the probe into a hash of every id
-                # the user manages (built in full before the first row of every page).
-                .offset(0)
-            )
-            conds.append(or_(contacts.c.access != Access.PRIVATE.value, managed.exists()))
+            conds.append(_visible_to(scope.user_id))
         if where.text is not None:
             conds.append(contacts.c.id.in_(self._text_matches(where.text, where.phone_prefix)))
         if where.tags:
@@ -514,6 +519,53 @@ class SqlContactRepository:
             else:
                 out.append(_new_company(name=r.company_name, industry=r.industry, **common))
         return out
+
+
+def _visible_to(user_id: Any) -> ColumnElement[bool]:
+    """Contacts the user ``user_id`` (a value or a bound parameter) may read."""
+    # A correlated EXISTS is one primary-key probe per private row the query actually
+    # visits; ``id IN (SELECT ...)`` made every page first collect all the ids the user
+    # manages (a hash or temp list of ~30,000 ids at 1M contacts).
+    managed = (
+        select(literal(1))
+        .where(
+            contact_managers.c.contact_id == contacts.c.id,
+            contact_managers.c.user_id == user_id,
+        )
+        # OFFSET 0 keeps PostgreSQL from turning the probe into a hash of every id the
+        # user manages (built in full before the first row of every page).
+        .offset(0)
+    )
+    return or_(contacts.c.access != Access.PRIVATE.value, managed.exists())
+
+
+_UNFILTERED = ContactFilter()
+#: The execution parameters of an unfiltered page: the reading user and the rows to fetch.
+_READER = "reader_id"
+_PAGE_SIZE = "page_size"
+
+
+@functools.cache
+def _unfiltered_page(
+    dialect: str, sort: str, descending: bool, after: bool, everything: bool
+) -> tuple[Any, builtins.list[Any]]:
+    """The statement of an unfiltered contact page and its sort keys, built once per
+    shape (the same SQL as a filtered page with no filter); the user, the page size and
+    the cursor's values are execution parameters."""
+    keys, source = SqlContactRepository._sort_keys(sort, text_search=False)
+    conds = [] if everything else [_visible_to(bindparam(_READER, type_=String()))]
+    if after:
+        conds.append(after_bound(keys, descending=descending))
+    order = [k.desc() if descending else k.asc() for k in keys]
+    page = (
+        select(contacts.c.id.label(PAGE_ID), *keys)
+        .select_from(source)
+        .where(*conds)
+        .order_by(*order)
+        .limit(bindparam(_PAGE_SIZE, type_=Integer()))
+    )
+    related = _contact_related(dialect)
+    return rows_of_page(contacts, page, keys, related, descending=descending), keys
 
 
 _ACCESS = {a.value: a for a in Access}
