@@ -36,6 +36,7 @@ from sqlalchemy import (
 
 from opencrm.core.currencies import get_currency
 from opencrm.core.deals_query import CaseFilter, OpportunityFilter
+from opencrm.core.entities._trusted import trusted_builder
 from opencrm.core.entities.deals import BidType, Case, Opportunity
 from opencrm.core.entities.lists import Stage, StageType
 from opencrm.core.permissions import DealScope
@@ -114,6 +115,11 @@ def _related_record(
     )
 
 
+# Stored rows were checked when written: entities are built without their converters
+# (the related arrays arrive in their final form, see _build).
+_new_opportunity = trusted_builder(Opportunity)
+_new_case = trusted_builder(Case)
+_BID_TYPE = {b.value: b for b in BidType}
 _NO_CUSTOM: Any = MappingProxyType({})
 _NOTHING: frozenset[Any] = frozenset()
 
@@ -381,13 +387,13 @@ class SqlOpportunityRepository(_LinkedRecords[Opportunity]):
     def _from_row(self, r: Row[Any], links: dict[str, Any]) -> Opportunity:
         unit = Decimal(1).scaleb(-_minor_units(r.currency))
         amount = (Decimal(r.budget_minor) * unit).quantize(unit)  # 0 reads as 0.00, not 0E-2
-        return Opportunity(
+        return _new_opportunity(
             id=r.id,
             title=r.title,
             description=r.description,
             contact_id=r.contact_id,
             budget=Money(amount, r.currency),
-            bid_type=BidType(r.bid_type),
+            bid_type=_BID_TYPE[r.bid_type],
             period_count=r.period_count,
             expected_close=r.expected_close,
             actual_close=r.actual_close,
@@ -481,7 +487,7 @@ class SqlCaseRepository(_LinkedRecords[Case]):
         }
 
     def _from_row(self, r: Row[Any], links: dict[str, Any]) -> Case:
-        return Case(
+        return _new_case(
             id=r.id,
             title=r.title,
             closed=bool(r.closed),

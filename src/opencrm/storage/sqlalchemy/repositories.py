@@ -478,7 +478,7 @@ class SqlContactRepository:
             if infos is None:
                 infos = ()
             elif len(infos) > 1:
-                infos.sort(key=_first)
+                infos.sort()  # by id: the first item, unique
             common: dict[str, Any] = {
                 "id": r.id,
                 "contact_type_id": r.contact_type_id,
@@ -489,16 +489,18 @@ class SqlContactRepository:
                 "managers": frozenset(managers) if managers else _NOTHING,
                 "tags": frozenset(titles) if titles else _NOTHING,
                 "infos": tuple(
-                    _new_info(
-                        id=iid,
-                        type=_INFO_TYPE[itype],
-                        category=category,
-                        value=value,
-                        normalized=normalized,
-                        is_primary=bool(primary),
-                        address=_address(address),
-                    )
-                    for iid, itype, category, value, normalized, address, primary in infos
+                    [
+                        _new_info(
+                            id=iid,
+                            type=_INFO_TYPE[itype],
+                            category=category,
+                            value=value,
+                            normalized=normalized,
+                            is_primary=bool(primary),
+                            address=_address(address) if address else None,
+                        )
+                        for iid, itype, category, value, normalized, address, primary in infos
+                    ]
                 ),
                 "custom": MappingProxyType(dict(custom)) if custom else _NO_CUSTOM,
                 "created_by": r.created_by,
@@ -577,13 +579,9 @@ _new_company = trusted_builder(Company)
 _new_info = trusted_builder(ContactInfo)
 
 
-def _first(item: builtins.list[Any]) -> Any:
-    return item[0]
-
-
-def _address(stored: str | None) -> Address | None:
+def _address(stored: str) -> Address | None:
     """An info's address, stored as JSON text inside the infos array."""
-    fields = json.loads(stored) if stored else None
+    fields = json.loads(stored)
     return Address(**fields) if fields else None
 
 
