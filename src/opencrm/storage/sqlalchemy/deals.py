@@ -21,8 +21,11 @@ from moneyed import Money
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Integer,
     Row,
+    String,
     Table,
+    bindparam,
     delete,
     false,
     func,
@@ -48,7 +51,7 @@ from opencrm.storage.sqlalchemy._related import (
     json_record,
     rows_of_page,
 )
-from opencrm.storage.sqlalchemy.paging import after_cursor, next_cursor
+from opencrm.storage.sqlalchemy.paging import after_bound, after_cursor, after_params, next_cursor
 from opencrm.storage.sqlalchemy.repositories import (
     SqlStageRepository,
     has_custom_values,
@@ -259,17 +262,17 @@ class _LinkedRecords(Generic[T]):
         return out
 
     def _visible(self, scope: DealScope) -> builtins.list[ColumnElement[bool]]:
-        if scope.everything:
-            return []
+        return [] if scope.everything else [self._visible_to(scope.user_id)]
+
+    @classmethod
+    def _visible_to(cls, user_id: Any) -> ColumnElement[bool]:
+        """Records the user ``user_id`` (a value or a bound parameter) may read."""
         on_list = (
             select(literal(1))
-            .where(
-                self.access.c[self.fk] == self.table.c.id,
-                self.access.c.user_id == scope.user_id,
-            )
+            .where(cls.access.c[cls.fk] == cls.table.c.id, cls.access.c.user_id == user_id)
             .offset(0)  # one probe per restricted row, never a hash of the whole list
         )
-        return [or_(self.table.c.restricted == false(), on_list.exists())]
+        return or_(cls.table.c.restricted == false(), on_list.exists())
 
     def _text(self, raw: str) -> ColumnElement[bool]:
         """Titles containing the text (starting with it, for one or two characters)."""
@@ -412,26 +415,43 @@ class SqlOpportunityRepository(_LinkedRecords[Opportunity]):
     def list(
         self, scope: DealScope, where: OpportunityFilter, page: PageRequest
     ) -> tuple[Sequence[Opportunity], Cursor | None]:
+        if where == _UNFILTERED:
+            # The plain list: its statement is built once per sort and shape, the user,
+            # the page size and the cursor's values are parameters.
+            query, keys = _unfiltered_page(
+                self._dialect, page.sort, page.descending, page.after is not None, scope.everything
+            )
+            params = {_READER: scope.user_id, _PAGE_SIZE: page.limit + 1}
+            rows = self._c.execute(query, params | after_params(keys, page)).all()
+            more = len(rows) > page.limit
+            rows = rows[: page.limit]
+            last = rows[-1] if more and rows else None
+            return self._build(rows), next_cursor(last, keys, page)
+        keys, source = self._sort_keys(page.sort)
+        conds = self._visible(scope) + self._conditions(where)
+        return self._page(keys, source, conds, page)
+
+    @staticmethod
+    def _sort_keys(sort: str) -> tuple[builtins.list[Any], Any]:
         t = opportunities
         source: Any = t
         keys: builtins.list[Any]
-        if page.sort == "title":
+        if sort == "title":
             keys = [t.c.title_key.label("k_title")]
-        elif page.sort == "responsible":
+        elif sort == "responsible":
             keys = [t.c.responsible.label("k_responsible")]
-        elif page.sort == "stage":
+        elif sort == "stage":
             stage = opportunity_stages.alias("sort_stage")
             source = t.join(stage, stage.c.id == t.c.stage_id)
             keys = [stage.c.sort_order.label("k_stage")]
-        elif page.sort == "value":
+        elif sort == "value":
             keys = [t.c.value_key.label("k_value")]
-        elif page.sort == "expected_close":
+        elif sort == "expected_close":
             keys = [func.coalesce(t.c.expected_close, literal(_NO_DATE)).label("k_expected")]
         else:
             keys = [t.c.created_at.label("k_created")]
         keys.append(t.c.id.label("k_id"))
-        conds = self._visible(scope) + self._conditions(where)
-        return self._page(keys, source, conds, page)
+        return keys, source
 
     def count(self, scope: DealScope, where: OpportunityFilter) -> int:
         return self._count(scope, self._conditions(where))
@@ -462,6 +482,38 @@ class SqlOpportunityRepository(_LinkedRecords[Opportunity]):
         if where.expected_to is not None:
             conds.append(t.c.expected_close <= where.expected_to)
         return conds
+
+
+_UNFILTERED = OpportunityFilter()
+#: The execution parameters of an unfiltered page: the reading user and the rows to fetch.
+_READER = "reader_id"
+_PAGE_SIZE = "page_size"
+
+
+@functools.cache
+def _unfiltered_page(
+    dialect: str, sort: str, descending: bool, after: bool, everything: bool
+) -> tuple[Any, builtins.list[Any]]:
+    """The statement of an unfiltered opportunity page and its sort keys, built once per
+    shape (the same SQL as a filtered page with no filter)."""
+    repo = SqlOpportunityRepository
+    keys, source = repo._sort_keys(sort)
+    reader = bindparam(_READER, type_=String())
+    conds = [] if everything else [repo._visible_to(reader)]
+    if after:
+        conds.append(after_bound(keys, descending=descending))
+    order = [k.desc() if descending else k.asc() for k in keys]
+    page = (
+        select(opportunities.c.id.label(PAGE_ID), *keys)
+        .select_from(source)
+        .where(*conds)
+        .order_by(*order)
+        .limit(bindparam(_PAGE_SIZE, type_=Integer()))
+    )
+    related = _related_record(
+        dialect, opportunities, repo.entity_type, repo.members, repo.access, repo.fk
+    )
+    return rows_of_page(opportunities, page, keys, related, descending=descending), keys
 
 
 # --- cases --------------------------------------------------------------------------------
