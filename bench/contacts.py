@@ -58,8 +58,9 @@ SLOW_REPS = 15
 USER = User(id="user07", name="User Seven")
 MANAGERS = [f"user{n:02d}" for n in range(1, 51)]
 
-# Targets from the issue.
-PAGE_MS = 5.0
+# Targets from the issues: a page p50 within PAGE_MS of its backend and within PAGE_RATIO
+# times all the statements it sends (executed raw, in the same run).
+PAGE_MS = {"sqlite": 3.0, "postgresql": 4.0}
 PAGE_RATIO = 2.0
 SEARCH_MS = 20.0
 
@@ -367,6 +368,7 @@ class Operation:
 
 @dataclass
 class Result:
+    backend: str
     name: str
     kind: str
     rows: int
@@ -374,19 +376,26 @@ class Result:
     raw: list[float]
     raw_all: list[float]
     statements: int
+    crm_cpu: list[float] = field(default_factory=list)
+    raw_all_cpu: list[float] = field(default_factory=list)
 
     @property
     def ratio(self) -> float:
         return p50(self.crm) / p50(self.raw)
 
+    @property
+    def ratio_all(self) -> float:
+        """opencrm against every statement it sends: the issue's measure for pages."""
+        return p50(self.crm) / p50(self.raw_all)
+
     def verdict(self) -> str:
         if self.kind == "page":
-            fast, close = p50(self.crm) <= PAGE_MS, self.ratio <= PAGE_RATIO
+            limit = PAGE_MS[self.backend]
+            fast, close = p50(self.crm) <= limit, self.ratio_all <= PAGE_RATIO
             if fast and close:
                 return "ok"
-            return " & ".join(
-                m for m, bad in ((f"> {PAGE_MS:g} ms", not fast), ("> 2x raw", not close)) if bad
-            )
+            misses = ((f"> {limit:g} ms", not fast), (f"> {PAGE_RATIO:g}x all stmts", not close))
+            return " & ".join(m for m, bad in misses if bad)
         if self.kind == "search":
             return "ok" if p50(self.crm) <= SEARCH_MS else f"> {SEARCH_MS:g} ms"
         return "(no target)"
@@ -401,20 +410,34 @@ def p95(xs: Sequence[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-def timed(fn: Callable[[], object], reps: int = REPS, warmup: int = WARMUP) -> list[float]:
-    """Milliseconds per call; operations slower than ``SLOW_MS`` get ``SLOW_REPS`` runs."""
+def timed(*fns: Callable[[], object], reps: int = REPS, warmup: int = WARMUP) -> list[list[float]]:
+    """Milliseconds per call of each function, the functions taking turns (one call of each
+    per round), so that all of them meet the same machine load; operations slower than
+    ``SLOW_MS`` get ``SLOW_REPS`` rounds."""
     t0 = time.perf_counter()
-    fn()
+    fns[0]()
     if (time.perf_counter() - t0) * 1000 > SLOW_MS:
         reps, warmup = SLOW_REPS, 1
     for _ in range(warmup - 1):
-        fn()
-    out = []
+        for fn in fns:
+            fn()
+    out: list[list[float]] = [[] for _ in fns]
+    cpu: list[list[float]] = [[] for _ in fns]
     for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t0) * 1000)
+        for fn, times, cpu_times in zip(fns, out, cpu, strict=True):
+            c0, t0 = time.process_time(), time.perf_counter()
+            fn()
+            out_ms = (time.perf_counter() - t0) * 1000
+            cpu_times.append((time.process_time() - c0) * 1000)
+            times.append(out_ms)
+    CPU_TIMES[:] = cpu
     return out
+
+
+#: The CPU time of this process per call in the last :func:`timed` run (milliseconds, in the
+#: same order): on SQLite the database runs in the process, so this is the call's whole
+#: cost, and it depends much less on the machine's load than the wall time does.
+CPU_TIMES: list[list[float]] = []
 
 
 def run_sql(dbapi: Any, statements: Sequence[tuple[str, Any]]) -> int:
@@ -523,11 +546,27 @@ def measure(backend: Backend, n: int, *, explain: bool) -> list[Result]:
             # The whole transaction as opencrm runs it, from BEGIN to ROLLBACK.
             everything = sent if backend.name == "sqlite" else [("BEGIN", None), *sent]
             everything = [*everything, ("ROLLBACK", None)]
-            crm_ms = timed(op.call)
-            raw_ms = timed(lambda main=main: run_sql(dbapi, main))  # type: ignore[misc]
-            all_ms = timed(lambda e=everything: run_sql(dbapi, e))  # type: ignore[misc]
+            crm_ms, raw_ms, all_ms = timed(
+                op.call,
+                lambda main=main: run_sql(dbapi, main),  # type: ignore[misc]
+                lambda e=everything: run_sql(dbapi, e),  # type: ignore[misc]
+            )
+            crm_cpu, _, all_cpu = CPU_TIMES
             rows = run_sql(dbapi, main)
-            results.append(Result(op.name, op.kind, rows, crm_ms, raw_ms, all_ms, len(sent)))
+            results.append(
+                Result(
+                    backend.name,
+                    op.name,
+                    op.kind,
+                    rows,
+                    crm_ms,
+                    raw_ms,
+                    all_ms,
+                    len(sent),
+                    crm_cpu,
+                    all_cpu,
+                )
+            )
             if explain:
                 sql, params = main[0]
                 print(f"\n  -- {op.name}\n  {sql}\n  params: {params!r}")
@@ -575,15 +614,28 @@ def server_version(engine: sa.Engine) -> str:
 def table(results: Sequence[Result]) -> str:
     head = (
         "| operation | rows | opencrm p50 | opencrm p95 | raw SQL p50 | opencrm/raw "
-        "| raw, all stmts p50 | stmts | target |"
+        "| raw, all stmts p50 | opencrm/all stmts | stmts | target |"
     )
-    lines = [head, "|---|--:|--:|--:|--:|--:|--:|--:|---|"]
+    lines = [head, "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
     for r in results:
         lines.append(
             f"| {r.name} | {r.rows} | {p50(r.crm):.2f} ms | {p95(r.crm):.2f} ms "
-            f"| {p50(r.raw):.2f} ms | {r.ratio:.1f}x | {p50(r.raw_all):.2f} ms | {r.statements} "
-            f"| {r.verdict()} |"
+            f"| {p50(r.raw):.2f} ms | {r.ratio:.1f}x | {p50(r.raw_all):.2f} ms "
+            f"| {r.ratio_all:.1f}x | {r.statements} | {r.verdict()} |"
         )
+    if results and results[0].crm_cpu:
+        lines += [
+            "",
+            "CPU time of this process per call, p50 (on SQLite the whole call; on PostgreSQL",
+            "the client's share only, the server's work is not in it):",
+            "",
+            "| operation | opencrm CPU | raw, all stmts CPU | ratio |",
+            "|---|--:|--:|--:|",
+        ]
+        for r in results:
+            crm_cpu, all_cpu = p50(r.crm_cpu), p50(r.raw_all_cpu)
+            ratio = f"{crm_cpu / all_cpu:.1f}x" if all_cpu > 0 else "-"
+            lines.append(f"| {r.name} | {crm_cpu:.2f} ms | {all_cpu:.2f} ms | {ratio} |")
     return "\n".join(lines)
 
 

@@ -25,6 +25,7 @@ from opencrm.core.telephony import (
     RecordingDetails,
     WebhookUrls,
 )
+from opencrm.errors import NotFound
 from opencrm.plugins import hookimpl
 from opencrm.plugins.builtin.twilio_telephony import TwilioTelephony
 
@@ -264,9 +265,11 @@ def running_fake() -> Iterator[FakeTwilio]:
 @attrs.define
 class FakeTelephony:
     """:class:`opencrm.core.telephony.Telephony` in memory: calls started are listed in
-    ``started``; a signature is valid when it is ``"sig:" + url``; flows render as JSON."""
+    ``started``; a signature is valid when it is ``"sig:" + url``; flows render as JSON. An
+    unknown number sid is a NotFound, as the real provider's 404 is."""
 
     numbers: dict[str, str] = attrs.field(factory=dict)
+    bought: int = 0
     started: list[dict[str, Any]] = attrs.field(factory=list)
     billed: dict[str, CallDetails] = attrs.field(factory=dict)
     recordings: dict[str, RecordingDetails] = attrs.field(factory=dict)
@@ -280,15 +283,19 @@ class FakeTelephony:
         return [OwnedNumber(sid=s, number=n) for s, n in self.numbers.items()]
 
     def buy_number(self, number: str, urls: WebhookUrls) -> OwnedNumber:
-        sid = f"PN{len(self.numbers):032d}"
+        sid = f"PN{self.bought:032d}"  # never reused, even after a release
+        self.bought += 1
         self.numbers[sid] = number
         return OwnedNumber(sid=sid, number=number)
 
     def link_number(self, sid: str, urls: WebhookUrls) -> OwnedNumber:
+        if sid not in self.numbers:
+            raise NotFound("phone number", sid)
         return OwnedNumber(sid=sid, number=self.numbers[sid])
 
     def release_number(self, sid: str) -> None:
-        del self.numbers[sid]
+        if self.numbers.pop(sid, None) is None:
+            raise NotFound("phone number", sid)
 
     def start_call(
         self, *, from_number: str, to: str, answer_url: str, status_url: str, timeout: int

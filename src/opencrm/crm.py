@@ -15,6 +15,7 @@ from opencrm.core.fields import FieldTypeRegistry
 from opencrm.core.jobs import DEFAULT_STALLED_AFTER, JobRunner
 from opencrm.core.notify import deliver
 from opencrm.core.ports import Clock, FileStore, Message, Notifier
+from opencrm.core.reports import ReportRegistry
 from opencrm.core.services._base import Context, Service, utc_now
 from opencrm.core.services._telephony import WEBHOOK_USER
 from opencrm.core.services._voip_webhooks import handle_webhook
@@ -23,6 +24,7 @@ from opencrm.core.users import User, UserDirectory
 from opencrm.errors import SchemaOutdated
 from opencrm.io.export import register_kinds as register_export_kinds
 from opencrm.io.imports import register_kinds as register_import_kinds
+from opencrm.io.report_xlsx import render_xlsx as render_report_xlsx
 from opencrm.plugins.builtin.invoice_documents import render_html, render_pdf
 from opencrm.plugins.builtin.notifications import invoice_mail
 from opencrm.plugins.manager import make_plugin_manager
@@ -84,6 +86,7 @@ class CRM:
                 registry.register(field_type)
         self.field_types = registry
         self.directory = directory
+        self.reports = _report_registry(self)
         self._ctx = Context(
             crm=self,
             new_uow=lambda write: SqlUnitOfWork(engine, write=write, joiner=joiner),
@@ -98,6 +101,8 @@ class CRM:
             invoice_mail=invoice_mail,
             invoice_pdf=render_pdf,
             invoice_html=render_html,
+            reports=self.reports,
+            report_xlsx=render_report_xlsx,
         )
         #: Long work (exports, imports): ``jobs.register(kind, fn)`` adds a kind,
         #: ``jobs.run(job_id)`` runs a job in a host's worker, ``jobs.wait()`` waits for the
@@ -206,3 +211,13 @@ class CRM:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _report_registry(crm: CRM) -> ReportRegistry:
+    """The report types every plugin contributes (the ten built-in ones come first: they are
+    a plugin too). A name registered twice stops the CRM from opening."""
+    registry = ReportRegistry()
+    for contributed in reversed(crm.plugin_manager.hook.opencrm_register_reports(crm=crm)):
+        for report in contributed or ():
+            registry.register(report)
+    return registry

@@ -30,6 +30,7 @@ CREATE_CASES = {
     "invalid phone": ({"phone": "12"}, "phone"),
     "phone without country": ({"phone": "030 1234567"}, "phone"),
     "javascript url": ({"infos": [{"type": "website", "value": "javascript:alert(1)"}]}, "website"),
+    "malformed url host": ({"infos": [{"type": "website", "value": "http://["}]}, "website"),
     "unknown currency": ({"currency": "XYZ"}, "currency"),
     "float as currency": ({"currency": 1.5}, "currency"),
     "unknown contact type": ({"contact_type": "Alien"}, "contact_type"),

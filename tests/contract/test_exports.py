@@ -275,6 +275,18 @@ def test_an_export_job_checks_its_filters_first(crm: CRM, alice: Any, tmp_path: 
     assert list(alice.jobs.list()) == []
 
 
+def test_paging_arguments_are_not_export_filters(alice: Any) -> None:
+    alice.contacts.add_person("Ann")
+    cursor = alice.contacts.list(limit=1).next_cursor
+    with pytest.raises(ValidationError) as limit:
+        alice.exports.start("contacts", limit=5)
+    assert limit.value.errors == {"limit": "is not a filter of an export"}
+    with pytest.raises(ValidationError) as after:
+        alice.exports.start("contacts", after=cursor, kind="person")
+    assert after.value.errors == {"after": "is not a filter of an export"}
+    assert list(alice.jobs.list()) == []
+
+
 def test_an_export_job_keeps_date_filters(engine: Any, directory: Any, tmp_path: Any) -> None:
     web = CRM(
         engine,

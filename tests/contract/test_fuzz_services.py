@@ -35,12 +35,15 @@ from moneyed import Money
 
 from conftest import IN_CI, PgDatabase, _pg_available
 from opencrm import CRM, InMemoryUserDirectory, User
+from opencrm.core.imports import SourceRow
 from opencrm.core.services import cases as cases_module
 from opencrm.core.services import contacts as contacts_module
 from opencrm.core.services import history as history_module
 from opencrm.core.services import invoices as invoices_module
 from opencrm.core.services import opportunities as opportunities_module
 from opencrm.core.services import tasks as tasks_module
+from opencrm.core.services import voip as voip_module
+from opencrm.core.telephony import WebhookUrls
 from opencrm.core.users import ModuleAccess
 from opencrm.errors import (
     InvalidTransition,
@@ -56,6 +59,7 @@ from opencrm.session import Session
 from opencrm.storage.files import LocalFileStore
 from opencrm.storage.sqlalchemy.engine import create_engine_for
 from opencrm.storage.sqlalchemy.tables import metadata
+from voip_fakes import FakeProvider, FakeTelephony
 
 UTC = dt.UTC
 PNG = base64.b64decode(
@@ -66,7 +70,8 @@ PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 ADMIN = User(id="admin", name="Ada Admin", crm_admin=True)
 PLAIN = User(id="alice", name="Alice")
 OTHER = User(id="bob", name="Bob")
-USERS = (ADMIN, PLAIN, OTHER)
+NEWCOMER = User(id="carol", name="Carol")  # operates no number until voip.add_operator
+USERS = (ADMIN, PLAIN, OTHER, NEWCOMER)
 
 
 # --- the hostile corpus ----------------------------------------------------------------------
@@ -144,6 +149,8 @@ HOSTILE: dict[str, Any] = {
     "object": Opaque(),
     "complex": 1j,
     "type": int,
+    "str malformed url host": "http://[",
+    "str time zone folder": "America",
 }
 
 #: Extra values for the ``after`` cursors: forged tokens of the right shape and wrong types.
@@ -174,10 +181,19 @@ CURSORS: dict[str, Any] = {
 # --- the seeded world ------------------------------------------------------------------------
 
 
+class HeldJobs:
+    """A host's queue that takes every job and runs none: no background thread writes while a
+    call is watched. The world's finished jobs are run by id, in the calling thread."""
+
+    @hookimpl
+    def opencrm_dispatch_job(self, crm: CRM, job: Any) -> bool:
+        return True
+
+
 class World:
     """Ids of a few records of every kind, created by the admin, and a few by the plain user."""
 
-    def __init__(self, crm: CRM) -> None:
+    def __init__(self, crm: CRM, telephony: FakeTelephony) -> None:
         self.crm = crm
         s = crm.session(ADMIN)
         a = crm.session(PLAIN)
@@ -226,6 +242,31 @@ class World:
         ).id
         billed = s.invoices.add(client=self.company, lines=[{"product": self.product}])
         self.billed_invoice = s.invoices.set_status(billed.id, "billed").id
+        # telephony: a connected account, a number answered by the admin, the plain user and bob,
+        # one number owned but not linked, and one outgoing call
+        s.voip.connect(account_sid="AC1", auth_token="token", public_url=PUBLIC, provider="fake")
+        self.number = s.voip.buy_number("+15550000001", alias="Sales").id
+        self.doomed_number = s.voip.buy_number("+15550000002").id
+        self.released_number = s.voip.buy_number("+15550000003").id
+        self.unlinked_sid = telephony.buy_number("+15550000004", WEBHOOKS).sid
+        for user in ("admin", "alice", "bob"):
+            s.voip.add_operator(self.number, user, status="online")
+        self.call = s.voip.call("+4930123456").id
+        # jobs: the plain user's finished export (with its file), a finished one to delete,
+        # and one still queued
+        self.job, self.doomed_job = (self._finished(a) for _ in range(2))
+        self.queued_job = a.exports.start("contacts").id
+        # reports: two of the admin's generated reports, one to read and one to delete
+        self.report, self.doomed_report = (
+            s.reports.generate("contacts_by_managers").id for _ in range(2)
+        )
+
+    def _finished(self, session: Session) -> int:
+        job = session.exports.start("contacts", format="xlsx")
+        ran = self.crm.jobs.run(job.id)
+        assert ran is not None
+        assert ran.result is not None
+        return job.id
 
 
 # --- watching the database: what a failed call changed --------------------------------------
@@ -266,30 +307,22 @@ def fingerprint(engine: sa.Engine) -> dict[str, int]:
         return {str(name): int(count) for name, count in conn.exec_driver_sql(query)}
 
 
-class HoldJobs:
-    """A host queue that takes every job and never runs one: a job started by one call must
-    not write while the next call's writes are watched."""
-
-    @hookimpl
-    def opencrm_dispatch_job(self, crm: CRM, job: Any) -> bool:
-        return True
-
-
 class Target:
     """One backend: a seeded CRM, the sessions of the acting users and a write watch."""
 
     def __init__(self, name: str, engine: sa.Engine, files: Path) -> None:
         self.name = name
         self.engine = engine
+        provider = FakeProvider()
         self.crm = CRM(
             engine,
             load_entrypoints=False,
             directory=InMemoryUserDirectory(USERS),
             notifier=OutboxNotifier(),
             file_store=LocalFileStore(files),
-            plugins=[HoldJobs()],
+            plugins=[HeldJobs(), provider],
         )
-        self.world = World(self.crm)
+        self.world = World(self.crm, provider.telephony)
         self.sessions = {u.id: self.crm.session(u) for u in (ADMIN, PLAIN)}
         self.watch = WriteWatch(engine)
         self.calls = 0
@@ -321,6 +354,16 @@ TASK_FIELDS = _keys(*tasks_module._FIELDS)
 EVENT_FIELDS = _keys(*history_module._FIELDS)
 STAGE_FIELDS = _keys(*opportunities_module.StageService._CHANGEABLE)
 LIST_ITEM_FIELDS = _keys("title", "description", "color", "icon", "sort_order")
+HOURS = {"start": "09:00", "end": "18:00", "timezone": "Europe/Paris"}
+NUMBER_FIELDS = (
+    *_keys(*voip_module._NUMBER_FIELDS),
+    *(f"working_hours.{k}" for k in HOURS),
+)
+OPERATOR_FIELDS = _keys(*voip_module._OPERATOR_FIELDS)
+PUBLIC = "https://crm.example.com/crm"
+WEBHOOKS = WebhookUrls(
+    voice=f"{PUBLIC}/voip/webhooks/voice", status=f"{PUBLIC}/voip/webhooks/status"
+)
 
 
 class Spec:
@@ -414,6 +457,8 @@ SPECS: dict[str, Spec] = {
     "fields.list": Spec(NO_ARGS),
     "fields.update": Spec(lambda w: {"field_id": w.field}),
     "settings.audit_trail": Spec(NO_ARGS),
+    "settings.regional": Spec(NO_ARGS),
+    "settings.set_regional": Spec(lambda w: {"locale": "de_DE", "time_zone": "Europe/Berlin"}),
     "settings.get": Spec(lambda w: {"key": "module_access"}),
     "settings.module_access": Spec(NO_ARGS),
     "settings.set_module_access": Spec(lambda w: {"rule": ModuleAccess()}),
@@ -548,6 +593,62 @@ SPECS: dict[str, Spec] = {
     "history.open_file": Spec(lambda w: {"event_id": w.event, "file_id": w.event_file}),
     "history.remove_file": Spec(lambda w: {"event_id": w.event, "file_id": w.event_file}),
     "history.update": Spec(lambda w: {"event_id": w.event}, EVENT_FIELDS),
+    # telephony
+    "voip.account": Spec(NO_ARGS),
+    "voip.add_operator": Spec(lambda w: {"number": w.number, "user": "carol"}, OPERATOR_FIELDS),
+    "voip.available_numbers": Spec(NO_ARGS),
+    "voip.buy_number": Spec(lambda w: {"number": "+15550000010"}, NUMBER_FIELDS),
+    "voip.call": Spec(lambda w: {"to": "+4930123456"}),
+    "voip.calls": Spec(NO_ARGS, _keys(*voip_module._CALL_FILTERS)),
+    "voip.connect": Spec(
+        lambda w: {
+            "account_sid": "AC1",
+            "auth_token": "token",
+            "public_url": PUBLIC,
+            "provider": "fake",
+        }
+    ),
+    "voip.count_calls": Spec(NO_ARGS, _keys(*voip_module._CALL_FILTERS)),
+    "voip.delete_number": Spec(lambda w: {"number_id": w.doomed_number}),
+    "voip.disconnect": Spec(NO_ARGS),
+    "voip.get_call": Spec(lambda w: {"call_id": w.call}),
+    "voip.get_number": Spec(lambda w: {"number_id": w.number}),
+    "voip.get_operator": Spec(lambda w: {"user": "alice"}),
+    "voip.link_number": Spec(lambda w: {"sid": w.unlinked_sid}, NUMBER_FIELDS),
+    "voip.missed_calls": Spec(NO_ARGS),
+    "voip.numbers": Spec(NO_ARGS),
+    "voip.operators": Spec(NO_ARGS),
+    "voip.owned_numbers": Spec(NO_ARGS),
+    "voip.release_number": Spec(lambda w: {"number_id": w.released_number}),
+    "voip.remove_operator": Spec(lambda w: {"user": "bob"}),
+    "voip.set_status": Spec(lambda w: {"status": "online"}),
+    "voip.update_number": Spec(lambda w: {"number_id": w.number}, NUMBER_FIELDS),
+    "voip.update_operator": Spec(lambda w: {"user": "alice"}, OPERATOR_FIELDS),
+    # jobs and exports
+    "imports.run": Spec(
+        lambda w: {
+            "kind": "contacts",
+            "rows": [SourceRow(2, {"First": "Fuzz", "E-mail": "fuzz@example.com"})],
+            "mapping": {"first_name": "First", "email": "E-mail"},
+        }
+    ),
+    "exports.start": Spec(
+        lambda w: {"entity": "contacts"},
+        (*_filters(contacts_module), "custom.Shoe size", "limit", "after"),
+    ),
+    "exports.start_full": Spec(NO_ARGS),
+    "reports.types": Spec(NO_ARGS),
+    "reports.build": Spec(lambda w: {"name": "sales_funnel", "period": "this_month"}),
+    "reports.generate": Spec(lambda w: {"name": "contacts_by_managers"}),
+    "reports.list": Spec(NO_ARGS),
+    "reports.get": Spec(lambda w: {"report_id": w.report}),
+    "reports.download": Spec(lambda w: {"report_id": w.report}),
+    "reports.delete": Spec(lambda w: {"report_id": w.doomed_report}),
+    "jobs.cancel": Spec(lambda w: {"job_id": w.queued_job}),
+    "jobs.delete": Spec(lambda w: {"job_id": w.doomed_job}),
+    "jobs.download": Spec(lambda w: {"job_id": w.job}),
+    "jobs.get": Spec(lambda w: {"job_id": w.job}),
+    "jobs.list": Spec(NO_ARGS),
 }
 
 #: Methods deliberately not fuzzed, each with the reason. Empty: every method is.
@@ -561,6 +662,7 @@ NESTED: dict[str, Any] = {
     "options": {"choices": ["a", "b"]},
     "files": [("a.pdf", PDF)],
     "custom": {},
+    "working_hours": HOURS,
 }
 
 

@@ -11,7 +11,7 @@ from openpyxl import Workbook
 
 from opencrm import ValidationError
 from opencrm.core.entities.contacts import Access, Company, Person
-from opencrm.core.imports import ImportProgress, RowIssue
+from opencrm.core.imports import ImportProgress, RowIssue, SourceRow
 from opencrm.io import CsvRows, XlsxRows, open_rows
 
 # --- files as other programs write them ---------------------------------------------------
@@ -319,6 +319,28 @@ def test_a_mapping_naming_a_missing_column_is_refused(admin):
             "contacts", CsvRows(csv_of()), {"first_name": "Vorname", "email": "Email"}
         )
     assert caught.value.errors == {"mapping.first_name": "no column 'Vorname'"}
+
+
+def test_rows_and_callbacks_of_the_wrong_type_are_refused(admin):
+    good = [SourceRow(2, {"First": "Ann", "E-mail": "ann@example.com"})]
+    mapping = {"first_name": "First", "email": "E-mail"}
+    for rows in (None, "First,Ann", {"First": "Ann"}):
+        with pytest.raises(ValidationError) as caught:
+            admin.imports.run("contacts", rows, mapping)
+        assert caught.value.errors == {
+            "rows": "must be a reader of opencrm.io or rows of SourceRow"
+        }
+    with pytest.raises(ValidationError) as caught:
+        admin.imports.run("contacts", good, mapping, progress="print")
+    assert caught.value.errors == {"progress": "must be a function or None"}
+    with pytest.raises(ValidationError) as caught:
+        admin.imports.run("contacts", good, mapping, should_stop=True)
+    assert caught.value.errors == {"should_stop": "must be a function or None"}
+    # A stray item is refused before its batch is written.
+    with pytest.raises(ValidationError) as caught:
+        admin.imports.run("contacts", [*good, ("Bob", "bob@example.com")], mapping)
+    assert caught.value.errors == {"rows": "holds a tuple, not a SourceRow"}
+    assert admin.contacts.count() == 0
 
 
 # --- duplicates, idempotency, dry run ---------------------------------------------------------

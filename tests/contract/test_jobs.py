@@ -126,6 +126,14 @@ def test_a_job_is_visible_to_its_owner_and_to_admins_only(jcrm: CRM) -> None:
         bob.jobs.list(owner="alice")
 
 
+@pytest.mark.parametrize("owner", ["", "a\x00b", "\ud800", "x" * 256, 7])
+def test_the_owner_filter_takes_only_a_user_id(jcrm: CRM, owner: object) -> None:
+    admin = session(jcrm, "admin")
+    with pytest.raises(ValidationError) as refused:
+        admin.jobs.list(owner=owner)
+    assert refused.value.errors == {"owner": "must be a user id"}
+
+
 def test_the_list_pages_newest_first(jcrm: CRM) -> None:
     alice = session(jcrm, "alice")
     ids = [alice.exports.start("tasks").id for _ in range(3)]

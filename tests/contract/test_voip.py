@@ -86,6 +86,17 @@ def test_only_admins_manage_voip(vcrm, users, boss):
             call()
 
 
+@pytest.mark.parametrize(
+    "url", ["ftp://crm.example.com", "https://crm.example.com/?a=1", "http://["]
+)
+def test_the_public_url_is_an_http_url_without_a_query(boss, url):
+    with pytest.raises(ValidationError) as refused:
+        boss.voip.connect(account_sid=ACCOUNT, auth_token=TOKEN, public_url=url)
+    assert list(refused.value.errors) == ["public_url"]
+    with pytest.raises(NotFound):
+        boss.voip.account()
+
+
 def test_bad_credentials_and_a_missing_account_fail_closed(boss, fake):
     from opencrm.errors import Conflict, ProviderError
 
@@ -147,6 +158,8 @@ def test_number_settings_are_validated(boss, line):
         {"queue_size": -1},
         {"queue_wait": 10**6},
         {"greeting_audio": "javascript:alert(1)"},
+        {"hold_audio": "http://["},  # a malformed host (urlsplit's ValueError)
+        {"working_hours": {"start": "09:00", "end": "10:00", "timezone": "America"}},  # a folder
         {"working_hours": {"start": "9", "end": "x"}},
         {"working_hours": {"start": "09:00", "end": "10:00", "timezone": "Mars/Base"}},
         {"outgoing": "yes"},

@@ -41,7 +41,14 @@ def test_urls_must_be_http_or_https():
         "https://example.com/about",
     )
     assert cd.clean_url("HTTP://Example.com/X")[1] == "http://example.com/X"
-    for bad in ["javascript:alert(1)", "ftp://example.com", "http://", "file:///etc/passwd"]:
+    for bad in [
+        "javascript:alert(1)",
+        "ftp://example.com",
+        "http://",
+        "file:///etc/passwd",
+        "http://[",
+        "https://[::1/x",
+    ]:
         with pytest.raises(ValidationError):
             cd.clean_url(bad)
 

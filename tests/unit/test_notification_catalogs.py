@@ -97,6 +97,7 @@ def test_every_text_translated_at_runtime_was_extracted(monkeypatch: pytest.Monk
             "case": "Q",
         },
         "history.created": {"notify": ["b"], "category": "K", "parent": "P", "files": ["f"]},
+        "report.generated": {"user": "b", "file_name": "f.xlsx"},
     }
     for name, data in facts.items():
         entity = {"task.assigned": task, "history.created": entry}.get(name)

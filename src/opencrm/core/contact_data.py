@@ -125,7 +125,10 @@ def clean_url(value: str, field: str = "website") -> tuple[str, str]:
     text = value.strip()
     if "://" not in text and re.match(r"^[\w.-]+\.[a-z]{2,}(/.*)?$", text, re.IGNORECASE):
         text = "https://" + text
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # a malformed host, such as "http://["
+        raise ValidationError({field: "must be an http(s) URL"}) from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise ValidationError({field: "must be an http(s) URL"})
     if any(c.isspace() for c in text) or has_control(text):

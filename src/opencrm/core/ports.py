@@ -30,6 +30,8 @@ from opencrm.core.invoice_ports import (
 from opencrm.core.jobs import Job, JobResult, JobStatus
 from opencrm.core.permissions import ActivityScope, ContactScope, DealScope
 from opencrm.core.query import ContactFilter, Cursor, PageRequest
+from opencrm.core.reports._query import ReportQueries
+from opencrm.core.reports._stored import GeneratedReportRepository
 from opencrm.core.voip_ports import VoipRepository
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "ContactRepository",
     "CustomFieldRepository",
     "FileStore",
+    "GeneratedReportRepository",
     "HistoryRepository",
     "ImportStore",
     "JobRepository",
@@ -50,6 +53,7 @@ __all__ = [
     "Message",
     "Notifier",
     "OpportunityRepository",
+    "ReportQueries",
     "SettingsRepository",
     "StageRepository",
     "StoredFile",
@@ -275,6 +279,8 @@ class UnitOfWork(Protocol):
     jobs: JobRepository
     contact_bulk: ContactBulkRepository
     imports: ImportStore
+    report_queries: ReportQueries
+    generated_reports: GeneratedReportRepository
 
     def __enter__(self) -> Self: ...
 

@@ -1,5 +1,5 @@
 """File formats in and out of opencrm: streaming CSV and XLSX readers for imports, CSV, XLSX
-and ZIP writers for exports.
+and ZIP writers for exports, reports as .xlsx with charts and as JSON.
 
 The core never imports this package: a reader is handed to ``session.imports.run`` as an
 iterable of rows, and exports read through the session services.

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from opencrm.core.fields import FieldType
     from opencrm.core.jobs import Job
     from opencrm.core.ports import Message, UnitOfWork
+    from opencrm.core.reports import Report
     from opencrm.core.telephony import Telephony
     from opencrm.crm import CRM
 
@@ -40,6 +41,21 @@ def opencrm_register_field_types(crm: CRM) -> Sequence[FieldType]:
 
     :param crm: the CRM being opened.
     :return: field type instances (may be empty).
+    """
+    raise NotImplementedError  # a specification: pluggy calls the implementations
+
+
+@hookspec
+def opencrm_register_reports(crm: CRM) -> Sequence[type[Report]]:
+    """Return report types to add to the CRM's report registry.
+
+    Each item is a :class:`opencrm.core.reports.Report` subclass with a unique ``name``, a
+    ``title``, the ``periods`` it offers and a ``build(ctx)`` that returns tables made from
+    ``ctx.aggregate(...)`` queries. The ten built-in reports are registered this way too and
+    come first; a name registered twice stops ``CRM.open`` with an error.
+
+    :param crm: the CRM being opened.
+    :return: report classes (may be empty).
     """
     raise NotImplementedError  # a specification: pluggy calls the implementations
 

@@ -18,6 +18,7 @@ BUILTIN_PLUGINS = (
     "opencrm.plugins.builtin.audit",
     "opencrm.plugins.builtin.notifications",
     "opencrm.plugins.builtin.twilio_telephony",
+    "opencrm.plugins.builtin.reports",
 )
 
 

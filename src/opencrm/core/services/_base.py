@@ -66,6 +66,10 @@ class Context:
     after_commit: Callable[[Callable[[], None]], None] = _run_now
     #: The CRM's :class:`~opencrm.core.jobs.JobRunner` (kinds, hand-off, runs).
     jobs: Any = None
+    #: The report types (a ``ReportRegistry``, filled by ``opencrm_register_reports``) and
+    #: the renderer that writes a report result as .xlsx bytes (injected by the CRM).
+    reports: Any = None
+    report_xlsx: Callable[[Any], bytes] | None = None
 
 
 @attrs.define
@@ -76,6 +80,8 @@ class Tx:
     actor: User
     now: dt.datetime
     events: list[Event] = attrs.field(factory=list)
+    #: The cursor secret when it came with the transaction's first read (see Service._tx).
+    cursor_secret: str | None = None
 
     def emit(
         self,
@@ -107,14 +113,17 @@ class Tx:
     def cursor_key(self, list_name: str) -> CursorKey:
         """Signs and opens the cursors of ``list_name``, with the database's cursor secret
         (made on first use if a migration did not make it)."""
-        secret = self.uow.settings.get(CURSOR_SECRET_KEY)
+        secret = self.cursor_secret or self.uow.settings.get(CURSOR_SECRET_KEY)
         if not secret:
             secret = self.uow.settings.add_if_missing(CURSOR_SECRET_KEY, secrets.token_hex(32))
         return CursorKey(bytes.fromhex(secret), list_name)
 
 
 def load_module_access(uow: UnitOfWork) -> ModuleAccess:
-    raw = uow.settings.get(MODULE_ACCESS_KEY)
+    return _module_access(uow.settings.get(MODULE_ACCESS_KEY))
+
+
+def _module_access(raw: Any) -> ModuleAccess:
     if not raw:
         return ModuleAccess()
     return ModuleAccess(
@@ -148,9 +157,15 @@ class Service:
         ctx = self._ctx
         uow = ctx.new_uow(write)
         with uow:
-            if not self._actor.crm_admin and not load_module_access(uow).allows(self._actor):
-                raise PermissionDenied("this user may not use the CRM")
-            tx = Tx(uow, self._actor, ctx.clock())
+            secret = None
+            if not self._actor.crm_admin:
+                # One read for the access check and the cursor secret a list page signs
+                # its cursors with: one round trip less per page.
+                stored = uow.settings.get_many((MODULE_ACCESS_KEY, CURSOR_SECRET_KEY))
+                if not _module_access(stored.get(MODULE_ACCESS_KEY)).allows(self._actor):
+                    raise PermissionDenied("this user may not use the CRM")
+                secret = stored.get(CURSOR_SECRET_KEY)
+            tx = Tx(uow, self._actor, ctx.clock(), cursor_secret=secret)
             yield tx
             if tx.events:
                 ctx.hook.opencrm_before_commit(crm=ctx.crm, uow=uow, events=tuple(tx.events))

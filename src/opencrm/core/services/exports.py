@@ -115,6 +115,10 @@ class ExportService:
         its result file is the export. Filters are checked now, so a bad one is a
         ValidationError here rather than a failed job."""
         check_export(entity, format)
+        paged = sorted({"limit", "after"} & set(filters))
+        if paged:
+            # The list's paging, not a filter: an export holds the whole list.
+            raise ValidationError(dict.fromkeys(paged, "is not a filter of an export"))
         paging: dict[str, Any] = {} if sort is None else {"sort": sort}
         getattr(self._session, entity).list(limit=1, **paging, **filters)
         params = {

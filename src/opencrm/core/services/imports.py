@@ -144,6 +144,11 @@ class ImportService:
             ) from None
         if not isinstance(tag_separator, str) or not tag_separator:
             raise ValidationError({"tag_separator": "must be a non-empty string"})
+        for name, hook in (("progress", progress), ("should_stop", should_stop)):
+            if hook is not None and not callable(hook):
+                raise ValidationError({name: "must be a function or None"})
+        if isinstance(rows, str | bytes | Mapping) or not isinstance(rows, Iterable):
+            raise ValidationError({"rows": "must be a reader of opencrm.io or rows of SourceRow"})
         columns = getattr(rows, "columns", None)
         ours = isinstance(mapping, str) and mapping == EXPORT_MAPPING
         if ours:
@@ -487,6 +492,9 @@ def _chunks_of(file: bytes | IO[bytes]) -> Iterator[bytes]:
 def _batches(rows: Iterator[SourceRow], size: int) -> Iterator[list[SourceRow]]:
     batch: list[SourceRow] = []
     for row in rows:
+        if not isinstance(row, SourceRow):
+            # Checked before the batch is written: what earlier batches committed stays.
+            raise ValidationError({"rows": f"holds a {type(row).__name__}, not a SourceRow"})
         batch.append(row)
         if len(batch) >= size:
             yield batch

@@ -15,6 +15,7 @@ import attrs
 from opencrm.core._inputs import clean_id
 from opencrm.core.jobs import JOB_SORTS, Job, JobStatus, user_snapshot
 from opencrm.core.query import DEFAULT_PAGE_SIZE, Page, PageRequest
+from opencrm.core.services import _records as rec
 from opencrm.core.services._base import Service, Tx
 from opencrm.core.services._files import discard_files, require_store
 from opencrm.errors import Conflict, NotFound, ValidationError
@@ -90,8 +91,8 @@ class JobService:
         """One page of jobs, newest first: the user's own; an admin's list holds everyone's
         unless ``owner`` names one user (for others ``owner`` may only be themselves)."""
         page = PageRequest.build(sort, limit, after, JOB_SORTS)
-        if owner is not None and (not isinstance(owner, str) or not owner):
-            raise ValidationError({"owner": "must be a user id"})
+        if owner is not None:
+            owner = rec.user_id(owner, "owner")  # no NUL: PostgreSQL refuses it in text
         with self._s._tx(write=False) as tx:
             actor = tx.actor
             if not actor.crm_admin:

@@ -21,6 +21,13 @@ from opencrm.core.entities.lists import (
 from opencrm.core.fields import FIELD_ENTITY_TYPES
 from opencrm.core.permissions import require_admin
 from opencrm.core.query import limit_problem
+from opencrm.core.regional import (
+    LOCALE_KEY,
+    TIME_ZONE_KEY,
+    Regional,
+    clean_locale,
+    clean_time_zone,
+)
 from opencrm.core.services._base import MODULE_ACCESS_KEY, Service, Tx
 from opencrm.core.services._records import mapping_of
 from opencrm.core.users import ModuleAccess
@@ -381,6 +388,43 @@ class SettingsService:
                 entity_id=MODULE_ACCESS_KEY,
                 data={"key": MODULE_ACCESS_KEY, "before": before, "after": value},
             )
+
+    def regional(self) -> Regional:
+        """The CRM's locale and time zone: reports are written in the locale (dates, month
+        names, the first day of the week) and read their periods in the time zone."""
+        with self._s._tx(write=False) as tx:
+            return Regional.from_settings(tx.uow.settings.get_many([LOCALE_KEY, TIME_ZONE_KEY]))
+
+    def set_regional(self, *, locale: str | None = None, time_zone: str | None = None) -> Regional:
+        """Change the CRM's ``locale`` (``en_US``, ``de_DE``...) and/or ``time_zone`` (IANA,
+        such as ``Europe/Berlin``); admins only."""
+        changes: dict[str, str] = {}
+        errors: dict[str, str] = {}
+        for key, value, clean in (
+            (LOCALE_KEY, locale, clean_locale),
+            (TIME_ZONE_KEY, time_zone, clean_time_zone),
+        ):
+            if value is None:
+                continue
+            try:
+                changes[key] = clean(value)
+            except ValidationError as exc:
+                errors.update(exc.errors)
+        if errors:
+            raise ValidationError(errors)
+        with self._s._tx() as tx:
+            require_admin(tx.actor, "change settings")
+            for key, value in changes.items():
+                before = tx.uow.settings.get(key)
+                if before == value:
+                    continue
+                tx.uow.settings.set(key, value)
+                tx.emit(
+                    "setting.updated",
+                    entity_id=key,
+                    data={"key": key, "before": before, "after": value},
+                )
+            return Regional.from_settings(tx.uow.settings.get_many([LOCALE_KEY, TIME_ZONE_KEY]))
 
     def get(self, key: str) -> Any:
         """A stored setting (admin only: settings will hold keys and credentials). ``key``

@@ -12,7 +12,7 @@ import datetime as dt
 import zoneinfo
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import attrs
 
@@ -92,19 +92,27 @@ def _count(value: object, field: str, maximum: int) -> int:
 
 def _audio(value: object, field: str) -> str:
     url = _text(value, field, 1000)
-    if url and urlsplit(url).scheme not in ("http", "https"):
-        raise ValidationError({field: "must be an http(s) URL of an audio file"})
+    problem = "must be an http(s) URL of an audio file"
+    if url and _split(url, field, problem).scheme not in ("http", "https"):
+        raise ValidationError({field: problem})
     return url
 
 
 def _public_url(value: object) -> str:
     url = _text(value, "public_url", 900, required=True).rstrip("/")
-    parts = urlsplit(url)
+    problem = "must be the http(s) URL the API is reached at, without a query"
+    parts = _split(url, "public_url", problem)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
-        raise ValidationError(
-            {"public_url": "must be the http(s) URL the API is reached at, without a query"}
-        )
+        raise ValidationError({"public_url": problem})
     return url
+
+
+def _split(url: str, field: str, problem: str) -> SplitResult:
+    """``url`` in parts; a malformed host ("http://[") is the caller's ValidationError."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        raise ValidationError({field: problem}) from None
 
 
 def _clock(value: object, field: str) -> str:
@@ -134,7 +142,7 @@ def _hours(value: object) -> WorkingHours | None:
         if not isinstance(zone, str) or len(zone) > 64:
             raise ValueError(zone)
         zoneinfo.ZoneInfo(zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "America", a folder
         raise ValidationError({"working_hours.timezone": "not a time zone name"}) from None
     if start == end:
         raise ValidationError({"working_hours": "start and end must differ"})

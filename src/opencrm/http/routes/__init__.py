@@ -15,6 +15,7 @@ from opencrm.http.routes import (
     jobs,
     lists,
     products,
+    reports,
     settings,
     taxes,
     voip,
@@ -39,4 +40,5 @@ ROUTES: tuple[Route, ...] = (
     *voip.ROUTES,
     *jobs.ROUTES,
     *imports.ROUTES,
+    *reports.ROUTES,
 )

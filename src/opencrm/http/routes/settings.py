@@ -9,6 +9,7 @@ import attrs
 
 from opencrm.core.entities.lists import CustomField
 from opencrm.core.events import AuditEntry
+from opencrm.core.regional import Regional
 from opencrm.core.users import ModuleAccess
 from opencrm.errors import NotFound
 from opencrm.http._api import Call, Items, Route
@@ -125,6 +126,22 @@ def get_audit_trail(c: Call) -> Any:
     return c.s.settings.audit_trail(**given(c.query))
 
 
+@attrs.frozen(kw_only=True)
+class RegionalPatch:
+    """The CRM's locale (``de_DE``) and/or IANA time zone (``Europe/Berlin``)."""
+
+    locale: str = UNSET
+    time_zone: str = UNSET
+
+
+def get_regional(c: Call) -> Regional:
+    return c.s.settings.regional()  # type: ignore[no-any-return]
+
+
+def set_regional(c: Call) -> Regional:
+    return c.s.settings.set_regional(**c.args())  # type: ignore[no-any-return]
+
+
 ONE_FIELD = "/custom-fields/{field_id}"
 MODULE_ACCESS = "/settings/module-access"
 
@@ -222,5 +239,25 @@ ROUTES = [
         query=AuditQuery,
         returns=Items(AuditEntry),
         exposes=("settings.audit_trail",),
+    ),
+    Route(
+        method="GET",
+        path="/settings/regional",
+        handler=get_regional,
+        summary="The CRM's locale and time zone (reports use them)",
+        tag=SETTINGS,
+        returns=Regional,
+        exposes=("settings.regional",),
+    ),
+    Route(
+        method="PATCH",
+        path="/settings/regional",
+        handler=set_regional,
+        summary="Change the CRM's locale and/or time zone (admins)",
+        tag=SETTINGS,
+        body=RegionalPatch,
+        returns=Regional,
+        current=get_regional,
+        exposes=("settings.set_regional",),
     ),
 ]

@@ -15,6 +15,7 @@ Reacts in ``opencrm_event_committed`` (so never for a rolled-back change) to
 - ``job.finished``: the job's owner (who is also the event's actor): "your export is ready"
   for an export or full export that succeeded, "your import has finished" with its counts for
   an import that succeeded, else "your job has ended" with its status and error.
+- ``report.generated``: the user who generated the report (it is ready to download).
 
 Recipients come from the CRM's user directory; users without an e-mail address and the actor
 are skipped, and so is everything when the CRM has no directory. Each recipient gets a message
@@ -296,6 +297,8 @@ def opencrm_event_committed(crm: CRM, event: Event) -> None:
         return
     if event.name == "job.finished":
         _job_finished(crm, event)
+    if event.name == "report.generated":
+        _report_ready(crm, event)
         return
     found = _EVENTS.get(event.name)
     if found is None or crm.directory is None:
@@ -391,6 +394,36 @@ def _job_finished(crm: CRM, event: Event) -> None:
             _facts(lang, [(gettext_noop("Error: {error}"), "error", error)]),
         ]
     crm.notify(_wrap(lang, user, subject, body))
+
+
+def _report_ready(crm: CRM, event: Event) -> None:
+    """A ``report.generated``: tell the user who generated it that the file is ready (the
+    one notification that goes to the actor: generation may run in the background)."""
+    if crm.directory is None:
+        return
+    user = crm.directory.get(str(event.data.get("user") or event.actor_id))
+    if user is None or not user.email:
+        return
+    lang = _language(user.language)
+    values = {
+        "name": _name(event.entity),
+        "file": _text(event.data, "file_name"),
+        "date": _when(event.at, lang),
+    }
+    crm.notify(
+        _wrap(
+            lang,
+            user,
+            translate("Your report {name} is ready", lang).format(**values),
+            [
+                translate(
+                    "The report {name} you generated on {date} is ready: {file}. "
+                    "Download it from your generated reports.",
+                    lang,
+                ).format(**values)
+            ],
+        )
+    )
 
 
 def task_reminder_mail(task: Task, category: str, user: User, *, contact: str = "") -> Message:

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-from collections import defaultdict
+import functools
 from collections.abc import Sequence
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
 from moneyed import Money
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Integer,
     Row,
+    String,
     Table,
     bindparam,
     delete,
@@ -36,11 +39,19 @@ from sqlalchemy import (
 
 from opencrm.core.currencies import get_currency
 from opencrm.core.deals_query import CaseFilter, OpportunityFilter
+from opencrm.core.entities._trusted import trusted_builder
 from opencrm.core.entities.deals import BidType, Case, Opportunity
 from opencrm.core.entities.lists import Stage, StageType
 from opencrm.core.permissions import DealScope
 from opencrm.core.query import Cursor, PageRequest
-from opencrm.storage.sqlalchemy.paging import after_cursor, next_cursor
+from opencrm.storage.sqlalchemy._related import (
+    PAGE_ID,
+    decoded,
+    json_array_of,
+    json_record,
+    rows_of_page,
+)
+from opencrm.storage.sqlalchemy.paging import after_bound, after_cursor, after_params, next_cursor
 from opencrm.storage.sqlalchemy.repositories import (
     SqlStageRepository,
     has_custom_values,
@@ -76,20 +87,44 @@ def _key(title: str) -> str:
     return " ".join(title.split()).casefold()
 
 
-def _link_statements(entity_type: str, members: Table, access: Table, fk: str) -> dict[str, Any]:
-    """Built once: the ids arrive as one expanding parameter, so loading a page costs no
-    statement construction and hits SQLAlchemy's compiled cache directly."""
-    ids: Any = bindparam("ids", expanding=True)
-    return {
-        "members": select(members.c[fk], members.c.contact_id).where(members.c[fk].in_(ids)),
-        "access": select(access.c[fk], access.c.user_id).where(access.c[fk].in_(ids)),
-        "tags": select(entity_tags.c.entity_id, tags.c.title)
-        .join(tags, tags.c.id == entity_tags.c.tag_id)
-        .where(entity_tags.c.entity_type == entity_type, entity_tags.c.entity_id.in_(ids)),
-        "custom": select(
-            custom_values.c.field_id, custom_values.c.entity_id, custom_values.c.value
-        ).where(custom_values.c.entity_type == entity_type, custom_values.c.entity_id.in_(ids)),
-    }
+@functools.cache
+def _related_record(
+    dialect: str, table: Table, entity_type: str, members: Table, access: Table, fk: str
+) -> Any:
+    """The column ``related`` of a SELECT from ``table``: the JSON array [member contact
+    ids, access list user ids, tag titles, custom values as [field id, value]] (see
+    :mod:`~opencrm.storage.sqlalchemy._related`). Built once per record type and dialect."""
+    record_id = table.c.id
+    return json_record(
+        dialect,
+        "related",
+        [
+            json_array_of(dialect, [members.c.contact_id], members.c[fk] == record_id),
+            json_array_of(dialect, [access.c.user_id], access.c[fk] == record_id),
+            json_array_of(
+                dialect,
+                [tags.c.title],
+                entity_tags.c.entity_type == entity_type,
+                entity_tags.c.entity_id == record_id,
+                source=entity_tags.join(tags, tags.c.id == entity_tags.c.tag_id),
+            ),
+            json_array_of(
+                dialect,
+                [custom_values.c.field_id, custom_values.c.value],
+                custom_values.c.entity_type == entity_type,
+                custom_values.c.entity_id == record_id,
+            ),
+        ],
+    )
+
+
+# Stored rows were checked when written: entities are built without their converters
+# (the related arrays arrive in their final form, see _build).
+_new_opportunity = trusted_builder(Opportunity)
+_new_case = trusted_builder(Case)
+_BID_TYPE = {b.value: b for b in BidType}
+_NO_CUSTOM: Any = MappingProxyType({})
+_NOTHING: frozenset[Any] = frozenset()
 
 
 class _LinkedRecords(Generic[T]):
@@ -101,12 +136,14 @@ class _LinkedRecords(Generic[T]):
     access: Table
     fk: str  # the link tables' column naming the record
 
-    #: The batch loaders of ``_build``, built once per record type (see ``_link_statements``).
-    _stmts: dict[str, Any]
-
     def __init__(self, conn: Connection) -> None:
         self._c = conn
         self._dialect = conn.dialect.name
+
+    def _related(self, dialect: str) -> Any:
+        return _related_record(
+            dialect, self.table, self.entity_type, self.members, self.access, self.fk
+        )
 
     # --- writing ------------------------------------------------------------------------
 
@@ -202,53 +239,40 @@ class _LinkedRecords(Generic[T]):
     # --- reading ------------------------------------------------------------------------
 
     def get(self, record_id: int) -> T | None:
-        rows = self._c.execute(select(self.table).where(self.table.c.id == record_id)).all()
-        built = self._build(rows)
+        query = select(self.table, self._related(self._dialect)).where(self.table.c.id == record_id)
+        built = self._build(self._c.execute(query).all())
         return built[0] if built else None
 
     def _build(self, rows: Sequence[Row[Any]]) -> builtins.list[T]:
-        if not rows:
-            return []
-        params = {"ids": [r.id for r in rows]}
-        c = self._c
-        members: dict[int, set[int]] = defaultdict(set)
-        stmts = self._stmts
-        for rid, cid in c.execute(stmts["members"], params):
-            members[rid].add(cid)
-        access: dict[int, set[str]] = defaultdict(set)
-        for rid, uid in c.execute(stmts["access"], params):
-            access[rid].add(uid)
-        titles: dict[int, set[str]] = defaultdict(set)
-        for rid, title in c.execute(stmts["tags"], params):
-            titles[rid].add(title)
-        custom: dict[int, dict[int, str]] = defaultdict(dict)
-        for fid, rid, value in c.execute(stmts["custom"], params):
-            custom[rid][fid] = value
-        return [
-            self._from_row(
-                r,
-                {
-                    "members": frozenset(members[r.id]),
-                    "access_list": frozenset(access[r.id]),
-                    "tags": frozenset(titles[r.id]),
-                    "custom": custom[r.id],
-                },
+        """Records from rows carrying their ``related`` column (see :func:`_related_record`)."""
+        out = []
+        for r in rows:
+            members, access, titles, custom = decoded(r.related)
+            out.append(
+                self._from_row(
+                    r,
+                    {
+                        "members": frozenset(members) if members else _NOTHING,
+                        "access_list": frozenset(access) if access else _NOTHING,
+                        "tags": frozenset(titles) if titles else _NOTHING,
+                        "custom": MappingProxyType(dict(custom)) if custom else _NO_CUSTOM,
+                    },
+                )
             )
-            for r in rows
-        ]
+        return out
 
     def _visible(self, scope: DealScope) -> builtins.list[ColumnElement[bool]]:
-        if scope.everything:
-            return []
+        return [] if scope.everything else [self._visible_to(scope.user_id)]
+
+    @classmethod
+    def _visible_to(cls, user_id: Any) -> ColumnElement[bool]:
+        """Records the user ``user_id`` (a value or a bound parameter) may read."""
         on_list = (
             select(literal(1))
-            .where(
-                self.access.c[self.fk] == self.table.c.id,
-                self.access.c.user_id == scope.user_id,
-            )
+            .where(cls.access.c[cls.fk] == cls.table.c.id, cls.access.c.user_id == user_id)
             .offset(0)  # one probe per restricted row, never a hash of the whole list
         )
-        return [or_(self.table.c.restricted == false(), on_list.exists())]
+        return or_(cls.table.c.restricted == false(), on_list.exists())
 
     def _text(self, raw: str) -> ColumnElement[bool]:
         """Titles containing the text (starting with it, for one or two characters)."""
@@ -286,12 +310,19 @@ class _LinkedRecords(Generic[T]):
         conds: builtins.list[ColumnElement[bool]],
         page: PageRequest,
     ) -> tuple[builtins.list[T], Cursor | None]:
-        query = select(self.table, *keys).select_from(source).where(*conds)
+        query = select(self.table.c.id.label(PAGE_ID), *keys).select_from(source).where(*conds)
         after = after_cursor(keys, page)
         if after is not None:
             query = query.where(after)
         order = [k.desc() if page.descending else k.asc() for k in keys]
-        rows = self._c.execute(query.order_by(*order).limit(page.limit + 1)).all()
+        query = rows_of_page(
+            self.table,
+            query.order_by(*order).limit(page.limit + 1),
+            keys,
+            self._related(self._dialect),
+            descending=page.descending,
+        )
+        rows = self._c.execute(query).all()
         more = len(rows) > page.limit
         rows = rows[: page.limit]
         return self._build(rows), next_cursor(rows[-1] if more and rows else None, keys, page)
@@ -328,7 +359,6 @@ class SqlOpportunityRepository(_LinkedRecords[Opportunity]):
     members = opportunity_members
     access = opportunity_access
     fk = "opportunity_id"
-    _stmts = _link_statements(entity_type, members, access, fk)
 
     def _row(self, record: Opportunity) -> dict[str, Any]:
         budget = record.budget
@@ -360,13 +390,13 @@ class SqlOpportunityRepository(_LinkedRecords[Opportunity]):
     def _from_row(self, r: Row[Any], links: dict[str, Any]) -> Opportunity:
         unit = Decimal(1).scaleb(-_minor_units(r.currency))
         amount = (Decimal(r.budget_minor) * unit).quantize(unit)  # 0 reads as 0.00, not 0E-2
-        return Opportunity(
+        return _new_opportunity(
             id=r.id,
             title=r.title,
             description=r.description,
             contact_id=r.contact_id,
             budget=Money(amount, r.currency),
-            bid_type=BidType(r.bid_type),
+            bid_type=_BID_TYPE[r.bid_type],
             period_count=r.period_count,
             expected_close=r.expected_close,
             actual_close=r.actual_close,
@@ -385,26 +415,43 @@ class SqlOpportunityRepository(_LinkedRecords[Opportunity]):
     def list(
         self, scope: DealScope, where: OpportunityFilter, page: PageRequest
     ) -> tuple[Sequence[Opportunity], Cursor | None]:
+        if where == _UNFILTERED:
+            # The plain list: its statement is built once per sort and shape, the user,
+            # the page size and the cursor's values are parameters.
+            query, keys = _unfiltered_page(
+                self._dialect, page.sort, page.descending, page.after is not None, scope.everything
+            )
+            params = {_READER: scope.user_id, _PAGE_SIZE: page.limit + 1}
+            rows = self._c.execute(query, params | after_params(keys, page)).all()
+            more = len(rows) > page.limit
+            rows = rows[: page.limit]
+            last = rows[-1] if more and rows else None
+            return self._build(rows), next_cursor(last, keys, page)
+        keys, source = self._sort_keys(page.sort)
+        conds = self._visible(scope) + self._conditions(where)
+        return self._page(keys, source, conds, page)
+
+    @staticmethod
+    def _sort_keys(sort: str) -> tuple[builtins.list[Any], Any]:
         t = opportunities
         source: Any = t
         keys: builtins.list[Any]
-        if page.sort == "title":
+        if sort == "title":
             keys = [t.c.title_key.label("k_title")]
-        elif page.sort == "responsible":
+        elif sort == "responsible":
             keys = [t.c.responsible.label("k_responsible")]
-        elif page.sort == "stage":
+        elif sort == "stage":
             stage = opportunity_stages.alias("sort_stage")
             source = t.join(stage, stage.c.id == t.c.stage_id)
             keys = [stage.c.sort_order.label("k_stage")]
-        elif page.sort == "value":
+        elif sort == "value":
             keys = [t.c.value_key.label("k_value")]
-        elif page.sort == "expected_close":
+        elif sort == "expected_close":
             keys = [func.coalesce(t.c.expected_close, literal(_NO_DATE)).label("k_expected")]
         else:
             keys = [t.c.created_at.label("k_created")]
         keys.append(t.c.id.label("k_id"))
-        conds = self._visible(scope) + self._conditions(where)
-        return self._page(keys, source, conds, page)
+        return keys, source
 
     def count(self, scope: DealScope, where: OpportunityFilter) -> int:
         return self._count(scope, self._conditions(where))
@@ -437,6 +484,38 @@ class SqlOpportunityRepository(_LinkedRecords[Opportunity]):
         return conds
 
 
+_UNFILTERED = OpportunityFilter()
+#: The execution parameters of an unfiltered page: the reading user and the rows to fetch.
+_READER = "reader_id"
+_PAGE_SIZE = "page_size"
+
+
+@functools.cache
+def _unfiltered_page(
+    dialect: str, sort: str, descending: bool, after: bool, everything: bool
+) -> tuple[Any, builtins.list[Any]]:
+    """The statement of an unfiltered opportunity page and its sort keys, built once per
+    shape (the same SQL as a filtered page with no filter)."""
+    repo = SqlOpportunityRepository
+    keys, source = repo._sort_keys(sort)
+    reader = bindparam(_READER, type_=String())
+    conds = [] if everything else [repo._visible_to(reader)]
+    if after:
+        conds.append(after_bound(keys, descending=descending))
+    order = [k.desc() if descending else k.asc() for k in keys]
+    page = (
+        select(opportunities.c.id.label(PAGE_ID), *keys)
+        .select_from(source)
+        .where(*conds)
+        .order_by(*order)
+        .limit(bindparam(_PAGE_SIZE, type_=Integer()))
+    )
+    related = _related_record(
+        dialect, opportunities, repo.entity_type, repo.members, repo.access, repo.fk
+    )
+    return rows_of_page(opportunities, page, keys, related, descending=descending), keys
+
+
 # --- cases --------------------------------------------------------------------------------
 
 
@@ -446,7 +525,6 @@ class SqlCaseRepository(_LinkedRecords[Case]):
     members = case_members
     access = case_access
     fk = "case_id"
-    _stmts = _link_statements(entity_type, members, access, fk)
 
     def _row(self, record: Case) -> dict[str, Any]:
         return {
@@ -461,7 +539,7 @@ class SqlCaseRepository(_LinkedRecords[Case]):
         }
 
     def _from_row(self, r: Row[Any], links: dict[str, Any]) -> Case:
-        return Case(
+        return _new_case(
             id=r.id,
             title=r.title,
             closed=bool(r.closed),

@@ -623,12 +623,7 @@ class SqlInvoiceRepository:
         ids = [r.id for r in rows]
         lines: dict[int, builtins.list[InvoiceLine]] = defaultdict(builtins.list)
         currency_of = {r.id: r.currency for r in rows}
-        query = (
-            select(invoice_lines)
-            .where(invoice_lines.c.invoice_id.in_(ids))
-            .order_by(invoice_lines.c.invoice_id, invoice_lines.c.position)
-        )
-        for ln in self._c.execute(query):
+        for ln in self._c.execute(_LINES_OF, {"ids": ids}):
             lines[ln.invoice_id].append(_line_of(ln._mapping, ln.id, currency_of[ln.invoice_id]))
         out = []
         for r in rows:
@@ -637,6 +632,11 @@ class SqlInvoiceRepository:
 
 
 # Built once: executed with parameters, they cost no statement construction per call.
+_LINES_OF = (
+    select(invoice_lines)
+    .where(invoice_lines.c.invoice_id.in_(bindparam("ids", expanding=True)))
+    .order_by(invoice_lines.c.invoice_id, invoice_lines.c.position)
+)
 _NEXT_NUMBER = (
     update(invoice_numbering)
     .where(invoice_numbering.c.name == _SERIES, invoice_numbering.c.automatic)

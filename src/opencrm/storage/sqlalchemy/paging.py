@@ -12,13 +12,23 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Date, Integer, Row, String, literal, tuple_
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Date,
+    Integer,
+    Row,
+    String,
+    bindparam,
+    literal,
+    tuple_,
+)
 
 from opencrm.core.query import Cursor, PageRequest
 from opencrm.errors import ValidationError
 from opencrm.storage.sqlalchemy.types import UTCDateTime
 
-__all__ = ["after_cursor", "next_cursor"]
+__all__ = ["after_bound", "after_cursor", "after_params", "next_cursor"]
 
 
 def fits(value: object, key: Any) -> bool:
@@ -45,16 +55,39 @@ def fits(value: object, key: Any) -> bool:
     return isinstance(value, str) and isinstance(kind, String)
 
 
+def _checked(keys: Sequence[Any], page: PageRequest) -> tuple[Any, ...]:
+    assert page.after is not None
+    values = page.after.values
+    if len(values) != len(keys) or not all(fits(v, k) for v, k in zip(values, keys, strict=True)):
+        raise ValidationError({"after": "is not a cursor of this list and sort"})
+    return values
+
+
 def after_cursor(keys: Sequence[Any], page: PageRequest) -> ColumnElement[bool] | None:
     """The rows after ``page.after`` in the order of ``keys``; None without a cursor."""
     if page.after is None:
         return None
-    values = page.after.values
-    if len(values) != len(keys) or not all(fits(v, k) for v, k in zip(values, keys, strict=True)):
-        raise ValidationError({"after": "is not a cursor of this list and sort"})
+    values = _checked(keys, page)
     bound = tuple_(*[literal(v, type_=k.type) for v, k in zip(values, keys, strict=True)])
     row_keys = tuple_(*keys)
     return row_keys < bound if page.descending else row_keys > bound
+
+
+def after_bound(keys: Sequence[Any], *, descending: bool) -> ColumnElement[bool]:
+    """The rows after the cursor in the order of ``keys``, the cursor's values left as the
+    execution parameters ``after_0``, ``after_1``...: for a statement built once and run
+    with :func:`after_params`."""
+    bound = tuple_(*[bindparam(f"after_{n}", type_=k.type) for n, k in enumerate(keys)])
+    row_keys = tuple_(*keys)
+    return row_keys < bound if descending else row_keys > bound
+
+
+def after_params(keys: Sequence[Any], page: PageRequest) -> dict[str, Any]:
+    """The execution parameters of :func:`after_bound` for ``page.after``, checked as
+    :func:`after_cursor` checks them; empty without a cursor."""
+    if page.after is None:
+        return {}
+    return {f"after_{n}": v for n, v in enumerate(_checked(keys, page))}
 
 
 def next_cursor(last: Row[Any] | None, keys: Sequence[Any], page: PageRequest) -> Cursor | None:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import builtins
-from collections import defaultdict
+import functools
+import json
 from collections.abc import Iterable, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import attrs
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Integer,
     Row,
+    String,
     and_,
     bindparam,
     delete,
@@ -28,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from opencrm.core.entities._trusted import trusted_builder
 from opencrm.core.entities.contacts import (
     Access,
     Address,
@@ -49,7 +54,14 @@ from opencrm.core.events import AuditEntry, Event
 from opencrm.core.matching import company_key, person_key
 from opencrm.core.permissions import ContactScope
 from opencrm.core.query import ContactFilter, Cursor, PageRequest
-from opencrm.storage.sqlalchemy.paging import after_cursor, next_cursor
+from opencrm.storage.sqlalchemy._related import (
+    PAGE_ID,
+    decoded,
+    json_array_of,
+    json_record,
+    rows_of_page,
+)
+from opencrm.storage.sqlalchemy.paging import after_bound, after_cursor, after_params, next_cursor
 from opencrm.storage.sqlalchemy.tables import (
     audit_log,
     contact_infos,
@@ -261,7 +273,7 @@ class SqlContactRepository:
         ids = list(dict.fromkeys(contact_ids))
         if not ids:
             return []
-        rows = self._c.execute(select(contacts).where(contacts.c.id.in_(ids))).all()
+        rows = self._c.execute(_contacts_by_id(self._dialect), {"ids": ids}).all()
         by_id = {r.id: r for r in rows}
         return self._build([by_id[i] for i in ids if i in by_id])
 
@@ -283,29 +295,54 @@ class SqlContactRepository:
     def list(
         self, scope: ContactScope, where: ContactFilter, page: PageRequest
     ) -> tuple[Sequence[Contact], Cursor | None]:
+        if where == _UNFILTERED:
+            # The plain list, the page most users see most: its statement is built once per
+            # sort and shape, the user, the cursor and the size are parameters.
+            query, keys = _unfiltered_page(
+                self._dialect, page.sort, page.descending, page.after is not None, scope.everything
+            )
+            params = {_READER: scope.user_id, _PAGE_SIZE: page.limit + 1}
+            rows = self._c.execute(query, params | after_params(keys, page)).all()
+        else:
+            keys, query = self._filtered_page(scope, where, page)
+            rows = self._c.execute(query).all()
+        more = len(rows) > page.limit
+        rows = rows[: page.limit]
+        return self._build(rows), next_cursor(rows[-1] if more and rows else None, keys, page)
+
+    def _filtered_page(
+        self, scope: ContactScope, where: ContactFilter, page: PageRequest
+    ) -> tuple[builtins.list[Any], Any]:
         keys, source = self._sort_keys(page.sort, text_search=where.text is not None)
         conds = self._conditions(scope, attrs.evolve(where, text=None))
         after = after_cursor(keys, page)
         if after is not None:
             conds.append(after)
-        query: Any = select(contacts, *keys).select_from(source).where(*conds)
+        page_id = contacts.c.id.label(PAGE_ID)
+        query: Any = select(page_id, *keys).select_from(source).where(*conds)
         order_keys: builtins.list[Any] = keys
         if where.text is not None:
-            # One full-row branch per way of matching, each fetching its rows once (a name
-            # branch served by the trigram index, an e-mail/phone branch by the info index);
-            # the union is small, so sorting it is cheap.
+            # One branch per way of matching, each fetching its rows once (a name branch
+            # served by the trigram index, an e-mail/phone branch by the info index); the
+            # union is small, so sorting it is cheap.
             branches = [
-                select(contacts, *keys).select_from(source).where(*conds, match)
+                select(page_id, *keys).select_from(source).where(*conds, match)
                 for match in self._text_branches(where.text, where.phone_prefix)
             ]
             query = union(*branches).subquery()
             order_keys = [query.c[k.name] for k in keys]
             query = select(query)
         order = [k.desc() if page.descending else k.asc() for k in order_keys]
-        rows = self._c.execute(query.order_by(*order).limit(page.limit + 1)).all()
-        more = len(rows) > page.limit
-        rows = rows[: page.limit]
-        return self._build(rows), next_cursor(rows[-1] if more and rows else None, keys, page)
+        # The page's ids first, then its contacts with their related rows in the same
+        # statement (see rows_of_page).
+        query = rows_of_page(
+            contacts,
+            query.order_by(*order).limit(page.limit + 1),
+            keys,
+            _contact_related(self._dialect),
+            descending=page.descending,
+        )
+        return keys, query
 
     def count(self, scope: ContactScope, where: ContactFilter) -> int:
         filters = self._conditions(ContactScope(everything=True, user_id=scope.user_id), where)
@@ -333,7 +370,8 @@ class SqlContactRepository:
         query = select(public.scalar_subquery() + managed.scalar_subquery())
         return int(self._c.execute(query).scalar_one())
 
-    def _sort_keys(self, sort: str, *, text_search: bool) -> tuple[builtins.list[Any], Any]:
+    @staticmethod
+    def _sort_keys(sort: str, *, text_search: bool) -> tuple[builtins.list[Any], Any]:
         name: Any = contacts.c.sort_name
         if text_search:
             # A text search matches few rows: make the planner start from the matches and
@@ -360,20 +398,7 @@ class SqlContactRepository:
     ) -> builtins.list[ColumnElement[bool]]:
         conds: builtins.list[ColumnElement[bool]] = []
         if not scope.everything:
-            # A correlated EXISTS is one primary-key probe per private row the query actually
-            # visits; ``id IN (SELECT ...)`` made every page first collect all the ids the
-            # user manages (a hash or temp list of ~30,000 ids at 1M contacts).
-            managed = (
-                select(literal(1))
-                .where(
-                    contact_managers.c.contact_id == contacts.c.id,
-                    contact_managers.c.user_id == scope.user_id,
-                )
-                # OFFSET 0 keeps PostgreSQL from turning the probe into a hash of every id
-                # the user manages (built in full before the first row of every page).
-                .offset(0)
-            )
-            conds.append(or_(contacts.c.access != Access.PRIVATE.value, managed.exists()))
+            conds.append(_visible_to(scope.user_id))
         if where.text is not None:
             conds.append(contacts.c.id.in_(self._text_matches(where.text, where.phone_prefix)))
         if where.tags:
@@ -443,48 +468,42 @@ class SqlContactRepository:
         return by_name, contacts.c.id.in_(union(*parts))
 
     def _build(self, rows: Sequence[Row[Any]]) -> builtins.list[Contact]:
-        if not rows:
-            return []
-        ids = {"ids": [r.id for r in rows]}
-        c = self._c
-        managers: dict[int, set[str]] = defaultdict(set)
-        for cid, uid in c.execute(_MANAGERS_OF, ids):
-            managers[cid].add(uid)
-        tag_titles: dict[int, set[str]] = defaultdict(set)
-        for cid, title in c.execute(_TAGS_OF, ids):
-            tag_titles[cid].add(title)
-        infos: dict[int, builtins.list[ContactInfo]] = defaultdict(builtins.list)
-        for iid, cid, itype, category, value, normalized, address, primary in c.execute(
-            _INFOS_OF, ids
-        ):
-            infos[cid].append(
-                ContactInfo(
-                    id=iid,
-                    type=InfoType(itype),
-                    category=category,
-                    value=value,
-                    normalized=normalized,
-                    is_primary=primary,
-                    address=Address(**address) if address else None,
-                )
-            )
-        custom: dict[int, dict[int, str]] = defaultdict(dict)
-        for fid, cid, value in c.execute(_CUSTOM_OF, ids):
-            custom[cid][fid] = value
+        """Contacts from rows carrying their related arrays (see :func:`_contact_related`).
+
+        The rows were checked when written: entities are built with
+        :func:`~opencrm.core.entities._trusted.trusted_builder`, enums and addresses looked
+        up instead of re-parsed through their constructors."""
         out: builtins.list[Contact] = []
         for r in rows:
-            cid = r.id
+            managers, titles, infos, custom = decoded(r.related)
+            if infos is None:
+                infos = ()
+            elif len(infos) > 1:
+                infos.sort()  # by id: the first item, unique
             common: dict[str, Any] = {
-                "id": cid,
+                "id": r.id,
                 "contact_type_id": r.contact_type_id,
                 "temperature_id": r.temperature_id,
                 "currency": r.currency,
                 "about": r.about,
-                "access": Access(r.access),
-                "managers": frozenset(managers[cid]),
-                "tags": frozenset(tag_titles[cid]),
-                "infos": tuple(infos[cid]),
-                "custom": custom[cid],
+                "access": _ACCESS[r.access],
+                "managers": frozenset(managers) if managers else _NOTHING,
+                "tags": frozenset(titles) if titles else _NOTHING,
+                "infos": tuple(
+                    [
+                        _new_info(
+                            id=iid,
+                            type=_INFO_TYPE[itype],
+                            category=category,
+                            value=value,
+                            normalized=normalized,
+                            is_primary=bool(primary),
+                            address=_address(address) if address else None,
+                        )
+                        for iid, itype, category, value, normalized, address, primary in infos
+                    ]
+                ),
+                "custom": MappingProxyType(dict(custom)) if custom else _NO_CUSTOM,
                 "created_by": r.created_by,
                 "created_at": r.created_at,
                 "updated_by": r.updated_by,
@@ -492,7 +511,7 @@ class SqlContactRepository:
             }
             if r.kind == "person":
                 out.append(
-                    Person(
+                    _new_person(
                         first_name=r.first_name,
                         last_name=r.last_name,
                         job_title=r.job_title,
@@ -501,8 +520,121 @@ class SqlContactRepository:
                     )
                 )
             else:
-                out.append(Company(name=r.company_name, industry=r.industry, **common))
+                out.append(_new_company(name=r.company_name, industry=r.industry, **common))
         return out
+
+
+def _visible_to(user_id: Any) -> ColumnElement[bool]:
+    """Contacts the user ``user_id`` (a value or a bound parameter) may read."""
+    # A correlated EXISTS is one primary-key probe per private row the query actually
+    # visits; ``id IN (SELECT ...)`` made every page first collect all the ids the user
+    # manages (a hash or temp list of ~30,000 ids at 1M contacts).
+    managed = (
+        select(literal(1))
+        .where(
+            contact_managers.c.contact_id == contacts.c.id,
+            contact_managers.c.user_id == user_id,
+        )
+        # OFFSET 0 keeps PostgreSQL from turning the probe into a hash of every id the
+        # user manages (built in full before the first row of every page).
+        .offset(0)
+    )
+    return or_(contacts.c.access != Access.PRIVATE.value, managed.exists())
+
+
+_UNFILTERED = ContactFilter()
+#: The execution parameters of an unfiltered page: the reading user and the rows to fetch.
+_READER = "reader_id"
+_PAGE_SIZE = "page_size"
+
+
+@functools.cache
+def _unfiltered_page(
+    dialect: str, sort: str, descending: bool, after: bool, everything: bool
+) -> tuple[Any, builtins.list[Any]]:
+    """The statement of an unfiltered contact page and its sort keys, built once per
+    shape (the same SQL as a filtered page with no filter); the user, the page size and
+    the cursor's values are execution parameters."""
+    keys, source = SqlContactRepository._sort_keys(sort, text_search=False)
+    conds = [] if everything else [_visible_to(bindparam(_READER, type_=String()))]
+    if after:
+        conds.append(after_bound(keys, descending=descending))
+    order = [k.desc() if descending else k.asc() for k in keys]
+    page = (
+        select(contacts.c.id.label(PAGE_ID), *keys)
+        .select_from(source)
+        .where(*conds)
+        .order_by(*order)
+        .limit(bindparam(_PAGE_SIZE, type_=Integer()))
+    )
+    related = _contact_related(dialect)
+    return rows_of_page(contacts, page, keys, related, descending=descending), keys
+
+
+_ACCESS = {a.value: a for a in Access}
+_INFO_TYPE = {t.value: t for t in InfoType}
+_NO_CUSTOM: Any = MappingProxyType({})
+_NOTHING: frozenset[Any] = frozenset()
+_new_person = trusted_builder(Person)
+_new_company = trusted_builder(Company)
+_new_info = trusted_builder(ContactInfo)
+
+
+def _address(stored: str) -> Address | None:
+    """An info's address, stored as JSON text inside the infos array."""
+    fields = json.loads(stored)
+    return Address(**fields) if fields else None
+
+
+@functools.cache
+def _contact_related(dialect: str) -> Any:
+    """Built once per dialect: the column ``related`` of a SELECT from ``contacts``, the
+    JSON array [managers' user ids, tag titles, infos as [id, type, category, value,
+    normalized, address, is_primary], custom values as [field id, value]]."""
+    contact_id = contacts.c.id
+    return json_record(
+        dialect,
+        "related",
+        [
+            json_array_of(
+                dialect, [contact_managers.c.user_id], contact_managers.c.contact_id == contact_id
+            ),
+            json_array_of(
+                dialect,
+                [tags.c.title],
+                entity_tags.c.entity_type == "contact",
+                entity_tags.c.entity_id == contact_id,
+                source=entity_tags.join(tags, tags.c.id == entity_tags.c.tag_id),
+            ),
+            json_array_of(
+                dialect,
+                [
+                    contact_infos.c.id,
+                    contact_infos.c.info_type,
+                    contact_infos.c.category,
+                    contact_infos.c.value,
+                    contact_infos.c.normalized,
+                    contact_infos.c.address,
+                    contact_infos.c.is_primary,
+                ],
+                contact_infos.c.contact_id == contact_id,
+            ),
+            json_array_of(
+                dialect,
+                [custom_values.c.field_id, custom_values.c.value],
+                custom_values.c.entity_type == "contact",
+                custom_values.c.entity_id == contact_id,
+            ),
+        ],
+    )
+
+
+@functools.cache
+def _contacts_by_id(dialect: str) -> Any:
+    """Built once per dialect: the ids arrive as one expanding parameter."""
+    return select(contacts, _contact_related(dialect)).where(
+        contacts.c.id.in_(bindparam("ids", expanding=True))
+    )
 
 
 _ACCESS_OF = select(
@@ -515,35 +647,6 @@ _ACCESS_OF = select(
 _SETTINGS_OF = select(settings.c.key, settings.c.value).where(
     settings.c.key.in_(bindparam("keys", expanding=True))
 )
-
-# Built once: the ids arrive as one expanding parameter, so each page costs no statement
-# construction and hits SQLAlchemy's compiled cache directly.
-_IDS: Any = bindparam("ids", expanding=True)
-_MANAGERS_OF = select(contact_managers.c.contact_id, contact_managers.c.user_id).where(
-    contact_managers.c.contact_id.in_(_IDS)
-)
-_TAGS_OF = (
-    select(entity_tags.c.entity_id, tags.c.title)
-    .join(tags, tags.c.id == entity_tags.c.tag_id)
-    .where(entity_tags.c.entity_type == "contact", entity_tags.c.entity_id.in_(_IDS))
-)
-_INFOS_OF = (
-    select(
-        contact_infos.c.id,
-        contact_infos.c.contact_id,
-        contact_infos.c.info_type,
-        contact_infos.c.category,
-        contact_infos.c.value,
-        contact_infos.c.normalized,
-        contact_infos.c.address,
-        contact_infos.c.is_primary,
-    )
-    .where(contact_infos.c.contact_id.in_(_IDS))
-    .order_by(contact_infos.c.id)
-)
-_CUSTOM_OF = select(
-    custom_values.c.field_id, custom_values.c.entity_id, custom_values.c.value
-).where(custom_values.c.entity_type == "contact", custom_values.c.entity_id.in_(_IDS))
 
 
 def _audit_row(event: Event) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -749,4 +750,66 @@ jobs = Table(
     Column("started_at", UTCDateTime),
     Column("finished_at", UTCDateTime),
     Column("heartbeat_at", UTCDateTime),
+)
+
+# --- Generated reports (migration 0012) ------------------------------------------------------
+
+generated_reports = Table(
+    "generated_reports",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", String(255), nullable=False),
+    Column("report_type", String(100), nullable=False),
+    Column("title", String(255), nullable=False),
+    Column("parameters", JSONText, nullable=False),
+    Column("file_name", String(255), nullable=False),
+    Column("content_type", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    # The file itself: reports are size-limited, and any app server can serve them.
+    Column("content", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_generated_reports_user_id_id", "user_id", "id"),
+    sqlite_autoincrement=True,
+)
+
+
+# Covering indexes of the report aggregates (migration 0012; see its docstring).
+Index(
+    "ix_opportunities_report",
+    opportunities.c.responsible,
+    opportunities.c.stage_id,
+    opportunities.c.currency,
+    opportunities.c.created_at,
+    opportunities.c.actual_close,
+    opportunities.c.expected_close,
+    opportunities.c.value_key,
+    opportunities.c.probability,
+    opportunities.c.contact_id,
+)
+Index(
+    "ix_tasks_report",
+    tasks.c.responsible,
+    tasks.c.category_id,
+    tasks.c.closed,
+    tasks.c.created_at,
+    tasks.c.closed_at,
+    tasks.c.due_at,
+)
+Index(
+    "ix_invoices_report",
+    invoices.c.created_by,
+    invoices.c.currency,
+    invoices.c.status,
+    invoices.c.issue_date,
+    invoices.c.due_date,
+    invoices.c.updated_at,
+    invoices.c.total_minor,
+    invoices.c.created_at,
+)
+Index(
+    "ix_contacts_report",
+    contacts.c.created_by,
+    contacts.c.contact_type_id,
+    contacts.c.temperature_id,
+    contacts.c.created_at,
 )

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from sqlalchemy import DateTime, Dialect, Text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.types import TypeDecorator
 
 
@@ -35,7 +36,21 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
     def load_dialect_impl(self, dialect: Dialect) -> Any:
         if dialect.name == "postgresql":
             return dialect.type_descriptor(DateTime(timezone=True))
-        return dialect.type_descriptor(DateTime())
+        return _SqliteDateTime()  # type: ignore[no-untyped-call]  # untyped in SQLAlchemy
+
+
+class _SqliteDateTime(sqlite.DATETIME):
+    """SQLite's DATETIME as SQLAlchemy writes it (``2027-06-01 09:00:00.000000``), read with
+    :meth:`datetime.datetime.fromisoformat` (C) instead of a regular expression: two
+    datetimes per row made parsing a tenth of a list page's time."""
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        parse = dt.datetime.fromisoformat
+
+        def process(value: str | None) -> dt.datetime | None:
+            return None if value is None else parse(value)
+
+        return process
 
 
 class JSONText(TypeDecorator[Any]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, Engine, NestedTransaction, select
@@ -16,6 +17,8 @@ from opencrm.storage.sqlalchemy import invoices as invoicing
 from opencrm.storage.sqlalchemy import jobs as jobbing
 from opencrm.storage.sqlalchemy import repositories as repos
 from opencrm.storage.sqlalchemy.joined import Joiner
+from opencrm.storage.sqlalchemy.reports import SqlReportQueries
+from opencrm.storage.sqlalchemy.reports_files import SqlGeneratedReportRepository
 
 __all__ = ["SqlUnitOfWork"]
 
@@ -38,6 +41,32 @@ class SqlUnitOfWork:
     a rollback rolls back to it, and the outer transaction is left to its owner.
     """
 
+    # The repositories, each made on first use in a transaction: most calls use one or two
+    # of the twenty-three, and making all of them took longer than a page's SQL on SQLite.
+    contacts: ports.ContactRepository
+    lists: ports.ListRepository
+    stages: ports.StageRepository
+    opportunities: ports.OpportunityRepository
+    cases: ports.CaseRepository
+    tags: ports.TagRepository
+    fields: ports.CustomFieldRepository
+    settings: ports.SettingsRepository
+    audit: ports.AuditRepository
+    taxes: invoice_ports.TaxRepository
+    products: invoice_ports.ProductRepository
+    exchange_rates: invoice_ports.ExchangeRateRepository
+    invoices: invoice_ports.InvoiceRepository
+    case_documents: ports.CaseDocumentRepository
+    tasks: ports.TaskRepository
+    history: ports.HistoryRepository
+    contact_photos: ports.ContactPhotoRepository
+    voip: voip_ports.VoipRepository
+    jobs: ports.JobRepository
+    contact_bulk: bulk_ports.ContactBulkRepository
+    imports: ports.ImportStore
+    report_queries: ports.ReportQueries
+    generated_reports: ports.GeneratedReportRepository
+
     def __init__(self, engine: Engine, *, write: bool = True, joiner: Joiner | None = None) -> None:
         self._engine = engine
         self._write = write
@@ -58,32 +87,15 @@ class SqlUnitOfWork:
         except sa_exc.DBAPIError as exc:
             raise StorageError(f"cannot open a transaction: {exc.orig}") from None
         self._conn = conn
-        self.contacts: ports.ContactRepository = repos.SqlContactRepository(conn)
-        self.lists: ports.ListRepository = repos.SqlListRepository(conn)
-        self.stages: ports.StageRepository = deals.SqlStageAdminRepository(conn)
-        self.opportunities: ports.OpportunityRepository = deals.SqlOpportunityRepository(conn)
-        self.cases: ports.CaseRepository = deals.SqlCaseRepository(conn)
-        self.tags: ports.TagRepository = repos.SqlTagRepository(conn)
-        self.fields: ports.CustomFieldRepository = repos.SqlCustomFieldRepository(conn)
-        self.settings: ports.SettingsRepository = repos.SqlSettingsRepository(conn)
-        self.audit: ports.AuditRepository = repos.SqlAuditRepository(conn)
-        self.taxes: invoice_ports.TaxRepository = invoicing.SqlTaxRepository(conn)
-        self.products: invoice_ports.ProductRepository = invoicing.SqlProductRepository(conn)
-        self.exchange_rates: invoice_ports.ExchangeRateRepository = (
-            invoicing.SqlExchangeRateRepository(conn)
-        )
-        self.invoices: invoice_ports.InvoiceRepository = invoicing.SqlInvoiceRepository(conn)
-        self.case_documents: ports.CaseDocumentRepository = filing.SqlCaseDocumentRepository(conn)
-        self.tasks: ports.TaskRepository = activities.SqlTaskRepository(conn)
-        self.history: ports.HistoryRepository = activities.SqlHistoryRepository(conn)
-        self.contact_photos: ports.ContactPhotoRepository = filing.SqlContactPhotoRepository(conn)
-        self.voip: voip_ports.VoipRepository = voip.SqlVoipRepository(conn)
-        self.jobs: ports.JobRepository = jobbing.SqlJobRepository(conn)
-        self.contact_bulk: bulk_ports.ContactBulkRepository = contact_bulk.SqlContactBulkRepository(
-            conn
-        )
-        self.imports: ports.ImportStore = importing.SqlImportStore(conn)
         return self
+
+    def __getattr__(self, name: str) -> Any:
+        make = _REPOSITORIES.get(name)
+        if make is None:
+            raise AttributeError(name)
+        repository = make(self.connection)
+        setattr(self, name, repository)  # kept until the transaction ends
+        return repository
 
     def lock(self, kind: str, record_id: int) -> None:
         """Lock one contact, opportunity, case or history event row until the transaction
@@ -122,6 +134,8 @@ class SqlUnitOfWork:
         savepoint, self._savepoint = self._savepoint, None
         if conn is None:
             return
+        for name in _REPOSITORIES:
+            self.__dict__.pop(name, None)
         try:
             if savepoint is not None:
                 if savepoint.is_active:
@@ -132,6 +146,33 @@ class SqlUnitOfWork:
             conn.close()  # on a joined connection: ends nothing of the outer transaction
         if isinstance(exc, sa_exc.DBAPIError):
             raise _translate(exc) from None
+
+
+_REPOSITORIES: dict[str, Callable[[Connection], Any]] = {
+    "contacts": repos.SqlContactRepository,
+    "lists": repos.SqlListRepository,
+    "stages": deals.SqlStageAdminRepository,
+    "opportunities": deals.SqlOpportunityRepository,
+    "cases": deals.SqlCaseRepository,
+    "tags": repos.SqlTagRepository,
+    "fields": repos.SqlCustomFieldRepository,
+    "settings": repos.SqlSettingsRepository,
+    "audit": repos.SqlAuditRepository,
+    "taxes": invoicing.SqlTaxRepository,
+    "products": invoicing.SqlProductRepository,
+    "exchange_rates": invoicing.SqlExchangeRateRepository,
+    "invoices": invoicing.SqlInvoiceRepository,
+    "case_documents": filing.SqlCaseDocumentRepository,
+    "tasks": activities.SqlTaskRepository,
+    "history": activities.SqlHistoryRepository,
+    "contact_photos": filing.SqlContactPhotoRepository,
+    "voip": voip.SqlVoipRepository,
+    "jobs": jobbing.SqlJobRepository,
+    "contact_bulk": contact_bulk.SqlContactBulkRepository,
+    "imports": importing.SqlImportStore,
+    "report_queries": SqlReportQueries,
+    "generated_reports": SqlGeneratedReportRepository,
+}
 
 
 def _translate(exc: sa_exc.DBAPIError) -> Exception:

@@ -1,7 +1,7 @@
 """VoIP: the telephony account, virtual numbers, operators, calls and their legs.
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-02
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 from opencrm.storage.sqlalchemy.types import UTCDateTime
 
 revision = "0014"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

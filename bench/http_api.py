@@ -10,7 +10,7 @@ and POST a new person. Each one four ways, in the same run:
   gunicorn     a real server, ``gunicorn -w 2`` on 127.0.0.1, over TCP: first one client
                (latency), then ``--clients`` threads for ``--seconds`` each (throughput)
 
-    python bench/http.py [--contacts N] [--seconds S] [--clients C] [--profile]
+    python bench/http_api.py [--contacts N] [--seconds S] [--clients C] [--profile]
 
 The load generator (threads with http.client) runs on the same machine as the server and
 competes with it for the CPU: the requests/s are a floor for what the server can do.

@@ -1,0 +1,50 @@
+"""Building entities from stored rows without running their ``__init__`` again.
+
+Storage reads rows that were checked when they were written, and a list page builds
+hundreds of entities from them. :func:`trusted_builder` makes, once per class, a function
+that sets the slots of a new frozen instance directly: no keyword-argument dict, no
+converters (the caller passes every field already in its final form: ``custom`` as a
+``MappingProxyType``, sets as frozensets), no defaults. The instance is the same frozen,
+comparable, hashable object the class's own ``__init__`` makes; a contract test builds both
+ways from the same rows and compares them.
+
+Only for trusted stored values: anything that comes from a caller goes through the class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import attrs
+
+__all__ = ["trusted_builder"]
+
+T = TypeVar("T")
+
+
+def _slot(cls: type, name: str) -> Any:
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            return klass.__dict__[name]
+    raise TypeError(f"{cls.__name__}.{name} is not a slot")  # pragma: no cover
+
+
+def trusted_builder(cls: type[T]) -> Callable[..., T]:
+    """A function ``build(*, field=value, ...)`` that takes every attrs field of the slotted
+    class ``cls`` by keyword (none may be left out) and returns an instance, without
+    converters or defaults."""
+    fields = attrs.fields(cls)  # type: ignore[arg-type]  # raises for a non-attrs class
+    if getattr(cls, "__attrs_post_init__", None) is not None or "__slots__" not in cls.__dict__:
+        raise TypeError(f"{cls.__name__} is not a plain slotted attrs class")
+    names = [f.name for f in fields]
+    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    lines = [f"def build(*, {', '.join(names)}):", "    self = _new(_cls)"]
+    for name in names:
+        namespace[f"_set_{name}"] = _slot(cls, name).__set__
+        lines.append(f"    _set_{name}(self, {name})")
+    lines.append("    return self")
+    exec("\n".join(lines), namespace)
+    build: Callable[..., T] = namespace["build"]
+    build.__qualname__ = build.__name__ = f"trusted_{cls.__name__}"
+    return build

@@ -1,0 +1,53 @@
+"""Reports: definitions that turn SQL aggregates into neutral tables.
+
+A :class:`Report` subclass names its periods and builds :class:`Table` objects from
+:class:`Aggregate` queries run by storage; renderers in ``opencrm.io`` write the
+:class:`ReportResult` as .xlsx or JSON. Plugins add report types through the
+``opencrm_register_reports`` hook.
+"""
+
+from opencrm.core.reports._periods import (
+    Granularity,
+    Period,
+    ResolvedPeriod,
+    bucket_label,
+    bucket_starts,
+    local_midnight,
+    resolve_period,
+)
+from opencrm.core.reports._query import Aggregate, Bucketing, Filtered, ReportQueries, Where
+from opencrm.core.reports._report import Report, ReportContext, ReportRegistry
+from opencrm.core.reports._result import (
+    Cell,
+    Chart,
+    ChartKind,
+    Column,
+    ColumnType,
+    ReportResult,
+    Table,
+)
+
+__all__ = [
+    "Aggregate",
+    "Bucketing",
+    "Cell",
+    "Chart",
+    "ChartKind",
+    "Column",
+    "ColumnType",
+    "Filtered",
+    "Granularity",
+    "Period",
+    "Report",
+    "ReportContext",
+    "ReportQueries",
+    "ReportRegistry",
+    "ReportResult",
+    "ResolvedPeriod",
+    "Table",
+    "Where",
+    "bucket_label",
+    "bucket_starts",
+    "local_midnight",
+    "resolve_period",
+]

@@ -1,0 +1,327 @@
+"""List pages and reads build the same entities as the validating constructors.
+
+Pages bring a record's related rows (managers, tags, infos, custom values; members and
+access lists) as JSON arrays inside their main SELECT, and build entities with a
+constructor that skips converters (``opencrm.core.entities._trusted``). These tests read
+the same rows with plain SQL, build the entities through the classes' own ``__init__``,
+and compare: equal, frozen, and of the same types field by field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import pytest
+import sqlalchemy as sa
+from moneyed import Money
+
+from opencrm import CRM, User
+from opencrm.core.entities import (
+    Access,
+    Address,
+    BidType,
+    Company,
+    ContactInfo,
+    InfoType,
+    Opportunity,
+    Person,
+)
+from opencrm.storage.sqlalchemy.tables import (
+    contact_infos,
+    contact_managers,
+    contacts,
+    custom_values,
+    entity_tags,
+    opportunities,
+    opportunity_access,
+    opportunity_members,
+    tags,
+)
+
+ADMIN = User(id="admin", crm_admin=True)
+
+
+def _children(conn: sa.Connection, query: Any) -> dict[int, list[Any]]:
+    out: dict[int, list[Any]] = {}
+    for owner, *rest in conn.execute(query):
+        out.setdefault(owner, []).append(rest[0] if len(rest) == 1 else tuple(rest))
+    return out
+
+
+def _utc(value: Any) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _validated_contacts(engine: sa.Engine) -> dict[int, Any]:
+    """Every stored contact, built with the classes' own constructors."""
+    with engine.connect() as conn:
+        managers = _children(conn, sa.select(contact_managers))
+        titles = _children(
+            conn,
+            sa.select(entity_tags.c.entity_id, tags.c.title)
+            .join(tags, tags.c.id == entity_tags.c.tag_id)
+            .where(entity_tags.c.entity_type == "contact"),
+        )
+        infos = _children(
+            conn,
+            sa.select(
+                contact_infos.c.contact_id,
+                contact_infos.c.id,
+                contact_infos.c.info_type,
+                contact_infos.c.category,
+                contact_infos.c.value,
+                contact_infos.c.normalized,
+                contact_infos.c.address,
+                contact_infos.c.is_primary,
+            ).order_by(contact_infos.c.id),
+        )
+        custom = _children(
+            conn,
+            sa.select(
+                custom_values.c.entity_id, custom_values.c.field_id, custom_values.c.value
+            ).where(custom_values.c.entity_type == "contact"),
+        )
+        out: dict[int, Any] = {}
+        for r in conn.execute(sa.select(contacts)):
+            common = {
+                "id": r.id,
+                "contact_type_id": r.contact_type_id,
+                "temperature_id": r.temperature_id,
+                "currency": r.currency,
+                "about": r.about,
+                "access": Access(r.access),
+                "managers": frozenset(managers.get(r.id, ())),
+                "tags": frozenset(titles.get(r.id, ())),
+                "infos": tuple(
+                    ContactInfo(
+                        id=iid,
+                        type=InfoType(kind),
+                        category=category,
+                        value=value,
+                        normalized=normalized,
+                        address=Address(**address) if address else None,
+                        is_primary=bool(primary),
+                    )
+                    for iid, kind, category, value, normalized, address, primary in infos.get(
+                        r.id, ()
+                    )
+                ),
+                "custom": dict(custom.get(r.id, ())),
+                "created_by": r.created_by,
+                "created_at": _utc(r.created_at),
+                "updated_by": r.updated_by,
+                "updated_at": _utc(r.updated_at),
+            }
+            if r.kind == "person":
+                out[r.id] = Person(
+                    first_name=r.first_name,
+                    last_name=r.last_name,
+                    job_title=r.job_title,
+                    company_id=r.company_id,
+                    **common,
+                )
+            else:
+                out[r.id] = Company(name=r.company_name, industry=r.industry, **common)
+    return out
+
+
+def _same(built: Any, validated: Any) -> None:
+    assert built == validated
+    assert type(built) is type(validated)
+    for field in attrs.fields(type(validated)):
+        mine, theirs = getattr(built, field.name), getattr(validated, field.name)
+        assert type(mine) is type(theirs), field.name
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        built.id = 0
+
+
+@pytest.fixture
+def filled(crm: CRM) -> CRM:
+    s = crm.session(ADMIN)
+    segment = s.fields.add("contact", "Segment", "text")
+    s.fields.add("contact", "Since", "date")
+    acme = s.contacts.add_company(
+        "Acme GmbH",
+        industry="Tools",
+        email="info@acme.example",
+        website="https://acme.example",
+        tags=["Customer", "Key account"],
+        managers=["alice", "bob"],
+        access="read",
+        custom={"Segment": "A"},
+    )
+    s.contacts.add_person(
+        "Ana",
+        "Łukasiewicz",
+        job_title="Buyer",
+        company=acme,
+        phone="+49 30 1234567",
+        infos=[
+            {"type": "email", "value": "ana@acme.example", "category": "home"},
+            {"type": "email", "value": "ana.l@acme.example", "primary": True},
+            {"type": "address", "value": {"street": "Weg 1", "city": "Köln", "zip": "50667"}},
+            {"type": "skype", "value": 'ana "quoted" \\ back/slash ü'},
+        ],
+        tags=["Customer"],
+        managers=["alice"],
+        custom={segment.id: "B \U0001f600", "Since": "2024-02-29"},
+        about="line one\nline two",
+    )
+    s.contacts.add_person("Bare", access="read_write")
+    return crm
+
+
+def test_pages_and_reads_equal_the_validated_contacts(filled: CRM) -> None:
+    validated = _validated_contacts(filled.engine)
+    assert len(validated) == 3
+    s = filled.session(ADMIN)
+    listed = {c.id: c for c in s.contacts.list(limit=2).items}
+    page = s.contacts.list(limit=2)
+    listed.update((c.id, c) for c in s.contacts.list(limit=2, after=page.next_cursor).items)
+    assert listed.keys() == validated.keys()
+    for contact_id, expected in validated.items():
+        _same(listed[contact_id], expected)
+        _same(s.contacts.get(contact_id), expected)
+    searched = s.contacts.search("ana")
+    assert [c.id for c in searched] == [c.id for c in validated.values() if c.kind == "person"][:1]
+    _same(searched[0], validated[searched[0].id])
+
+
+def test_an_info_order_and_its_address_survive_the_json_round_trip(filled: CRM) -> None:
+    s = filled.session(ADMIN)
+    (ana,) = s.contacts.list(kind="person", text="łukas").items
+    assert [i.type for i in ana.infos] == [
+        InfoType.PHONE,
+        InfoType.EMAIL,
+        InfoType.EMAIL,
+        InfoType.ADDRESS,
+        InfoType.SKYPE,
+    ]
+    assert [i.id for i in ana.infos] == sorted(i.id for i in ana.infos)
+    assert ana.infos[3].address == Address(street="Weg 1", city="Köln", zip="50667")
+    assert ana.infos[4].value == 'ana "quoted" \\ back/slash ü'
+    assert ana.email == "ana.l@acme.example"
+    assert sorted(ana.custom.values()) == ["2024-02-29", "B \U0001f600"]
+
+
+def test_a_contact_page_is_one_statement_after_the_settings_read(filled: CRM) -> None:
+    alice = User(id="alice", name="Alice")
+    sent: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        sent.append(statement.split()[0].upper())
+
+    sa.event.listen(filled.engine, "before_cursor_execute", record)
+    try:
+        page = filled.session(alice).contacts.list(limit=50)
+    finally:
+        sa.event.remove(filled.engine, "before_cursor_execute", record)
+    assert [c.display_name for c in page.items] == ["Acme GmbH", "Ana Łukasiewicz", "Bare"]
+    # The access check with the cursor secret, then the page with its related rows (SQLite
+    # also shows the BEGIN opencrm sends itself).
+    assert [s for s in sent if s != "BEGIN"] == ["SELECT", "SELECT"]
+
+
+def test_opportunity_pages_equal_the_validated_opportunities(filled: CRM) -> None:
+    s = filled.session(ADMIN)
+    source = s.fields.add("opportunity", "Source", "text")
+    people = {c.display_name: c.id for c in s.contacts.list().items}
+    s.opportunities.add(
+        "Big deal",
+        contact=people["Acme GmbH"],
+        members=[people["Ana Łukasiewicz"]],
+        budget=Money("12500.50", "EUR"),
+        bid_type="per_month",
+        period_count=3,
+        tags=["Hot"],
+        custom={source.id: "fair"},
+        restricted=True,
+        access_list={"alice"},
+        expected_close=dt.date(2027, 3, 1),
+    )
+    s.opportunities.add("Small deal", budget=Money("0", "JPY"))
+    with filled.engine.connect() as conn:
+        members = _children(conn, sa.select(opportunity_members))
+        access = _children(conn, sa.select(opportunity_access))
+        titles = _children(
+            conn,
+            sa.select(entity_tags.c.entity_id, tags.c.title)
+            .join(tags, tags.c.id == entity_tags.c.tag_id)
+            .where(entity_tags.c.entity_type == "opportunity"),
+        )
+        custom = _children(
+            conn,
+            sa.select(
+                custom_values.c.entity_id, custom_values.c.field_id, custom_values.c.value
+            ).where(custom_values.c.entity_type == "opportunity"),
+        )
+        rows = conn.execute(sa.select(opportunities)).all()
+    expected = {}
+    for r in rows:
+        digits = {"EUR": 2, "JPY": 0}[r.currency]
+        expected[r.id] = Opportunity(
+            id=r.id,
+            title=r.title,
+            description=r.description,
+            contact_id=r.contact_id,
+            members=frozenset(members.get(r.id, ())),
+            budget=Money(Decimal(r.budget_minor).scaleb(-digits), r.currency),
+            bid_type=BidType(r.bid_type),
+            period_count=r.period_count,
+            expected_close=r.expected_close,
+            actual_close=r.actual_close,
+            responsible=r.responsible,
+            stage_id=r.stage_id,
+            probability=r.probability,
+            tags=frozenset(titles.get(r.id, ())),
+            custom=dict(custom.get(r.id, ())),
+            restricted=bool(r.restricted),
+            access_list=frozenset(access.get(r.id, ())),
+            project_ref=r.project_ref,
+            created_by=r.created_by,
+            created_at=_utc(r.created_at),
+            updated_by=r.updated_by,
+            updated_at=_utc(r.updated_at),
+        )
+    listed = {o.id: o for o in s.opportunities.list().items}
+    assert listed.keys() == expected.keys()
+    for opportunity_id, want in expected.items():
+        _same(listed[opportunity_id], want)
+        _same(s.opportunities.get(opportunity_id), want)
+    big = next(o for o in listed.values() if o.title == "Big deal")
+    assert (big.budget, big.value) == (Money("12500.50", "EUR"), Money("37501.50", "EUR"))
+    assert str(big.budget.amount) == "12500.50"
+    assert big.access_list == {"admin", "alice"}
+    small = next(o for o in listed.values() if o.title == "Small deal")
+    assert str(small.budget.amount) == "0"
+
+
+def test_task_pages_equal_the_validated_tasks(filled: CRM) -> None:
+    from opencrm.core.entities.activities import Task
+    from opencrm.storage.sqlalchemy.tables import tasks
+
+    s = filled.session(ADMIN)
+    people = {c.display_name: c.id for c in s.contacts.list().items}
+    s.tasks.add("Call Ana", dt.datetime(2027, 1, 5, 9, 30, tzinfo=dt.UTC), contact=people["Bare"])
+    s.tasks.add("Send offer", dt.datetime(2027, 1, 4, tzinfo=dt.UTC), alert=0)
+    names = [a.name for a in attrs.fields(Task)]
+    with filled.engine.connect() as conn:
+        rows = conn.execute(sa.select(tasks)).all()
+    expected = {}
+    for r in rows:
+        values = {n: getattr(r, n) for n in names}
+        for n in ("due_at", "created_at", "updated_at"):
+            values[n] = _utc(values[n])
+        values["closed"] = bool(values["closed"])
+        expected[r.id] = Task(**values)
+    alice = User(id="alice", name="Alice")
+    listed = {t.id: t for t in filled.session(alice).tasks.list().items}
+    assert [t.title for t in sorted(listed.values(), key=lambda t: t.due_at)] == [
+        "Send offer",
+        "Call Ana",
+    ]
+    for task_id, want in expected.items():
+        _same(listed[task_id], want)
