@@ -489,35 +489,58 @@ def parse_at(text: str) -> dt.datetime:
 
 
 def _report(args: argparse.Namespace, out: TextIO) -> int:
+    target = Path(args.out)
+    check_report_target(target)
+    crm = _load_crm(args.app) if args.app is not None else CRM.open(args.db or DEFAULT_URL)
+    try:
+        acting = User(id=args.acting, name=args.acting, crm_admin=True)
+        summary = report_to_file(
+            crm.session(acting), target, args.name, period=args.period, managers=args.manager
+        )
+    finally:
+        crm.close()
+    print(summary, file=out)
+    return 0
+
+
+def check_report_target(target: Path) -> None:
+    """Refuse a report's ``--out`` that is neither ``.xlsx`` nor ``.json`` (before any work)."""
+    if target.suffix.lower() not in (".xlsx", ".json"):
+        raise CommandFailed(f"--out must end in .xlsx or .json, not {str(target)!r}")
+
+
+def report_to_file(
+    session: Any,
+    target: Path,
+    name: str,
+    *,
+    period: str | None = None,
+    managers: Sequence[str] = (),
+) -> str:
+    """Build the report ``name`` as ``session``'s user (a CRM admin) and write it to ``target``:
+    ``.xlsx`` with charts, or ``.json`` (by the suffix); the file appears only once it is
+    complete. Return the one-line summary. Shared by ``opencrm report`` and the Django app's
+    ``manage.py opencrm_report``."""
     import json
 
     from opencrm.io.report_json import to_json
     from opencrm.io.report_xlsx import render_xlsx
 
-    target = Path(args.out)
-    kind = target.suffix.lower()
-    if kind not in (".xlsx", ".json"):
-        raise CommandFailed(f"--out must end in .xlsx or .json, not {args.out!r}")
-    crm = _load_crm(args.app) if args.app is not None else CRM.open(args.db or DEFAULT_URL)
-    try:
-        acting = User(id=args.acting, name=args.acting, crm_admin=True)
-        result = crm.session(acting).reports.build(
-            args.name, period=args.period, managers=args.manager
-        )
-    finally:
-        crm.close()
-    if kind == ".xlsx":
-        target.write_bytes(render_xlsx(result))
+    check_report_target(target)
+    result = session.reports.build(name, period=period, managers=list(managers))
+    if target.suffix.lower() == ".xlsx":
+        data = render_xlsx(result)
     else:
-        target.write_text(json.dumps(to_json(result), indent=2, ensure_ascii=False) + "\n")
+        data = (json.dumps(to_json(result), indent=2, ensure_ascii=False) + "\n").encode()
+    _write_atomically(target, [data])
     days = (
         "all time"
         if result.first_day is None
         else f"{result.first_day.isoformat()} to {result.last_day}"
     )
     rows = sum(len(t.rows) for t in result.tables)
-    print(f"{result.title} ({days}, {result.currency}): {rows} rows written to {target}", file=out)
-    return 0
+    what = _n(rows, "row")
+    return f"{result.title} ({days}, {result.currency}): {what} written to {target}"
 
 
 def _load_crm(spec: str) -> CRM:

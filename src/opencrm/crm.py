@@ -20,6 +20,7 @@ from opencrm.core.services._base import Context, Service, utc_now
 from opencrm.core.services._telephony import WEBHOOK_USER
 from opencrm.core.services._voip_webhooks import handle_webhook
 from opencrm.core.services.reminders import SYSTEM_USER, claim_due_reminders
+from opencrm.core.services.reports import register_kinds as register_report_kinds
 from opencrm.core.users import User, UserDirectory
 from opencrm.errors import SchemaOutdated
 from opencrm.io.export import register_kinds as register_export_kinds
@@ -104,7 +105,7 @@ class CRM:
             reports=self.reports,
             report_xlsx=render_report_xlsx,
         )
-        #: Long work (exports, imports): ``jobs.register(kind, fn)`` adds a kind,
+        #: Long work (exports, imports, reports): ``jobs.register(kind, fn)`` adds a kind,
         #: ``jobs.run(job_id)`` runs a job in a host's worker, ``jobs.wait()`` waits for the
         #: background jobs of this process. See docs/import-export.md.
         # An in-memory SQLite database is one connection shared by every thread: its jobs
@@ -114,6 +115,7 @@ class CRM:
         self._ctx.jobs = self.jobs
         register_export_kinds(self.jobs)
         register_import_kinds(self.jobs)
+        register_report_kinds(self.jobs)
 
     @classmethod
     def open(

@@ -640,6 +640,7 @@ SPECS: dict[str, Spec] = {
     "reports.types": Spec(NO_ARGS),
     "reports.build": Spec(lambda w: {"name": "sales_funnel", "period": "this_month"}),
     "reports.generate": Spec(lambda w: {"name": "contacts_by_managers"}),
+    "reports.start": Spec(lambda w: {"name": "contacts_by_managers", "period": "this_month"}),
     "reports.list": Spec(NO_ARGS),
     "reports.get": Spec(lambda w: {"report_id": w.report}),
     "reports.download": Spec(lambda w: {"report_id": w.report}),

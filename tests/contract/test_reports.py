@@ -686,3 +686,161 @@ def test_a_report_name_registered_twice_stops_the_crm(engine: sa.Engine) -> None
 
     with pytest.raises(ValueError, match="registered twice"):
         CRM(engine, load_entrypoints=False, plugins=[Twice()])
+
+
+# --- generation as a job -------------------------------------------------------------------------
+
+
+class HoldJobs:
+    """Takes every job (as a host's worker would), so the test runs it when it chooses."""
+
+    def __init__(self) -> None:
+        self.queue: list[int] = []
+
+    @hookimpl
+    def opencrm_dispatch_job(self, crm: CRM, job: Any) -> bool:
+        self.queue.append(job.id)
+        return True
+
+
+class CancelsItsJob(Report):
+    """A report whose building takes long enough for its owner to cancel the job: it asks for
+    the cancel itself, as the owner would from elsewhere."""
+
+    name = "cancelled_midway"
+    title = "Cancelled midway"
+    periods = (Period.ALL_TIME,)
+    crm: CRM
+    owner: User
+
+    def build(self, ctx: ReportContext) -> list[Table]:
+        jobs = self.crm.session(self.owner).jobs
+        (running,) = [j for j in jobs.list().items if j.status == "running"]
+        jobs.cancel(running.id)
+        return [Table("Nothing", (Column("x", "X"),), ())]
+
+
+def test_a_report_job_generates_and_names_the_report(data: dict[str, Any], rcrm: CRM) -> None:
+    admin = data["admin"]
+    job = admin.reports.start("sales_funnel", period="this_month", managers=["bob", "alice"])
+    assert (job.kind, job.owner, job.status) == ("report", "admin", "queued")
+    assert job.params == {
+        "name": "sales_funnel",
+        "period": "this_month",
+        "managers": ["alice", "bob"],
+    }
+    assert rcrm.jobs.wait(timeout=60)
+    done = admin.jobs.get(job.id)
+    assert (done.status, done.error, done.result) == ("succeeded", None, None)
+    assert (done.done, done.total) == (100, 100)
+    (stored,) = admin.reports.list()
+    assert done.summary == {
+        "report_id": stored.id,
+        "report_type": "sales_funnel",
+        "file_name": "sales_funnel-this_month-2026-03-18.xlsx",
+        "size": stored.size,
+    }
+    assert stored.parameters == {"period": "this_month", "managers": ["alice", "bob"]}
+    ws = openpyxl.load_workbook(io.BytesIO(admin.reports.download(stored.id))).active
+    assert ws["A1"].value == "Sales funnel"
+    # the default period is the report's first
+    second = admin.reports.start("voip_by_managers")
+    assert second.params == {"name": "voip_by_managers", "period": "today", "managers": []}
+    assert rcrm.jobs.wait(timeout=60)
+    assert admin.jobs.get(second.id).summary["file_name"] == (
+        "voip_by_managers-today-2026-03-18.xlsx"
+    )
+
+
+def test_a_report_job_is_checked_before_it_is_queued(
+    data: dict[str, Any], rcrm: CRM, users: dict[str, Any]
+) -> None:
+    admin = data["admin"]
+    with pytest.raises(PermissionDenied):
+        rcrm.session(users["alice"]).reports.start("sales_funnel")
+    for name, period, field in (
+        ("no_such_report", None, "name"),
+        ("sales_forecast", "yesterday", "period"),
+    ):
+        with pytest.raises(ValidationError) as caught:
+            admin.reports.start(name, period=period)
+        assert list(caught.value.errors) == [field]
+    with pytest.raises(ValidationError):
+        admin.reports.start("sales_funnel", managers=["nobody"])
+    assert admin.jobs.list().items == []
+    assert rcrm.session(users["alice"]).jobs.list().items == []
+
+
+def test_a_report_job_fails_with_the_reason_and_keeps_nothing(
+    engine: sa.Engine, directory: InMemoryUserDirectory, clock: Clock, users: dict[str, Any]
+) -> None:
+    hold = HoldJobs()
+    crm = CRM(engine, load_entrypoints=False, directory=directory, clock=clock, plugins=[hold])
+    admin = crm.session(users["admin"])
+    job = admin.reports.start("summary_at_this_moment", period="all_time")
+    # between the start and the run, a currency without an exchange rate appears
+    admin.opportunities.add("Yen", budget=Money("100", "JPY"))
+    (queued,) = hold.queue
+    ended = crm.jobs.run(queued)
+    assert ended is not None
+    assert (ended.id, ended.status) == (job.id, "failed")
+    assert ended.error == "no exchange rate for JPY -> USD"
+    assert admin.reports.list() == []
+
+
+def test_cancelling_a_report_job_stores_nothing(
+    engine: sa.Engine, directory: InMemoryUserDirectory, clock: Clock, users: dict[str, Any]
+) -> None:
+    class Plugin:
+        @hookimpl
+        def opencrm_register_reports(self, crm: CRM) -> list[type[Report]]:
+            return [CancelsItsJob]
+
+    hold = HoldJobs()
+    crm = CRM(
+        engine,
+        load_entrypoints=False,
+        directory=directory,
+        clock=clock,
+        plugins=[hold, Plugin()],
+    )
+    CancelsItsJob.crm, CancelsItsJob.owner = crm, users["admin"]
+    admin = crm.session(users["admin"])
+    job = admin.reports.start("cancelled_midway")
+    ended = crm.jobs.run(job.id)
+    assert ended is not None
+    assert (ended.status, ended.cancel_requested, ended.result) == ("cancelled", True, None)
+    assert admin.reports.list() == []
+    # a queued one is cancelled before it runs, and then never runs
+    queued = admin.reports.start("sales_funnel")
+    assert admin.jobs.cancel(queued.id).status == "cancelled"
+    assert crm.jobs.run(queued.id) is None
+    assert admin.reports.list() == []
+
+
+def test_the_owner_of_a_report_job_is_told_once(
+    engine: sa.Engine, directory: InMemoryUserDirectory, clock: Clock
+) -> None:
+    outbox = OutboxNotifier()
+    ada = User(id="ada", name="Ada", email="ada@example.com", crm_admin=True)
+    hold = HoldJobs()
+    crm = CRM(
+        engine,
+        load_entrypoints=False,
+        directory=InMemoryUserDirectory([ada]),
+        clock=clock,
+        notifier=outbox,
+        plugins=[hold],
+    )
+    s = crm.session(ada)
+    job = s.reports.start("voip_by_managers")
+    crm.jobs.run(job.id)
+    (ready,) = outbox.messages
+    assert ready.subject == "Your report VoIP by managers is ready"
+    # a job that fails is told as a job
+    failing = s.reports.start("summary_at_this_moment", period="all_time")
+    s.opportunities.add("Yen", budget=Money("100", "JPY"))
+    crm.jobs.run(failing.id)
+    assert [m.subject for m in outbox.messages[1:]] == [
+        f"Your job {failing.id} (report) has ended: failed"
+    ]

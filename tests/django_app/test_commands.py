@@ -5,14 +5,17 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import uuid
 import zipfile
 from pathlib import Path
 
+import openpyxl
 import pytest
 from django.contrib.auth.models import User as DjangoUser
 from django.core.management import CommandError, call_command
 from django.test import override_settings
+from moneyed import Money
 from opencrm_django import get_crm
 from opencrm_django.runtime import user_adapter
 
@@ -211,3 +214,78 @@ def test_import_refuses_unknown_users_and_bad_arguments(alias: str, tmp_path: Pa
             "email=Email",
         )
     assert str(raised.value) == "opencrm_import: a row was rejected, so nothing was written"
+
+
+# --- manage.py opencrm_report ---------------------------------------------------------------
+
+
+def report(*args: str) -> str:
+    out = io.StringIO()
+    call_command("opencrm_report", *args, stdout=out)
+    return out.getvalue()
+
+
+def _manager() -> DjangoUser:
+    """A manager of this test's own: the CRM's tables outlive a test and its user ids are
+    Django primary keys, so a unique key keeps other tests' opportunities out of the report."""
+    key = 1_000_000 + uuid.uuid4().int % 1_000_000_000
+    return DjangoUser.objects.create_user(f"m{key}", f"m{key}@example.com", id=key)
+
+
+def test_report_writes_json_and_xlsx_as_a_django_admin(alias: str, tmp_path: Path) -> None:
+    DjangoUser.objects.create_superuser("root", "root@example.com", "pw")
+    manager = _manager()
+    crm = get_crm()
+    admin = crm.session(user_adapter().to_crm_user(DjangoUser.objects.get(username="root")))
+    currency = admin.currencies.default()
+    mid = user_adapter().to_crm_user(manager).id
+    won = next(s.id for s in admin.stages.list() if s.type == "won")
+    admin.opportunities.add(
+        "Renewal",
+        budget=Money("1200", currency),
+        responsible=mid,
+        stage=won,
+        actual_close=dt.date(2026, 1, 5),
+    )
+    admin.opportunities.add("Upgrade", budget=Money("300", currency), responsible=mid)
+
+    out = tmp_path / "deals.json"
+    args = ("--period", "all_time", "--manager", manager.username, "--user", "root")
+    summary = report("opportunities_by_managers", *args, "--out", str(out))
+    assert summary == (
+        f"Opportunities by managers (all time, {currency}): 1 row written to {out}\n"
+    )
+    data = json.loads(out.read_text("utf-8"))
+    assert data["parameters"] == {"period": "all_time", "managers": [mid]}
+    assert data["tables"][0]["rows"] == [
+        [manager.username, 1, "300.00", 1, "1200.00", 0, "0.00", 2, "1500.00"]
+    ]
+    xlsx = tmp_path / "deals.xlsx"
+    assert report("opportunities_by_managers", *args, "--out", str(xlsx)).endswith(f"{xlsx}\n")
+    ws = openpyxl.load_workbook(xlsx).active
+    row = next(r for r in ws.iter_rows(values_only=True) if r[0] == manager.username)
+    assert row[:9] == (manager.username, 1, 300, 1, 1200, 0, 0, 2, 1500)
+
+
+def test_report_is_for_crm_admins_and_refuses_bad_arguments(alias: str, tmp_path: Path) -> None:
+    DjangoUser.objects.create_user("alice", "alice@example.com")
+    DjangoUser.objects.create_superuser("root", "root@example.com", "pw")
+    target = tmp_path / "x.xlsx"
+    cases = [
+        (("sales_funnel", "--user", "alice"), "opencrm_report: only a CRM admin"),
+        (("sales_funnel", "--user", "nobody"), "opencrm_report: no user 'nobody'"),
+        (("sales_funnel", "--user", "root", "--manager", "ghost"), "opencrm_report: no manager "),
+        (("nope", "--user", "root"), "opencrm_report: name: must be one of sales_by"),
+        (
+            ("sales_funnel", "--user", "root", "--period", "all_time"),
+            "opencrm_report: period: must be one of today",
+        ),
+    ]
+    for args, message in cases:
+        with pytest.raises(CommandError) as raised:
+            report(*args, "--out", str(target))
+        assert str(raised.value).startswith(message), str(raised.value)
+    with pytest.raises(CommandError) as raised:
+        report("sales_funnel", "--user", "root", "--out", str(tmp_path / "x.csv"))
+    assert "--out must end in .xlsx or .json" in str(raised.value)
+    assert not target.exists()

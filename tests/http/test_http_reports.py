@@ -134,3 +134,51 @@ def test_regional_settings(api) -> None:  # type: ignore[no-untyped-def]
     bad = admin.patch("/settings/regional", json={"time_zone": "Mars/Olympus"})
     assert bad.status == 422
     assert api.patch("/settings/regional", json={"locale": "fr_FR"}).status == 403
+
+
+def test_generate_a_report_as_a_job(api, web_crm, users) -> None:  # type: ignore[no-untyped-def]
+    _data(web_crm, users)
+    admin = api.as_("admin")
+    started = admin.post(
+        "/reports/jobs",
+        json={"name": "opportunities_by_managers", "period": "all_time", "managers": ["bob"]},
+    )
+    assert started.status == 202, started.body
+    job = started.json
+    url = started.headers["Location"].removeprefix("/crm")
+    assert url == f"/jobs/{job['id']}"
+    assert (job["kind"], job["owner"], job["status"]) == ("report", "admin", "queued")
+    assert job["params"] == {
+        "name": "opportunities_by_managers",
+        "period": "all_time",
+        "managers": ["bob"],
+    }
+    assert web_crm.jobs.wait(timeout=60)
+    done = admin.get(url).json
+    assert (done["status"], done["done"], done["total"], done["result"]) == (
+        "succeeded",
+        100,
+        100,
+        None,
+    )
+    (stored,) = admin.get("/reports").json["items"]
+    assert done["summary"] == {
+        "report_id": stored["id"],
+        "report_type": "opportunities_by_managers",
+        "file_name": stored["file_name"],
+        "size": stored["size"],
+    }
+    file = admin.get(f"/reports/{stored['id']}/file")
+    assert file.headers["Content-Type"] == XLSX
+    ws = openpyxl.load_workbook(io.BytesIO(file.body)).active
+    names = [r[0].value for r in ws.iter_rows() if r[0].value in ("Alice", "Bob")]
+    assert names == ["Bob"]
+    assert admin.get(url + "/file").status == 404  # the job keeps no copy
+
+    # checked before anything is queued
+    assert api.post("/reports/jobs", json={"name": "sales_funnel"}).status == 403
+    bad = admin.post("/reports/jobs", json={"name": "sales_funnel", "period": "next_year"})
+    assert bad.status == 422
+    assert [e["field"] for e in bad.problem["errors"]] == ["period"]
+    assert admin.post("/reports/jobs", json={"period": "today"}).status == 422
+    assert [j["id"] for j in admin.get("/jobs").json["items"]] == [job["id"]]

@@ -12,6 +12,7 @@ import attrs
 
 from opencrm.core._inputs import clean_id
 from opencrm.core.entities.lists import ListKind
+from opencrm.core.jobs import Job, JobRun, StopJob
 from opencrm.core.money import ExchangeRates
 from opencrm.core.permissions import require_admin
 from opencrm.core.regional import LOCALE_KEY, TIME_ZONE_KEY, Regional
@@ -20,6 +21,7 @@ from opencrm.core.reports._report import Report, ReportContext, ReportRegistry
 from opencrm.core.reports._result import ReportResult
 from opencrm.core.reports._stored import GeneratedReport
 from opencrm.core.services._base import Service, Tx
+from opencrm.core.services.jobs import start_job
 from opencrm.errors import (
     MissingExchangeRates,
     NotConfigured,
@@ -36,6 +38,7 @@ __all__ = [
     "ReportService",
     "ReportType",
     "generate_report",
+    "register_kinds",
 ]
 
 #: A user keeps at most this many generated reports; generating one more drops the oldest.
@@ -44,6 +47,9 @@ MAX_REPORTS_PER_USER = 50
 #: dozen kilobytes; this bounds what one row of the table may hold).
 MAX_REPORT_BYTES = 10 * 1024 * 1024
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+#: The job kind of :meth:`ReportService.start`.
+REPORT_JOB = "report"
 
 Progress = Callable[[float, str], None]
 ShouldStop = Callable[[], bool]
@@ -112,9 +118,12 @@ class ReportService:
         CRM's default currency; a currency without an exchange rate to it raises
         :class:`~opencrm.errors.MissingExchangeRates` naming every such currency."""
         report, chosen, who = self._check(name, period, managers, progress, should_stop)
+        _begin(progress, should_stop)
         with self._s._tx(write=False) as tx:
             require_admin(tx.actor, "build reports")
-            return self._build(tx, report, chosen, who, progress, should_stop)
+            result = self._build(tx, report, chosen, who)
+        _built(progress, should_stop)
+        return result
 
     def generate(
         self,
@@ -134,9 +143,11 @@ class ReportService:
         report, chosen, who = self._check(name, period, managers, progress, should_stop)
         # Built in a read transaction and rendered outside any: the write transaction that
         # stores the file is short, so a long report never holds SQLite's write lock.
+        _begin(progress, should_stop)
         with self._s._tx(write=False) as tx:
             require_admin(tx.actor, "generate reports")
-            result = self._build(tx, report, chosen, who, progress, should_stop)
+            result = self._build(tx, report, chosen, who)
+        _built(progress, should_stop)
         data = render(result)
         if len(data) > MAX_REPORT_BYTES:
             raise ValidationError(
@@ -176,6 +187,27 @@ class ReportService:
         if progress is not None:
             progress(1.0, "stored")
         return stored
+
+    def start(
+        self,
+        name: str,
+        *,
+        period: str | None = None,
+        managers: Sequence[str] = (),
+    ) -> Job:
+        """Generate the report in the background, as a ``report`` job (see ``session.jobs``):
+        the same checks as :meth:`generate`, made now, so a bad name, period or manager is a
+        ValidationError here rather than a failed job. Return the queued job; once it has
+        succeeded its ``summary`` names the generated report (``report_id``, ``file_name``,
+        ``size``), kept with your other generated reports (:meth:`download`); the job itself
+        holds no file. Cancelling the job stops generation before anything is stored."""
+        if self._s._ctx.report_xlsx is None:
+            raise NotConfigured("this CRM has no .xlsx report renderer")
+        report, chosen, who = self._check(name, period, managers)
+        with self._s._tx(write=False) as tx:
+            require_admin(tx.actor, "generate reports")
+        params = {"name": report.name, "period": str(chosen), "managers": sorted(who)}
+        return start_job(self._s, REPORT_JOB, params)
 
     def list(self) -> Sequence[GeneratedReport]:
         """Your generated reports, newest first (each user sees only their own)."""
@@ -246,8 +278,6 @@ class ReportService:
         report: type[Report],
         period: Period,
         managers: frozenset[str],
-        progress: Progress | None,
-        should_stop: ShouldStop | None,
     ) -> ReportResult:
         uow = tx.uow
         settings = uow.settings.get_many([LOCALE_KEY, TIME_ZONE_KEY, "default_currency"])
@@ -280,17 +310,9 @@ class ReportService:
             task_categories=uow.lists.list(ListKind.TASK_CATEGORY),
             user_name=user_name,
         )
-        if progress is not None:
-            progress(0.0, "querying")
-        if should_stop is not None and should_stop():
-            raise GenerationStopped("report generation was stopped")
         tables = tuple(report().build(ctx))
         if ctx.missing_rates:
             raise MissingExchangeRates(ctx.missing_rates)
-        if should_stop is not None and should_stop():
-            raise GenerationStopped("report generation was stopped")
-        if progress is not None:
-            progress(0.8, "built")
         p = ctx.period
         parameters: dict[str, Any] = {"period": str(period), "managers": sorted(managers)}
         result = ReportResult(
@@ -308,6 +330,24 @@ class ReportService:
         )
         result.check()
         return result
+
+
+# The callbacks are called outside any transaction: a job's progress and cancel check are
+# writes and reads of their own (on an in-memory SQLite database, the same connection).
+
+
+def _begin(progress: Progress | None, should_stop: ShouldStop | None) -> None:
+    if progress is not None:
+        progress(0.0, "querying")
+    if should_stop is not None and should_stop():
+        raise GenerationStopped("report generation was stopped")
+
+
+def _built(progress: Progress | None, should_stop: ShouldStop | None) -> None:
+    if should_stop is not None and should_stop():
+        raise GenerationStopped("report generation was stopped")
+    if progress is not None:
+        progress(0.8, "built")
 
 
 def generate_report(
@@ -328,3 +368,32 @@ def generate_report(
         name, progress=progress, should_stop=should_stop, **dict(params)
     )
     return stored
+
+
+def _report_kind(run: JobRun) -> Mapping[str, Any]:
+    """The ``report`` job: :func:`generate_report` with the job's progress (in percent: ``done``
+    of ``total`` 100) and cancel. The file stays in the generated-reports store only (no job
+    result file, so its bytes are stored once); the summary names it."""
+    params = dict(run.params)
+    name = str(params.pop("name", ""))
+
+    def progress(fraction: float, _stage: str) -> None:
+        run.progress(round(fraction * 100), 100)
+
+    try:
+        stored = generate_report(
+            run.session, name, params, progress=progress, should_stop=run.stop_requested
+        )
+    except GenerationStopped:
+        raise StopJob from None
+    return {
+        "report_id": stored.id,
+        "report_type": stored.report_type,
+        "file_name": stored.file_name,
+        "size": stored.size,
+    }
+
+
+def register_kinds(runner: Any) -> None:
+    """Register the ``report`` job kind with a CRM's ``jobs``."""
+    runner.register(REPORT_JOB, _report_kind)

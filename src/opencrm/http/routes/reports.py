@@ -1,5 +1,5 @@
 """Reports (CRM admins): the report types, a report as JSON, and generated .xlsx files kept
-per user (generate, list, read, download, delete)."""
+per user (generate now or as a job, list, read, download, delete)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 import attrs
 
+from opencrm.core.jobs import Job
 from opencrm.core.reports import ReportResult
 from opencrm.core.reports._stored import GeneratedReport
 from opencrm.http._api import Call, Download, Items, Route
@@ -138,6 +139,15 @@ def generate_report(c: Call) -> GeneratedReport:
     return c.s.reports.generate(args.pop("name"), **args)  # type: ignore[no-any-return]
 
 
+def start_report(c: Call) -> Job:
+    args = c.args()
+    return c.s.reports.start(args.pop("name"), **args)  # type: ignore[no-any-return]
+
+
+def _job_location(job: Job) -> str:
+    return f"/jobs/{job.id}"
+
+
 def list_reports(c: Call) -> Sequence[GeneratedReport]:
     return c.s.reports.list()  # type: ignore[no-any-return]
 
@@ -195,6 +205,22 @@ ROUTES = [
         status=201,
         location=_location,
         exposes=("reports.generate",),
+    ),
+    Route(
+        method="POST",
+        path="/reports/jobs",
+        handler=start_report,
+        summary="Generate a report's .xlsx in the background, as a job (admins)",
+        description="Checks the report, period and managers now (422), then answers 202 with "
+        "the queued `report` job; follow it at its `Location`. Once it succeeded, the job's "
+        "`summary.report_id` names the generated report: download it from "
+        "`/reports/{id}/file` (the job has no file of its own).",
+        tag=TAG,
+        body=ReportIn,
+        returns=Job,
+        status=202,
+        location=_job_location,
+        exposes=("reports.start",),
     ),
     Route(
         method="GET",

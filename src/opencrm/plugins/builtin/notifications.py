@@ -14,7 +14,9 @@ Reacts in ``opencrm_event_committed`` (so never for a rolled-back change) to
   :func:`task_reminder_mail`;
 - ``job.finished``: the job's owner (who is also the event's actor): "your export is ready"
   for an export or full export that succeeded, "your import has finished" with its counts for
-  an import that succeeded, else "your job has ended" with its status and error.
+  an import that succeeded, else "your job has ended" with its status and error; nothing for
+  a ``report`` job that succeeded (its ``report.generated`` already told the owner, so they
+  hear once).
 - ``report.generated``: the user who generated the report (it is ready to download).
 
 Recipients come from the CRM's user directory; users without an e-mail address and the actor
@@ -355,8 +357,10 @@ def _job_finished(crm: CRM, event: Event) -> None:
     user = crm.directory.get(event.actor_id)
     if user is None or not user.email:
         return
-    lang = _language(user.language)
     status = str(event.data.get("status") or "")
+    if status == "succeeded" and event.data.get("kind") == "report":
+        return  # the report.generated notification said it is ready
+    lang = _language(user.language)
     values = {
         "job": str(getattr(job, "id", "")),
         "kind": str(event.data.get("kind") or ""),
