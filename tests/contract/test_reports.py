@@ -26,6 +26,7 @@ from opencrm import (
     User,
     hookimpl,
 )
+from opencrm.core.entities.voip import Call, CallDirection, CallLeg
 from opencrm.core.reports import (
     Aggregate,
     Column,
@@ -39,6 +40,7 @@ from opencrm.core.reports import (
 )
 from opencrm.core.reports.builtin import BUILTIN_REPORTS
 from opencrm.errors import NotFound, PermissionDenied, ValidationError
+from opencrm.storage.sqlalchemy.uow import SqlUnitOfWork
 
 D = Decimal
 NOW = dt.datetime(2026, 3, 18, 12, 0, tzinfo=dt.UTC)
@@ -448,13 +450,147 @@ def test_invoices_by_managers(data: dict[str, Any]) -> None:
 # --- VoIP ------------------------------------------------------------------------------------
 
 
-def test_voip_by_managers_has_its_columns_and_no_calls(data: dict[str, Any]) -> None:
-    result = build(data, "voip_by_managers", "this_month")
-    table = result.tables[0]
-    assert [c.key for c in table.columns] == ["manager", "status", "calls", "duration"]
-    assert table.rows == ()
-    assert table.totals == ("Total", "", 0, 0)
-    assert "no calls" in result.notes[0]
+def add_calls(engine: sa.Engine, *calls: Call) -> None:
+    with SqlUnitOfWork(engine) as uow:
+        for call in calls:
+            added = uow.voip.add_call(call)
+            assert added is not None
+            for n, leg in enumerate(call.legs):
+                uow.voip.put_leg(added.id, leg, n)
+        uow.commit()
+
+
+def call(
+    sid: str, direction: str, started: dt.datetime, status: str = "completed", **kw: Any
+) -> Call:
+    return Call(
+        id=0,
+        sid=sid,
+        direction=CallDirection(direction),
+        number_id=None,
+        from_number="+14155550100",
+        to_number="+14155550199",
+        status=status,
+        started_at=started,
+        **kw,
+    )
+
+
+def leg(sid: str, operator: str, price: str) -> CallLeg:
+    return CallLeg(
+        sid=sid,
+        operator=operator,
+        to_number="client:" + operator,
+        status="completed",
+        duration=10,
+        price=D(price),
+    )
+
+
+@pytest.fixture
+def calls(data: dict[str, Any], engine: sa.Engine) -> dict[str, Any]:
+    """Calls, prices in the provider's currency (USD unless said); Berlin is UTC+1."""
+    add_calls(
+        engine,
+        # K1 alice, incoming, the 16th: 1.2345 + leg 0.5000 + recording 0.2655 = 2 USD.
+        call(
+            "K1",
+            "incoming",
+            utc(16, 10),
+            answered_by="alice",
+            duration=75,
+            price=D("1.2345"),
+            recording_price=D("0.2655"),
+            legs=(leg("K1a", "alice", "0.5000"),),
+        ),
+        # K2 alice, incoming at 23:00 UTC on the 15th = local midnight opening Monday 16th.
+        call("K2", "incoming", utc(15, 23), answered_by="alice", duration=30, price=D("0.5")),
+        # K3 alice, one second earlier: Sunday 15th 23:59:59 in Berlin, last week.
+        call(
+            "K3",
+            "incoming",
+            utc(15, 22, 59) + dt.timedelta(seconds=59),
+            answered_by="alice",
+            duration=1000,
+            price=D("9"),
+        ),
+        # K4 bob, outgoing, answered: 0.7 + leg 0.3 = 1 GBP. K5 bob, outgoing, unanswered.
+        call(
+            "K4",
+            "outgoing",
+            utc(17, 9),
+            operator="bob",
+            answered_by="bob",
+            duration=125,
+            price=D("0.7"),
+            currency="GBP",
+            legs=(leg("K4a", "bob", "0.3"),),
+        ),
+        call("K5", "outgoing", utc(17, 10), operator="bob", status="no-answer"),
+        # K6 missed, carol was rung: 0.1 + leg 0.05 = 0.15 USD.
+        call(
+            "K6",
+            "incoming",
+            utc(18, 8),
+            missed=True,
+            duration=20,
+            price=D("0.1"),
+            legs=(leg("K6a", "carol", "0.05"),),
+        ),
+        # K7 still ringing: counted nowhere.
+        call("K7", "incoming", utc(18, 11), status="ringing"),
+    )
+    return data
+
+
+def test_voip_by_managers_counts_durations_and_costs(calls: dict[str, Any]) -> None:
+    detail, per_manager = build(calls, "voip_by_managers", "this_week").tables
+    assert [c.key for c in detail.columns] == ["manager", "status", "calls", "duration", "cost"]
+    # Alice: K1 + K2 = 2.5 USD = 2.25 EUR. Bob: 1 GBP = 1.20 EUR. Missed K6: 0.15 USD =
+    # 0.135 EUR, half to even 0.14.
+    assert detail.rows == (
+        ("Alice", "Incoming", 2, 105, D("2.25")),
+        ("Bob", "Outgoing", 2, 125, D("1.20")),
+        ("Not set", "Missed", 1, 20, D("0.14")),
+    )
+    assert detail.totals == ("Total", "", 5, 250, D("3.59"))
+    assert [c.key for c in per_manager.columns] == [
+        "manager",
+        "incoming",
+        "outgoing",
+        "missed",
+        "calls",
+        "duration",
+        "cost",
+    ]
+    assert per_manager.rows == (
+        ("Alice", 2, 0, 0, 2, 105, D("2.25")),
+        ("Bob", 0, 2, 0, 2, 125, D("1.20")),
+        ("Not set", 0, 0, 1, 1, 20, D("0.14")),
+    )
+    assert per_manager.totals == ("Total", 2, 2, 1, 5, 250, D("3.59"))
+
+
+def test_voip_by_managers_periods_end_at_local_midnight(calls: dict[str, Any]) -> None:
+    # Last week (9-15 March in Berlin) holds K3 alone: 9 USD = 8.10 EUR.
+    last = build(calls, "voip_by_managers", "last_week").tables[0]
+    assert last.rows == (("Alice", "Incoming", 1, 1000, D("8.10")),)
+    every = build(calls, "voip_by_managers", "all_time").tables[0]
+    assert every.rows[0] == ("Alice", "Incoming", 3, 1105, D("10.35"))
+    # The managers filter leaves out the calls nobody took.
+    bob = build(calls, "voip_by_managers", "all_time", managers=["bob"]).tables[1]
+    assert bob.rows == (("Bob", 0, 2, 0, 2, 125, D("1.20")),)
+
+
+def test_voip_costs_without_a_rate_name_the_currency(
+    calls: dict[str, Any], engine: sa.Engine
+) -> None:
+    add_calls(
+        engine, call("K8", "incoming", utc(18, 9), answered_by="bob", price=D("1"), currency="CHF")
+    )
+    with pytest.raises(MissingExchangeRates) as caught:
+        build(calls, "voip_by_managers", "today")
+    assert caught.value.currencies == ("CHF",)
 
 
 # --- the summaries -----------------------------------------------------------------------------
@@ -481,6 +617,12 @@ def test_summary_for_the_period(data: dict[str, Any]) -> None:
     assert contacts.rows == (("Client", 1), ("Supplier", 1), ("Not set", 1))  # C1, C3, C2
     assert tasks.rows == (("Phone call", 3, 1, 1),)  # T1 T2 T4; T1 closed; T2 overdue
     assert calls.rows == (("Incoming", 0, 0), ("Outgoing", 0, 0), ("Missed", 0, 0))
+
+
+def test_summary_for_the_period_counts_calls(calls: dict[str, Any]) -> None:
+    table = build(calls, "summary_for_the_period", "this_week").tables[4]
+    assert table.rows == (("Incoming", 2, 105), ("Outgoing", 2, 125), ("Missed", 1, 20))
+    assert table.totals == ("Total", 5, 250)
 
 
 def test_summary_at_this_moment(data: dict[str, Any]) -> None:

@@ -76,6 +76,10 @@ class ReportContext:
         """An invoice ``total`` measure (minor units of ``currency``), converted."""
         return self.convert(Decimal(units).scaleb(-minor_units(currency)), currency)
 
+    def ten_thousandths(self, units: int, currency: str) -> Decimal:
+        """A call ``cost`` measure (ten-thousandths of ``currency``), converted."""
+        return self.convert(Decimal(units).scaleb(-4), currency)
+
     def round(self, amount: Decimal) -> Decimal:
         """Round to the report currency's minor unit, half to even."""
         return round_amount(amount, self.currency, ROUNDING)
