@@ -15,6 +15,7 @@ from opencrm.core.entities.lists import ListKind
 from opencrm.core.money import ExchangeRates
 from opencrm.core.permissions import require_admin
 from opencrm.core.regional import LOCALE_KEY, TIME_ZONE_KEY, Regional
+from opencrm.core.reports._i18n import translate
 from opencrm.core.reports._periods import Period, resolve_period
 from opencrm.core.reports._report import Report, ReportContext, ReportRegistry
 from opencrm.core.reports._result import ReportResult
@@ -64,10 +65,10 @@ class ReportType:
     periods: tuple[str, ...]
 
 
-def _report_type(report: type[Report]) -> ReportType:
+def _report_type(report: type[Report], locale: str) -> ReportType:
     return ReportType(
         name=report.name,
-        title=report.title,
+        title=translate(report.title, locale, report.catalogs()),
         description=report.description,
         periods=tuple(str(p) for p in report.periods),
     )
@@ -96,7 +97,8 @@ class ReportService:
         """The report types, built-in ones first (admins)."""
         with self._s._tx(write=False) as tx:
             require_admin(tx.actor, "use reports")
-        return [_report_type(r) for r in self._registry]
+            locale = Regional.from_settings(tx.uow.settings.get_many([LOCALE_KEY])).locale
+        return [_report_type(r, locale) for r in self._registry]
 
     def build(
         self,
@@ -279,6 +281,7 @@ class ReportService:
             temperatures=uow.lists.list(ListKind.TEMPERATURE),
             task_categories=uow.lists.list(ListKind.TASK_CATEGORY),
             user_name=user_name,
+            catalogs=report.catalogs(),
         )
         if progress is not None:
             progress(0.0, "querying")
@@ -295,7 +298,7 @@ class ReportService:
         parameters: dict[str, Any] = {"period": str(period), "managers": sorted(managers)}
         result = ReportResult(
             name=report.name,
-            title=report.title,
+            title=ctx.gettext(report.title),
             parameters=parameters,
             first_day=p.first,
             last_day=p.last,
@@ -304,7 +307,7 @@ class ReportService:
             locale=regional.locale,
             time_zone=regional.time_zone,
             tables=tables,
-            notes=tuple(report.notes),
+            notes=tuple(ctx.gettext(note) for note in report.notes),
         )
         result.check()
         return result
