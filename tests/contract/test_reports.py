@@ -812,6 +812,7 @@ class WonByCurrency(Report):
     periods = (Period.THIS_MONTH, Period.ALL_TIME)
 
     def build(self, ctx: ReportContext) -> list[Table]:
+        _ = ctx.gettext
         rows = ctx.aggregate(
             Aggregate(
                 "opportunities",
@@ -825,11 +826,11 @@ class WonByCurrency(Report):
             for currency, count, value in sorted(rows)
         )
         columns = (
-            Column("currency", "Currency"),
-            Column("count", "Won", ColumnType.INTEGER),
-            Column("value", "Value", ColumnType.MONEY),
+            Column("currency", _("Currency")),
+            Column("count", _("Won"), ColumnType.INTEGER),
+            Column("value", _("Value"), ColumnType.MONEY),
         )
-        return [Table("Won by currency", columns, body)]
+        return [Table(_("Won opportunities"), columns, body)]
 
 
 class ReportPlugin:
@@ -858,6 +859,38 @@ def test_a_plugin_adds_a_report_type(
     assert result.tables[0].rows == (("EUR", 2, D("50.00")), ("USD", 1, D("5.00")))
     stored = admin.reports.generate("won_by_currency", period="all_time")
     assert stored.report_type == "won_by_currency"
+
+
+def test_a_plugin_report_brings_its_own_catalog(
+    engine: sa.Engine, directory: InMemoryUserDirectory, users: dict[str, Any], tmp_path: Any
+) -> None:
+    french = tmp_path / "fr" / "LC_MESSAGES"
+    french.mkdir(parents=True)
+    (french / "reports.po").write_text(
+        'msgid "Won by currency"\nmsgstr "Gagnées par devise"\n\n'
+        'msgid "Value"\nmsgstr "Valeur"\n\n'
+        'msgid "Won"\nmsgstr "Gagnées"\n',
+        encoding="utf-8",
+    )
+
+    class Translated(WonByCurrency):
+        locale_dir = tmp_path
+
+    class Plugin:
+        @hookimpl
+        def opencrm_register_reports(self, crm: CRM) -> list[type[Report]]:
+            return [Translated]
+
+    crm = CRM(engine, load_entrypoints=False, directory=directory, plugins=[Plugin()])
+    admin = crm.session(users["admin"])
+    admin.settings.set_regional(locale="fr_CA")  # falls back to fr
+    result = admin.reports.build("won_by_currency")
+    assert result.title == "Gagnées par devise"
+    table = result.tables[0]
+    # its own catalog first ("Won"), then the built-in one ("Currency"), else as written
+    assert [c.label for c in table.columns] == ["Devise", "Gagnées", "Valeur"]
+    assert table.title == "Won opportunities"
+    assert [t.title for t in admin.reports.types()][-1] == "Gagnées par devise"
 
 
 def test_a_report_name_registered_twice_stops_the_crm(engine: sa.Engine) -> None:
