@@ -3,6 +3,8 @@
 Each module-level class is one report type; :data:`BUILTIN_REPORTS` lists them in the
 reference's order. Money is converted to the CRM's default currency per currency sum and
 rounded half to even at each cell; totals add the rounded cells, so a sheet always adds up.
+Every title, header and label is English here and written through ``ctx.gettext`` (``_``) or
+marked with ``N_``, so it comes out in the CRM's language (catalogs in ``locale/``).
 """
 
 from __future__ import annotations
