@@ -1,7 +1,8 @@
 """Report benchmark: every built-in report over a large CRM, SQL alone vs the whole report.
 
 Bulk-loads opportunities (20 managers, three currencies, every stage, created over 18 months),
-as many tasks, invoices (a fifth as many) and contacts (a tenth) with Core inserts, then builds
+as many tasks, invoices and VoIP calls (a fifth as many each; half the calls with an operator
+leg) and contacts (a tenth) with Core inserts, then builds
 each of the ten reports over its widest period (all time where it offers it) as a CRM admin,
 three times, and prints the median of:
 
@@ -11,7 +12,7 @@ three times, and prints the median of:
 
 all three from the same run (the one with the median total), so "SQL share" is SQL / total.
 
-    python bench/reports.py [--opportunities 1000000] [--tasks N] [--invoices N]
+    python bench/reports.py [--opportunities 1000000] [--tasks N] [--invoices N] [--calls N]
                             [--backends sqlite,postgresql]
 
 The target is 2 s per report including the .xlsx. PostgreSQL is reached at
@@ -48,6 +49,8 @@ from opencrm.storage.sqlalchemy.tables import (
     opportunity_stages,
     settings,
     tasks,
+    voip_call_legs,
+    voip_calls,
 )
 
 PG_URL = os.environ.get("OPENCRM_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -75,7 +78,7 @@ def _insert(conn: sa.Connection, table: sa.Table, rows: Any, n: int) -> None:
         conn.execute(sa.insert(table), batch)
 
 
-def _load(engine: sa.Engine, n_deals: int, n_tasks: int, n_invoices: int) -> None:
+def _load(engine: sa.Engine, n_deals: int, n_tasks: int, n_invoices: int, n_calls: int) -> None:
     rng = random.Random(11)
     with engine.begin() as conn:
         conn.execute(
@@ -164,6 +167,35 @@ def _load(engine: sa.Engine, n_deals: int, n_tasks: int, n_invoices: int) -> Non
             }  # fmt: skip
 
         _insert(conn, invoices, invoice, n_invoices)
+
+        def call(i: int) -> dict[str, Any]:
+            when = _when(rng)
+            outgoing = rng.random() < 0.4
+            missed = not outgoing and rng.random() < 0.2
+            manager = rng.choice(MANAGERS)
+            duration = 0 if missed else rng.randint(5, 1800)
+            return {
+                "sid": f"CA{i:032d}", "direction": "outgoing" if outgoing else "incoming",
+                "from_number": "+14155550100", "to_number": "+14155550199",
+                "status": "completed", "status_rank": 4,
+                "operator": manager if outgoing else None,
+                "answered_by": None if missed else manager, "missed": missed,
+                "started_at": when, "duration": duration,
+                "price_e4": rng.randint(0, 200_000), "currency": rng.choice(("USD", "EUR")),
+                "recording_price_e4": rng.choice((None, rng.randint(0, 5_000))),
+            }  # fmt: skip
+
+        _insert(conn, voip_calls, call, n_calls)
+        first = conn.execute(sa.select(sa.func.min(voip_calls.c.id))).scalar() or 1
+
+        def leg(i: int) -> dict[str, Any]:
+            return {
+                "sid": f"CL{i:032d}", "call_id": first + 2 * i, "operator": rng.choice(MANAGERS),
+                "to_number": "client:x", "status": "completed", "status_rank": 4,
+                "duration": rng.randint(0, 600), "price_e4": rng.randint(0, 50_000),
+            }  # fmt: skip
+
+        _insert(conn, voip_call_legs, leg, (n_calls + 1) // 2)
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")
@@ -197,13 +229,13 @@ class _SqlTimer:
 
 def _run(name: str, engine: sa.Engine, args: argparse.Namespace) -> None:
     started = time.perf_counter()
-    _load(engine, args.opportunities, args.tasks, args.invoices)
+    _load(engine, args.opportunities, args.tasks, args.invoices, args.calls)
     load = time.perf_counter() - started
     crm = CRM(engine, load_entrypoints=False, clock=lambda: NOW)
     s = crm.session(ADMIN)
     print(
         f"\n{name}: {args.opportunities:,} opportunities, {args.tasks:,} tasks, "
-        f"{args.invoices:,} invoices loaded in {load:.0f} s"
+        f"{args.invoices:,} invoices, {args.calls:,} calls loaded in {load:.0f} s"
     )
     print(f"  {'report (period)':<44} {'SQL':>8} {'report':>8} {'+ xlsx':>8}  SQL share  queries")
     timer = _SqlTimer()
@@ -240,6 +272,7 @@ def main() -> None:
     parser.add_argument("--opportunities", type=int, default=1_000_000)
     parser.add_argument("--tasks", type=int, default=None, help="default: as many as opportunities")
     parser.add_argument("--invoices", type=int, default=None, help="default: a fifth of them")
+    parser.add_argument("--calls", type=int, default=None, help="default: a fifth of them")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--repeat", type=int, default=3, help="runs per report (the median)")
     args = parser.parse_args()
@@ -247,6 +280,8 @@ def main() -> None:
         args.tasks = args.opportunities
     if args.invoices is None:
         args.invoices = args.opportunities // 5
+    if args.calls is None:
+        args.calls = args.opportunities // 5
     print(f"Python {platform.python_version()}, {os.cpu_count()} CPUs")
     for backend in args.backends.split(","):
         if backend == "sqlite":

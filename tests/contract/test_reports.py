@@ -3,7 +3,8 @@
 The CRM's default currency is EUR, with 1 USD = 0.90 EUR and 1 GBP = 1.20 EUR. "Now" is
 Wednesday 18 March 2026, 12:00 UTC (13:00 in Berlin, before the DST change of 29 March). Every
 expected figure below is worked out by hand from the records the fixture writes; comments say
-how. Weeks: en_US starts on Sunday (15-21 March), de_DE on Monday (16-22 March).
+how. Weeks: en_US starts on Sunday (15-21 March), de_DE on Monday (16-22 March). The CRM is
+in de_DE, so headers and row labels the reports write are German.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from opencrm import (
     User,
     hookimpl,
 )
+from opencrm.core.entities.voip import Call, CallDirection, CallLeg
 from opencrm.core.reports import (
     Aggregate,
     Column,
@@ -39,6 +41,7 @@ from opencrm.core.reports import (
 )
 from opencrm.core.reports.builtin import BUILTIN_REPORTS
 from opencrm.errors import NotFound, PermissionDenied, ValidationError
+from opencrm.storage.sqlalchemy.uow import SqlUnitOfWork
 
 D = Decimal
 NOW = dt.datetime(2026, 3, 18, 12, 0, tzinfo=dt.UTC)
@@ -251,7 +254,7 @@ def test_sales_by_managers_in_de_de_weeks_start_on_monday(data: dict[str, Any]) 
         "20. März",
         "21. März",
         "22. März",
-        "Total",
+        "Gesamt",
     ]
     # W2 (300) on the 18th for Alice; W3 (50 GBP = 60) on the 22nd for Bob; W1 (the 15th)
     # is the Sunday before this week.
@@ -260,7 +263,7 @@ def test_sales_by_managers_in_de_de_weeks_start_on_monday(data: dict[str, Any]) 
         ("Alice", z, z, D("300.00"), z, z, z, z, D("300.00")),
         ("Bob", z, z, z, z, z, z, D("60.00"), D("60.00")),
     )
-    assert table.totals == ("Total", z, z, D("300.00"), z, z, z, D("60.00"), D("360.00"))
+    assert table.totals == ("Gesamt", z, z, D("300.00"), z, z, z, D("60.00"), D("360.00"))
     assert [(c.kind, c.series_in) for c in table.charts] == [("line", "rows"), ("pie", "columns")]
 
 
@@ -300,7 +303,7 @@ def test_sales_forecast_sums_budget_and_probability_by_expected_day(data: dict[s
         dt.date(2026, 3, 19): (D("200.00"), D("50.00")),
         dt.date(2026, 3, 25): (D("360.00"), D("180.00")),
     }
-    assert table.totals == ("Total", D("560.00"), D("230.00"))
+    assert table.totals == ("Gesamt", D("560.00"), D("230.00"))
     quarter = build(data, "sales_forecast", "this_quarter").tables[0]
     assert [r[0] for r in quarter.rows] == ["Januar 2026", "Februar 2026", "März 2026"]
     assert quarter.rows[2][1:] == (D("560.00"), D("230.00"))
@@ -330,13 +333,13 @@ def test_sales_funnel_counts_the_month_by_stage(data: dict[str, Any]) -> None:
     assert [r[0] for r in funnel.rows][:2] == ["Initial contact", "Preapproach"]
     # Created in March: O1 (Initial contact), O4 (Preapproach), O2 (Prospect), W1 W2 W3
     # (Won: 900 + 300 + 60), L1 (Lost): 7. Reached = in this or a later open stage, or won.
-    assert rows["Initial contact"] == ("Open", 1, D("200.00"), D("0.1429"), D("0.8571"))
-    assert rows["Preapproach"] == ("Open", 1, D("100.00"), D("0.1429"), D("0.7143"))
-    assert rows["Suspect"] == ("Open", 0, D("0.00"), D("0"), D("0.5714"))
-    assert rows["Prospect"] == ("Open", 1, D("360.00"), D("0.1429"), D("0.5714"))
-    assert rows["Verbal"] == ("Open", 0, D("0.00"), D("0"), D("0.4286"))
-    assert rows["Won"] == ("Won", 3, D("1260.00"), D("0.4286"), D("0.4286"))
-    assert rows["Lost"] == ("Lost", 1, D("500.00"), D("0.1429"), D("0.1429"))
+    assert rows["Initial contact"] == ("Offen", 1, D("200.00"), D("0.1429"), D("0.8571"))
+    assert rows["Preapproach"] == ("Offen", 1, D("100.00"), D("0.1429"), D("0.7143"))
+    assert rows["Suspect"] == ("Offen", 0, D("0.00"), D("0"), D("0.5714"))
+    assert rows["Prospect"] == ("Offen", 1, D("360.00"), D("0.1429"), D("0.5714"))
+    assert rows["Verbal"] == ("Offen", 0, D("0.00"), D("0"), D("0.4286"))
+    assert rows["Won"] == ("Gewonnen", 3, D("1260.00"), D("0.4286"), D("0.4286"))
+    assert rows["Lost"] == ("Verloren", 1, D("500.00"), D("0.1429"), D("0.1429"))
     # 2420 / 7 = 345.714...; won after 13, 16 and 20 days: 49 / 3 = 16.3
     assert totals.rows == ((7, D("2420.00"), D("345.71"), D("16.3")),)
 
@@ -350,27 +353,27 @@ def test_contacts_by_managers_reads_days_in_the_crm_time_zone(data: dict[str, An
     assert by_label(detail) == [
         {
             "Manager": "Alice",
-            "Contact type": "Client",
-            "New contacts": 1,
-            "With opportunities": 1,
-            "Without opportunities": 0,
+            "Kontakttyp": "Client",
+            "Neue Kontakte": 1,
+            "Mit Verkaufschancen": 1,
+            "Ohne Verkaufschancen": 0,
         },
         {
             "Manager": "Bob",
-            "Contact type": "Supplier",
-            "New contacts": 1,
-            "With opportunities": 0,
-            "Without opportunities": 1,
+            "Kontakttyp": "Supplier",
+            "Neue Kontakte": 1,
+            "Mit Verkaufschancen": 0,
+            "Ohne Verkaufschancen": 1,
         },
     ]
-    assert per_manager.totals == ("Total", 2, 1, 1)
+    assert per_manager.totals == ("Gesamt", 2, 1, 1)
     yesterday = build(data, "contacts_by_managers", "yesterday").tables[0]
-    assert yesterday.rows == (("Alice", "Not set", 1, 0, 1),)  # C2 at 23:59 Berlin
+    assert yesterday.rows == (("Alice", "Nicht gesetzt", 1, 0, 1),)  # C2 at 23:59 Berlin
     data["admin"].settings.set_regional(time_zone="UTC")
     # in UTC, C1 (23:30 on the 17th) was created yesterday
     assert [r[:3] for r in build(data, "contacts_by_managers", "yesterday").tables[0].rows] == [
         ("Alice", "Client", 1),
-        ("Alice", "Not set", 1),
+        ("Alice", "Nicht gesetzt", 1),
     ]
     everything = build(data, "contacts_by_managers", "all_time").tables[1]
     assert everything.rows == (("Alice", 2, 1, 1), ("Bob", 2, 0, 2))
@@ -382,22 +385,22 @@ def test_contacts_by_managers_reads_days_in_the_crm_time_zone(data: dict[str, An
 def test_tasks_by_managers_created_closed_and_overdue(data: dict[str, Any]) -> None:
     created, closed, overdue = build(data, "tasks_by_managers", "this_week").tables
     assert [t.title for t in (created, closed, overdue)] == [
-        "Created tasks",
-        "Closed tasks",
-        "Overdue tasks",
+        "Erstellte Aufgaben",
+        "Erledigte Aufgaben",
+        "Überfällige Aufgaben",
     ]
     assert [nonzero(r) for r in by_label(created)] == [
-        {"Manager": "Alice", "Phone call": 2, "Total": 2},  # T1, T2
-        {"Manager": "Bob", "Phone call": 1, "Total": 1},  # T4 (T3 was created on the 10th)
+        {"Manager": "Alice", "Phone call": 2, "Gesamt": 2},  # T1, T2
+        {"Manager": "Bob", "Phone call": 1, "Gesamt": 1},  # T4 (T3 was created on the 10th)
     ]
     assert [nonzero(r) for r in by_label(closed)] == [
-        {"Manager": "Alice", "Phone call": 1, "Total": 1},  # T1
-        {"Manager": "Bob", "Demo": 1, "Total": 1},  # T3
+        {"Manager": "Alice", "Phone call": 1, "Gesamt": 1},  # T1
+        {"Manager": "Bob", "Demo": 1, "Gesamt": 1},  # T3
     ]
     # T2: open past its due time; T3: closed after it. T1 was closed in time, T4 is due later.
     assert [nonzero(r) for r in by_label(overdue)] == [
-        {"Manager": "Alice", "Phone call": 1, "Total": 1},
-        {"Manager": "Bob", "Demo": 1, "Total": 1},
+        {"Manager": "Alice", "Phone call": 1, "Gesamt": 1},
+        {"Manager": "Bob", "Demo": 1, "Gesamt": 1},
     ]
     assert overdue.totals is not None
     assert overdue.totals[-1] == 2
@@ -416,7 +419,17 @@ def test_opportunities_by_managers_created_or_closed_in_the_period(data: dict[st
         ("Bob", 0, z, 1, D("60.00"), 1, D("500.00"), 2, D("560.00")),
         ("Carol", 1, D("100.00"), 0, z, 0, z, 1, D("100.00")),
     )
-    assert table.totals == ("Total", 1, D("100.00"), 2, D("360.00"), 1, D("500.00"), 4, D("960.00"))
+    assert table.totals == (
+        "Gesamt",
+        1,
+        D("100.00"),
+        2,
+        D("360.00"),
+        1,
+        D("500.00"),
+        4,
+        D("960.00"),
+    )
 
 
 # --- invoices by managers ----------------------------------------------------------------------
@@ -448,13 +461,176 @@ def test_invoices_by_managers(data: dict[str, Any]) -> None:
 # --- VoIP ------------------------------------------------------------------------------------
 
 
-def test_voip_by_managers_has_its_columns_and_no_calls(data: dict[str, Any]) -> None:
-    result = build(data, "voip_by_managers", "this_month")
-    table = result.tables[0]
-    assert [c.key for c in table.columns] == ["manager", "status", "calls", "duration"]
-    assert table.rows == ()
-    assert table.totals == ("Total", "", 0, 0)
-    assert "no calls" in result.notes[0]
+def add_calls(engine: sa.Engine, *calls: Call) -> None:
+    with SqlUnitOfWork(engine) as uow:
+        for call in calls:
+            added = uow.voip.add_call(call)
+            assert added is not None
+            for n, leg in enumerate(call.legs):
+                uow.voip.put_leg(added.id, leg, n)
+        uow.commit()
+
+
+def call(
+    sid: str, direction: str, started: dt.datetime, status: str = "completed", **kw: Any
+) -> Call:
+    return Call(
+        id=0,
+        sid=sid,
+        direction=CallDirection(direction),
+        number_id=None,
+        from_number="+14155550100",
+        to_number="+14155550199",
+        status=status,
+        started_at=started,
+        **kw,
+    )
+
+
+def leg(sid: str, operator: str, price: str) -> CallLeg:
+    return CallLeg(
+        sid=sid,
+        operator=operator,
+        to_number="client:" + operator,
+        status="completed",
+        duration=10,
+        price=D(price),
+    )
+
+
+@pytest.fixture
+def calls(data: dict[str, Any], engine: sa.Engine) -> dict[str, Any]:
+    """Calls, prices in the provider's currency (USD unless said); Berlin is UTC+1."""
+    add_calls(
+        engine,
+        # K1 alice, incoming, the 16th: 1.2345 + leg 0.5000 + recording 0.2655 = 2 USD.
+        call(
+            "K1",
+            "incoming",
+            utc(16, 10),
+            answered_by="alice",
+            duration=75,
+            price=D("1.2345"),
+            recording_price=D("0.2655"),
+            legs=(leg("K1a", "alice", "0.5000"),),
+        ),
+        # K2 alice, incoming at 23:00 UTC on the 15th = local midnight opening Monday 16th.
+        call("K2", "incoming", utc(15, 23), answered_by="alice", duration=30, price=D("0.5")),
+        # K3 alice, one second earlier: Sunday 15th 23:59:59 in Berlin, last week.
+        call(
+            "K3",
+            "incoming",
+            utc(15, 22, 59) + dt.timedelta(seconds=59),
+            answered_by="alice",
+            duration=1000,
+            price=D("9"),
+        ),
+        # K4 bob, outgoing, answered: 0.7 + leg 0.3 = 1 GBP. K5 bob, outgoing, unanswered.
+        call(
+            "K4",
+            "outgoing",
+            utc(17, 9),
+            operator="bob",
+            answered_by="bob",
+            duration=125,
+            price=D("0.7"),
+            currency="GBP",
+            legs=(leg("K4a", "bob", "0.3"),),
+        ),
+        call("K5", "outgoing", utc(17, 10), operator="bob", status="no-answer"),
+        # K6 missed, carol was rung: 0.1 + leg 0.05 = 0.15 USD.
+        call(
+            "K6",
+            "incoming",
+            utc(18, 8),
+            missed=True,
+            duration=20,
+            price=D("0.1"),
+            legs=(leg("K6a", "carol", "0.05"),),
+        ),
+        # K7 still ringing: counted nowhere.
+        call("K7", "incoming", utc(18, 11), status="ringing"),
+    )
+    return data
+
+
+def test_voip_by_managers_counts_durations_and_costs(calls: dict[str, Any]) -> None:
+    detail, per_manager = build(calls, "voip_by_managers", "this_week").tables
+    assert [c.key for c in detail.columns] == ["manager", "status", "calls", "duration", "cost"]
+    # Alice: K1 + K2 = 2.5 USD = 2.25 EUR. Bob: 1 GBP = 1.20 EUR. Missed K6: 0.15 USD =
+    # 0.135 EUR, half to even 0.14.
+    assert detail.rows == (
+        ("Alice", "Eingehend", 2, 105, D("2.25")),
+        ("Bob", "Ausgehend", 2, 125, D("1.20")),
+        ("Nicht gesetzt", "Verpasst", 1, 20, D("0.14")),
+    )
+    assert detail.totals == ("Gesamt", "", 5, 250, D("3.59"))
+    assert [c.key for c in per_manager.columns] == [
+        "manager",
+        "incoming",
+        "outgoing",
+        "missed",
+        "calls",
+        "duration",
+        "cost",
+    ]
+    assert per_manager.rows == (
+        ("Alice", 2, 0, 0, 2, 105, D("2.25")),
+        ("Bob", 0, 2, 0, 2, 125, D("1.20")),
+        ("Nicht gesetzt", 0, 0, 1, 1, 20, D("0.14")),
+    )
+    assert per_manager.totals == ("Gesamt", 2, 2, 1, 5, 250, D("3.59"))
+
+
+def test_voip_by_managers_periods_end_at_local_midnight(calls: dict[str, Any]) -> None:
+    # Last week (9-15 March in Berlin) holds K3 alone: 9 USD = 8.10 EUR.
+    last = build(calls, "voip_by_managers", "last_week").tables[0]
+    assert last.rows == (("Alice", "Eingehend", 1, 1000, D("8.10")),)
+    every = build(calls, "voip_by_managers", "all_time").tables[0]
+    assert every.rows[0] == ("Alice", "Eingehend", 3, 1105, D("10.35"))
+    # The managers filter leaves out the calls nobody took.
+    bob = build(calls, "voip_by_managers", "all_time", managers=["bob"]).tables[1]
+    assert bob.rows == (("Bob", 0, 2, 0, 2, 125, D("1.20")),)
+
+
+def test_voip_costs_without_a_rate_name_the_currency(
+    calls: dict[str, Any], engine: sa.Engine
+) -> None:
+    add_calls(
+        engine, call("K8", "incoming", utc(18, 9), answered_by="bob", price=D("1"), currency="CHF")
+    )
+    with pytest.raises(MissingExchangeRates) as caught:
+        build(calls, "voip_by_managers", "today")
+    assert caught.value.currencies == ("CHF",)
+
+
+def test_a_report_in_de_de_has_german_headers_and_dates_in_the_xlsx(
+    calls: dict[str, Any],
+) -> None:
+    admin = calls["admin"]
+    kinds = {t.name: t.title for t in admin.reports.types()}
+    assert kinds["voip_by_managers"] == "VoIP nach Managern"
+    stored = admin.reports.generate("voip_by_managers", period="this_week")
+    ws = openpyxl.load_workbook(io.BytesIO(admin.reports.download(stored.id))).active
+    rows = [tuple(c for c in row if c is not None) for row in ws.iter_rows(values_only=True)]
+    assert rows[:5] == [
+        ("VoIP nach Managern",),
+        ("Zeitraum", "Diese Woche (16. März 2026 - 22. März 2026)"),
+        ("Währung", "EUR"),
+        ("Erstellt am", "18.03.2026, 13:00:00 (Europe/Berlin)"),
+        (),
+    ]
+    assert rows[5:8] == [
+        ("VoIP nach Managern",),
+        ("Manager", "Status", "Anrufe", "Dauer", "Kosten"),
+        ("Alice", "Eingehend", 2, dt.timedelta(seconds=105), 2.25),
+    ]
+    assert rows[9][:3] == ("Nicht gesetzt", "Verpasst", 1)
+    assert rows[10] == ("Gesamt", 5, dt.timedelta(seconds=250), 3.59)
+    header = rows.index(
+        ("Manager", "Eingehend", "Ausgehend", "Verpasst", "Anrufe", "Dauer", "Kosten")
+    )
+    assert rows[header - 1] == ("Anrufe je Manager",)
 
 
 # --- the summaries -----------------------------------------------------------------------------
@@ -466,21 +642,27 @@ def test_summary_for_the_period(data: dict[str, Any]) -> None:
     # Created: O4. Won: W2 + W3. Lost: L1. Overdue: W2, won on the 18th after its expected
     # 17th (in the week).
     assert deals.rows == (
-        ("Created", 1, D("100.00")),
-        ("Won", 2, D("360.00")),
-        ("Lost", 1, D("500.00")),
-        ("Overdue", 1, D("300.00")),
+        ("Erstellt", 1, D("100.00")),
+        ("Gewonnen", 2, D("360.00")),
+        ("Verloren", 1, D("500.00")),
+        ("Überfällig", 1, D("300.00")),
     )
     # Issued in the week: I1 (billed), I3 (paid, late); the draft is none of these.
     assert invoices.rows == (
-        ("Billed", 1, D("100.00")),
-        ("Paid", 1, D("50.00")),
-        ("Rejected", 0, D("0.00")),
-        ("Overdue", 1, D("50.00")),
+        ("Gestellt", 1, D("100.00")),
+        ("Bezahlt", 1, D("50.00")),
+        ("Abgelehnt", 0, D("0.00")),
+        ("Überfällig", 1, D("50.00")),
     )
-    assert contacts.rows == (("Client", 1), ("Supplier", 1), ("Not set", 1))  # C1, C3, C2
+    assert contacts.rows == (("Client", 1), ("Supplier", 1), ("Nicht gesetzt", 1))  # C1, C3, C2
     assert tasks.rows == (("Phone call", 3, 1, 1),)  # T1 T2 T4; T1 closed; T2 overdue
-    assert calls.rows == (("Incoming", 0, 0), ("Outgoing", 0, 0), ("Missed", 0, 0))
+    assert calls.rows == (("Eingehend", 0, 0), ("Ausgehend", 0, 0), ("Verpasst", 0, 0))
+
+
+def test_summary_for_the_period_counts_calls(calls: dict[str, Any]) -> None:
+    table = build(calls, "summary_for_the_period", "this_week").tables[4]
+    assert table.rows == (("Eingehend", 2, 105), ("Ausgehend", 2, 125), ("Verpasst", 1, 20))
+    assert table.totals == ("Gesamt", 5, 250)
 
 
 def test_summary_at_this_moment(data: dict[str, Any]) -> None:
@@ -488,22 +670,22 @@ def test_summary_at_this_moment(data: dict[str, Any]) -> None:
     deals, stages, types, temperatures, tasks, invoices = result.tables
     # Open: O1 200, O2 360, O3 1000, O4 100. Overdue: O3. Within 30 days: O1, O2.
     assert deals.rows == (
-        ("Open", 4, D("1660.00")),
-        ("Overdue", 1, D("1000.00")),
-        ("Closing within 30 days", 2, D("560.00")),
+        ("Offen", 4, D("1660.00")),
+        ("Überfällig", 1, D("1000.00")),
+        ("Abschluss in 30 Tagen", 2, D("560.00")),
     )
     assert [r for r in stages.rows if r[1]] == [
         ("Initial contact", 2, D("1200.00")),
         ("Preapproach", 1, D("100.00")),
         ("Prospect", 1, D("360.00")),
     ]
-    assert types.rows == (("Client", 2), ("Supplier", 1), ("Not set", 1))
-    assert temperatures.rows == (("Cold", 1), ("Hot", 2), ("Not set", 1))
+    assert types.rows == (("Client", 2), ("Supplier", 1), ("Nicht gesetzt", 1))
+    assert temperatures.rows == (("Cold", 1), ("Hot", 2), ("Nicht gesetzt", 1))
     assert tasks.rows == (("Phone call", 2, 1),)  # T2 (overdue), T4
-    assert invoices.rows == (("Billed", 2, D("280.00")), ("Overdue", 1, D("180.00")))
+    assert invoices.rows == (("Gestellt", 2, D("280.00")), ("Überfällig", 1, D("180.00")))
     # this month: O3 (February) is left out
     month = build(data, "summary_at_this_moment", "this_month").tables[0]
-    assert month.rows[:2] == (("Open", 3, D("660.00")), ("Overdue", 0, D("0.00")))
+    assert month.rows[:2] == (("Offen", 3, D("660.00")), ("Überfällig", 0, D("0.00")))
 
 
 # --- rules -------------------------------------------------------------------------------------
@@ -555,7 +737,7 @@ def test_generated_reports_are_kept_per_user(
     )
     assert (stored.report_type, stored.title, stored.user_id) == (
         "sales_funnel",
-        "Sales funnel",
+        "Verkaufstrichter",
         "admin",
     )
     assert stored.file_name == "sales_funnel-this_month-2026-03-18.xlsx"
@@ -565,7 +747,7 @@ def test_generated_reports_are_kept_per_user(
     assert len(data_bytes) == stored.size
     assert data_bytes[:2] == b"PK"
     ws = openpyxl.load_workbook(io.BytesIO(data_bytes)).active
-    assert ws["A1"].value == "Sales funnel"
+    assert ws["A1"].value == "Verkaufstrichter"
     assert [r.id for r in admin.reports.list()] == [stored.id]
     # another admin sees none of it
     other = rcrm.session(User(id="root", name="Root", crm_admin=True))
@@ -630,6 +812,7 @@ class WonByCurrency(Report):
     periods = (Period.THIS_MONTH, Period.ALL_TIME)
 
     def build(self, ctx: ReportContext) -> list[Table]:
+        _ = ctx.gettext
         rows = ctx.aggregate(
             Aggregate(
                 "opportunities",
@@ -643,11 +826,11 @@ class WonByCurrency(Report):
             for currency, count, value in sorted(rows)
         )
         columns = (
-            Column("currency", "Currency"),
-            Column("count", "Won", ColumnType.INTEGER),
-            Column("value", "Value", ColumnType.MONEY),
+            Column("currency", _("Currency")),
+            Column("count", _("Won"), ColumnType.INTEGER),
+            Column("value", _("Value"), ColumnType.MONEY),
         )
-        return [Table("Won by currency", columns, body)]
+        return [Table(_("Won opportunities"), columns, body)]
 
 
 class ReportPlugin:
@@ -676,6 +859,38 @@ def test_a_plugin_adds_a_report_type(
     assert result.tables[0].rows == (("EUR", 2, D("50.00")), ("USD", 1, D("5.00")))
     stored = admin.reports.generate("won_by_currency", period="all_time")
     assert stored.report_type == "won_by_currency"
+
+
+def test_a_plugin_report_brings_its_own_catalog(
+    engine: sa.Engine, directory: InMemoryUserDirectory, users: dict[str, Any], tmp_path: Any
+) -> None:
+    french = tmp_path / "fr" / "LC_MESSAGES"
+    french.mkdir(parents=True)
+    (french / "reports.po").write_text(
+        'msgid "Won by currency"\nmsgstr "Gagnées par devise"\n\n'
+        'msgid "Value"\nmsgstr "Valeur"\n\n'
+        'msgid "Won"\nmsgstr "Gagnées"\n',
+        encoding="utf-8",
+    )
+
+    class Translated(WonByCurrency):
+        locale_dir = tmp_path
+
+    class Plugin:
+        @hookimpl
+        def opencrm_register_reports(self, crm: CRM) -> list[type[Report]]:
+            return [Translated]
+
+    crm = CRM(engine, load_entrypoints=False, directory=directory, plugins=[Plugin()])
+    admin = crm.session(users["admin"])
+    admin.settings.set_regional(locale="fr_CA")  # falls back to fr
+    result = admin.reports.build("won_by_currency")
+    assert result.title == "Gagnées par devise"
+    table = result.tables[0]
+    # its own catalog first ("Won"), then the built-in one ("Currency"), else as written
+    assert [c.label for c in table.columns] == ["Devise", "Gagnées", "Valeur"]
+    assert table.title == "Won opportunities"
+    assert [t.title for t in admin.reports.types()][-1] == "Gagnées par devise"
 
 
 def test_a_report_name_registered_twice_stops_the_crm(engine: sa.Engine) -> None:
@@ -742,7 +957,7 @@ def test_a_report_job_generates_and_names_the_report(data: dict[str, Any], rcrm:
     }
     assert stored.parameters == {"period": "this_month", "managers": ["alice", "bob"]}
     ws = openpyxl.load_workbook(io.BytesIO(admin.reports.download(stored.id))).active
-    assert ws["A1"].value == "Sales funnel"
+    assert ws["A1"].value == "Verkaufstrichter"  # the test CRM speaks de_DE
     # the default period is the report's first
     second = admin.reports.start("voip_by_managers")
     assert second.params == {"name": "voip_by_managers", "period": "today", "managers": []}

@@ -182,3 +182,26 @@ def test_generate_a_report_as_a_job(api, web_crm, users) -> None:  # type: ignor
     assert [e["field"] for e in bad.problem["errors"]] == ["period"]
     assert admin.post("/reports/jobs", json={"period": "today"}).status == 422
     assert [j["id"] for j in admin.get("/jobs").json["items"]] == [job["id"]]
+
+
+def test_a_report_as_json_is_in_the_crms_language(api, web_crm, users) -> None:  # type: ignore[no-untyped-def]
+    _data(web_crm, users)
+    admin = api.as_("admin")
+    assert admin.patch("/settings/regional", json={"locale": "fr_FR"}).status == 200
+    titles = {t["name"]: t["title"] for t in admin.get("/report-types").json["items"]}
+    assert titles["opportunities_by_managers"] == "Opportunités par responsable"
+    result = admin.get(
+        "/report-results", query={"name": "opportunities_by_managers", "period": "all_time"}
+    ).json
+    assert result["title"] == "Opportunités par responsable"
+    (table,) = result["tables"]
+    assert [c["label"] for c in table["columns"][:3]] == [
+        "Responsable",
+        "Nouvelles",
+        "Budget des nouvelles",
+    ]
+    assert table["totals"][0] == "Total"  # the same word in French
+    assert [c["title"] for c in table["charts"]] == [
+        "Opportunités par nombre",
+        "Opportunités par budget",
+    ]

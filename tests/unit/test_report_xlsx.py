@@ -77,7 +77,7 @@ def test_values_formats_and_charts_survive_a_round_trip() -> None:
     assert ws.title == "Sample report"
     cells = rows_of(ws)
     assert cells[0][0] == "Sample report"
-    assert cells[1][:2] == ("Period", "March 2, 2026 - March 8, 2026")
+    assert cells[1][:2] == ("Period", "This week (March 2, 2026 - March 8, 2026)")
     assert cells[2][:2] == ("Managers", "alice")
     assert cells[3][:2] == ("Currency", "EUR")
     assert cells[4][:2] == ("Generated", "Mar 4, 2026, 1:00:00\u202fPM (Europe/Berlin)")
@@ -110,10 +110,13 @@ def test_values_formats_and_charts_survive_a_round_trip() -> None:
 def test_headers_dates_and_money_follow_the_locale() -> None:
     ws = reopen(render_xlsx(result(locale="de_DE")))
     cells = rows_of(ws)
-    assert cells[1][:2] == ("Period", "2. März 2026 - 8. März 2026")
+    # the sheet's own words are German; the result's titles and headers are left as built
+    assert cells[1][:2] == ("Zeitraum", "Diese Woche (2. März 2026 - 8. März 2026)")
+    assert [r[0] for r in cells[2:4]] == ["Manager", "Währung"]
     day_row = next(n for n, r in enumerate(cells, start=1) if r[0] == "Day") + 1
     assert ws.cell(row=day_row, column=1).number_format == "dd.mm.yyyy"
-    header = next(n for n, r in enumerate(cells, start=1) if r[0] == "Manager")
+    # the first table's header (row 3 is the managers filter, "Manager" in German too)
+    header = next(n for n, r in enumerate(cells, start=1) if r[0] == "Manager" and n > 3)
     assert ws.cell(row=header + 1, column=2).number_format == '#,##0.00 "€"'
 
 

@@ -26,7 +26,17 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from opencrm.core.money import minor_units
-from opencrm.core.reports import Chart, ChartKind, ColumnType, ReportResult, Table
+from opencrm.core.reports import (
+    N_,
+    PERIOD_TITLES,
+    Chart,
+    ChartKind,
+    ColumnType,
+    Period,
+    ReportResult,
+    Table,
+    translate,
+)
 
 __all__ = ["excel_date_format", "money_format", "render_xlsx"]
 
@@ -86,12 +96,17 @@ def _formats(result: ReportResult) -> dict[ColumnType, str | None]:
 
 
 def _period_text(result: ReportResult) -> str:
+    """The period's name and its days in the result's locale: "Diese Woche (16. März 2026 -
+    22. März 2026)"."""
+    chosen = result.parameters.get("period")
+    name = PERIOD_TITLES.get(Period(chosen)) if chosen in set(Period) else None
     if result.first_day is None or result.last_day is None:
-        return "All time"
+        return translate(name or N_("All time"), result.locale)
     first = format_date(result.first_day, "long", locale=result.locale)
-    if result.first_day == result.last_day:
-        return first
-    return f"{first} - {format_date(result.last_day, 'long', locale=result.locale)}"
+    days = first
+    if result.first_day != result.last_day:
+        days = f"{first} - {format_date(result.last_day, 'long', locale=result.locale)}"
+    return f"{translate(name, result.locale)} ({days})" if name else days
 
 
 def _sheet_title(title: str) -> str:
@@ -135,14 +150,18 @@ def render_xlsx(result: ReportResult) -> bytes:
         return row
 
     append([cell(result.title, font=_TITLE)])
-    append(["Period", _period_text(result)])
+
+    def _(text: str) -> str:
+        return translate(text, result.locale)
+
+    append([_("Period"), _period_text(result)])
     if result.parameters.get("managers"):
-        append(["Managers", ", ".join(str(m) for m in result.parameters["managers"])])
-    append(["Currency", result.currency])
+        append([_("Managers"), ", ".join(str(m) for m in result.parameters["managers"])])
+    append([_("Currency"), result.currency])
     generated = format_datetime(
         result.generated_at, "medium", tzinfo=_zone(result.time_zone), locale=result.locale
     )
-    append(["Generated", f"{generated} ({result.time_zone})"])
+    append([_("Generated"), f"{generated} ({result.time_zone})"])
     for note in result.notes:
         append([note])
     for table in result.tables:

@@ -6,7 +6,9 @@ A :class:`Report` subclass names its periods and builds :class:`Table` objects f
 ``opencrm_register_reports`` hook.
 """
 
+from opencrm.core.reports._i18n import N_, translate
 from opencrm.core.reports._periods import (
+    PERIOD_TITLES,
     Granularity,
     Period,
     ResolvedPeriod,
@@ -28,6 +30,8 @@ from opencrm.core.reports._result import (
 )
 
 __all__ = [
+    "N_",
+    "PERIOD_TITLES",
     "Aggregate",
     "Bucketing",
     "Cell",
@@ -50,4 +54,5 @@ __all__ = [
     "bucket_starts",
     "local_midnight",
     "resolve_period",
+    "translate",
 ]

@@ -17,7 +17,10 @@ import attrs
 from babel import Locale
 from babel.dates import format_date, format_skeleton
 
+from opencrm.core.reports._i18n import N_
+
 __all__ = [
+    "PERIOD_TITLES",
     "Granularity",
     "Period",
     "ResolvedPeriod",
@@ -45,6 +48,27 @@ class Period(enum.StrEnum):
     LAST_YEAR = "last_year"
     NEXT_YEAR = "next_year"
     ALL_TIME = "all_time"
+
+
+#: The periods' names, for people (translated with the report texts).
+PERIOD_TITLES: dict[Period, str] = {
+    Period.TODAY: N_("Today"),
+    Period.YESTERDAY: N_("Yesterday"),
+    Period.TOMORROW: N_("Tomorrow"),
+    Period.THIS_WEEK: N_("This week"),
+    Period.LAST_WEEK: N_("Last week"),
+    Period.NEXT_WEEK: N_("Next week"),
+    Period.THIS_MONTH: N_("This month"),
+    Period.LAST_MONTH: N_("Last month"),
+    Period.NEXT_MONTH: N_("Next month"),
+    Period.THIS_QUARTER: N_("This quarter"),
+    Period.LAST_QUARTER: N_("Last quarter"),
+    Period.NEXT_QUARTER: N_("Next quarter"),
+    Period.THIS_YEAR: N_("This year"),
+    Period.LAST_YEAR: N_("Last year"),
+    Period.NEXT_YEAR: N_("Next year"),
+    Period.ALL_TIME: N_("All time"),
+}
 
 
 class Granularity(enum.StrEnum):

@@ -30,6 +30,13 @@ Sources, with their dimensions (``by``), measures and conditions:
     end: the last change), ``due`` (first, last), ``status`` (statuses...), ``status_not``
     (statuses...),
     ``overdue`` (today), ``created_by`` (user ids...).
+``calls`` (VoIP calls)
+    by: ``manager`` (who answered the call, else the operator who placed it; ``None`` for
+    a missed incoming call), ``direction``, ``currency``; measures: ``count``, ``duration``
+    (sum of billed seconds), ``cost`` (sum of call + legs + recording prices in
+    ten-thousandths of the currency);
+    where: ``started`` (start, end: UTC instants), ``manager`` (user ids...), ``answered``
+    () (incoming calls an operator took), ``outgoing`` (), ``missed`` ().
 
 A measure may be :class:`Filtered`: summed only over the rows meeting its own conditions, so
 one scan answers several questions. Any source also takes ``bucket=(field, boundaries)``:

@@ -6,6 +6,7 @@ import datetime as dt
 import decimal
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
@@ -13,6 +14,7 @@ import attrs
 
 from opencrm.core.entities.lists import ListItem, Stage
 from opencrm.core.money import ExchangeRates, minor_units, round_amount
+from opencrm.core.reports._i18n import translate
 from opencrm.core.reports._periods import Period, ResolvedPeriod, local_midnight
 from opencrm.core.reports._query import Aggregate, ReportQueries, Where
 from opencrm.core.reports._result import Table
@@ -47,6 +49,14 @@ class ReportContext:
     task_categories: Sequence[ListItem]
     user_name: Callable[[str], str]
     missing_rates: set[tuple[str, str]] = attrs.field(factory=set)
+    #: The report's own catalog directories (see :attr:`Report.locale_dir`).
+    catalogs: tuple[Path, ...] = ()
+
+    def gettext(self, text: str) -> str:
+        """``text`` in the CRM's locale, from the report's catalog or the built-in one
+        (``text`` itself when neither has it). Wrap every title, header and label a report
+        writes: ``_ = ctx.gettext`` then ``Column("manager", _("Manager"))``."""
+        return translate(text, self.locale, self.catalogs)
 
     @property
     def today(self) -> dt.date:
@@ -75,6 +85,10 @@ class ReportContext:
     def minor(self, units: int, currency: str) -> Decimal:
         """An invoice ``total`` measure (minor units of ``currency``), converted."""
         return self.convert(Decimal(units).scaleb(-minor_units(currency)), currency)
+
+    def ten_thousandths(self, units: int, currency: str) -> Decimal:
+        """A call ``cost`` measure (ten-thousandths of ``currency``), converted."""
+        return self.convert(Decimal(units).scaleb(-4), currency)
 
     def round(self, amount: Decimal) -> Decimal:
         """Round to the report currency's minor unit, half to even."""
@@ -116,8 +130,15 @@ class Report:
     description: ClassVar[str] = ""
     #: The periods a user may choose; the first is the default.
     periods: ClassVar[tuple[Period, ...]]
-    #: Remarks added to every result (shown under the title).
+    #: Remarks added to every result (shown under the title); translated like the title.
     notes: ClassVar[tuple[str, ...]] = ()
+    #: A directory of gettext catalogs for the report's texts,
+    #: ``<locale_dir>/<language>/LC_MESSAGES/reports.po`` (None: the built-in catalog only).
+    locale_dir: ClassVar[str | Path | None] = None
+
+    @classmethod
+    def catalogs(cls) -> tuple[Path, ...]:
+        return () if cls.locale_dir is None else (Path(cls.locale_dir),)
 
     def build(self, ctx: ReportContext) -> Sequence[Table]:
         """Return the report's tables, built from ``ctx.aggregate`` queries."""

@@ -102,7 +102,7 @@ class ReportResult:
     locale: str
     time_zone: str
     tables: tuple[Table, ...]
-    #: Remarks a reader should see (such as "no calls are recorded yet").
+    #: Remarks a reader should see (a report's `notes`, in the CRM's language).
     notes: tuple[str, ...] = ()
 
     def table(self, title: str) -> Table:

@@ -3,6 +3,8 @@
 Each module-level class is one report type; :data:`BUILTIN_REPORTS` lists them in the
 reference's order. Money is converted to the CRM's default currency per currency sum and
 rounded half to even at each cell; totals add the rounded cells, so a sheet always adds up.
+Every title, header and label is English here and written through ``ctx.gettext`` (``_``) or
+marked with ``N_``, so it comes out in the CRM's language (catalogs in ``locale/``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from opencrm.core.entities.lists import ListItem, StageType
+from opencrm.core.reports._i18n import N_
 from opencrm.core.reports._periods import (
     Granularity,
     Period,
@@ -64,9 +67,13 @@ _COMING = (
 )
 _MOMENT = (P.TODAY, P.THIS_WEEK, P.THIS_MONTH, P.THIS_QUARTER, P.THIS_YEAR, P.LAST_YEAR, P.ALL_TIME)
 
-NOT_SET = "Not set"
-TOTAL = "Total"
-_STATUS_LABEL = {StageType.OPEN: "Open", StageType.WON: "Won", StageType.LOST: "Lost"}
+NOT_SET = N_("Not set")
+TOTAL = N_("Total")
+_STATUS_LABEL = {
+    StageType.OPEN: N_("Open"),
+    StageType.WON: N_("Won"),
+    StageType.LOST: N_("Lost"),
+}
 
 INT, MONEY, PCT, DEC, TEXT = (
     ColumnType.INTEGER,
@@ -93,7 +100,7 @@ def _totals(
             sums.append(ctx.round(sum(amounts, Decimal(0))))
         else:
             sums.append(sum(v for v in values if isinstance(v, int)))
-    return (TOTAL, *([""] * (label_width - 1)), *sums)
+    return (ctx.gettext(TOTAL), *([""] * (label_width - 1)), *sums)
 
 
 def _summed(
@@ -125,11 +132,11 @@ def _ordered_items(items: Sequence[ListItem], used: Iterable[int | None]) -> lis
     return [*known, *extra, *([None] if None in used else [])]
 
 
-def _item_title(items: Sequence[ListItem], item_id: int | None) -> str:
+def _item_title(ctx: ReportContext, items: Sequence[ListItem], item_id: int | None) -> str:
     for item in items:
         if item.id == item_id:
             return item.title
-    return NOT_SET if item_id is None else f"#{item_id}"
+    return ctx.gettext(NOT_SET) if item_id is None else f"#{item_id}"
 
 
 def _bucket_columns(ctx: ReportContext, starts: Sequence[dt.date]) -> tuple[Column, ...]:
@@ -141,7 +148,7 @@ def _bucket_columns(ctx: ReportContext, starts: Sequence[dt.date]) -> tuple[Colu
 
 class SalesByManagers(Report):
     name = "sales_by_managers"
-    title = "Sales by managers"
+    title = N_("Sales by managers")
     description = (
         "Won opportunities closed in the period, per responsible manager and day (month for "
         "quarters and years), with a total per manager. opencrm keeps the close date as a "
@@ -150,6 +157,7 @@ class SalesByManagers(Report):
     periods = _PAST
 
     def build(self, ctx: ReportContext) -> Sequence[Table]:
+        _ = ctx.gettext
         p = ctx.period
         assert p.first is not None
         assert p.last is not None
@@ -174,24 +182,24 @@ class SalesByManagers(Report):
             cells = [ctx.round(sums.get((uid, n), Decimal(0))) for n in range(len(starts))]
             body.append((ctx.user_name(uid), *cells, sum(cells, Decimal(0))))
         columns = (
-            Column("manager", "Manager"),
+            Column("manager", _("Manager")),
             *_bucket_columns(ctx, starts),
-            Column("total", "Total", MONEY),
+            Column("total", _("Total"), MONEY),
         )
         unit = "day" if p.granularity is Granularity.DAY else "month"
         charts = (
             Chart(
                 ChartKind.LINE,
-                f"Sales by {unit}",
+                _("Sales by day") if unit == "day" else _("Sales by month"),
                 "manager",
                 tuple(c.key for c in columns[1:-1]),
                 series_in="rows",
             ),
-            Chart(ChartKind.PIE, "Total sales by managers", "manager", ("total",)),
+            Chart(ChartKind.PIE, _("Total sales by managers"), "manager", ("total",)),
         )
         return [
             Table(
-                "Sales by managers",
+                _("Sales by managers"),
                 columns,
                 tuple(body),
                 _totals(ctx, body, 1, columns),
@@ -202,7 +210,7 @@ class SalesByManagers(Report):
 
 class SalesForecast(Report):
     name = "sales_forecast"
-    title = "Sales forecast"
+    title = N_("Sales forecast")
     description = (
         "Open opportunities expected to close in the period, per day (month for quarters and "
         "years): their budget, and the forecast (budget x probability)."
@@ -210,6 +218,7 @@ class SalesForecast(Report):
     periods = _COMING
 
     def build(self, ctx: ReportContext) -> Sequence[Table]:
+        _ = ctx.gettext
         p = ctx.period
         assert p.first is not None
         assert p.last is not None
@@ -242,19 +251,21 @@ class SalesForecast(Report):
             for n, day in enumerate(starts)
         ]
         columns = (
-            Column("date", "Date" if daily else "Month", ColumnType.DATE if daily else TEXT),
-            Column("budget", "Budget", MONEY),
-            Column("forecast", "Forecast", MONEY),
+            Column("date", _("Date") if daily else _("Month"), ColumnType.DATE if daily else TEXT),
+            Column("budget", _("Budget"), MONEY),
+            Column("forecast", _("Forecast"), MONEY),
         )
-        chart = Chart(ChartKind.LINE, "Sales forecast", "date", ("budget", "forecast"))
+        chart = Chart(ChartKind.LINE, _("Sales forecast"), "date", ("budget", "forecast"))
         return [
-            Table("Sales forecast", columns, tuple(body), _totals(ctx, body, 1, columns), (chart,))
+            Table(
+                _("Sales forecast"), columns, tuple(body), _totals(ctx, body, 1, columns), (chart,)
+            )
         ]
 
 
 class SalesFunnel(Report):
     name = "sales_funnel"
-    title = "Sales funnel"
+    title = N_("Sales funnel")
     description = (
         "Opportunities created in the period by their stage: count, budget, share of all, and "
         "how many reached the stage (are in it, in a later open stage, or won). Totals give "
@@ -263,6 +274,7 @@ class SalesFunnel(Report):
     periods = _PAST
 
     def build(self, ctx: ReportContext) -> Sequence[Table]:
+        _ = ctx.gettext
         base = (*ctx.created_in_period(), *ctx.only_managers("responsible"))
         rows = ctx.aggregate(
             Aggregate(
@@ -291,7 +303,7 @@ class SalesFunnel(Report):
             body.append(
                 (
                     stage.title,
-                    _STATUS_LABEL[stage.type],
+                    _(_STATUS_LABEL[stage.type]),
                     count,
                     ctx.round(budgets[stage.id]),
                     _fraction(count, total),
@@ -299,12 +311,12 @@ class SalesFunnel(Report):
                 )
             )
         columns = (
-            Column("stage", "Stage"),
-            Column("status", "Status"),
-            Column("count", "Opportunities", INT),
-            Column("budget", "Budget", MONEY),
-            Column("share", "Share", PCT),
-            Column("reached", "Reached", PCT),
+            Column("stage", _("Stage")),
+            Column("status", _("Status")),
+            Column("count", _("Opportunities"), INT),
+            Column("budget", _("Budget"), MONEY),
+            Column("share", _("Share"), PCT),
+            Column("reached", _("Reached"), PCT),
         )
         totals = (
             TOTAL,
@@ -315,8 +327,8 @@ class SalesFunnel(Report):
             None,
         )
         charts = (
-            Chart(ChartKind.BAR, "Funnel by number of opportunities", "stage", ("count",)),
-            Chart(ChartKind.BAR, "Funnel by budget", "stage", ("budget",)),
+            Chart(ChartKind.BAR, _("Funnel by number of opportunities"), "stage", ("count",)),
+            Chart(ChartKind.BAR, _("Funnel by budget"), "stage", ("budget",)),
         )
         budget_total = totals[3]
         assert isinstance(budget_total, Decimal)
@@ -329,14 +341,14 @@ class SalesFunnel(Report):
             else Decimal("0.0"),
         )
         summary_columns = (
-            Column("count", "Opportunities", INT),
-            Column("budget", "Budget", MONEY),
-            Column("average_budget", "Average budget", MONEY),
-            Column("average_days", "Average days to win", DEC),
+            Column("count", _("Opportunities"), INT),
+            Column("budget", _("Budget"), MONEY),
+            Column("average_budget", _("Average budget"), MONEY),
+            Column("average_days", _("Average days to win"), DEC),
         )
         return [
-            Table("Sales funnel", columns, tuple(body), totals, charts),
-            Table("Funnel totals", summary_columns, (summary,)),
+            Table(_("Sales funnel"), columns, tuple(body), totals, charts),
+            Table(_("Funnel totals"), summary_columns, (summary,)),
         ]
 
 
@@ -347,7 +359,7 @@ def _fraction(part: int, whole: int) -> Decimal:
 
 class ContactsByManagers(Report):
     name = "contacts_by_managers"
-    title = "Contacts by managers"
+    title = N_("Contacts by managers")
     description = (
         "Contacts created in the period, by creator and contact type: how many, and how many "
         "are (or are not) the contact of an opportunity."
@@ -355,6 +367,7 @@ class ContactsByManagers(Report):
     periods = _PAST_AND_ALL
 
     def build(self, ctx: ReportContext) -> Sequence[Table]:
+        _ = ctx.gettext
         rows = ctx.aggregate(
             Aggregate(
                 "contacts",
@@ -377,36 +390,36 @@ class ContactsByManagers(Report):
             mine = [t for t in types if (uid, t) in new]
             for type_id in mine:
                 n, w = new[(uid, type_id)], with_deals[(uid, type_id)]
-                detail.append((name, _item_title(ctx.contact_types, type_id), n, w, n - w))
+                detail.append((name, _item_title(ctx, ctx.contact_types, type_id), n, w, n - w))
             n = sum(new[(uid, t)] for t in mine)
             w = sum(with_deals[(uid, t)] for t in mine)
             per_manager.append((name, n, w, n - w))
         counts = (
-            Column("new", "New contacts", INT),
-            Column("with_opportunities", "With opportunities", INT),
-            Column("without_opportunities", "Without opportunities", INT),
+            Column("new", _("New contacts"), INT),
+            Column("with_opportunities", _("With opportunities"), INT),
+            Column("without_opportunities", _("Without opportunities"), INT),
         )
         detail_columns = (
-            Column("manager", "Manager"),
-            Column("contact_type", "Contact type"),
+            Column("manager", _("Manager")),
+            Column("contact_type", _("Contact type")),
             *counts,
         )
-        manager_columns = (Column("manager", "Manager"), *counts)
+        manager_columns = (Column("manager", _("Manager")), *counts)
         chart = Chart(
             ChartKind.BAR,
-            "New contacts by managers",
+            _("New contacts by managers"),
             "manager",
             ("with_opportunities", "without_opportunities"),
         )
         return [
             Table(
-                "Contacts by managers",
+                _("Contacts by managers"),
                 detail_columns,
                 tuple(detail),
                 _totals(ctx, detail, 2, detail_columns),
             ),
             Table(
-                "Contacts per manager",
+                _("Contacts per manager"),
                 manager_columns,
                 tuple(per_manager),
                 _totals(ctx, per_manager, 1, manager_columns),
@@ -417,7 +430,7 @@ class ContactsByManagers(Report):
 
 class TasksByManagers(Report):
     name = "tasks_by_managers"
-    title = "Tasks by managers"
+    title = N_("Tasks by managers")
     description = (
         "Tasks per responsible and category, in three tables: created in the period, closed "
         "in the period, and overdue (due in the period and still open after it, or closed "
@@ -426,13 +439,14 @@ class TasksByManagers(Report):
     periods = _PAST_AND_ALL
 
     def build(self, ctx: ReportContext) -> Sequence[Table]:
+        _ = ctx.gettext
         p = ctx.period
         span = () if p.start is None else ((p.start, p.end),)
         mine = ctx.only_managers("responsible")
         wheres = {
-            "Created tasks": ctx.created_in_period(),
-            "Closed tasks": (Where("closed", span[0]) if span else Where("is_closed"),),
-            "Overdue tasks": (
+            _("Created tasks"): ctx.created_in_period(),
+            _("Closed tasks"): (Where("closed", span[0]) if span else Where("is_closed"),),
+            _("Overdue tasks"): (
                 *((Where("due", span[0]),) if span else ()),
                 Where("overdue", (ctx.now,)),
             ),
@@ -453,12 +467,12 @@ class TasksByManagers(Report):
         used = {r[1] for rows in found.values() for r in rows}
         categories = _ordered_items(ctx.task_categories, used)
         columns = (
-            Column("manager", "Manager"),
+            Column("manager", _("Manager")),
             *(
-                Column(f"c{n}", _item_title(ctx.task_categories, c), INT)
+                Column(f"c{n}", _item_title(ctx, ctx.task_categories, c), INT)
                 for n, c in enumerate(categories)
             ),
-            Column("total", "Total", INT),
+            Column("total", _("Total"), INT),
         )
         tables = []
         for title, rows in found.items():
@@ -476,7 +490,7 @@ class TasksByManagers(Report):
 
 class OpportunitiesByManagers(Report):
     name = "opportunities_by_managers"
-    title = "Opportunities by managers"
+    title = N_("Opportunities by managers")
     description = (
         "Opportunities created or closed in the period, per responsible and stage status "
         "(new = still open, won, lost): how many and their budget."
@@ -484,6 +498,7 @@ class OpportunitiesByManagers(Report):
     periods = _PAST_AND_ALL
 
     def build(self, ctx: ReportContext) -> Sequence[Table]:
+        _ = ctx.gettext
         p = ctx.period
         period = (
             ()
@@ -503,39 +518,42 @@ class OpportunitiesByManagers(Report):
         for uid, kind, currency, count, value in rows:
             counts[(uid, kind)] += count
             budgets[(uid, kind)] += ctx.value(value, currency)
-        kinds = (("open", "New"), ("won", "Won"), ("lost", "Lost"))
+        kinds = (("open", _("New")), ("won", _("Won")), ("lost", _("Lost")))
         body: list[tuple[Cell, ...]] = []
         for uid in ctx.manager_order(r[0] for r in rows):
             cells: list[Cell] = []
-            for kind, _ in kinds:
+            for kind, _label in kinds:
                 cells += [counts[(uid, kind)], ctx.round(budgets[(uid, kind)])]
-            n = sum(counts[(uid, k)] for k, _ in kinds)
+            n = sum(counts[(uid, k)] for k, _label in kinds)
             cells += [n, sum((c for c in cells[1::2] if isinstance(c, Decimal)), Decimal(0))]
             body.append((ctx.user_name(uid), *cells))
-        columns = [Column("manager", "Manager")]
-        for kind, label in (*kinds, ("total", "Total")):
+        columns = [Column("manager", _("Manager"))]
+        budget_labels = (_("New budget"), _("Won budget"), _("Lost budget"), _("Total budget"))
+        for (kind, label), budget in zip(
+            (*kinds, ("total", _("Total"))), budget_labels, strict=True
+        ):
             key = "new" if kind == "open" else kind
             columns += [
                 Column(f"{key}_count", label, INT),
-                Column(f"{key}_budget", f"{label} budget", MONEY),
+                Column(f"{key}_budget", budget, MONEY),
             ]
         charts = (
             Chart(
                 ChartKind.BAR,
-                "Opportunities by number",
+                _("Opportunities by number"),
                 "manager",
                 ("new_count", "won_count", "lost_count"),
             ),
             Chart(
                 ChartKind.BAR,
-                "Opportunities by budget",
+                _("Opportunities by budget"),
                 "manager",
                 ("new_budget", "won_budget", "lost_budget"),
             ),
         )
         return [
             Table(
-                "Opportunities by managers",
+                _("Opportunities by managers"),
                 tuple(columns),
                 tuple(body),
                 _totals(ctx, body, 1, columns),
@@ -546,7 +564,7 @@ class OpportunitiesByManagers(Report):
 
 class InvoicesByManagers(Report):
     name = "invoices_by_managers"
-    title = "Invoices by managers"
+    title = N_("Invoices by managers")
     description = (
         "Invoices per creator: billed (issued in the period, not a draft), paid and rejected "
         "(last changed in the period), overdue (due in the period and unpaid after it, or paid "
@@ -555,6 +573,7 @@ class InvoicesByManagers(Report):
     periods = _PAST_AND_ALL
 
     def build(self, ctx: ReportContext) -> Sequence[Table]:
+        _ = ctx.gettext
         p = ctx.period
         changed = () if p.start is None else (Where("changed", (p.start, p.end)),)
         days = () if p.first is None else ((p.first, p.last),)
@@ -584,24 +603,36 @@ class InvoicesByManagers(Report):
             for kind in kinds:
                 cells += [counts[(uid, kind)], ctx.round(amounts[(uid, kind)])]
             body.append((ctx.user_name(uid), *cells))
-        columns = [Column("manager", "Manager")]
+        columns = [Column("manager", _("Manager"))]
+        labels = {
+            "billed": (_("Billed"), _("Billed amount")),
+            "paid": (_("Paid"), _("Paid amount")),
+            "rejected": (_("Rejected"), _("Rejected amount")),
+            "overdue": (_("Overdue"), _("Overdue amount")),
+        }
         for kind in kinds:
-            label = kind.capitalize()
+            label, amount_label = labels[kind]
             columns += [
                 Column(f"{kind}_count", label, INT),
-                Column(f"{kind}_amount", f"{label} amount", MONEY),
+                Column(f"{kind}_amount", amount_label, MONEY),
             ]
         charts = (
             Chart(
-                ChartKind.BAR, "Invoices by number", "manager", tuple(f"{k}_count" for k in kinds)
+                ChartKind.BAR,
+                _("Invoices by number"),
+                "manager",
+                tuple(f"{k}_count" for k in kinds),
             ),
             Chart(
-                ChartKind.BAR, "Invoices by amount", "manager", tuple(f"{k}_amount" for k in kinds)
+                ChartKind.BAR,
+                _("Invoices by amount"),
+                "manager",
+                tuple(f"{k}_amount" for k in kinds),
             ),
         )
         return [
             Table(
-                "Invoices by managers",
+                _("Invoices by managers"),
                 tuple(columns),
                 tuple(body),
                 _totals(ctx, body, 1, columns),
@@ -610,40 +641,132 @@ class InvoicesByManagers(Report):
         ]
 
 
-_CALL_KINDS = ("Incoming", "Outgoing", "Missed")
-NO_CALLS = (
-    "opencrm records no calls yet (telephony comes later): every call figure is 0 until it does."
-)
+#: Call statuses: incoming calls an operator answered, outgoing calls, missed calls.
+_CALL_KINDS = ((N_("Incoming"), "answered"), (N_("Outgoing"), "outgoing"), (N_("Missed"), "missed"))
+
+
+def _call_figures(ctx: ReportContext) -> dict[tuple[str | None, str], tuple[int, int, Decimal]]:
+    """Calls started in the period, per manager (who answered, else who placed the call;
+    ``None`` for a missed call nobody took) and status: count, seconds and the converted
+    cost (unrounded); one query. Incoming calls still ringing count nowhere."""
+    p = ctx.period
+    where = (
+        *(() if p.start is None else (Where("started", (p.start, p.end)),)),
+        *ctx.only_managers("manager"),
+    )
+    measures = tuple(
+        Filtered(m, (Where(cond),))
+        for _label, cond in _CALL_KINDS
+        for m in ("count", "duration", "cost")
+    )
+    out: dict[tuple[str | None, str], tuple[int, int, Decimal]] = {}
+    for uid, currency, *sums in ctx.aggregate(
+        Aggregate("calls", ("manager", "currency"), measures, where)
+    ):
+        for n, (label, _) in enumerate(_CALL_KINDS):
+            count, seconds, cost = sums[3 * n : 3 * n + 3]
+            if not count:
+                continue
+            before = out.get((uid, label), (0, 0, Decimal(0)))
+            out[(uid, label)] = (
+                before[0] + count,
+                before[1] + seconds,
+                before[2] + ctx.ten_thousandths(cost, currency),
+            )
+    return out
 
 
 class VoipByManagers(Report):
     name = "voip_by_managers"
-    title = "VoIP by managers"
+    title = N_("VoIP by managers")
     description = (
-        "Calls per operator who answered them and call status: how many and their duration. "
-        "opencrm records no calls yet, so the report has its columns and no rows."
+        "Calls started in the period per operator (who answered, or who placed the call) and "
+        "status (incoming answered, outgoing, missed): how many, their billed duration and "
+        "their cost (call, legs and recording) in the CRM's currency. Missed calls nobody "
+        'took are under "Not set".'
     )
     periods = _PAST_AND_ALL
-    notes = (NO_CALLS,)
 
     def build(self, ctx: ReportContext) -> Sequence[Table]:
-        columns = (
-            Column("manager", "Manager"),
-            Column("status", "Status"),
-            Column("calls", "Calls", INT),
-            Column("duration", "Duration", ColumnType.DURATION),
+        _ = ctx.gettext
+        figures = _call_figures(ctx)
+        managers = ctx.manager_order(uid for uid, _kind in figures if uid is not None)
+        if any(uid is None for uid, _kind in figures):
+            managers_or_none: list[str | None] = [*managers, None]
+        else:
+            managers_or_none = list(managers)
+        detail: list[tuple[Cell, ...]] = []
+        per_manager: list[tuple[Cell, ...]] = []
+        for uid in managers_or_none:
+            name = _(NOT_SET) if uid is None else ctx.user_name(uid)
+            counts: list[Cell] = []
+            seconds = 0
+            cost = Decimal(0)
+            for label, _cond in _CALL_KINDS:
+                count, duration, amount = figures.get((uid, label), (0, 0, Decimal(0)))
+                counts.append(count)
+                if count:
+                    detail.append((name, _(label), count, duration, ctx.round(amount)))
+                seconds += duration
+                cost += ctx.round(amount)
+            per_manager.append(
+                (name, *counts, sum(c for c in counts if isinstance(c, int)), seconds, cost)
+            )
+        figures_columns = (
+            Column("calls", _("Calls"), INT),
+            Column("duration", _("Duration"), ColumnType.DURATION),
+            Column("cost", _("Cost"), MONEY),
         )
-        chart = Chart(ChartKind.BAR, "Calls by managers", "manager", ("calls",))
-        return [Table("VoIP by managers", columns, (), (TOTAL, "", 0, 0), (chart,))]
+        detail_columns = (
+            Column("manager", _("Manager")),
+            Column("status", _("Status")),
+            *figures_columns,
+        )
+        manager_columns = (
+            Column("manager", _("Manager")),
+            Column("incoming", _("Incoming"), INT),
+            Column("outgoing", _("Outgoing"), INT),
+            Column("missed", _("Missed"), INT),
+            *figures_columns,
+        )
+        charts = (
+            Chart(
+                ChartKind.BAR, _("Calls by managers"), "manager", ("incoming", "outgoing", "missed")
+            ),
+            Chart(ChartKind.PIE, _("Call duration by managers"), "manager", ("duration",)),
+        )
+        return [
+            Table(
+                _("VoIP by managers"),
+                detail_columns,
+                tuple(detail),
+                _totals(ctx, detail, 2, detail_columns),
+            ),
+            Table(
+                _("Calls per manager"),
+                manager_columns,
+                tuple(per_manager),
+                _totals(ctx, per_manager, 1, manager_columns),
+                charts,
+            ),
+        ]
 
 
-def _calls_table() -> Table:
+def _calls_table(ctx: ReportContext) -> Table:
+    _ = ctx.gettext
+    figures = _call_figures(ctx)
+    rows: list[tuple[Cell, ...]] = []
+    for label, _cond in _CALL_KINDS:
+        mine = [v for (_uid, kind), v in figures.items() if kind == label]
+        rows.append((_(label), sum(v[0] for v in mine), sum(v[1] for v in mine)))
     columns = (
-        Column("status", "Calls"),
-        Column("count", "Number", INT),
-        Column("duration", "Duration", ColumnType.DURATION),
+        Column("status", _("Calls")),
+        Column("count", _("Number"), INT),
+        Column("duration", _("Duration"), ColumnType.DURATION),
     )
-    return Table("Calls", columns, tuple((k, 0, 0) for k in _CALL_KINDS), (TOTAL, 0, 0))
+    return _summed(
+        ctx, _("Calls"), columns, rows, (Chart(ChartKind.BAR, _("Calls"), "status", ("count",)),)
+    )
 
 
 def _counts_and_amounts(
@@ -655,14 +778,14 @@ def _counts_and_amounts(
 ) -> list[tuple[Cell, ...]]:
     """One row per ``(label, conditions)`` of ``kinds``: how many rows meet ``where`` and the
     conditions, and their converted ``money`` sum; all from one query."""
-    measures = tuple(Filtered(m, cond) for _, cond in kinds for m in ("count", money))
+    measures = tuple(Filtered(m, cond) for _label, cond in kinds for m in ("count", money))
     rows = ctx.aggregate(Aggregate(source, ("currency",), measures, where))
     convert = ctx.value if money == "value" else ctx.minor
     out: list[tuple[Cell, ...]] = []
     for n, (label, _) in enumerate(kinds):
         count = sum(r[1 + 2 * n] for r in rows)
         amount = sum((convert(r[2 + 2 * n], r[0]) for r in rows), Decimal(0))
-        out.append((label, count, ctx.round(amount)))
+        out.append((ctx.gettext(label), count, ctx.round(amount)))
     return out
 
 
@@ -671,22 +794,24 @@ def _by_item(
 ) -> list[tuple[Cell, ...]]:
     counts = {r[0]: r[1] for r in ctx.aggregate(Aggregate(source, (field,), ("count",), where))}
     return [
-        (_item_title(items, i), counts[i]) for i in _ordered_items(items, counts) if i in counts
+        (_item_title(ctx, items, i), counts[i])
+        for i in _ordered_items(items, counts)
+        if i in counts
     ]
 
 
 class SummaryForThePeriod(Report):
     name = "summary_for_the_period"
-    title = "Summary for the period"
+    title = N_("Summary for the period")
     description = (
         "What happened in the period: opportunities created, won, lost and overdue; invoices "
         "issued (by status) and overdue; contacts created by type; tasks created by category, "
         "how many of them were closed and are overdue; calls."
     )
     periods = _PAST
-    notes = (NO_CALLS,)
 
     def build(self, ctx: ReportContext) -> Sequence[Table]:
+        _ = ctx.gettext
         p = ctx.period
         assert p.first is not None
         assert p.last is not None
@@ -697,11 +822,11 @@ class SummaryForThePeriod(Report):
             "opportunities",
             deals_mine,
             [
-                ("Created", ctx.created_in_period()),
-                ("Won", (Where("stage_type", ("won",)), closed)),
-                ("Lost", (Where("stage_type", ("lost",)), closed)),
+                (N_("Created"), ctx.created_in_period()),
+                (N_("Won"), (Where("stage_type", ("won",)), closed)),
+                (N_("Lost"), (Where("stage_type", ("lost",)), closed)),
                 (
-                    "Overdue",
+                    N_("Overdue"),
                     (Where("expected", (p.first, p.last)), Where("overdue", (ctx.today,))),
                 ),
             ],
@@ -712,10 +837,10 @@ class SummaryForThePeriod(Report):
             "invoices",
             issued,
             [
-                ("Billed", (Where("status", ("billed",)),)),
-                ("Paid", (Where("status", ("paid",)),)),
-                ("Rejected", (Where("status", ("rejected",)),)),
-                ("Overdue", (Where("overdue", (ctx.today,)),)),
+                (N_("Billed"), (Where("status", ("billed",)),)),
+                (N_("Paid"), (Where("status", ("paid",)),)),
+                (N_("Rejected"), (Where("status", ("rejected",)),)),
+                (N_("Overdue"), (Where("overdue", (ctx.today,)),)),
             ],
             "total",
         )
@@ -743,56 +868,63 @@ class SummaryForThePeriod(Report):
             )
         }
         task_rows: list[tuple[Cell, ...]] = [
-            (_item_title(ctx.task_categories, c), *task_counts[c])
+            (_item_title(ctx, ctx.task_categories, c), *task_counts[c])
             for c in _ordered_items(ctx.task_categories, task_counts)
             if c in task_counts
         ]
-        money_columns = (Column("count", "Number", INT),)
+        money_columns = (Column("count", _("Number"), INT),)
         return [
             Table(
-                "Opportunities",
+                _("Opportunities"),
                 (
-                    Column("kind", "Opportunities"),
+                    Column("kind", _("Opportunities")),
                     *money_columns,
-                    Column("budget", "Budget", MONEY),
+                    Column("budget", _("Budget"), MONEY),
                 ),
                 tuple(deal_rows),
                 None,
-                (Chart(ChartKind.BAR, "Opportunities", "kind", ("count",)),),
+                (Chart(ChartKind.BAR, _("Opportunities"), "kind", ("count",)),),
             ),
             Table(
-                "Invoices",
-                (Column("kind", "Invoices"), *money_columns, Column("amount", "Amount", MONEY)),
+                _("Invoices"),
+                (
+                    Column("kind", _("Invoices")),
+                    *money_columns,
+                    Column("amount", _("Amount"), MONEY),
+                ),
                 tuple(invoice_rows),
                 None,
-                (Chart(ChartKind.BAR, "Invoices", "kind", ("count",)),),
+                (Chart(ChartKind.BAR, _("Invoices"), "kind", ("count",)),),
             ),
             _summed(
                 ctx,
-                "Contacts",
-                (Column("contact_type", "Contact type"), Column("count", "New contacts", INT)),
-                contact_rows,
-                (Chart(ChartKind.PIE, "New contacts by type", "contact_type", ("count",)),),
-            ),
-            _summed(
-                ctx,
-                "Tasks",
+                _("Contacts"),
                 (
-                    Column("category", "Category"),
-                    Column("created", "Created", INT),
-                    Column("closed", "Closed", INT),
-                    Column("overdue", "Overdue", INT),
+                    Column("contact_type", _("Contact type")),
+                    Column("count", _("New contacts"), INT),
+                ),
+                contact_rows,
+                (Chart(ChartKind.PIE, _("New contacts by type"), "contact_type", ("count",)),),
+            ),
+            _summed(
+                ctx,
+                _("Tasks"),
+                (
+                    Column("category", _("Category")),
+                    Column("created", _("Created"), INT),
+                    Column("closed", _("Closed"), INT),
+                    Column("overdue", _("Overdue"), INT),
                 ),
                 task_rows,
-                (Chart(ChartKind.BAR, "Tasks", "category", ("created", "closed", "overdue")),),
+                (Chart(ChartKind.BAR, _("Tasks"), "category", ("created", "closed", "overdue")),),
             ),
-            _calls_table(),
+            _calls_table(ctx),
         ]
 
 
 class SummaryAtThisMoment(Report):
     name = "summary_at_this_moment"
-    title = "Summary at this moment"
+    title = N_("Summary at this moment")
     description = (
         "Where things stand now, for records created in the period (all time: every record): "
         "open, overdue and soon-closing opportunities, open opportunities by stage, contacts "
@@ -802,6 +934,7 @@ class SummaryAtThisMoment(Report):
     periods = _MOMENT
 
     def build(self, ctx: ReportContext) -> Sequence[Table]:
+        _ = ctx.gettext
         created = ctx.created_in_period()
         deals_mine = (*created, *ctx.only_managers("responsible"))
         open_ = Where("stage_type", ("open",))
@@ -811,9 +944,9 @@ class SummaryAtThisMoment(Report):
             "opportunities",
             (open_, *deals_mine),
             [
-                ("Open", ()),
-                ("Overdue", (Where("overdue", (ctx.today,)),)),
-                ("Closing within 30 days", (Where("expected", soon),)),
+                (N_("Open"), ()),
+                (N_("Overdue"), (Where("overdue", (ctx.today,)),)),
+                (N_("Closing within 30 days"), (Where("expected", soon),)),
             ],
         )
         by_stage = ctx.aggregate(
@@ -845,7 +978,7 @@ class SummaryAtThisMoment(Report):
             )
         }
         task_rows: list[tuple[Cell, ...]] = [
-            (_item_title(ctx.task_categories, c), *task_counts[c])
+            (_item_title(ctx, ctx.task_categories, c), *task_counts[c])
             for c in _ordered_items(ctx.task_categories, task_counts)
             if c in task_counts
         ]
@@ -854,51 +987,51 @@ class SummaryAtThisMoment(Report):
             ctx,
             "invoices",
             invoices_mine,
-            [("Billed", ()), ("Overdue", (Where("overdue", (ctx.today,)),))],
+            [(N_("Billed"), ()), (N_("Overdue"), (Where("overdue", (ctx.today,)),))],
             "total",
         )
-        number = Column("count", "Number", INT)
+        number = Column("count", _("Number"), INT)
         return [
             Table(
-                "Opportunities",
-                (Column("kind", "Opportunities"), number, Column("budget", "Budget", MONEY)),
+                _("Opportunities"),
+                (Column("kind", _("Opportunities")), number, Column("budget", _("Budget"), MONEY)),
                 tuple(deal_rows),
             ),
             _summed(
                 ctx,
-                "Open opportunities by stage",
-                (Column("stage", "Stage"), number, Column("budget", "Budget", MONEY)),
+                _("Open opportunities by stage"),
+                (Column("stage", _("Stage")), number, Column("budget", _("Budget"), MONEY)),
                 stage_rows,
-                (Chart(ChartKind.PIE, "Open opportunities by stage", "stage", ("budget",)),),
+                (Chart(ChartKind.PIE, _("Open opportunities by stage"), "stage", ("budget",)),),
             ),
             _summed(
                 ctx,
-                "Contacts by type",
-                (Column("contact_type", "Contact type"), Column("count", "Contacts", INT)),
+                _("Contacts by type"),
+                (Column("contact_type", _("Contact type")), Column("count", _("Contacts"), INT)),
                 type_rows,
-                (Chart(ChartKind.PIE, "Contacts by type", "contact_type", ("count",)),),
+                (Chart(ChartKind.PIE, _("Contacts by type"), "contact_type", ("count",)),),
             ),
             _summed(
                 ctx,
-                "Contacts by temperature",
-                (Column("temperature", "Temperature"), Column("count", "Contacts", INT)),
+                _("Contacts by temperature"),
+                (Column("temperature", _("Temperature")), Column("count", _("Contacts"), INT)),
                 temperature_rows,
-                (Chart(ChartKind.PIE, "Contacts by temperature", "temperature", ("count",)),),
+                (Chart(ChartKind.PIE, _("Contacts by temperature"), "temperature", ("count",)),),
             ),
             _summed(
                 ctx,
-                "Tasks",
+                _("Tasks"),
                 (
-                    Column("category", "Category"),
-                    Column("open", "Open", INT),
-                    Column("overdue", "Overdue", INT),
+                    Column("category", _("Category")),
+                    Column("open", _("Open"), INT),
+                    Column("overdue", _("Overdue"), INT),
                 ),
                 task_rows,
-                (Chart(ChartKind.BAR, "Open tasks", "category", ("open", "overdue")),),
+                (Chart(ChartKind.BAR, _("Open tasks"), "category", ("open", "overdue")),),
             ),
             Table(
-                "Invoices",
-                (Column("kind", "Invoices"), number, Column("amount", "Amount", MONEY)),
+                _("Invoices"),
+                (Column("kind", _("Invoices")), number, Column("amount", _("Amount"), MONEY)),
                 tuple(invoice_rows),
             ),
         ]

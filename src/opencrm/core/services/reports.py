@@ -16,6 +16,7 @@ from opencrm.core.jobs import Job, JobRun, StopJob
 from opencrm.core.money import ExchangeRates
 from opencrm.core.permissions import require_admin
 from opencrm.core.regional import LOCALE_KEY, TIME_ZONE_KEY, Regional
+from opencrm.core.reports._i18n import translate
 from opencrm.core.reports._periods import Period, resolve_period
 from opencrm.core.reports._report import Report, ReportContext, ReportRegistry
 from opencrm.core.reports._result import ReportResult
@@ -70,10 +71,10 @@ class ReportType:
     periods: tuple[str, ...]
 
 
-def _report_type(report: type[Report]) -> ReportType:
+def _report_type(report: type[Report], locale: str) -> ReportType:
     return ReportType(
         name=report.name,
-        title=report.title,
+        title=translate(report.title, locale, report.catalogs()),
         description=report.description,
         periods=tuple(str(p) for p in report.periods),
     )
@@ -102,7 +103,8 @@ class ReportService:
         """The report types, built-in ones first (admins)."""
         with self._s._tx(write=False) as tx:
             require_admin(tx.actor, "use reports")
-        return [_report_type(r) for r in self._registry]
+            locale = Regional.from_settings(tx.uow.settings.get_many([LOCALE_KEY])).locale
+        return [_report_type(r, locale) for r in self._registry]
 
     def build(
         self,
@@ -309,6 +311,7 @@ class ReportService:
             temperatures=uow.lists.list(ListKind.TEMPERATURE),
             task_categories=uow.lists.list(ListKind.TASK_CATEGORY),
             user_name=user_name,
+            catalogs=report.catalogs(),
         )
         tables = tuple(report().build(ctx))
         if ctx.missing_rates:
@@ -317,7 +320,7 @@ class ReportService:
         parameters: dict[str, Any] = {"period": str(period), "managers": sorted(managers)}
         result = ReportResult(
             name=report.name,
-            title=report.title,
+            title=ctx.gettext(report.title),
             parameters=parameters,
             first_day=p.first,
             last_day=p.last,
@@ -326,7 +329,7 @@ class ReportService:
             locale=regional.locale,
             time_zone=regional.time_zone,
             tables=tables,
-            notes=tuple(report.notes),
+            notes=tuple(ctx.gettext(note) for note in report.notes),
         )
         result.check()
         return result

@@ -211,11 +211,47 @@ def _sources(conn: Connection) -> dict[str, _Source]:
             "created_by": _among(i.c.created_by),
         },
     )
+    v, legs = t.voip_calls, t.voip_call_legs
+    # The legs' prices per call, summed first so a call with several legs stays one row.
+    leg_prices = (
+        select(legs.c.call_id, func.sum(legs.c.price_e4).label("price_e4"))
+        .group_by(legs.c.call_id)
+        .subquery("leg_prices")
+    )
+    manager = func.coalesce(v.c.answered_by, v.c.operator)
+    incoming = v.c.direction == "incoming"
+    calls = _Source(
+        from_=v.outerjoin(leg_prices, leg_prices.c.call_id == v.c.id),
+        # No covering index (calls are few next to opportunities): never a grouping column,
+        # so SQLite groups through a sort rather than an index walk.
+        lead="started_at",
+        fields={
+            "manager": manager,
+            "direction": v.c.direction,
+            "currency": v.c.currency,
+            "started_at": v.c.started_at,
+        },
+        measures={
+            "count": literal(1),
+            "duration": v.c.duration,
+            "cost": func.coalesce(v.c.price_e4, 0)
+            + func.coalesce(v.c.recording_price_e4, 0)
+            + func.coalesce(leg_prices.c.price_e4, 0),
+        },
+        where={
+            "started": _range(v.c.started_at),
+            "manager": _among(manager),
+            "answered": lambda: and_(incoming, v.c.answered_by.is_not(None)),
+            "outgoing": lambda: v.c.direction == "outgoing",
+            "missed": lambda: v.c.missed == true(),
+        },
+    )
     return {
         "opportunities": opportunities,
         "contacts": contacts,
         "tasks": tasks,
         "invoices": invoices,
+        "calls": calls,
     }
 
 
