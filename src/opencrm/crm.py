@@ -19,6 +19,7 @@ from opencrm.core.reports import ReportRegistry
 from opencrm.core.services._base import Context, Service, utc_now
 from opencrm.core.services._telephony import WEBHOOK_USER
 from opencrm.core.services._voip_webhooks import handle_webhook
+from opencrm.core.services.mass_mail import register_kinds as register_mass_mail_kinds
 from opencrm.core.services.reminders import SYSTEM_USER, claim_due_reminders
 from opencrm.core.users import User, UserDirectory
 from opencrm.errors import SchemaOutdated
@@ -112,6 +113,7 @@ class CRM:
         self.jobs = JobRunner(self._ctx, stalled_after=stalled_after, threads=not in_memory)
         self._ctx.jobs = self.jobs
         register_export_kinds(self.jobs)
+        register_mass_mail_kinds(self.jobs)
 
     @classmethod
     def open(
