@@ -19,6 +19,7 @@ from collections.abc import Collection, Mapping
 
 import attrs
 
+from opencrm.core._inputs import no_control
 from opencrm.errors import ValidationError
 
 __all__ = ["FIELDS", "MAX_TEMPLATE", "Template", "parse"]
@@ -82,8 +83,7 @@ def parse(source: object, field: str, custom_labels: Collection[str] = ()) -> Te
         raise ValidationError({field: "must be a string"})
     if len(source) > MAX_TEMPLATE:
         raise ValidationError({field: f"is longer than {MAX_TEMPLATE:,} characters"})
-    if "\x00" in source:
-        raise ValidationError({field: "must not contain NUL characters"})
+    no_control(field, source)  # NUL, stray controls, lone surrogates: no mail can carry them
     parts: list[str] = []
     pos = 0
     while True:
