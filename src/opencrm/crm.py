@@ -19,11 +19,11 @@ from opencrm.core.reports import ReportRegistry
 from opencrm.core.services._base import Context, Service, utc_now
 from opencrm.core.services._telephony import WEBHOOK_USER
 from opencrm.core.services._voip_webhooks import handle_webhook
-from opencrm.core.services.mass_mail import register_kinds as register_mass_mail_kinds
 from opencrm.core.services.reminders import SYSTEM_USER, claim_due_reminders
 from opencrm.core.users import User, UserDirectory
 from opencrm.errors import SchemaOutdated
 from opencrm.io.export import register_kinds as register_export_kinds
+from opencrm.io.mass_mail import register_kinds as register_mass_mail_kinds
 from opencrm.io.report_xlsx import render_xlsx as render_report_xlsx
 from opencrm.plugins.builtin.invoice_documents import render_html, render_pdf
 from opencrm.plugins.builtin.notifications import invoice_mail

@@ -4,8 +4,10 @@ inputs (``{{7*7}}`` and other unknown placeholders: an error naming it, nothing 
 
 from __future__ import annotations
 
+import csv
 import email
 import email.policy
+import io
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -13,7 +15,15 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from opencrm import CRM, InMemoryUserDirectory, JobStatus, OutboxNotifier, SmtpNotifier, User
+from opencrm import (
+    CRM,
+    InMemoryUserDirectory,
+    JobStatus,
+    LocalFileStore,
+    OutboxNotifier,
+    SmtpNotifier,
+    User,
+)
 from opencrm.core.users import ModuleAccess
 from opencrm.errors import NotConfigured, NotFound, PermissionDenied, ValidationError
 
@@ -327,3 +337,27 @@ def test_sent_over_a_real_smtp_server(engine: sa.Engine, smtp_server: Any) -> No
     assert mail.get_body(("html",)).get_content() == (
         "<p>Hello <b>Bob</b> of Acme &amp; Sons &lt;Ltd&gt;</p>\r\n"
     )
+
+
+def test_every_recipient_is_in_the_result_file(engine: sa.Engine, tmp_path: Any) -> None:
+    outbox = OutboxNotifier()
+    crm = CRM(
+        engine,
+        load_entrypoints=False,
+        directory=InMemoryUserDirectory(USERS),
+        notifier=outbox,
+        file_store=LocalFileStore(tmp_path / "files"),
+    )
+    s = crm.session(USERS[0])
+    c = people(s)
+    ids = [c["nomail"].id, c["bob"].id, 4242]
+    job = run(crm, s, subject="x", text="Hi {{first_name}}", ids=ids)
+    assert job.result is not None
+    assert job.result.filename == "mass-mail.csv"
+    data = b"".join(s.jobs.download(job.id).chunks).decode("utf-8-sig")
+    assert list(csv.reader(io.StringIO(data, newline=""))) == [
+        ["contact_id", "email", "status", "reason"],
+        [str(c["bob"].id), "bob@acme.example", "sent", ""],
+        [str(c["nomail"].id), "", "skipped", "no_email"],
+        ["4242", "", "refused", "not_found"],
+    ]

@@ -38,10 +38,10 @@ from opencrm.errors import NotConfigured, PermissionDenied, ValidationError
 
 __all__ = [
     "BATCH_SIZE",
+    "KIND",
     "MAX_LISTED",
     "SENDERS_KEY",
     "MassMailService",
-    "register_kinds",
 ]
 
 #: Recipients per batch (the reference's quota): one read, their sending, one write.
@@ -52,7 +52,8 @@ MAX_LISTED = 1000
 SENDERS_KEY = "mass_mail_senders"
 #: The longest subject, in characters.
 MAX_SUBJECT = 500
-_KIND = "mass_mail"
+#: The job kind (registered by :mod:`opencrm.io.mass_mail`).
+KIND = "mass_mail"
 
 
 def _senders(raw: Any) -> ModuleAccess:
@@ -229,7 +230,7 @@ class MassMailService:
             params["ids"] = _runs([*chosen.ids, *(r.id for r in chosen.refused)])
         else:
             params["where"] = encode_filters(dict(where or {}))
-        return start_job(self._s, _KIND, params)
+        return start_job(self._s, KIND, params)
 
     # --- internals --------------------------------------------------------------------------
 
@@ -253,7 +254,9 @@ class MassMailService:
             None if html is None else parse(html, "html", labels),
         )
 
-    def _run(self, run: JobRun) -> Mapping[str, Any]:
+    def _run(self, run: JobRun, outcomes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """The job's work (see the module's docstring); every recipient's outcome is also
+        appended to ``outcomes`` when given (the job's result file is written from it)."""
         params = run.params
         contacts = ContactService(self._s)
         with self._s._tx(write=False) as tx:
@@ -271,6 +274,11 @@ class MassMailService:
             for r in chosen.refused
         ][:MAX_LISTED]
         left_off = max(0, len(chosen.refused) - MAX_LISTED)
+        if outcomes is not None:
+            outcomes.extend(
+                {"contact_id": r.id, "email": None, "status": "refused", "reason": r.reason}
+                for r in chosen.refused
+            )
         history_events = 0
         done = 0
         stopped_at: int | None = None
@@ -299,7 +307,11 @@ class MassMailService:
                     else:
                         counts["sent"] += 1
                         sent.append((contact, message))
-                        continue
+                        outcome.update(status="sent", reason="")
+                if outcomes is not None:
+                    outcomes.append(outcome)
+                if outcome["status"] == "sent":
+                    continue
                 if len(listed) < MAX_LISTED:
                     listed.append(outcome)
                 else:
@@ -307,15 +319,12 @@ class MassMailService:
             gone = set(batch) - {c.id for c in found}  # deleted since the selection was made
             for cid in sorted(gone):
                 counts["skipped"] += 1
+                missing = {"contact_id": cid, "email": None, "status": "skipped"}
+                missing["reason"] = "not_found"
+                if outcomes is not None:
+                    outcomes.append(missing)
                 if len(listed) < MAX_LISTED:
-                    listed.append(
-                        {
-                            "contact_id": cid,
-                            "email": None,
-                            "status": "skipped",
-                            "reason": "not_found",
-                        }
-                    )
+                    listed.append(missing)
                 else:
                     left_off += 1
             if sent:
@@ -421,13 +430,3 @@ def _chunks(ids: Sequence[int], size: int) -> Iterator[list[int]]:
 def _reason(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}"[:500]
-
-
-def _mass_mail_kind(run: JobRun) -> Mapping[str, Any]:
-    service: MassMailService = run.session.mass_mail
-    return service._run(run)
-
-
-def register_kinds(runner: Any) -> None:
-    """Register the ``mass_mail`` job kind with a CRM's ``jobs``."""
-    runner.register(_KIND, _mass_mail_kind)
