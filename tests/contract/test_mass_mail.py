@@ -361,3 +361,24 @@ def test_every_recipient_is_in_the_result_file(engine: sa.Engine, tmp_path: Any)
         [str(c["nomail"].id), "", "skipped", "no_email"],
         ["4242", "", "refused", "not_found"],
     ]
+
+
+def test_ten_thousand_ids_of_which_most_are_foreign(mcrm: CRM, outbox: OutboxNotifier) -> None:
+    admin, alice = mcrm.session(USERS[0]), mcrm.session(USERS[1])
+    admin.mass_mail.set_senders(ModuleAccess())
+    private = admin.contacts.add_person("Priv", email="priv@example.com", access="private")
+    mine = [alice.contacts.add_person(f"A{i}", email=f"a{i}@example.com").id for i in range(3)]
+    ids = sorted({*mine, private.id, *range(100_000, 110_000 - 4)})
+    assert len(ids) == 10_000
+    job = run(mcrm, alice, subject="x", text="Hi {{first_name}}", ids=ids)
+    assert [m.to for m in mails(outbox)] == [(f"a{i}@example.com",) for i in range(3)]
+    summary = job.summary
+    assert (summary["recipients"], summary["sent"], summary["refused"]) == (3, 3, 9_997)
+    assert len(summary["not_sent"]) == 1000
+    assert summary["not_sent_left_off"] == 8_997
+    assert summary["not_sent"][0] == {
+        "contact_id": private.id,
+        "email": None,
+        "status": "refused",
+        "reason": "not_found",
+    }

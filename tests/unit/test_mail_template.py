@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from opencrm.core._inputs import MAX_ID
 from opencrm.core.mail_template import FIELDS, parse
+from opencrm.core.services.mass_mail import _pack, _unpack
 from opencrm.errors import ValidationError
 
 VALUES = {"first_name": "Ann", "company": "A & B <x>", "custom:Shoe size": "38"}
@@ -69,3 +71,14 @@ def test_only_known_names_are_placeholders(inner: str) -> None:
         assert list(err.value.errors) == ["html"]
     else:
         assert parse(source, "html").placeholders == (inner.strip(),)
+
+
+@given(st.lists(st.integers(1, MAX_ID), max_size=200))
+def test_selected_ids_pack_and_unpack(ids: list[int]) -> None:
+    assert _unpack(_pack(ids)) == sorted(set(ids))
+
+
+def test_ten_thousand_scattered_ids_fit_in_a_jobs_parameters() -> None:
+    scattered = [MAX_ID - 214_748 * i for i in range(10_000)]
+    assert len(_pack(scattered)) < 50_000
+    assert _pack(range(1, 10_001)) == "1+7pr"  # 1, then 9,999 (7pr in base 36) more
