@@ -34,8 +34,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-# bench/http.py would shadow the standard library's http package for everything imported.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 RSS_TARGET_MB = 300.0
 ADMIN_ID = "bench-admin"
 

@@ -45,11 +45,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-# This script's directory is first on sys.path, and bench/http.py there would shadow the
-# standard library's http package (which fpdf, imported by opencrm, needs).
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    del sys.path[0]
-
 import sqlalchemy as sa
 
 from opencrm import CRM, User

@@ -26,7 +26,6 @@ import datetime as dt
 import os
 import platform
 import random
-import sys
 import tempfile
 import time
 import uuid
@@ -34,16 +33,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-# bench/http.py would shadow the standard library's http package, which a dependency imports.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+import sqlalchemy as sa
 
-import sqlalchemy as sa  # noqa: E402
-
-from opencrm import CRM, User  # noqa: E402
-from opencrm.io.report_xlsx import render_xlsx  # noqa: E402
-from opencrm.storage.sqlalchemy import reports as sql_reports  # noqa: E402
-from opencrm.storage.sqlalchemy.engine import create_engine_for, upgrade  # noqa: E402
-from opencrm.storage.sqlalchemy.tables import (  # noqa: E402
+from opencrm import CRM, User
+from opencrm.io.report_xlsx import render_xlsx
+from opencrm.storage.sqlalchemy import reports as sql_reports
+from opencrm.storage.sqlalchemy.engine import create_engine_for, upgrade
+from opencrm.storage.sqlalchemy.tables import (
     contacts,
     exchange_rates,
     invoices,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -22,13 +24,25 @@ from rich.progress import (
 from rich.table import Table
 
 from opencrm.core.imports import ImportProgress, ImportReport, OnDuplicate
-from opencrm.core.services.imports import KINDS
+from opencrm.core.services.imports import EXPORT_MAPPING, KINDS
 from opencrm.core.users import User
 from opencrm.crm import CRM
 from opencrm.errors import ValidationError
 from opencrm.io import CsvRows, open_rows
 
-__all__ = ["add_parser"]
+#: What ``opencrm import`` imports, and what it may do with a duplicate.
+IMPORT_KINDS = KINDS
+ON_DUPLICATE = tuple(o.value for o in OnDuplicate)
+
+__all__ = [
+    "IMPORT_KINDS",
+    "ON_DUPLICATE",
+    "add_parser",
+    "import_file",
+    "parse_mapping",
+    "print_report",
+    "write_issues",
+]
 
 #: Issues printed at the end; ``--issues FILE`` writes them all.
 SHOWN_ISSUES = 20
@@ -67,7 +81,8 @@ def add_parser(commands: Any, load_crm: Callable[[str], CRM]) -> None:
         default=[],
         metavar="FIELD=COLUMN[,COLUMN...]",
         help="map a field to a column (repeat; e.g. email=E-mail Address, "
-        "address:home.city=Home City, custom:Segment=Segment)",
+        "address:home.city=Home City, custom:Segment=Segment); --map export reads a file "
+        "opencrm exported, by its headers",
     )
     cmd.add_argument(
         "--map-file",
@@ -105,12 +120,33 @@ def add_parser(commands: Any, load_crm: Callable[[str], CRM]) -> None:
     cmd.set_defaults(run=lambda args, out: _run(args, out, load_crm))
 
 
-def _mapping(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
-    mapping: dict[str, Any] = {}
+def parse_mapping(
+    entries: Sequence[str],
+    map_file: Path | None = None,
+    *,
+    managers: str | None = None,
+    access: str | None = None,
+    tags: str | None = None,
+) -> tuple[dict[str, Any] | str, dict[str, Any]]:
+    """The mapping and defaults of ``--map`` entries (``FIELD=COLUMN[,COLUMN...]``, or the
+    single entry ``export``: the file is an opencrm export), a ``--map-file`` and the
+    comma-separated ``--managers``, ``--access`` and ``--tags``; ValidationError naming the
+    option that is wrong."""
     defaults: dict[str, Any] = {}
-    if args.map_file is not None:
+    if managers:
+        defaults["managers"] = [m.strip() for m in managers.split(",") if m.strip()]
+    if access:
+        defaults["access"] = access
+    if tags:
+        defaults["tags"] = [t.strip() for t in tags.split(",") if t.strip()]
+    if list(entries) == [EXPORT_MAPPING] and map_file is None:
+        return EXPORT_MAPPING, defaults
+    if EXPORT_MAPPING in entries:
+        raise ValidationError({"--map": "export reads our export by its headers: give it alone"})
+    mapping: dict[str, Any] = {}
+    if map_file is not None:
         try:
-            loaded = json.loads(args.map_file.read_text(encoding="utf-8"))
+            loaded = json.loads(map_file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise ValidationError({"--map-file": f"cannot be read as JSON ({exc})"}) from None
         if not isinstance(loaded, dict):
@@ -120,7 +156,7 @@ def _mapping(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
             defaults.update(loaded.get("defaults", {}))
         else:
             mapping.update(loaded)
-    for entry in args.map:
+    for entry in entries:
         field, sep, columns = entry.partition("=")
         if not sep or not field or not columns:
             raise ValidationError({"--map": f"must be FIELD=COLUMN, not {entry!r}"})
@@ -130,19 +166,15 @@ def _mapping(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
             mapping.setdefault(name, {})[part] = value
         else:
             mapping[field] = value
-    if args.managers:
-        defaults["managers"] = [m.strip() for m in args.managers.split(",") if m.strip()]
-    if args.access:
-        defaults["access"] = args.access
-    if args.tags:
-        defaults["tags"] = [t.strip() for t in args.tags.split(",") if t.strip()]
     if not mapping:
         raise ValidationError({"--map": "give the mapping with --map or --map-file"})
     return mapping, defaults
 
 
 def _run(args: argparse.Namespace, out: TextIO, load_crm: Callable[[str], CRM]) -> int:
-    mapping, defaults = _mapping(args)
+    mapping, defaults = parse_mapping(
+        args.map, args.map_file, managers=args.managers, access=args.access, tags=args.tags
+    )
     crm = load_crm(args.app) if args.app else CRM.open(args.db)
     try:
         user = crm.directory.get(args.user) if crm.directory is not None else None
@@ -150,65 +182,96 @@ def _run(args: argparse.Namespace, out: TextIO, load_crm: Callable[[str], CRM]) 
             if crm.directory is not None:
                 raise ValidationError({"--user": f"the CRM's directory has no user {args.user!r}"})
             user = User(id=args.user, name=args.user, crm_admin=args.admin)
-        options: dict[str, Any] = {}
-        if args.sheet:
-            options["sheet"] = args.sheet
-        for name in ("encoding", "delimiter"):
+        reader: dict[str, str] = {}
+        for name, option in (
+            ("sheet", "sheet"),
+            ("encoding", "encoding"),
+            ("delimiter", "delimiter"),
+            ("quote", "quotechar"),
+        ):
             if getattr(args, name):
-                options[name] = getattr(args, name)
-        if args.quote:
-            options["quotechar"] = args.quote
-        rows = open_rows(args.file, **options)
-        size = os.path.getsize(args.file)
-        stderr = Console(stderr=True)
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TaskProgressColumn(),
-            DownloadColumn(),
-            TextColumn("{task.fields[rows]:,} rows, {task.fields[rate]:,.0f} rows/s"),
-            TimeElapsedColumn(),
-            console=stderr,
-            transient=True,
-            disable=not stderr.is_terminal,  # no bar in logs and pipes
-        ) as bar:
-            csv_rows = rows if isinstance(rows, CsvRows) else None
-            task = bar.add_task(
-                "dry run" if args.dry_run else "importing",
-                total=size if csv_rows is not None else None,
-                rows=0,
-                rate=0.0,
-            )
-
-            def progress(p: ImportProgress) -> None:
-                done = csv_rows.bytes_read if csv_rows is not None else None
-                bar.update(task, completed=done, rows=p.rows, rate=p.rows_per_second)
-
-            report = crm.session(user).imports.run(
-                args.kind,
-                rows,
-                mapping,
-                defaults=defaults,
-                on_duplicate=args.on_duplicate,
-                dry_run=args.dry_run,
-                atomic=args.atomic,
-                create_missing=not args.no_create_missing,
-                tag_separator=args.tag_separator,
-                progress=progress,
-            )
+                reader[option] = getattr(args, name)
+        report = import_file(
+            crm.session(user),
+            args.file,
+            args.kind,
+            mapping,
+            defaults=defaults,
+            reader=reader,
+            on_duplicate=args.on_duplicate,
+            dry_run=args.dry_run,
+            atomic=args.atomic,
+            create_missing=not args.no_create_missing,
+            tag_separator=args.tag_separator,
+            progress_to=sys.stderr,
+        )
     finally:
         crm.close()
-    _print_report(report, out)
+    print_report(report, out)
     if args.issues is not None:
-        with args.issues.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(["row", "column", "reason", "outcome"])
-            for issue in report.issues:
-                writer.writerow([issue.row, issue.column or "", issue.reason, issue.outcome])
+        write_issues(report, args.issues)
     return 1 if args.atomic and not args.dry_run and not report.committed else 0
 
 
-def _print_report(report: ImportReport, out: TextIO) -> None:
+def import_file(
+    session: Any,
+    path: Path,
+    kind: str,
+    mapping: Mapping[str, Any] | str,
+    *,
+    defaults: Mapping[str, Any] | None = None,
+    reader: Mapping[str, str] | None = None,
+    progress_to: TextIO | None = None,
+    **options: Any,
+) -> ImportReport:
+    """Import the CSV or XLSX file at ``path`` as ``session``'s user (what ``opencrm import``
+    and Django's ``manage.py opencrm_import`` run): ``reader`` holds the reader's options
+    (``encoding``, ``delimiter``, ``quotechar``, ``sheet``), ``options`` those of
+    ``session.imports.run``. A progress bar (bytes of a CSV read, rows, rows per second) is
+    drawn on ``progress_to`` when it is a terminal (None, the default, draws none)."""
+    rows = open_rows(path, **dict(reader or {}))
+    size = os.path.getsize(path)
+    stderr = Console(file=progress_to if progress_to is not None else io.StringIO())
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        DownloadColumn(),
+        TextColumn("{task.fields[rows]:,} rows, {task.fields[rate]:,.0f} rows/s"),
+        TimeElapsedColumn(),
+        console=stderr,
+        transient=True,
+        disable=progress_to is None or not stderr.is_terminal,  # no bar in logs, pipes
+    ) as bar:
+        csv_rows = rows if isinstance(rows, CsvRows) else None
+        task = bar.add_task(
+            "dry run" if options.get("dry_run") else "importing",
+            total=size if csv_rows is not None else None,
+            rows=0,
+            rate=0.0,
+        )
+
+        def progress(p: ImportProgress) -> None:
+            done = csv_rows.bytes_read if csv_rows is not None else None
+            bar.update(task, completed=done, rows=p.rows, rate=p.rows_per_second)
+
+        report: ImportReport = session.imports.run(
+            kind, rows, mapping, defaults=defaults, progress=progress, **options
+        )
+    return report
+
+
+def write_issues(report: ImportReport, path: Path) -> None:
+    """Every row issue of ``report`` as CSV (row, column, reason, outcome)."""
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["row", "column", "reason", "outcome"])
+        for issue in report.issues:
+            writer.writerow([issue.row, issue.column or "", issue.reason, issue.outcome])
+
+
+def print_report(report: ImportReport, out: TextIO) -> None:
+    """The report as ``opencrm import`` prints it: the counts, then the first issues."""
     console = Console(file=out, width=100, highlight=False)
     title = "Dry run: nothing was written" if report.dry_run else "Import finished"
     if report.cancelled:

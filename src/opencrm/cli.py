@@ -32,6 +32,14 @@ import sqlalchemy as sa
 from alembic.util.exc import CommandError
 
 from opencrm import __version__, _import_command
+from opencrm._import_command import (
+    IMPORT_KINDS,
+    ON_DUPLICATE,
+    import_file,
+    parse_mapping,
+    print_report,
+    write_issues,
+)
 from opencrm.core.entities.contacts import Company, Contact, Person
 from opencrm.core.entities.lists import ListKind
 from opencrm.core.money import minor_units
@@ -56,7 +64,18 @@ from opencrm.storage.sqlalchemy.engine import (
     upgrade,
 )
 
-__all__ = ["CommandFailed", "main", "parse_at", "send_due_reminders"]
+__all__ = [
+    "IMPORT_KINDS",
+    "ON_DUPLICATE",
+    "CommandFailed",
+    "import_file",
+    "main",
+    "parse_at",
+    "parse_mapping",
+    "print_report",
+    "send_due_reminders",
+    "write_issues",
+]
 
 DEFAULT_DEMO_FILE = "opencrm-demo.db"
 EXIT_ERROR = 2

@@ -23,6 +23,7 @@ from opencrm.core.services.reminders import SYSTEM_USER, claim_due_reminders
 from opencrm.core.users import User, UserDirectory
 from opencrm.errors import SchemaOutdated
 from opencrm.io.export import register_kinds as register_export_kinds
+from opencrm.io.imports import register_kinds as register_import_kinds
 from opencrm.io.mass_mail import register_kinds as register_mass_mail_kinds
 from opencrm.io.report_xlsx import render_xlsx as render_report_xlsx
 from opencrm.plugins.builtin.invoice_documents import render_html, render_pdf
@@ -113,6 +114,7 @@ class CRM:
         self.jobs = JobRunner(self._ctx, stalled_after=stalled_after, threads=not in_memory)
         self._ctx.jobs = self.jobs
         register_export_kinds(self.jobs)
+        register_import_kinds(self.jobs)
         register_mass_mail_kinds(self.jobs)
 
     @classmethod

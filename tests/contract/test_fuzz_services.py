@@ -424,6 +424,15 @@ SPECS: dict[str, Spec] = {
     "contacts.search": Spec(lambda w: {"text": "Bob"}),
     "contacts.set_access": Spec(lambda w: {"contact_id": w.own_contact}),
     "contacts.set_photo": Spec(lambda w: {"contact_id": w.person, "data": PNG}),
+    "imports.start": Spec(
+        lambda w: {
+            "kind": "contacts",
+            "file": b"First,Email\nAda,ada@example.com\n",
+            "mapping": {"first_name": "First", "email": "Email"},
+            "defaults": {"tags": ["fuzz"]},
+            "reader": {"encoding": "utf-8"},
+        }
+    ),
     "contacts.update": Spec(
         lambda w: {"contact_id": w.person}, (*UPDATE_FIELDS, "custom.Shoe size")
     ),

@@ -123,3 +123,91 @@ def test_export_refuses_unknown_users_and_bad_arguments(alias: str, tmp_path: Pa
     with pytest.raises(CommandError) as raised:
         export("planets", "--user", "alice", "--out", target)
     assert str(raised.value).startswith("opencrm_export: ")
+
+
+# --- manage.py opencrm_import ---------------------------------------------------------------
+
+
+def import_(*args: str) -> str:
+    out = io.StringIO()
+    call_command("opencrm_import", *args, "--quiet", stdout=out)
+    return out.getvalue()
+
+
+def test_import_acts_as_the_django_user(alias: str, tmp_path: Path) -> None:
+    alice = DjangoUser.objects.create_user("alice", "alice@example.com")
+    DjangoUser.objects.create_user("bob", "bob@example.com")
+    # The CRM's tables outlive a test: this test's contacts carry a tag and e-mails of their own.
+    tag = f"t{uuid.uuid4().hex}"
+    people = tmp_path / "people.csv"
+    people.write_text(
+        f"First,Last,Email\nAnn,Lee,ann-{tag}@example.com\nBad,Row,not-mail\n", encoding="utf-8"
+    )
+    argv = ["contacts", str(people), "--user", "alice", "--tags", tag]
+    argv += ["--map", "first_name=First", "--map", "last_name=Last", "--map", "email=Email"]
+    dry = import_(*argv, "--dry-run")
+    assert dry.startswith("Dry run: nothing was written\n")
+    assert "│ created           │ 1 │" in dry
+    assert "│ 3   │ Email  │ is not a valid e-mail address" in dry
+    contacts = get_crm().session(user_adapter().to_crm_user(alice)).contacts
+    assert list(contacts.list(tags=[tag])) == []
+    issues = tmp_path / "issues.csv"
+    done = import_(*argv, "--issues", str(issues))
+    assert done.startswith("Import finished\n")
+    assert issues.read_text("utf-8").splitlines()[1].startswith("3,Email,is not a valid e-mail")
+    [ann] = contacts.list(tags=[tag])
+    assert (ann.display_name, ann.managers) == ("Ann Lee", frozenset({str(alice.pk)}))
+    assert "│ unchanged         │ 1 │" in import_(*argv, "--on-duplicate", "update")
+    # Bob may not edit Alice's private contact: his update skips it, and says why.
+    bob_argv = [a if a != "alice" else "bob" for a in argv]
+    by_bob = import_(*bob_argv, "--on-duplicate", "update")
+    assert "│ skipped           │ 1 │" in by_bob
+    assert "matches a contact, which you may not edit" in by_bob
+    assert [c.first_name for c in contacts.list(tags=[tag])] == ["Ann"]
+
+
+def test_import_reads_an_export_back(alias: str, tmp_path: Path) -> None:
+    DjangoUser.objects.create_user("alice", "alice@example.com")
+    name = f"Acme {uuid.uuid4().hex}"
+    people = tmp_path / "people.csv"
+    people.write_text(f"Company\n{name}\n", encoding="utf-8")
+    import_("contacts", str(people), "--user", "alice", "--map", "company=Company")
+    target = tmp_path / "contacts.csv"
+    export("contacts", "--user", "alice", "--out", str(target), "--filter", f"text={name}")
+    again = import_(
+        "contacts", str(target), "--user", "alice", "--map", "export", "--on-duplicate", "update"
+    )
+    assert "│ unchanged         │ 1 │" in again
+
+
+def test_import_refuses_unknown_users_and_bad_arguments(alias: str, tmp_path: Path) -> None:
+    DjangoUser.objects.create_user("alice", "alice@example.com")
+    people = tmp_path / "people.csv"
+    people.write_text("First\nAnn\n", encoding="utf-8")
+    with pytest.raises(CommandError) as raised:
+        import_("contacts", str(people), "--user", "nobody", "--map", "first_name=First")
+    assert str(raised.value) == "opencrm_import: no user 'nobody'"
+    with pytest.raises(CommandError) as raised:
+        import_("contacts", str(people), "--user", "alice")
+    assert str(raised.value) == ("opencrm_import: --map: give the mapping with --map or --map-file")
+    with pytest.raises(CommandError) as raised:
+        import_("contacts", str(people), "--user", "alice", "--map", "first_name=Given")
+    assert str(raised.value) == "opencrm_import: mapping.first_name: no column 'Given'"
+    with pytest.raises(CommandError) as raised:
+        import_("contacts", str(tmp_path / "none.csv"), "--user", "alice", "--map", "a=b")
+    assert str(raised.value).startswith("opencrm_import: ")
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"First,Email\nAnn,ann-{uuid.uuid4().hex}@example.com\nBob,x\n", "utf-8")
+    with pytest.raises(CommandError) as raised:
+        import_(
+            "contacts",
+            str(bad),
+            "--user",
+            "alice",
+            "--atomic",
+            "--map",
+            "first_name=First",
+            "--map",
+            "email=Email",
+        )
+    assert str(raised.value) == "opencrm_import: a row was rejected, so nothing was written"

@@ -69,3 +69,66 @@ def test_bad_requests(api) -> None:  # type: ignore[no-untyped-def]
     ]
     big = _import(alice, data=b"First\n" + b"x\n" * (DEFAULT_MAX_UPLOAD // 2 + 1))
     assert big.status == 413
+
+
+def test_a_large_file_imports_as_a_job(api, web_crm) -> None:  # type: ignore[no-untyped-def]
+    alice = api.as_("alice")
+    started = alice.post(
+        "/imports/contacts/jobs",
+        files={"file": ("people.csv", CSV)},
+        form={"mapping": MAPPING, "batch_size": "1"},
+    )
+    assert started.status == 422  # batch_size is no form field of an import
+    started = alice.post(
+        "/imports/contacts/jobs",
+        files={"file": ("people.csv", CSV)},
+        form={"mapping": MAPPING, "defaults": json.dumps({"tags": ["web"]})},
+    )
+    assert started.status == 202, started.body
+    job = started.json
+    assert (job["kind"], job["status"]) == ("import", "queued")
+    assert started.headers["Location"].endswith(f"/jobs/{job['id']}")
+    assert web_crm.jobs.wait(timeout=60)
+    ended = alice.get(f"/jobs/{job['id']}").json
+    assert ended["status"] == "succeeded", ended
+    assert {k: ended["summary"][k] for k in ("rows", "created", "rejected")} == {
+        "rows": 2,
+        "created": 1,
+        "rejected": 1,
+    }
+    assert ended["summary"]["issues"] == [
+        {
+            "row": 3,
+            "column": "Email",
+            "reason": "is not a valid e-mail address (An email address must have an @-sign.)",
+            "outcome": "rejected",
+        }
+    ]
+    [ada] = alice.get("/contacts").json["items"]
+    assert (ada["first_name"], ada["tags"]) == ("Ada", ["web"])
+    assert api.as_("bob").get(f"/jobs/{job['id']}").status == 404
+    bad = alice.post(
+        "/imports/contacts/jobs",
+        files={"file": ("people.csv", CSV)},
+        form={"mapping": json.dumps({"colour": "Email"})},
+    )
+    assert bad.status == 422
+    assert bad.problem["errors"] == [
+        {"field": "mapping.colour", "message": "is not a field of a contact"}
+    ]
+    assert [j["id"] for j in alice.get("/jobs").json["items"]] == [job["id"]]
+
+
+def test_our_export_imports_back_with_the_export_mapping(api, web_crm) -> None:  # type: ignore[no-untyped-def]
+    alice = api.as_("alice")
+    assert _import(alice).json["created"] == 1
+    started = alice.post("/exports/contacts")
+    web_crm.jobs.wait(timeout=60)
+    exported = alice.get(f"/jobs/{started.json['id']}/file").body
+    again = alice.post(
+        "/imports/contacts",
+        files={"file": ("contacts.csv", exported)},
+        form={"mapping": "export", "on_duplicate": "update"},
+    )
+    assert again.status == 200, again.body
+    assert (again.json["rows"], again.json["unchanged"]) == (1, 1)

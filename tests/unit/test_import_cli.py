@@ -82,3 +82,21 @@ def test_bad_arguments_are_one_line_errors(db, people, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "no column 'Vorname'" in err
+
+
+def test_map_export_reads_our_export_back(db, tmp_path, capsys):
+    crm = CRM.open(db)
+    try:
+        crm.session(ADMIN).contacts.add_person("Ada", "Lovelace", phone="+44 20 7946 0018")
+    finally:
+        crm.close()
+    out = tmp_path / "contacts.csv"
+    base = ["--db", db, "--user", "admin", "--admin"]
+    assert main(["export", "contacts", *base, "--out", str(out)]) == 0
+    assert b'"\'+44 20 7946 0018"' in out.read_bytes()  # neutralised in the file
+    capsys.readouterr()
+    argv = ["import", "contacts", str(out), *base, "--map", "export", "--on-duplicate", "update"]
+    assert main(argv) == 0
+    assert "│ unchanged         │ 1 │" in capsys.readouterr().out
+    assert main([*argv[:-4], "--map", "export", "--map", "first_name=First name"]) == 2
+    assert "export reads our export by its headers: give it alone" in capsys.readouterr().err

@@ -2,7 +2,9 @@
 
 CSV cells are text; a text cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
 return gets a leading ``'`` (OWASP's advice against CSV injection: a spreadsheet would
-otherwise run it as a formula). Numbers, dates and booleans the exporter writes itself are
+otherwise run it as a formula); so does text whose leading ``'`` stand before such a character,
+so that the import (``mapping="export"``), which drops one such ``'``, reads every text back
+unchanged. Numbers, dates and booleans the exporter writes itself are
 never prefixed (``-12.50`` stays a number). XLSX cells are typed values (numbers, dates,
 booleans) or inline strings; a string starting with ``=`` is written as a string, never as a
 formula. Characters XML cannot hold (control characters) are replaced by U+FFFD.
@@ -44,18 +46,23 @@ Row = Sequence[Any]
 
 def neutralise(text: str) -> str:
     """``text`` made inert for a spreadsheet: a leading ``'`` before a dangerous first
-    character (see :data:`DANGEROUS_PREFIXES`)."""
-    return "'" + text if text.startswith(DANGEROUS_PREFIXES) else text
+    character (see :data:`DANGEROUS_PREFIXES`), and before text whose leading quotes stand
+    before one (so that the import, which drops one such ``'``, reads every text back)."""
+    if text.startswith(DANGEROUS_PREFIXES):
+        return "'" + text
+    if text[:1] == "'" and text.lstrip("'").startswith(DANGEROUS_PREFIXES):
+        return "'" + text
+    return text
 
 
-_DANGEROUS_FIRST = frozenset(DANGEROUS_PREFIXES)
+_DANGEROUS_FIRST = frozenset(DANGEROUS_PREFIXES) | {"'"}
 
 
 def csv_text(value: Any) -> str:
     """How a typed value is written in CSV: text neutralised, ``true``/``false``, decimals
     as written, dates and datetimes in ISO 8601 (datetimes in UTC with ``Z``)."""
     if value.__class__ is str:  # the common case first: a million rows have many cells
-        return "'" + value if value[:1] in _DANGEROUS_FIRST else value
+        return neutralise(value) if value[:1] in _DANGEROUS_FIRST else value
     if value is None:
         return ""
     if isinstance(value, str):

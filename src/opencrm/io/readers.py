@@ -197,6 +197,9 @@ class CsvRows:
     skipped (they still count as rows for the row numbers).
     """
 
+    #: Told to the import: a CSV export's neutralised cells are restored (``mapping="export"``).
+    format = "csv"
+
     def __init__(
         self,
         source: Source,
@@ -323,6 +326,8 @@ class XlsxRows:
     read as the value Excel saved with them, never as formulas. An empty header cell after a
     named one (a merged header cell) is named after it: ``"Address"``, ``"Address (2)"``.
     """
+
+    format = "xlsx"
 
     def __init__(self, source: Source, *, sheet: str | None = None) -> None:
         # Imported here: CSV readers (and the core) need no openpyxl.

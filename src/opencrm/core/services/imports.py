@@ -11,10 +11,12 @@ or committed at the end, so a dry run reports exactly what the real run does.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import IO, Any
 
 import attrs
 
@@ -38,12 +40,23 @@ from opencrm.core.imports import (
     RowIssue,
     SourceRow,
 )
+from opencrm.core.jobs import Job
+from opencrm.core.jobs import store_stream as _store_stream
 from opencrm.core.money import clean_currency
 from opencrm.core.services._base import Service, Tx
+from opencrm.core.services._files import clean_filename, forget_files, require_store
 from opencrm.core.services._records import clean_tag_title
+from opencrm.core.services.jobs import start_job
 from opencrm.errors import ValidationError
 
-__all__ = ["KINDS", "MAX_BATCH", "ImportService"]
+__all__ = [
+    "EXPORT_MAPPING",
+    "JOB_MAX_ISSUES",
+    "KINDS",
+    "MAX_BATCH",
+    "READER_OPTIONS",
+    "ImportService",
+]
 
 #: What :meth:`ImportService.run` imports today.
 KINDS = ("contacts",)
@@ -55,6 +68,13 @@ _SCALARS = ("first_name", "last_name", "job_title", "company", "industry", "abou
 _LISTS = ("contact_type", "temperature")
 _ADDRESS_PARTS = ("street", "city", "state", "zip", "country")
 _DEFAULT_KEYS = frozenset({"managers", "access", "tags", "contact_type", "temperature"})
+#: Options of the file's reader a background import takes (see :func:`opencrm.io.open_rows`).
+READER_OPTIONS = ("format", "encoding", "delimiter", "quotechar", "sheet")
+#: The mapping that reads our own export back: the columns are the export's headers.
+EXPORT_MAPPING = "export"
+#: Row issues a background import keeps in its job's summary (the rest are counted).
+JOB_MAX_ISSUES = 1000
+_READ_CHUNK = 256 * 1024
 
 
 class _Rollback(Exception):
@@ -71,7 +91,7 @@ class ImportService:
         self,
         kind: str,
         rows: Iterable[SourceRow],
-        mapping: Mapping[str, Any],
+        mapping: Mapping[str, Any] | str,
         *,
         defaults: Mapping[str, Any] | None = None,
         on_duplicate: OnDuplicate | str = OnDuplicate.SKIP,
@@ -105,6 +125,12 @@ class ImportService:
         created anyway, per ``on_duplicate``. ``dry_run`` writes nothing and reports exactly
         what the real run would; ``atomic`` commits only when no row is rejected.
         ``progress`` is told after each batch; ``should_stop`` is asked between batches.
+
+        ``mapping="export"`` reads a file opencrm exported: the columns are mapped by the
+        export's headers (see :func:`export_mapping`), several values in one cell are
+        separated by line breaks, and a CSV file's neutralised cells are restored (one
+        leading ``'`` before ``=``, ``+``, ``-``, ``@``, a tab, a carriage return or another
+        such ``'`` is dropped).
         """
         if kind not in KINDS:
             raise ValidationError({"kind": "must be one of " + ", ".join(KINDS)})
@@ -123,9 +149,22 @@ class ImportService:
                 raise ValidationError({name: "must be a function or None"})
         if isinstance(rows, str | bytes | Mapping) or not isinstance(rows, Iterable):
             raise ValidationError({"rows": "must be a reader of opencrm.io or rows of SourceRow"})
+        columns = getattr(rows, "columns", None)
+        ours = isinstance(mapping, str) and mapping == EXPORT_MAPPING
+        if ours:
+            if columns is None:
+                raise ValidationError({"mapping": "'export' needs rows that know their columns"})
+            mapping = export_mapping(columns)
+            tag_separator = EXPORT_SEPARATOR
+            if getattr(rows, "format", None) == "csv":
+                rows = _Restored(rows)
+        elif isinstance(mapping, str):
+            raise ValidationError(
+                {"mapping": f"must map fields to columns, or be {EXPORT_MAPPING!r}"}
+            )
         plan = _ContactPlan(
             self._s,
-            _Mapping.parse(mapping, getattr(rows, "columns", None)),
+            _Mapping.parse(mapping, columns),
             duplicate,
             create_missing=create_missing,
             tag_separator=tag_separator,
@@ -176,6 +215,141 @@ class ImportService:
             self._finished(tally)
         return report
 
+    def start(
+        self,
+        kind: str,
+        file: bytes | IO[bytes],
+        mapping: Mapping[str, Any] | str,
+        *,
+        filename: str = "import.csv",
+        defaults: Mapping[str, Any] | None = None,
+        on_duplicate: OnDuplicate | str = OnDuplicate.SKIP,
+        dry_run: bool = False,
+        atomic: bool = False,
+        create_missing: bool = True,
+        tag_separator: str = ",",
+        batch_size: int = 1000,
+        max_issues: int = JOB_MAX_ISSUES,
+        reader: Mapping[str, str] | None = None,
+    ) -> Job:
+        """Start importing ``file`` (its bytes, or a binary stream read to its end) as a
+        background job of kind ``import``; return the queued job.
+
+        The file is kept in the CRM's file store until the job ends (it is never served
+        back), then read as :meth:`run` reads rows, with the same options; ``reader`` holds
+        the options of the file's reader (``format``, ``encoding``, ``delimiter``,
+        ``quotechar``, ``sheet``), and ``filename`` tells CSV from XLSX by its extension.
+        The job's progress counts rows, cancelling it stops the import between batches
+        (what was committed stays), and its summary is the report (see :doc:`import-export`),
+        with at most ``max_issues`` row issues. Everything but the file's content is
+        checked now, so a bad mapping or default is a ValidationError here."""
+        options = self._check(
+            kind,
+            mapping,
+            defaults,
+            on_duplicate,
+            tag_separator,
+            batch_size,
+            max_issues,
+            reader,
+            flags={"dry_run": dry_run, "atomic": atomic, "create_missing": create_missing},
+        )
+        name = clean_filename(filename)
+        store = require_store(self._s)
+        stored = _store_stream(store, _chunks_of(file), name, "application/octet-stream")
+        if stored.size == 0:
+            forget_files(store, [stored.id])
+            raise ValidationError({"file": "is empty"})
+        params = {"file_id": stored.id, "filename": name, **options}
+        try:
+            return start_job(self._s, "import", params)
+        except BaseException:
+            forget_files(store, [stored.id])
+            raise
+
+    def _check(
+        self,
+        kind: str,
+        mapping: Mapping[str, Any] | str,
+        defaults: Mapping[str, Any] | None,
+        on_duplicate: OnDuplicate | str,
+        tag_separator: str,
+        batch_size: int,
+        max_issues: int,
+        reader: Mapping[str, str] | None,
+        *,
+        flags: Mapping[str, bool],
+    ) -> dict[str, Any]:
+        """The options of a background import, checked as far as they can be without the
+        file, as JSON-able job parameters."""
+        if kind not in KINDS:
+            raise ValidationError({"kind": "must be one of " + ", ".join(KINDS)})
+        if not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH:
+            raise ValidationError({"batch_size": f"must be 1 to {MAX_BATCH}"})
+        if not isinstance(max_issues, int) or not 0 <= max_issues <= JOB_MAX_ISSUES:
+            raise ValidationError({"max_issues": f"must be 0 to {JOB_MAX_ISSUES}"})
+        try:
+            duplicate = OnDuplicate(str(on_duplicate))
+        except ValueError:
+            raise ValidationError(
+                {"on_duplicate": "must be one of " + ", ".join(o.value for o in OnDuplicate)}
+            ) from None
+        if not isinstance(tag_separator, str) or not tag_separator:
+            raise ValidationError({"tag_separator": "must be a non-empty string"})
+        for name, flag in flags.items():
+            if not isinstance(flag, bool):
+                raise ValidationError({name: "must be true or false"})
+        if reader is None:
+            reader = {}
+        if not isinstance(reader, Mapping):
+            raise ValidationError({"reader": "must map reader options to text"})
+        for name, value in reader.items():
+            if name not in READER_OPTIONS:
+                raise ValidationError(
+                    {f"reader.{name}": "must be one of " + ", ".join(READER_OPTIONS)}
+                )
+            if not isinstance(value, str) or not 0 < len(value) <= 64:
+                raise ValidationError({f"reader.{name}": "must be text of 1 to 64 characters"})
+        if isinstance(mapping, str) and mapping != EXPORT_MAPPING:
+            raise ValidationError(
+                {"mapping": f"must map fields to columns, or be {EXPORT_MAPPING!r}"}
+            )
+        # The export's mapping is known once the file's columns are: its defaults are
+        # checked now all the same.
+        parsed = _Mapping.parse(
+            {"first_name": "First name"} if isinstance(mapping, str) else mapping, None
+        )
+        plan = _ContactPlan(
+            self._s,
+            parsed,
+            duplicate,
+            create_missing=flags["create_missing"],
+            tag_separator=tag_separator,
+        )
+        with self._s._tx(write=False) as tx:
+            plan.prepare(tx, defaults or {})
+        if defaults is not None and not isinstance(defaults, Mapping):
+            raise ValidationError({"defaults": "must be a mapping"})
+        checked: tuple[tuple[str, Any], ...] = (
+            ("mapping", mapping),
+            ("defaults", defaults),
+            ("tag_separator", tag_separator),
+            ("reader", reader),
+        )
+        for name, value in checked:
+            _check_json(name, value)
+        return {
+            "kind": kind,
+            "mapping": mapping if isinstance(mapping, str) else dict(mapping),
+            "defaults": dict(defaults or {}),
+            "on_duplicate": duplicate.value,
+            "tag_separator": tag_separator,
+            "batch_size": batch_size,
+            "max_issues": max_issues,
+            "reader": dict(reader),
+            **flags,
+        }
+
     def _finished(self, tally: _Tally) -> None:
         report = tally.report()
         with self._s._tx() as tx:
@@ -191,6 +365,128 @@ class ImportService:
                     "updated_ids": [list(r) for r in report.updated_ids],
                 },
             )
+
+
+# --- our own export, read back ----------------------------------------------------------
+
+#: Between several values in one cell of an export.
+EXPORT_SEPARATOR = "\n"
+#: What a spreadsheet may read as the start of a formula: a CSV export puts a ``'`` in front.
+_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+#: Export columns a contact import does not read (ids and stamps are the CRM's own; managers
+#: and access come from the import's defaults).
+EXPORT_IGNORED = frozenset(
+    {
+        "Id",
+        "Kind",
+        "Company id",
+        "Access",
+        "Managers",
+        "Created at",
+        "Created by",
+        "Updated at",
+        "Updated by",
+    }
+)
+_EXPORT_FIELDS = {
+    "First name": "first_name",
+    "Last name": "last_name",
+    "Company name": "company",
+    "Job title": "job_title",
+    "Industry": "industry",
+    "Type": "contact_type",
+    "Temperature": "temperature",
+    "Currency": "currency",
+    "About": "about",
+    "Tags": "tags",
+}
+_INFO_HEADER = re.compile(r"^([A-Z][a-z]+) \(([a-z]+)\)$")
+_ADDRESS_HEADER = re.compile(r"^Address \(([a-z]+)\): ([a-z]+)$")
+_CUSTOM_HEADER = re.compile(r"^Custom: (.+?)(?: \(#(\d+)\))?$", re.DOTALL)
+
+
+def export_mapping(columns: Sequence[str]) -> dict[str, Any]:
+    """The mapping that reads a contacts export of opencrm back: every column by its header
+    (``First name``, ``Email (work)``, ``Address (home): city``, ``Custom: Segment``...), the
+    ones in :data:`EXPORT_IGNORED` left out. A column no export writes is a
+    ValidationError: the file is not our export."""
+    mapping: dict[str, Any] = {}
+    unknown = []
+    for column in columns:
+        if column in EXPORT_IGNORED:
+            continue
+        if column in _EXPORT_FIELDS:
+            mapping[_EXPORT_FIELDS[column]] = column
+            continue
+        if found := _ADDRESS_HEADER.match(column):
+            category, part = found.groups()
+            if category in InfoType.ADDRESS.categories and part in _ADDRESS_PARTS:
+                mapping.setdefault(f"address:{category}", {})[part] = column
+                continue
+        elif found := _INFO_HEADER.match(column):
+            name, category = found.group(1).lower(), found.group(2)
+            known = name in InfoType.__members__.values() and name != "address"
+            if known and category in InfoType(name).categories:
+                mapping[f"{name}:{category}"] = column
+                continue
+        elif found := _CUSTOM_HEADER.match(column):
+            label, field_id = found.groups()
+            mapping[f"custom:{field_id or label}"] = column
+            continue
+        unknown.append(column)
+    if unknown:
+        raise ValidationError(
+            {
+                "mapping": "the file is not an opencrm export of contacts: no export has "
+                + ", ".join(map(repr, unknown[:5]))
+            }
+        )
+    return mapping
+
+
+def restore(text: str) -> str:
+    """A CSV export's cell as it was before the export neutralised it: one leading ``'``
+    dropped when the quotes at the start are followed by a dangerous character."""
+    if text[:1] == "'" and text.lstrip("'")[:1] in _DANGEROUS and text.lstrip("'"):
+        return text[1:]
+    return text
+
+
+class _Restored:
+    """Rows of a CSV export with its neutralised cells restored."""
+
+    def __init__(self, rows: Iterable[SourceRow]) -> None:
+        self._rows = rows
+        self.columns = getattr(rows, "columns", None)
+
+    def __iter__(self) -> Iterator[SourceRow]:
+        for row in self._rows:
+            values = {
+                k: restore(v) if isinstance(v, str) and v[:1] == "'" else v
+                for k, v in row.values.items()
+            }
+            yield SourceRow(row.number, values, row.problems)
+
+
+def _check_json(name: str, value: Any) -> None:
+    """A job parameter must be JSON of valid Unicode text (no lone surrogates, no NaN)."""
+    try:
+        json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError):
+        raise ValidationError({name: "must be JSON of valid Unicode text"}) from None
+
+
+def _chunks_of(file: bytes | IO[bytes]) -> Iterator[bytes]:
+    if isinstance(file, (bytes, bytearray, memoryview)):
+        yield bytes(file)
+        return
+    read = getattr(file, "read", None)
+    if read is None:
+        raise ValidationError({"file": "must be bytes or a binary stream"})
+    while chunk := read(_READ_CHUNK):
+        if not isinstance(chunk, bytes):
+            raise ValidationError({"file": "must be a binary stream (opened with 'rb')"})
+        yield chunk
 
 
 def _batches(rows: Iterator[SourceRow], size: int) -> Iterator[list[SourceRow]]:
@@ -557,26 +853,33 @@ class _ContactPlan:
         infos: list[ContactInfo] = []
         for spec in m.infos:
             if spec.type is InfoType.ADDRESS:
-                data: dict[str, str] = {}
-                for part, c in spec.parts:
-                    t = _text(values.get(c))
-                    if t:
-                        data[part] = f"{data[part]} {t}" if part in data else t
-                if data:
-                    first_part = next(c for p, c in spec.parts if p in data)
-                    found = check(
-                        first_part,
-                        cd.clean_info_value,
-                        spec.type,
-                        data,
-                        region=self.region,
-                    )
-                    if found is not None:
-                        infos.append(_info(spec, *found))
+                # Several addresses of one category: one per line in each part's cell.
+                lines = {c: _cell_lines(values.get(c)) for _, c in spec.parts}
+                for n in range(max((len(v) for v in lines.values()), default=0)):
+                    data: dict[str, str] = {}
+                    for part, c in spec.parts:
+                        t = lines[c][n].strip() if n < len(lines[c]) else ""
+                        if t:
+                            data[part] = f"{data[part]} {t}" if part in data else t
+                    if data:
+                        first_part = next(c for p, c in spec.parts if p in data)
+                        found = check(
+                            first_part,
+                            cd.clean_info_value,
+                            spec.type,
+                            data,
+                            region=self.region,
+                        )
+                        if found is not None:
+                            infos.append(_info(spec, *found))
                 continue
             for c in spec.columns:
                 raw = _text(values.get(c))
-                pieces = [raw] if spec.type is not InfoType.EMAIL else raw.split(",")
+                # Several values in one cell: one per line (as exports write them); e-mails
+                # also separated by commas.
+                pieces = raw.split("\n")
+                if spec.type is InfoType.EMAIL:
+                    pieces = [p for line in pieces for p in line.split(",")]
                 for piece in (p.strip() for p in pieces):
                     if piece:
                         found = check(c, cd.clean_info_value, spec.type, piece, region=self.region)
@@ -659,6 +962,12 @@ class _ContactPlan:
             kind = ListKind.CONTACT_TYPE if name == "contact_type" else ListKind.TEMPERATURE
             out[f"{name}_id"] = self._item(tx, kind, f"defaults.{name}", title)
         return out
+
+
+def _cell_lines(value: object) -> list[str]:
+    """A cell's lines, unstripped: the n-th line of each part is the n-th address."""
+    text = value if isinstance(value, str) else _text(value)
+    return text.split("\n") if text.strip() else []
 
 
 def _info(spec: _Info, value: str, normalized: str | None, address: Address | None) -> ContactInfo:

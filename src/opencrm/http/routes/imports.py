@@ -1,6 +1,6 @@
-"""Imports: upload a CSV or XLSX file with its mapping; get the dry run's or the import's report.
-
-Synchronous for now: the request runs the whole import (bounded by the API's upload limit).
+"""Imports: upload a CSV or XLSX file with its mapping; get the dry run's or the import's
+report at once (small files), or start the import as a job (202 + the job's Location) and
+follow it under ``/jobs``.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opencrm.core.imports import ImportReport
+from opencrm.core.jobs import Job
 from opencrm.errors import ValidationError
 from opencrm.http._api import Call, Route
 from opencrm.io import open_rows
@@ -57,21 +58,47 @@ def _flag(form: Mapping[str, Sequence[str]], name: str) -> bool | None:
     raise ValidationError({name: "must be true or false"})
 
 
-def import_contacts(c: Call) -> ImportReport:
+def _mapping(form: Mapping[str, Sequence[str]]) -> Any:
+    """The ``mapping`` field: a JSON object, or ``export`` (the file is our export)."""
+    if _one(form, "mapping") == "export":
+        return "export"
+    return _json_object(form, "mapping", required=True)
+
+
+def _options(c: Call) -> tuple[dict[str, str], dict[str, Any]]:
+    """The reader's options and the import's options of the form."""
     form = c.form
     unknown = sorted(set(form) - _KNOWN - {"file"})
     if unknown:
         shown = ", ".join(ascii(name) for name in unknown)
         raise ValidationError({"form": f"fields that are no import option: {shown}"})
-    upload = c.upload()
     reader_options = {n: v for n in _READER_OPTIONS if (v := _one(form, n)) is not None}
     options: dict[str, Any] = {n: v for n in _TEXT_OPTIONS if (v := _one(form, n)) is not None}
     options.update({n: f for n in _FLAGS if (f := _flag(form, n)) is not None})
-    mapping = _json_object(form, "mapping", required=True)
-    defaults = _json_object(form, "defaults", required=False)
+    options["mapping"] = _mapping(form)
+    options["defaults"] = _json_object(form, "defaults", required=False)
+    return reader_options, options
+
+
+def import_contacts(c: Call) -> ImportReport:
+    reader_options, options = _options(c)
+    upload = c.upload()
     rows = open_rows(upload.stream, filename=upload.filename, **reader_options)
-    return c.s.imports.run(  # type: ignore[no-any-return]
-        "contacts", rows, mapping, defaults=defaults, **options
+    mapping = options.pop("mapping")
+    return c.s.imports.run("contacts", rows, mapping, **options)  # type: ignore[no-any-return]
+
+
+def start_contacts_import(c: Call) -> Job:
+    reader_options, options = _options(c)
+    upload = c.upload()
+    mapping = options.pop("mapping")
+    return c.s.imports.start(  # type: ignore[no-any-return]
+        "contacts",
+        upload.stream,
+        mapping,
+        filename=upload.filename or "import.csv",
+        reader=reader_options,
+        **options,
     )
 
 
@@ -92,5 +119,22 @@ ROUTES: tuple[Route, ...] = (
         upload=True,
         returns=ImportReport,
         exposes=("imports.run",),
+    ),
+    Route(
+        method="POST",
+        path="/imports/contacts/jobs",
+        handler=start_contacts_import,
+        summary="Start importing contacts from a CSV or XLSX file as a job (large files)",
+        description="The same multipart form as `POST /imports/contacts`. Answers 202 with "
+        "the queued job; follow it at its `Location` (`/jobs/{id}`): its progress counts "
+        "rows, `POST /jobs/{id}/cancel` stops the import between batches (what was "
+        "committed stays), and once it has ended its `summary` is the report (at most 1,000 "
+        "row issues; `issues_left_off` counts the rest). Its owner is told when it ends.",
+        tag=TAG,
+        upload=True,
+        returns=Job,
+        status=202,
+        location=lambda job: f"/jobs/{job.id}",
+        exposes=("imports.start",),
     ),
 )

@@ -13,8 +13,8 @@ Reacts in ``opencrm_event_committed`` (so never for a rolled-back change) to
 - ``task.reminder`` (claimed by ``CRM.due_reminders``): the task's responsible, with
   :func:`task_reminder_mail`;
 - ``job.finished``: the job's owner (who is also the event's actor): "your export is ready"
-  for an export or full export that succeeded, else "your job has ended" with its status and
-  error.
+  for an export or full export that succeeded, "your import has finished" with its counts for
+  an import that succeeded, else "your job has ended" with its status and error.
 - ``report.generated``: the user who generated the report (it is ready to download).
 
 Recipients come from the CRM's user directory; users without an e-mail address and the actor
@@ -344,6 +344,9 @@ _STATUSES = {
 }
 
 
+_IMPORT_COUNTS = ("created", "updated", "unchanged", "skipped", "rejected")
+
+
 def _job_finished(crm: CRM, event: Event) -> None:
     """A job ended: tell its owner (the actor of the event, for once not skipped)."""
     job = event.entity
@@ -368,6 +371,18 @@ def _job_finished(crm: CRM, event: Event) -> None:
                 "The export you started on {date} is ready to download ({rows} rows, job {job}).",
                 lang,
             ).format(**values)
+        ]
+    elif status == "succeeded" and values["kind"] == "import":
+        summary = getattr(job, "summary", None) or {}
+        counts = {k: str(summary.get(k, 0)) for k in _IMPORT_COUNTS}
+        subject = translate("Your import has finished", lang)
+        body = [
+            translate(
+                "The import you started on {date} has finished (job {job}): {rows} rows, "
+                "{created} created, {updated} updated, {unchanged} unchanged, {skipped} "
+                "skipped, {rejected} rejected.",
+                lang,
+            ).format(**values, **counts)
         ]
     else:
         subject = translate("Your job {job} ({kind}) has ended: {status}", lang).format(**values)
