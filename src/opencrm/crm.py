@@ -25,6 +25,7 @@ from opencrm.core.users import User, UserDirectory
 from opencrm.errors import SchemaOutdated
 from opencrm.io.export import register_kinds as register_export_kinds
 from opencrm.io.imports import register_kinds as register_import_kinds
+from opencrm.io.mass_mail import register_kinds as register_mass_mail_kinds
 from opencrm.io.report_xlsx import render_xlsx as render_report_xlsx
 from opencrm.plugins.builtin.invoice_documents import render_html, render_pdf
 from opencrm.plugins.builtin.notifications import invoice_mail
@@ -116,6 +117,7 @@ class CRM:
         register_export_kinds(self.jobs)
         register_import_kinds(self.jobs)
         register_report_kinds(self.jobs)
+        register_mass_mail_kinds(self.jobs)
 
     @classmethod
     def open(

@@ -650,6 +650,20 @@ SPECS: dict[str, Spec] = {
     "jobs.download": Spec(lambda w: {"job_id": w.job}),
     "jobs.get": Spec(lambda w: {"job_id": w.job}),
     "jobs.list": Spec(NO_ARGS),
+    # mass mail
+    "mass_mail.preview": Spec(
+        lambda w: {
+            "contact": w.person,
+            "subject": "Hi {{first_name}}",
+            "text": "Dear {{name}}",
+            "html": "<p>{{custom:Shoe size}}</p>",
+        }
+    ),
+    "mass_mail.start": Spec(
+        lambda w: {"subject": "Hi", "text": "Dear {{name}}", "ids": [w.person], "history": True}
+    ),
+    "mass_mail.senders": Spec(NO_ARGS),
+    "mass_mail.set_senders": Spec(lambda w: {"rule": ModuleAccess.only(users={"alice"})}),
 }
 
 #: Methods deliberately not fuzzed, each with the reason. Empty: every method is.

@@ -98,9 +98,12 @@ def select(
     tx: Tx,
     ids: Sequence[int] | None,
     where: ContactFilter | None,
+    *,
+    edit: bool = True,
 ) -> Selection:
     """The editable contacts among ``ids`` (or matching ``where``, as the contact list
-    filters), and the refused ones: permission is part of the query."""
+    filters), and the refused ones: permission is part of the query. With ``edit=False``, the
+    readable ones (a mass mail changes no contact)."""
     scope = policy.contact_scope(tx.actor)
     rows = tx.uow.contact_bulk.select(scope, ids, where, MAX_SELECTION)
     if ids is None and len(rows) > MAX_SELECTION:
@@ -111,6 +114,8 @@ def select(
             }
         )
     found = dict(rows)
+    if not edit:
+        rows = [(i, True) for i, _ in rows]
     refused = [Refusal(id=i, reason="not_editable") for i, ok in rows if not ok]
     if ids is not None:
         refused += [Refusal(id=i, reason="not_found") for i in ids if i not in found]

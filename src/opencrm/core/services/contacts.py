@@ -622,7 +622,12 @@ class ContactService:
         return outcome
 
     def _selection(
-        self, tx: Tx, ids: Iterable[int] | None, where: Mapping[str, Any] | None
+        self,
+        tx: Tx,
+        ids: Iterable[int] | None,
+        where: Mapping[str, Any] | None,
+        *,
+        edit: bool = True,
     ) -> _bulk.Selection:
         if (ids is None) == (where is None):
             raise ValidationError({"ids": "give either ids or where (contact list filters)"})
@@ -630,10 +635,10 @@ class ContactService:
             clean = clean_ids(ids, "ids", Contact, max_items=_bulk.MAX_SELECTION)
             if not clean:
                 raise ValidationError({"ids": "name at least one contact"})
-            return _bulk.select(tx, clean, None)
+            return _bulk.select(tx, clean, None, edit=edit)
         if not isinstance(where, Mapping):
             raise ValidationError({"where": "must be a mapping of contact list filters"})
-        return _bulk.select(tx, None, self._filter(tx, where))
+        return _bulk.select(tx, None, self._filter(tx, where), edit=edit)
 
     # --- internals ----------------------------------------------------------------------
 

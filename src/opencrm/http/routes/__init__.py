@@ -14,6 +14,7 @@ from opencrm.http.routes import (
     invoices,
     jobs,
     lists,
+    mass_mail,
     products,
     reports,
     settings,
@@ -41,4 +42,5 @@ ROUTES: tuple[Route, ...] = (
     *jobs.ROUTES,
     *imports.ROUTES,
     *reports.ROUTES,
+    *mass_mail.ROUTES,
 )
