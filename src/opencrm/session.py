@@ -20,6 +20,7 @@ from opencrm.core.services.jobs import JobService
 from opencrm.core.services.lists import CustomFieldService, ListService, SettingsService
 from opencrm.core.services.opportunities import OpportunityService, StageService
 from opencrm.core.services.reports import ReportService
+from opencrm.core.services.search import SearchService
 from opencrm.core.services.tasks import TaskService
 from opencrm.core.services.voip import VoipService
 from opencrm.core.users import User
@@ -31,7 +32,7 @@ class Session:
     """Everything ``user`` may do, grouped by area: ``contacts``, ``lists``, ``fields``,
     ``settings``, ``opportunities``, ``stages``, ``cases``, ``tasks``, ``history``,
     ``invoices``, ``products``, ``taxes``, ``currencies``, ``voip``, ``jobs``, ``exports``,
-    ``imports``, ``reports``.
+    ``imports``, ``reports``, ``search``.
 
     Every call is checked as this user and runs as one transaction, so a failed call leaves
     nothing behind. Get one with :meth:`opencrm.CRM.session`; ``with`` is optional.
@@ -60,6 +61,7 @@ class Session:
         self.exports = ExportService(service, self)
         self.imports = ImportService(service)
         self.reports = ReportService(service)
+        self.search = SearchService(service)
 
     def __enter__(self) -> Session:
         return self
