@@ -640,6 +640,7 @@ SPECS: dict[str, Spec] = {
     "jobs.download": Spec(lambda w: {"job_id": w.job}),
     "jobs.get": Spec(lambda w: {"job_id": w.job}),
     "jobs.list": Spec(NO_ARGS),
+    "search.everything": Spec(lambda w: {"text": "Bob"}),
 }
 
 #: Methods deliberately not fuzzed, each with the reason. Empty: every method is.

@@ -16,6 +16,7 @@ from opencrm.http.routes import (
     lists,
     products,
     reports,
+    search,
     settings,
     taxes,
     voip,
@@ -41,4 +42,5 @@ ROUTES: tuple[Route, ...] = (
     *jobs.ROUTES,
     *imports.ROUTES,
     *reports.ROUTES,
+    *search.ROUTES,
 )
