@@ -68,14 +68,14 @@ def test_hits_of_every_kind_ranked_then_by_kind_and_id(world, alice):
         ("task", "Quote pumps", 1),
         ("invoice", inv, 0),
         ("invoice", hidden_inv, 0),
+        ("history", "The pump order is late", 0),  # history: newest first
         ("history", "Talked about a new PUMP for the garden", 0),
-        ("history", "The pump order is late", 0),
     ]
     assert found.next_cursor is None
     assert found.items[0] == SearchHit("contact", world["pump"].id, "Pump", "", 3)
     assert found.items[9].snippet == "Pump"  # an invoice's client
     assert found.items[10].snippet == "Secret Pumps"
-    assert found.items[11].snippet == "Talked about a new PUMP for the garden"
+    assert found.items[12].snippet == "Talked about a new PUMP for the garden"
 
 
 def test_a_user_never_sees_what_they_may_not_read(world, alice, bob, users, crm):

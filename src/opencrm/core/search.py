@@ -27,8 +27,9 @@ class SearchHit:
     ``label`` what to show as the link (a name, a title, an invoice number, the start of a
     history entry); ``snippet`` a line of context (an invoice's client, the words around the
     match in a history entry; empty when there is none); ``rank`` how well it matches:
-    3 the label is the text, 2 it starts with it, 1 it contains it (or a history entry
-    starts with it), 0 any other match (history content, an invoice's client name).
+    3 the label is the text, 2 it starts with it, 1 it contains it, 0 any other match (an
+    invoice's client name, history content). Hits of one rank come by kind, in the order of
+    :data:`SEARCH_KINDS`; within a kind by id, except history: newest first.
     """
 
     kind: str
@@ -54,6 +55,7 @@ class SearchRepository(Protocol):
         self, user_id: str, everything: bool, request: SearchRequest
     ) -> tuple[Sequence[SearchHit], Cursor | None]:
         """One page of hits ordered by rank (highest first), then kind (in the order of
-        :data:`SEARCH_KINDS`), then id; each kind filtered by what ``user_id`` may read in
-        the same statement (``everything`` for a CRM admin). The cursor (None: the last page)
-        holds the rank, the kind's position and the id of the page's last hit."""
+        :data:`SEARCH_KINDS`), then id (history: newest first); each kind filtered by what
+        ``user_id`` may read in the same statement (``everything`` for a CRM admin). The
+        cursor (None: the last page) holds the rank, the kind's position and the key (the
+        id; minus the id for history) of the page's last hit."""

@@ -29,7 +29,7 @@ class SearchService:
         after: str | None = None,
     ) -> Page[SearchHit]:
         """One page of :class:`~opencrm.core.search.SearchHit`, merged across kinds and
-        ordered by rank (highest first), then kind, then id.
+        ordered by rank (highest first), then kind, then id (history: newest first).
 
         ``text`` is matched casefolded: contact names, opportunity, case and task titles
         and invoice numbers contain it (start with it, for one or two characters);
