@@ -21,6 +21,7 @@ from opencrm.core.services.lists import CustomFieldService, ListService, Setting
 from opencrm.core.services.mass_mail import MassMailService
 from opencrm.core.services.opportunities import OpportunityService, StageService
 from opencrm.core.services.reports import ReportService
+from opencrm.core.services.search import SearchService
 from opencrm.core.services.tasks import TaskService
 from opencrm.core.services.voip import VoipService
 from opencrm.core.users import User
@@ -32,7 +33,7 @@ class Session:
     """Everything ``user`` may do, grouped by area: ``contacts``, ``lists``, ``fields``,
     ``settings``, ``opportunities``, ``stages``, ``cases``, ``tasks``, ``history``,
     ``invoices``, ``products``, ``taxes``, ``currencies``, ``voip``, ``jobs``, ``exports``,
-    ``imports``, ``reports``, ``mass_mail``.
+    ``imports``, ``reports``, ``mass_mail``, ``search``.
 
     Every call is checked as this user and runs as one transaction, so a failed call leaves
     nothing behind. Get one with :meth:`opencrm.CRM.session`; ``with`` is optional.
@@ -62,6 +63,7 @@ class Session:
         self.imports = ImportService(service)
         self.reports = ReportService(service)
         self.mass_mail = MassMailService(service)
+        self.search = SearchService(service)
 
     def __enter__(self) -> Session:
         return self

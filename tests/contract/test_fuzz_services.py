@@ -664,6 +664,7 @@ SPECS: dict[str, Spec] = {
     ),
     "mass_mail.senders": Spec(NO_ARGS),
     "mass_mail.set_senders": Spec(lambda w: {"rule": ModuleAccess.only(users={"alice"})}),
+    "search.everything": Spec(lambda w: {"text": "Bob"}),
 }
 
 #: Methods deliberately not fuzzed, each with the reason. Empty: every method is.

@@ -32,6 +32,7 @@ from opencrm.core.permissions import ActivityScope, ContactScope, DealScope
 from opencrm.core.query import ContactFilter, Cursor, PageRequest
 from opencrm.core.reports._query import ReportQueries
 from opencrm.core.reports._stored import GeneratedReportRepository
+from opencrm.core.search import SearchRepository
 from opencrm.core.voip_ports import VoipRepository
 
 __all__ = [
@@ -281,6 +282,7 @@ class UnitOfWork(Protocol):
     imports: ImportStore
     report_queries: ReportQueries
     generated_reports: GeneratedReportRepository
+    search: SearchRepository
 
     def __enter__(self) -> Self: ...
 

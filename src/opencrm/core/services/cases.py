@@ -85,9 +85,10 @@ class CaseService:
         with self._s._tx(write=False) as tx:
             return tx.uow.cases.count(policy.deal_scope(tx.actor), self._filter(tx, filters))
 
-    def search(self, text: str, *, limit: int = 20) -> Sequence[Case]:
-        """Cases whose title contains ``text`` (starts with it, for one or two characters)."""
-        return self.list(text=text, limit=limit).items
+    def search(self, text: str, *, limit: int = 20, after: str | None = None) -> Page[Case]:
+        """Cases whose title contains ``text`` (starts with it, for one or two characters).
+        One page (a sequence); pass its ``next_cursor`` as ``after`` for the next one."""
+        return self.list(text=text, limit=limit, after=after)
 
     def custom_values(self, case: Case | int) -> dict[str, Any]:
         """The custom values by field label, as Python values, in the fields' order."""

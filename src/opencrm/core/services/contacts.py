@@ -190,10 +190,11 @@ class ContactService:
             where = self._filter(tx, filters)
             return tx.uow.contacts.count(policy.contact_scope(tx.actor), where)
 
-    def search(self, text: str, *, limit: int = 20) -> Sequence[Contact]:
+    def search(self, text: str, *, limit: int = 20, after: str | None = None) -> Page[Contact]:
         """Contacts whose name contains ``text`` (starts with it, for one or two characters),
-        or whose e-mail or phone number starts with it; sorted by name."""
-        return self.list(text=text, limit=limit).items
+        or whose e-mail or phone number starts with it; sorted by name.
+        One page (a sequence); pass its ``next_cursor`` as ``after`` for the next one."""
+        return self.list(text=text, limit=limit, after=after)
 
     def custom_values(self, contact: Contact | int) -> dict[str, Any]:
         """The contact's custom values by field label, as Python values (a checkbox is a

@@ -171,10 +171,11 @@ class OpportunityService:
             where = self._filter(tx, filters)
             return tx.uow.opportunities.count(policy.deal_scope(tx.actor), where)
 
-    def search(self, text: str, *, limit: int = 20) -> Sequence[Opportunity]:
+    def search(self, text: str, *, limit: int = 20, after: str | None = None) -> Page[Opportunity]:
         """Opportunities whose title contains ``text`` (starts with it, for one or two
-        characters), sorted by title."""
-        return self.list(text=text, limit=limit).items
+        characters), sorted by title.
+        One page (a sequence); pass its ``next_cursor`` as ``after`` for the next one."""
+        return self.list(text=text, limit=limit, after=after)
 
     def custom_values(self, opportunity: Opportunity | int) -> dict[str, Any]:
         """The custom values by field label, as Python values, in the fields' order."""

@@ -17,6 +17,7 @@ from opencrm.http.routes import (
     mass_mail,
     products,
     reports,
+    search,
     settings,
     taxes,
     voip,
@@ -43,4 +44,5 @@ ROUTES: tuple[Route, ...] = (
     *imports.ROUTES,
     *reports.ROUTES,
     *mass_mail.ROUTES,
+    *search.ROUTES,
 )

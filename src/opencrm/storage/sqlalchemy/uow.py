@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Engine, NestedTransaction, select
 from sqlalchemy import exc as sa_exc
 
 from opencrm.core import bulk_ports, invoice_ports, ports, voip_ports
+from opencrm.core.search import SearchRepository
 from opencrm.errors import Conflict, StorageError
 from opencrm.storage.sqlalchemy import activities, contact_bulk, deals, tables, voip
 from opencrm.storage.sqlalchemy import files as filing
@@ -19,6 +20,7 @@ from opencrm.storage.sqlalchemy import repositories as repos
 from opencrm.storage.sqlalchemy.joined import Joiner
 from opencrm.storage.sqlalchemy.reports import SqlReportQueries
 from opencrm.storage.sqlalchemy.reports_files import SqlGeneratedReportRepository
+from opencrm.storage.sqlalchemy.search import SqlSearchRepository
 
 __all__ = ["SqlUnitOfWork"]
 
@@ -66,6 +68,7 @@ class SqlUnitOfWork:
     imports: ports.ImportStore
     report_queries: ports.ReportQueries
     generated_reports: ports.GeneratedReportRepository
+    search: SearchRepository
 
     def __init__(self, engine: Engine, *, write: bool = True, joiner: Joiner | None = None) -> None:
         self._engine = engine
@@ -172,6 +175,7 @@ _REPOSITORIES: dict[str, Callable[[Connection], Any]] = {
     "imports": importing.SqlImportStore,
     "report_queries": SqlReportQueries,
     "generated_reports": SqlGeneratedReportRepository,
+    "search": SqlSearchRepository,
 }
 
 
