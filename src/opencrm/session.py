@@ -22,6 +22,7 @@ from opencrm.core.services.opportunities import OpportunityService, StageService
 from opencrm.core.services.reports import ReportService
 from opencrm.core.services.tasks import TaskService
 from opencrm.core.services.voip import VoipService
+from opencrm.core.services.web_forms import WebFormService
 from opencrm.core.users import User
 
 __all__ = ["Session"]
@@ -31,7 +32,7 @@ class Session:
     """Everything ``user`` may do, grouped by area: ``contacts``, ``lists``, ``fields``,
     ``settings``, ``opportunities``, ``stages``, ``cases``, ``tasks``, ``history``,
     ``invoices``, ``products``, ``taxes``, ``currencies``, ``voip``, ``jobs``, ``exports``,
-    ``imports``, ``reports``.
+    ``imports``, ``reports``, ``web_forms``.
 
     Every call is checked as this user and runs as one transaction, so a failed call leaves
     nothing behind. Get one with :meth:`opencrm.CRM.session`; ``with`` is optional.
@@ -60,6 +61,7 @@ class Session:
         self.exports = ExportService(service, self)
         self.imports = ImportService(service)
         self.reports = ReportService(service)
+        self.web_forms = WebFormService(service)
 
     def __enter__(self) -> Session:
         return self

@@ -190,6 +190,7 @@ def _to_request(path: str, user: User | None, prefix: str) -> Request:
         user=user,
         read_body=_read_body,
         read_form=_read_form,
+        client=flask_request.remote_addr or "",
     )
 
 

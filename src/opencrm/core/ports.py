@@ -33,6 +33,7 @@ from opencrm.core.query import ContactFilter, Cursor, PageRequest
 from opencrm.core.reports._query import ReportQueries
 from opencrm.core.reports._stored import GeneratedReportRepository
 from opencrm.core.voip_ports import VoipRepository
+from opencrm.core.web_form_ports import WebFormRepository
 
 __all__ = [
     "Attachment",
@@ -281,6 +282,7 @@ class UnitOfWork(Protocol):
     imports: ImportStore
     report_queries: ReportQueries
     generated_reports: GeneratedReportRepository
+    web_forms: WebFormRepository
 
     def __enter__(self) -> Self: ...
 

@@ -19,6 +19,7 @@ from opencrm.http.routes import (
     settings,
     taxes,
     voip,
+    web_forms,
 )
 
 __all__ = ["ROUTES"]
@@ -41,4 +42,5 @@ ROUTES: tuple[Route, ...] = (
     *jobs.ROUTES,
     *imports.ROUTES,
     *reports.ROUTES,
+    *web_forms.ROUTES,
 )
