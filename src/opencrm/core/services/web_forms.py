@@ -270,22 +270,22 @@ def client_key(address: str) -> str:
 def submit(ctx: Context, values: Mapping[str, Sequence[str]], client: str) -> WebFormResult:
     """Take one visitor's post (see :meth:`opencrm.CRM.web_form_post`)."""
     service = Service(ctx, WEB_FORM_USER)
-    flat = _flatten(values)
-    form_id = _form_id(flat.get(FORM_FIELD, ""))
+    form_id = _form_id(_one(values, FORM_FIELD))
     now = ctx.clock()
     window = now.replace(minute=0, second=0, microsecond=0)
-    # The rate limit counts in a transaction of its own, before anything else can fail:
-    # refused and malformed posts count too.
+    # The rate limit counts in a transaction of its own, once the form and its key are
+    # known and before anything else can fail: oversized and refused posts count too.
     with service._tx() as tx:
         form = tx.uow.web_forms.get(form_id)
         if form is None or not hmac.compare_digest(
-            flat.get(KEY_FIELD, "").encode(), form.key.encode()
+            _one(values, KEY_FIELD).encode(), form.key.encode()
         ):
             raise PermissionDenied("this form is no longer valid; reload the page")
         hits = tx.uow.web_forms.hit(form.id, client_key(client), window)
     if hits > form.rate_limit:
         retry = int((window + _WINDOW - now).total_seconds()) + 1
         raise RateLimited("too many posts from this address; try again later", retry_after=retry)
+    flat = _flatten(values)
     redirect = _return_url(form, flat.get(RETURN_FIELD))
     if flat.get(HONEYPOT):
         return WebFormResult(outcome="ignored", redirect=redirect)
@@ -380,6 +380,14 @@ def _summary(form: WebForm, data: Mapping[str, Any]) -> str:
         if value not in (None, ""):
             lines.append(f"{_label(name)}: {value}")
     return "\n".join(lines)
+
+
+def _one(values: Mapping[str, Sequence[str]], name: str) -> str:
+    got = values.get(name, ())
+    items = [got] if isinstance(got, str) else list(got)
+    if len(items) != 1 or not isinstance(items[0], str) or len(items[0]) > 100:
+        raise PermissionDenied("this form is no longer valid; reload the page")
+    return items[0]
 
 
 def _flatten(values: Mapping[str, Sequence[str]]) -> dict[str, str]:
