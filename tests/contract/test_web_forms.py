@@ -19,6 +19,7 @@ PEOPLE = [
     User(id="admin", name="Ada Admin", crm_admin=True, email="ada@example.com"),
     User(id="alice", name="Alice", email="alice@example.com"),
     User(id="bob", name="Bob", email="bob@example.com"),
+    User(id="berta", name="Berta", email="berta@example.com", language="de"),
 ]
 
 
@@ -371,3 +372,17 @@ def test_a_spam_filter_plugin_drops_posts(
         "created"
     )
     assert spam.seen[1] == ("Contact us", {**ANN, "about": "Hello"}, "192.0.2.7")
+
+
+def test_the_notify_list_hears_in_its_language(
+    wcrm: CRM, boss: Any, outbox: OutboxNotifier
+) -> None:
+    form = boss.web_forms.add("Kontakt", managers=["admin"], notify=["berta"])
+    wcrm.web_form_post(post(form, first_name="Anna"), client="192.0.2.7")
+    # ada manages the new contact (told in English), berta is on the notify list
+    (shared, message) = outbox.take()
+    assert shared.subject == "The website contact form shared the contact Anna with you"
+    assert (message.to, message.subject) == (
+        ("berta@example.com",),
+        "Das Website-Kontaktformular hat einen Verlaufseintrag zu Anna hinzugefügt",
+    )
