@@ -49,6 +49,7 @@ from opencrm.core.entities.voip import (
     VoipOperator,
     WorkingHours,
 )
+from opencrm.core.entities.web_forms import WebForm, WebFormKind, WebFormResult
 from opencrm.core.events import AuditEntry, Event
 from opencrm.core.fields import FieldType
 from opencrm.core.files import CaseDocument, StoredFile
@@ -160,6 +161,9 @@ __all__ = [
     "VoipAccount",
     "VoipNumber",
     "VoipOperator",
+    "WebForm",
+    "WebFormKind",
+    "WebFormResult",
     "WorkingHours",
     "__version__",
     "hookimpl",

@@ -11,6 +11,7 @@ import pluggy
 from sqlalchemy import Engine
 
 from opencrm.core.entities.activities import Task
+from opencrm.core.entities.web_forms import WebFormResult
 from opencrm.core.fields import FieldTypeRegistry
 from opencrm.core.jobs import DEFAULT_STALLED_AFTER, JobRunner
 from opencrm.core.notify import deliver
@@ -21,6 +22,7 @@ from opencrm.core.services._telephony import WEBHOOK_USER
 from opencrm.core.services._voip_webhooks import handle_webhook
 from opencrm.core.services.reminders import SYSTEM_USER, claim_due_reminders
 from opencrm.core.services.reports import register_kinds as register_report_kinds
+from opencrm.core.services.web_forms import submit as submit_web_form
 from opencrm.core.users import User, UserDirectory
 from opencrm.errors import SchemaOutdated
 from opencrm.io.export import register_kinds as register_export_kinds
@@ -191,6 +193,24 @@ class CRM:
         wrong one, or no connected account, raises PermissionDenied and changes nothing.
         """
         return handle_webhook(Service(self._ctx, WEBHOOK_USER), kind, query, params, signature)
+
+    def web_form_post(self, values: Mapping[str, Sequence[str]], *, client: str) -> WebFormResult:
+        """Take a visitor's post to a website contact form: ``values`` are the posted fields
+        (each name with its values, as a parsed ``application/x-www-form-urlencoded`` body),
+        ``client`` the visitor's address (see the web forms guide about proxies).
+
+        Checked in this order, each refusal storing nothing: the form id and key
+        (PermissionDenied: a deleted form, or a key rotated since the page was published), the
+        rate limit per client address (RateLimited; counted in the database, so it holds
+        across app servers), the return URL (one of the form's, else ValidationError), the
+        honeypot and the ``opencrm_web_form_spam`` hook (answered like a success, nothing
+        stored), the sizes and the fields (ValidationError with every bad field). Then a
+        contact that duplicates a stored one (same e-mail, phone or name) gets a history
+        event instead of a twin; else the contact is created (for a person, linked to the
+        company of the posted name, created when there is none) with the form's tags,
+        managers and access. The history event notifies the form's ``notify`` list.
+        """
+        return submit_web_form(self._ctx, values, client)
 
     def upgrade(self) -> None:
         """Bring the database schema to this version of opencrm."""

@@ -24,6 +24,7 @@ from opencrm.core.services.reports import ReportService
 from opencrm.core.services.search import SearchService
 from opencrm.core.services.tasks import TaskService
 from opencrm.core.services.voip import VoipService
+from opencrm.core.services.web_forms import WebFormService
 from opencrm.core.users import User
 
 __all__ = ["Session"]
@@ -33,7 +34,7 @@ class Session:
     """Everything ``user`` may do, grouped by area: ``contacts``, ``lists``, ``fields``,
     ``settings``, ``opportunities``, ``stages``, ``cases``, ``tasks``, ``history``,
     ``invoices``, ``products``, ``taxes``, ``currencies``, ``voip``, ``jobs``, ``exports``,
-    ``imports``, ``reports``, ``mass_mail``, ``search``.
+    ``imports``, ``reports``, ``mass_mail``, ``search``, ``web_forms``.
 
     Every call is checked as this user and runs as one transaction, so a failed call leaves
     nothing behind. Get one with :meth:`opencrm.CRM.session`; ``with`` is optional.
@@ -64,6 +65,7 @@ class Session:
         self.reports = ReportService(service)
         self.mass_mail = MassMailService(service)
         self.search = SearchService(service)
+        self.web_forms = WebFormService(service)
 
     def __enter__(self) -> Session:
         return self

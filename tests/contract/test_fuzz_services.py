@@ -43,6 +43,7 @@ from opencrm.core.services import invoices as invoices_module
 from opencrm.core.services import opportunities as opportunities_module
 from opencrm.core.services import tasks as tasks_module
 from opencrm.core.services import voip as voip_module
+from opencrm.core.services import web_forms as web_forms_module
 from opencrm.core.telephony import WebhookUrls
 from opencrm.core.users import ModuleAccess
 from opencrm.errors import (
@@ -260,6 +261,10 @@ class World:
         self.report, self.doomed_report = (
             s.reports.generate("contacts_by_managers").id for _ in range(2)
         )
+        # web forms: one to read and change, one to delete
+        self.web_form, self.doomed_web_form = (
+            s.web_forms.add(name, fields=["email"]).id for name in ("Contact", "Doomed")
+        )
 
     def _finished(self, session: Session) -> int:
         job = session.exports.start("contacts", format="xlsx")
@@ -360,6 +365,7 @@ NUMBER_FIELDS = (
     *(f"working_hours.{k}" for k in HOURS),
 )
 OPERATOR_FIELDS = _keys(*voip_module._OPERATOR_FIELDS)
+WEB_FORM_FIELDS = _keys(*web_forms_module._EDITABLE)
 PUBLIC = "https://crm.example.com/crm"
 WEBHOOKS = WebhookUrls(
     voice=f"{PUBLIC}/voip/webhooks/voice", status=f"{PUBLIC}/voip/webhooks/status"
@@ -665,6 +671,16 @@ SPECS: dict[str, Spec] = {
     "mass_mail.senders": Spec(NO_ARGS),
     "mass_mail.set_senders": Spec(lambda w: {"rule": ModuleAccess.only(users={"alice"})}),
     "search.everything": Spec(lambda w: {"text": "Bob"}),
+    # web forms
+    "web_forms.add": Spec(lambda w: {"name": "Fuzz form"}, WEB_FORM_FIELDS),
+    "web_forms.list": Spec(NO_ARGS),
+    "web_forms.get": Spec(lambda w: {"form_id": w.web_form}),
+    "web_forms.update": Spec(lambda w: {"form_id": w.web_form}, WEB_FORM_FIELDS),
+    "web_forms.rotate_key": Spec(lambda w: {"form_id": w.web_form}),
+    "web_forms.snippet": Spec(
+        lambda w: {"form_id": w.web_form, "action": "https://crm.example/web-forms/post"}
+    ),
+    "web_forms.delete": Spec(lambda w: {"form_id": w.doomed_web_form}),
 }
 
 #: Methods deliberately not fuzzed, each with the reason. Empty: every method is.

@@ -80,6 +80,12 @@ def test_bad_settings_are_e003() -> None:
     assert ids(OPENCRM_TRUSTED_ORIGINS=["app.example"]) == [
         ("opencrm.E003", "OPENCRM_TRUSTED_ORIGINS every origin must start with http:// or https://")
     ]
+    assert ids(OPENCRM_TRUSTED_PROXIES="10.0.0.1") == [
+        ("opencrm.E003", "OPENCRM_TRUSTED_PROXIES must be a list of addresses or networks")
+    ]
+    assert ids(OPENCRM_TRUSTED_PROXIES=["10.0.0.0/8", "proxy.local"]) == [
+        ("opencrm.E003", "OPENCRM_TRUSTED_PROXIES 'proxy.local' is no address or network")
+    ]
 
 
 def test_the_sqlalchemy_url_follows_djangos_settings() -> None:

@@ -94,7 +94,10 @@ def test_routes_exempt_from_csrf_are_listed_in_one_place(alias: str) -> None:
     """Only public routes that change data take writes without Django's token: the
     telephony webhooks, which no browser session sends and which prove themselves with the
     provider's signature."""
-    assert csrf_exempt_routes(get_api()) == [("POST", "/voip/webhooks/{kind}")]
+    assert csrf_exempt_routes(get_api()) == [
+        ("POST", "/voip/webhooks/{kind}"),
+        ("POST", "/web-forms/post"),
+    ]
 
 
 def test_the_default_user_adapter_maps_django_users(alias: str, ann: DjangoUser) -> None:

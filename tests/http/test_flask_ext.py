@@ -88,3 +88,29 @@ def test_a_failing_user_loader_is_a_500_problem_without_a_trace(crm: CRM) -> Non
     assert reply.json["code"] == "internal_error"
     assert b"secret-session-detail" not in reply.data
     assert b"Traceback" not in reply.data
+
+
+def test_trusted_proxies_name_the_client_of_a_web_form_post(crm: CRM) -> None:
+    form = crm.session(ADA).web_forms.add("Contact", rate_limit=1)
+    body = {"opencrm_form": str(form.id), "opencrm_key": form.key, "first_name": "Ann"}
+
+    def post(app: Flask, forwarded: str) -> int:
+        reply = app.test_client().post(
+            "/crm/web-forms/post",
+            data=body,
+            headers={"X-Forwarded-For": forwarded},
+            environ_base={"REMOTE_ADDR": "10.0.0.5"},
+        )
+        return reply.status_code
+
+    behind = Flask("behind")
+    behind.config["OPENCRM_TRUSTED_PROXIES"] = ["10.0.0.0/8"]
+    OpenCRM(behind, crm=crm, user_loader=lambda: None)
+    assert post(behind, "198.51.100.1") == 200  # no return URL: the thank-you page
+    assert post(behind, "6.6.6.6, 198.51.100.2") == 200  # another visitor
+    assert post(behind, "198.51.100.2, 198.51.100.1") == 429  # the first again
+    # Without the setting the header is not believed: the proxy is the one client.
+    plain = Flask("plain")
+    OpenCRM(plain, crm=crm, user_loader=lambda: None)
+    assert post(plain, "198.51.100.3") == 200
+    assert post(plain, "198.51.100.4") == 429

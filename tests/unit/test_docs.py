@@ -297,7 +297,7 @@ def test_getting_started_names_every_session_service_and_command() -> None:
         areas = [a for a in vars(crm.session(User(id="x"))) if a != "user"]
     finally:
         crm.close()
-    assert len(areas) == 20
+    assert len(areas) == 21
     assert [a for a in areas if f"`s.{a}`" not in text] == []
     commands = []
     parser = _parser()

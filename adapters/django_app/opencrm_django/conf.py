@@ -15,6 +15,9 @@ Setting                         Meaning                                     Defa
 ``OPENCRM_TRUSTED_ORIGINS``     Origins besides the site's own whose pages  ``()``
                                 may change data with the browser's cookies
                                 (``"https://app.example"``).
+``OPENCRM_TRUSTED_PROXIES``     Addresses or networks of the reverse        ``()``
+                                proxies whose ``X-Forwarded-For`` names
+                                the client (web forms' rate limit).
 ``OPENCRM_CRM_OPTIONS``         Further keyword options for                 ``{}``
                                 :class:`opencrm.CRM` (``plugins``,
                                 ``phone_region``, ``notifier``,
@@ -24,6 +27,7 @@ Setting                         Meaning                                     Defa
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,6 +41,7 @@ DEFAULTS: Mapping[str, Any] = {
     "OPENCRM_MAX_JSON_BYTES": 1024 * 1024,
     "OPENCRM_MAX_UPLOAD_BYTES": 11 * 1024 * 1024,
     "OPENCRM_TRUSTED_ORIGINS": (),
+    "OPENCRM_TRUSTED_PROXIES": (),
     "OPENCRM_CRM_OPTIONS": {},
 }
 
@@ -73,6 +78,15 @@ def problems() -> list[tuple[str, str]]:
         found.append(
             ("OPENCRM_TRUSTED_ORIGINS", "every origin must start with http:// or https://")
         )
+    proxies = get("OPENCRM_TRUSTED_PROXIES")
+    if isinstance(proxies, str) or not isinstance(proxies, list | tuple | set | frozenset):
+        found.append(("OPENCRM_TRUSTED_PROXIES", "must be a list of addresses or networks"))
+    else:
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except (TypeError, ValueError):
+                found.append(("OPENCRM_TRUSTED_PROXIES", f"{proxy!r} is no address or network"))
     options = get("OPENCRM_CRM_OPTIONS")
     if not isinstance(options, Mapping):
         found.append(("OPENCRM_CRM_OPTIONS", "must be a dict of CRM options"))

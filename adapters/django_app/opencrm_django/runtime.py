@@ -168,6 +168,7 @@ def get_api() -> API:
             max_json=conf.get("OPENCRM_MAX_JSON_BYTES"),
             max_upload=conf.get("OPENCRM_MAX_UPLOAD_BYTES"),
             trusted_origins=conf.get("OPENCRM_TRUSTED_ORIGINS"),
+            trusted_proxies=conf.get("OPENCRM_TRUSTED_PROXIES"),
         )
     return api  # type: ignore[no-any-return]
 

@@ -102,6 +102,7 @@ def _to_request(request: HttpRequest, path: str, user: User | None) -> Request:
         user=user,
         read_body=lambda limit: _read_body(request, limit),
         read_form=lambda: _read_form(request),
+        client=str(request.META.get("REMOTE_ADDR") or ""),
     )
 
 

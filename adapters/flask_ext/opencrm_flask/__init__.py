@@ -70,6 +70,9 @@ class OpenCRM:
       refused from ``Content-Length`` before the body is read).
     - ``OPENCRM_TRUSTED_ORIGINS``: origins besides the app's own whose pages may change
       data with the browser's cookies (default: none).
+    - ``OPENCRM_TRUSTED_PROXIES``: addresses or networks (``"10.0.0.0/8"``) of your reverse
+      proxies; only requests from them have their client address (the web forms' rate
+      limit) read from ``X-Forwarded-For`` (default: none).
     """
 
     def __init__(
@@ -104,11 +107,13 @@ class OpenCRM:
         app.config.setdefault("OPENCRM_MAX_JSON_BYTES", 1024 * 1024)
         app.config.setdefault("OPENCRM_MAX_UPLOAD_BYTES", 11 * 1024 * 1024)
         app.config.setdefault("OPENCRM_TRUSTED_ORIGINS", ())
+        app.config.setdefault("OPENCRM_TRUSTED_PROXIES", ())
         crm = self.crm or CRM.open(app.config["OPENCRM_DATABASE_URL"])
         options = {
             "max_json": app.config["OPENCRM_MAX_JSON_BYTES"],
             "max_upload": app.config["OPENCRM_MAX_UPLOAD_BYTES"],
             "trusted_origins": app.config["OPENCRM_TRUSTED_ORIGINS"],
+            "trusted_proxies": app.config["OPENCRM_TRUSTED_PROXIES"],
             **self.api_options,
         }
         prefix = app.config["OPENCRM_URL_PREFIX"].rstrip("/")
@@ -190,6 +195,7 @@ def _to_request(path: str, user: User | None, prefix: str) -> Request:
         user=user,
         read_body=_read_body,
         read_form=_read_form,
+        client=flask_request.remote_addr or "",
     )
 
 

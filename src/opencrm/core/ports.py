@@ -34,6 +34,7 @@ from opencrm.core.reports._query import ReportQueries
 from opencrm.core.reports._stored import GeneratedReportRepository
 from opencrm.core.search import SearchRepository
 from opencrm.core.voip_ports import VoipRepository
+from opencrm.core.web_form_ports import WebFormRepository
 
 __all__ = [
     "Attachment",
@@ -283,6 +284,7 @@ class UnitOfWork(Protocol):
     report_queries: ReportQueries
     generated_reports: GeneratedReportRepository
     search: SearchRepository
+    web_forms: WebFormRepository
 
     def __enter__(self) -> Self: ...
 

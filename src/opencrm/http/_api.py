@@ -8,6 +8,7 @@ import datetime as dt
 import enum
 import functools
 import hashlib
+import ipaddress
 import logging
 import re
 import types
@@ -97,11 +98,12 @@ class Download:
 
 @attrs.frozen
 class Raw:
-    """A response the route builds itself (the docs page and its files)."""
+    """A response the route builds itself (the docs page and its files, a redirect)."""
 
     body: bytes
     content_type: str
     headers: tuple[tuple[str, str], ...] = ()
+    status: int = 200
 
 
 @attrs.frozen(kw_only=True)
@@ -135,6 +137,8 @@ class Route:
     form: bool = False
     #: Left out of the OpenAPI document (the docs page's own files).
     hidden: bool = False
+    #: The largest body this route takes, when smaller than the API's ``max_json``.
+    max_body: int | None = None
 
     @property
     def operation_id(self) -> str:
@@ -445,7 +449,10 @@ class API:
 
     ``routes`` defaults to every built-in route. ``trusted_origins`` lists the origins
     (``https://app.example``) besides the request's own host whose browser pages may change
-    state (see the CSRF rule in the adapter guide).
+    state (see the CSRF rule in the adapter guide). ``trusted_proxies`` lists the addresses
+    or networks (``10.0.0.0/8``) of the reverse proxies in front of the app: only a request
+    from one of them has its client address read from ``X-Forwarded-For`` (see
+    :meth:`client_address`); by default nobody is trusted and the peer's address counts.
     """
 
     def __init__(
@@ -456,6 +463,7 @@ class API:
         max_json: int = DEFAULT_MAX_JSON,
         max_upload: int = DEFAULT_MAX_UPLOAD,
         trusted_origins: Iterable[str] = (),
+        trusted_proxies: Iterable[str] = (),
         title: str = "opencrm",
     ) -> None:
         if routes is None:
@@ -467,6 +475,9 @@ class API:
         self.max_json = max_json
         self.max_upload = max_upload
         self.trusted_origins = frozenset(o.rstrip("/").lower() for o in trusted_origins)
+        self.trusted_proxies = tuple(
+            ipaddress.ip_network(p.strip(), strict=False) for p in trusted_proxies
+        )
         self.title = title
         self._documents: dict[str, bytes] = {}
         # Fixed segments win over parameters ("/settings/organisation" before
@@ -509,6 +520,27 @@ class API:
         if request.method == "HEAD":
             return attrs.evolve(response, body=b"", stream=None)
         return response
+
+    def client_address(self, request: Request) -> str:
+        """The address of the client that made ``request``: the peer's, unless the peer is
+        a trusted proxy; then the right-most ``X-Forwarded-For`` entry that is not a
+        trusted proxy (entries further left are whatever the client chose to send)."""
+        if not self._trusted(request.client):
+            return request.client
+        forwarded = [
+            a.strip() for a in request.headers.get("x-forwarded-for", "").split(",") if a.strip()
+        ]
+        for address in reversed(forwarded):
+            if not self._trusted(address):
+                return address
+        return forwarded[0] if forwarded else request.client
+
+    def _trusted(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address.strip())
+        except ValueError:
+            return False
+        return any(ip in net for net in self.trusted_proxies)
 
     def route_for(self, method: str, path: str) -> Route | None:
         """The route that answers ``method`` at ``path``, or None (adapters use it to find
@@ -564,7 +596,9 @@ class API:
         route, params = self._match(request)
         if request.user is None and not route.public:
             raise HTTPProblem(401, "unauthenticated", "sign in to use the CRM")
-        if route.method in _UNSAFE:
+        if route.method in _UNSAFE and not route.public:
+            # A public route acts for nobody (a web form's post, a signed webhook): a forged
+            # cross-site request gains nothing a direct one could not.
             self._check_origin(request)
         session = self.crm.session(request.user) if request.user is not None else None
         call = Call(request=request, session=session, path=params, api=self)
@@ -604,6 +638,8 @@ class API:
 
     def _read_body(self, request: Request, route: Route, call: Call) -> None:
         limit = self.max_upload if route.upload else self.max_json
+        if route.max_body is not None:
+            limit = min(limit, route.max_body)
         length = request.content_length
         if length is not None and length > limit:
             raise HTTPProblem(413, "too_large", f"the body is larger than {limit} bytes")
@@ -669,7 +705,7 @@ class API:
             return Response(status=204)
         if isinstance(result, Raw):
             own = [("Content-Type", result.content_type), *result.headers]
-            return Response(status=200, headers=own, body=result.body)
+            return Response(status=result.status, headers=own, body=result.body)
         if isinstance(result, Download):
             disposition = "inline" if result.inline else "attachment"
             body, stream = (

@@ -62,7 +62,9 @@ class Request:
     The body is read on demand so size limits apply before it is read: ``read_body(limit)``
     returns at most ``limit + 1`` bytes, ``read_form()`` parses a multipart or urlencoded
     form (the adapter's framework does that, under its own size limit). ``user`` is the
-    acting user, or None when the host knows nobody (answered 401).
+    acting user, or None when the host knows nobody (answered 401). ``client`` is the
+    address of the peer that sent the request (the adapter's ``REMOTE_ADDR``; behind a proxy
+    that is the proxy: see ``API(trusted_proxies=...)``).
     """
 
     method: str
@@ -73,6 +75,7 @@ class Request:
     user: User | None = None
     read_body: Callable[[int], bytes] = _no_body
     read_form: Callable[[], tuple[Mapping[str, Sequence[str]], Sequence[Upload]]] = _no_form
+    client: str = ""
 
     @property
     def content_type(self) -> str:

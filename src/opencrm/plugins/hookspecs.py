@@ -15,6 +15,7 @@ import pluggy
 if TYPE_CHECKING:
     from opencrm.core.entities.contacts import Contact
     from opencrm.core.entities.deals import Opportunity
+    from opencrm.core.entities.web_forms import WebForm
     from opencrm.core.events import Event
     from opencrm.core.fields import FieldType
     from opencrm.core.jobs import Job
@@ -191,4 +192,27 @@ def opencrm_move_contact_references(
     :param uow: the open unit of work of the merge.
     :param source: the contact being merged away, as it was before the merge.
     :param target: the contact that stays, as it was before the merge.
+    """
+
+
+# --- Website contact forms ----------------------------------------------------------------
+
+
+@hookspec
+def opencrm_web_form_spam(
+    crm: CRM, form: WebForm, values: dict[str, object], client: str
+) -> bool | None:
+    """Say whether a post to a website contact form is spam.
+
+    Called for each post that passed the form's key, rate limit, honeypot and validation,
+    before anything is stored. When any implementation returns True the visitor gets the
+    same answer as for a success (so a bot learns nothing) and nothing is stored. Keep it
+    fast: it runs in the visitor's request.
+
+    :param crm: the CRM.
+    :param form: the :class:`opencrm.WebForm` posted to (its ``key`` included: do not log it).
+    :param values: the validated values (``first_name``, ``email``, ``about``..., and
+        ``custom`` mapping labels to texts).
+    :param client: the client address the HTTP layer saw (see the web forms guide).
+    :return: True for spam, else None or False.
     """

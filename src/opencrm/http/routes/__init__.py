@@ -21,6 +21,7 @@ from opencrm.http.routes import (
     settings,
     taxes,
     voip,
+    web_forms,
 )
 
 __all__ = ["ROUTES"]
@@ -45,4 +46,5 @@ ROUTES: tuple[Route, ...] = (
     *reports.ROUTES,
     *mass_mail.ROUTES,
     *search.ROUTES,
+    *web_forms.ROUTES,
 )

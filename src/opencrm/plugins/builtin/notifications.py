@@ -68,6 +68,8 @@ def gettext_noop(text: str) -> str:
 
 
 _HELLO = gettext_noop("Hello {recipient},")
+#: Who did it, when no user did: the id a built-in writer acts as -> its name, translated.
+_WRITERS = {"opencrm-web-form": gettext_noop("The website contact form")}
 _SIGNATURE = gettext_noop("This message was sent by opencrm.")
 
 # event name -> (subject, body sentence, recipients' key in event.data)
@@ -284,7 +286,7 @@ _EVENTS: dict[str, tuple[str, _Builder]] = {
 def _message(build: _Builder, event: Event, actor: str, user: User) -> Message:
     lang = _language(user.language)
     values = {
-        "actor": actor,
+        "actor": translate(_WRITERS[event.actor_id], lang) if event.actor_id in _WRITERS else actor,
         "name": _name(event.entity),
         "date": format_date(event.at, format="long", locale=lang),
     }

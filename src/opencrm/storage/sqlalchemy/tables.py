@@ -813,3 +813,34 @@ Index(
     contacts.c.temperature_id,
     contacts.c.created_at,
 )
+
+# --- website contact forms (migration 0017) -----------------------------------------------
+
+web_forms = Table(
+    "web_forms",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("kind", String(20), nullable=False),
+    # fields, required, tags, managers, access, notify, return_urls, rate_limit
+    Column("spec", JSONText, nullable=False),
+    Column("form_key", String(64), nullable=False),
+    Column("posts", BigInteger, nullable=False, server_default="0"),
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(255), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+# Posts per form, client address and hour: the rate limit, shared by every app server.
+web_form_hits = Table(
+    "web_form_hits",
+    metadata,
+    Column("form_id", Integer, ForeignKey("web_forms.id", ondelete="CASCADE"), nullable=False),
+    Column("client", String(64), nullable=False),
+    Column("window", UTCDateTime, nullable=False),
+    Column("hits", Integer, nullable=False),
+    PrimaryKeyConstraint("form_id", "client", "window"),
+)
+Index("ix_web_form_hits_window", web_form_hits.c.window)

@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine, NestedTransaction, select
 from sqlalchemy import exc as sa_exc
 
-from opencrm.core import bulk_ports, invoice_ports, ports, voip_ports
+from opencrm.core import bulk_ports, invoice_ports, ports, voip_ports, web_form_ports
 from opencrm.core.search import SearchRepository
 from opencrm.errors import Conflict, StorageError
-from opencrm.storage.sqlalchemy import activities, contact_bulk, deals, tables, voip
+from opencrm.storage.sqlalchemy import activities, contact_bulk, deals, tables, voip, web_forms
 from opencrm.storage.sqlalchemy import files as filing
 from opencrm.storage.sqlalchemy import imports as importing
 from opencrm.storage.sqlalchemy import invoices as invoicing
@@ -69,6 +69,7 @@ class SqlUnitOfWork:
     report_queries: ports.ReportQueries
     generated_reports: ports.GeneratedReportRepository
     search: SearchRepository
+    web_forms: web_form_ports.WebFormRepository
 
     def __init__(self, engine: Engine, *, write: bool = True, joiner: Joiner | None = None) -> None:
         self._engine = engine
@@ -176,6 +177,7 @@ _REPOSITORIES: dict[str, Callable[[Connection], Any]] = {
     "report_queries": SqlReportQueries,
     "generated_reports": SqlGeneratedReportRepository,
     "search": SqlSearchRepository,
+    "web_forms": web_forms.SqlWebFormRepository,
 }
 
 
