@@ -32,6 +32,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from opencrm.core.entities.contacts import Contact
+from opencrm.core.entities.deals import Opportunity
+from opencrm.core.permissions import DealScope
+from opencrm.storage.sqlalchemy.deals import SqlOpportunityRepository, title_key
 from opencrm.storage.sqlalchemy.repositories import _contact_row, _info_row, _key
 from opencrm.storage.sqlalchemy.tables import (
     contact_infos,
@@ -39,6 +42,9 @@ from opencrm.storage.sqlalchemy.tables import (
     contacts,
     custom_values,
     entity_tags,
+    opportunities,
+    opportunity_access,
+    opportunity_members,
     tags,
 )
 from opencrm.storage.sqlalchemy.types import JSONText
@@ -53,6 +59,13 @@ _NEXT_IDS = text(
 _SQLITE_NEXT_ID = text(
     "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'contacts'), 0),"
     " coalesce((SELECT max(id) FROM contacts), 0)) + 1"
+)
+_NEXT_OPPORTUNITY_IDS = text(
+    "SELECT nextval(pg_get_serial_sequence('opportunities', 'id')) FROM generate_series(1, :n)"
+)
+_SQLITE_NEXT_OPPORTUNITY_ID = text(
+    "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'opportunities'), 0),"
+    " coalesce((SELECT max(id) FROM opportunities), 0)) + 1"
 )
 _UPDATE_CONTACT = (
     update(contacts)
@@ -278,11 +291,74 @@ class SqlImportStore:
             )
         self._insert_links(managers, infos, tagged, values)
 
-    def _tag_ids(self, titles: Collection[str]) -> dict[str, int]:
+    # --- opportunities ---------------------------------------------------------------------
+
+    def opportunities_by_title(
+        self, keys: Collection[str], scope: DealScope
+    ) -> list[tuple[str, int | None, int]]:
+        """``(title key, main contact id, id)`` of the opportunities ``scope`` may read whose
+        case-folded title is one of ``keys``, by id."""
+        if not keys:
+            return []
+        o = opportunities
+        query = select(o.c.title_key, o.c.contact_id, o.c.id).where(
+            o.c.title_key.in_(sorted({title_key(k) for k in keys}))
+        )
+        if not scope.everything:
+            query = query.where(SqlOpportunityRepository._visible_to(scope.user_id))
+        return [(k, cid, oid) for k, cid, oid in self._c.execute(query.order_by(o.c.id))]
+
+    def add_opportunities(self, new: Sequence[Opportunity]) -> list[int]:
+        """Insert opportunities with their members, access lists, tags and custom values;
+        return their ids, in order."""
+        if not new:
+            return []
+        rows = [SqlOpportunityRepository._row(None, o) for o in new]  # type: ignore[arg-type]
+        if self._pg:
+            ids = list(self._c.execute(_NEXT_OPPORTUNITY_IDS, {"n": len(rows)}).scalars())
+        else:
+            # As for contacts: the write transaction holds the lock, so the ids are known.
+            first = self._c.execute(_SQLITE_NEXT_OPPORTUNITY_ID).scalar_one()
+            ids = list(range(first, first + len(rows)))
+        for oid, row in zip(ids, rows, strict=True):
+            row["id"] = oid
+        self._write(opportunities, rows)
+        members: list[dict[str, Any]] = []
+        access: list[dict[str, Any]] = []
+        tagged: list[tuple[int, str]] = []
+        values: list[dict[str, Any]] = []
+        for oid, o in zip(ids, new, strict=True):
+            members += [{"opportunity_id": oid, "contact_id": m} for m in sorted(o.members)]
+            access += [{"opportunity_id": oid, "user_id": u} for u in sorted(o.access_list)]
+            tagged += [(oid, t) for t in o.tags]
+            values += _custom_rows(oid, o.custom, "opportunity")
+        self._write(opportunity_members, members)
+        self._write(opportunity_access, access)
+        self._write(custom_values, values)
+        if tagged:
+            tag_ids = self._tag_ids({t for _, t in tagged}, "opportunity")
+            self._write(
+                entity_tags,
+                [
+                    {"tag_id": tag_ids[_key(t)], "entity_type": "opportunity", "entity_id": oid}
+                    for oid, t in tagged
+                ],
+            )
+        return ids
+
+    def _write(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        if self._pg:
+            self._copy(table, rows)
+        else:
+            self._c.execute(insert(table), rows)
+
+    def _tag_ids(self, titles: Collection[str], entity_type: str = "contact") -> dict[str, int]:
         keys = sorted({_key(t) for t in titles})
         found = self._c.execute(
             select(tags.c.title_key, tags.c.id).where(
-                tags.c.entity_type == "contact", tags.c.title_key.in_(keys)
+                tags.c.entity_type == entity_type, tags.c.title_key.in_(keys)
             )
         )
         return {row[0]: row[1] for row in found}
@@ -344,8 +420,8 @@ def _binder(column_type: Any) -> Any:
     return None
 
 
-def _custom_rows(cid: int, custom: Any) -> list[dict[str, Any]]:
+def _custom_rows(cid: int, custom: Any, entity_type: str = "contact") -> list[dict[str, Any]]:
     return [
-        {"field_id": f, "entity_type": "contact", "entity_id": cid, "value": v}
+        {"field_id": f, "entity_type": entity_type, "entity_id": cid, "value": v}
         for f, v in custom.items()
     ]
