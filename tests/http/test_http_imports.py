@@ -132,3 +132,64 @@ def test_our_export_imports_back_with_the_export_mapping(api, web_crm) -> None: 
     )
     assert again.status == 200, again.body
     assert (again.json["rows"], again.json["unchanged"]) == (1, 1)
+
+
+DEALS = b"Title,Stage,Amount,Currency,Client\nBig,Won,1200,EUR,ada@example.com\nOdd,,12.345,,\n"
+DEALS_MAPPING = json.dumps(
+    {
+        "title": "Title",
+        "stage": "Stage",
+        "budget": "Amount",
+        "currency": "Currency",
+        "contact": "Client",
+    }
+)
+
+
+def test_opportunities_import_at_once_and_as_a_job(api, web_crm) -> None:  # type: ignore[no-untyped-def]
+    alice = api.as_("alice")
+    assert _import(alice).json["created"] == 1  # ada@example.com, the main contact
+    [ada] = alice.get("/contacts").json["items"]
+    files = {"file": ("deals.csv", DEALS)}
+    dry = alice.post(
+        "/imports/opportunities", files=files, form={"mapping": DEALS_MAPPING, "dry_run": "true"}
+    )
+    assert dry.status == 200, dry.body
+    assert (dry.json["kind"], dry.json["created"], dry.json["rejected"]) == ("opportunities", 1, 1)
+    assert dry.json["issues"] == [
+        {
+            "row": 3,
+            "column": "Amount",
+            "reason": "has more decimals than USD allows (2)",
+            "outcome": "rejected",
+        }
+    ]
+    assert alice.get("/opportunities").json["items"] == []
+    started = alice.post(
+        "/imports/opportunities/jobs",
+        files={"file": ("deals.csv", DEALS)},
+        form={"mapping": DEALS_MAPPING, "defaults": json.dumps({"tags": ["web"]})},
+    )
+    assert started.status == 202, started.body
+    assert web_crm.jobs.wait(timeout=60)
+    ended = alice.get(f"/jobs/{started.json['id']}").json
+    assert ended["status"] == "succeeded", ended
+    assert (ended["summary"]["created"], ended["summary"]["rejected"]) == (1, 1)
+    [big] = alice.get("/opportunities").json["items"]
+    assert (big["title"], big["budget"], big["contact_id"], big["tags"]) == (
+        "Big",
+        {"amount": "1200.00", "currency": "EUR"},
+        ada["id"],
+        ["web"],
+    )
+    assert (big["probability"], big["actual_close"] is not None) == (100, True)
+    again = alice.post("/imports/opportunities", files=files, form={"mapping": DEALS_MAPPING})
+    assert (again.json["skipped"], again.json["created"]) == (1, 0)
+    refused = alice.post(
+        "/imports/opportunities",
+        files=files,
+        form={"mapping": json.dumps({"title": "Title", "colour": "Stage"})},
+    )
+    assert refused.problem["errors"] == [
+        {"field": "mapping.colour", "message": "is not a field of an opportunity"}
+    ]

@@ -80,26 +80,42 @@ def _options(c: Call) -> tuple[dict[str, str], dict[str, Any]]:
     return reader_options, options
 
 
-def import_contacts(c: Call) -> ImportReport:
+def _run(kind: str, c: Call) -> ImportReport:
     reader_options, options = _options(c)
     upload = c.upload()
     rows = open_rows(upload.stream, filename=upload.filename, **reader_options)
     mapping = options.pop("mapping")
-    return c.s.imports.run("contacts", rows, mapping, **options)  # type: ignore[no-any-return]
+    return c.s.imports.run(kind, rows, mapping, **options)  # type: ignore[no-any-return]
 
 
-def start_contacts_import(c: Call) -> Job:
+def _start(kind: str, c: Call) -> Job:
     reader_options, options = _options(c)
     upload = c.upload()
     mapping = options.pop("mapping")
     return c.s.imports.start(  # type: ignore[no-any-return]
-        "contacts",
+        kind,
         upload.stream,
         mapping,
         filename=upload.filename or "import.csv",
         reader=reader_options,
         **options,
     )
+
+
+def import_contacts(c: Call) -> ImportReport:
+    return _run("contacts", c)
+
+
+def start_contacts_import(c: Call) -> Job:
+    return _start("contacts", c)
+
+
+def import_opportunities(c: Call) -> ImportReport:
+    return _run("opportunities", c)
+
+
+def start_opportunities_import(c: Call) -> Job:
+    return _start("opportunities", c)
 
 
 ROUTES: tuple[Route, ...] = (
@@ -130,6 +146,34 @@ ROUTES: tuple[Route, ...] = (
         "rows, `POST /jobs/{id}/cancel` stops the import between batches (what was "
         "committed stays), and once it has ended its `summary` is the report (at most 1,000 "
         "row issues; `issues_left_off` counts the rest). Its owner is told when it ends.",
+        tag=TAG,
+        upload=True,
+        returns=Job,
+        status=202,
+        location=lambda job: f"/jobs/{job.id}",
+        exposes=("imports.start",),
+    ),
+    Route(
+        method="POST",
+        path="/imports/opportunities",
+        handler=import_opportunities,
+        summary="Import opportunities from a CSV or XLSX file (multipart field `file`)",
+        description="The form of `POST /imports/contacts`; the mapping names opportunity "
+        "fields (title, stage, budget, currency, contact, members...) and `defaults` takes "
+        "responsible, restricted, access_list, tags. `on_duplicate` is skip or create: a "
+        "duplicate has the same title and main contact.",
+        tag=TAG,
+        upload=True,
+        returns=ImportReport,
+        exposes=("imports.run",),
+    ),
+    Route(
+        method="POST",
+        path="/imports/opportunities/jobs",
+        handler=start_opportunities_import,
+        summary="Start importing opportunities from a CSV or XLSX file as a job",
+        description="The form of `POST /imports/opportunities`; answers 202 with the job, "
+        "as `POST /imports/contacts/jobs` does.",
         tag=TAG,
         upload=True,
         returns=Job,
