@@ -193,3 +193,27 @@ def test_opportunities_import_at_once_and_as_a_job(api, web_crm) -> None:  # typ
     assert refused.problem["errors"] == [
         {"field": "mapping.colour", "message": "is not a field of an opportunity"}
     ]
+
+
+def test_tasks_import_at_once_and_as_a_job(api, web_crm) -> None:  # type: ignore[no-untyped-def]
+    alice = api.as_("alice")
+    data = b"Task,Due,Owner\nCall Ada,2030-05-01 09:30,bob\nLost,2030-05-01,ghost\n"
+    mapping = json.dumps({"title": "Task", "due": "Due", "responsible": "Owner"})
+    files = {"file": ("tasks.csv", data)}
+    now = alice.post("/imports/tasks", files=files, form={"mapping": mapping, "dry_run": "true"})
+    assert now.status == 200, now.body
+    assert (now.json["kind"], now.json["created"], now.json["issues"]) == (
+        "tasks",
+        1,
+        [{"row": 3, "column": "Owner", "reason": "no user 'ghost'", "outcome": "rejected"}],
+    )
+    started = alice.post("/imports/tasks/jobs", files=files, form={"mapping": mapping})
+    assert started.status == 202, started.body
+    assert web_crm.jobs.wait(timeout=60)
+    assert alice.get(f"/jobs/{started.json['id']}").json["summary"]["created"] == 1
+    [task] = alice.get("/tasks").json["items"]
+    assert (task["title"], task["responsible"], task["due_at"]) == (
+        "Call Ada",
+        "bob",
+        "2030-05-01T09:30:00+00:00",  # the CRM time zone is UTC here
+    )

@@ -260,6 +260,15 @@ class ImportStore(Protocol):
         """(case-folded title, main contact id, id) of the opportunities ``scope`` may read
         whose case-folded title is one of ``keys``, by id."""
 
+    def tasks_by_title(
+        self, keys: Collection[str]
+    ) -> list[tuple[str, dt.datetime, str, int | None, str]]:
+        """(case-folded title, due at, responsible, contact id, creator) of the open tasks
+        whose case-folded title is one of ``keys``, by id."""
+
+    def add_tasks(self, new: Sequence[Task]) -> list[int]:
+        """Insert tasks; return their ids in order."""
+
     def add_opportunities(self, new: Sequence[Opportunity]) -> list[int]:
         """Insert opportunities with their members, access list, tags (existing) and custom
         values; return their ids in order."""

@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import re
 import time
+import zoneinfo
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import IO, Any
@@ -24,6 +25,7 @@ from moneyed import Money
 from opencrm.core import _inputs
 from opencrm.core import contact_data as cd
 from opencrm.core import permissions as policy
+from opencrm.core.entities.activities import ALERT_OFFSETS, DEFAULT_ALERT, Task
 from opencrm.core.entities.contacts import (
     Access,
     Address,
@@ -46,6 +48,7 @@ from opencrm.core.imports import (
 from opencrm.core.jobs import Job
 from opencrm.core.jobs import store_stream as _store_stream
 from opencrm.core.money import clean_currency
+from opencrm.core.regional import LOCALE_KEY, TIME_ZONE_KEY, Regional
 from opencrm.core.services import _records as rec
 from opencrm.core.services._base import Service, Tx
 from opencrm.core.services._files import clean_filename, forget_files, require_store
@@ -69,7 +72,7 @@ __all__ = [
 ]
 
 #: What :meth:`ImportService.run` imports today.
-KINDS = ("contacts", "opportunities")
+KINDS = ("contacts", "opportunities", "tasks")
 MAX_BATCH = 10_000
 #: Colour of a temperature an import creates (the reference's choice).
 NEW_TEMPERATURE_COLOR = "#77cf9a"
@@ -96,10 +99,11 @@ def _plan(
     *,
     create_missing: bool,
     tag_separator: str,
-) -> _ContactPlan | _OpportunityPlan:
+) -> _ContactPlan | _OpportunityPlan | _TaskPlan:
     """The plan that reads and writes rows of ``kind``."""
-    if kind == "opportunities":
-        return _OpportunityPlan(
+    if kind in ("opportunities", "tasks"):
+        plan = _OpportunityPlan if kind == "opportunities" else _TaskPlan
+        return plan(
             service,
             mapping,
             columns,
@@ -357,7 +361,11 @@ class ImportService:
             )
         # The export's mapping is known once the file's columns are: its defaults are
         # checked now all the same.
-        stand_in = {"first_name": "First name"} if kind == "contacts" else {"title": "Title"}
+        stand_in: dict[str, Any] = {
+            "contacts": {"first_name": "First name"},
+            "opportunities": {"title": "Title"},
+            "tasks": {"title": "Title", "due": "Due"},
+        }[kind]
         plan = _plan(
             self._s,
             kind,
@@ -1739,3 +1747,297 @@ class _OpportunityPlan:
             updated_by=tx.actor.id,
             updated_at=tx.now,
         )
+
+
+# --- tasks ------------------------------------------------------------------------------
+
+_TASK_FIELDS = frozenset(
+    {"title", "description", "category", "due", "responsible", "contact", "contact_id", "alert"}
+)
+_TASK_DEFAULTS = frozenset({"responsible", "category", "alert"})
+
+
+def _cell_when(value: object, field: str, zone: zoneinfo.ZoneInfo) -> dt.datetime:
+    """A due date and time: a datetime (naive ones are in the CRM's time zone), a date (the
+    end of that day there, as a due date without a time means), or ISO text of either."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = dt.datetime.fromisoformat(text) if "T" in text or ":" in text else None
+            if value is None:
+                value = dt.date.fromisoformat(text)
+        except ValueError:
+            raise ValidationError(
+                {field: f"{text!r} is not a date or date and time (ISO 8601)"}
+            ) from None
+    if isinstance(value, dt.datetime):
+        if value.utcoffset() is None:
+            value = value.replace(tzinfo=zone)
+    elif isinstance(value, dt.date):
+        value = dt.datetime.combine(value, dt.time(23, 59), tzinfo=zone)
+    else:
+        raise ValidationError({field: "must be a date or a date and time"})
+    return _inputs.clean_datetime(value, field)
+
+
+@attrs.define
+class _TaskRow:
+    source: SourceRow
+    task: Task
+    email: str | None
+    contact_column: str | None
+
+
+class _TaskPlan:
+    """Rows become tasks: cleaned with the task service's rules, a batch at a time."""
+
+    def __init__(
+        self,
+        service: Service,
+        mapping: Mapping[str, Any],
+        columns: Sequence[str] | None,
+        on_duplicate: OnDuplicate,
+        *,
+        create_missing: bool,
+        tag_separator: str,
+    ) -> None:
+        self._s = service
+        self.fields, custom = _parse_record_mapping(mapping, columns, _TASK_FIELDS, "a task")
+        if custom:
+            raise ValidationError({"mapping": "tasks have no custom fields"})
+        if "due" not in self.fields:
+            raise ValidationError({"mapping.due": "is required"})
+        if on_duplicate is OnDuplicate.UPDATE:
+            raise ValidationError(
+                {"on_duplicate": "a task import skips or creates duplicates (no update)"}
+            )
+        self.on_duplicate = on_duplicate
+        self.create_missing = create_missing
+        self.categories: dict[str, int | None] = {}
+        self.users: dict[str, bool] = {}
+        self.responsible = ""
+        self.alert = DEFAULT_ALERT
+        self.category_id = 0
+        self.zone = zoneinfo.ZoneInfo("UTC")
+
+    def prepare(self, tx: Tx, defaults: Mapping[str, Any]) -> None:
+        if not isinstance(defaults, Mapping):
+            raise ValidationError({"defaults": "must be a mapping"})
+        unknown = set(defaults) - _TASK_DEFAULTS
+        if unknown:
+            raise ValidationError(
+                {f"defaults.{k}": "is not a default an import takes" for k in sorted(unknown)}
+            )
+        responsible = defaults.get("responsible", tx.actor.id)
+        self.responsible = sorted(self._s._managers([responsible], "defaults.responsible"))[0]
+        self.users[self.responsible] = True
+        self.alert = _task_alert(defaults.get("alert", DEFAULT_ALERT), "defaults.alert")
+        regional = Regional.from_settings(tx.uow.settings.get_many([LOCALE_KEY, TIME_ZONE_KEY]))
+        self.zone = regional.zone
+        if "category" in defaults:
+            self.default_category: str | None = cd.clean_name(
+                "defaults.category", defaults["category"], required=True
+            )
+        else:
+            self.default_category = None
+            categories = tx.uow.lists.list(ListKind.TASK_CATEGORY)
+            if categories:
+                self.category_id = categories[0].id
+
+    def _category(self, tx: Tx, title: str, field: str) -> int:
+        key = " ".join(title.split()).casefold()
+        if key not in self.categories:
+            found = tx.uow.lists.find(ListKind.TASK_CATEGORY, " ".join(title.split()))
+            if found is not None and found.system:
+                raise ValidationError({field: f"{found.title!r} is written by opencrm itself"})
+            if found is None and self.create_missing:
+                existing = tx.uow.lists.list(ListKind.TASK_CATEGORY)
+                found = tx.uow.lists.add(
+                    ListItem(
+                        id=0,
+                        kind=ListKind.TASK_CATEGORY,
+                        title=title,
+                        sort_order=max((i.sort_order for i in existing), default=0) + 1,
+                    )
+                )
+                tx.emit("list_item.created", found, after=found)
+            self.categories[key] = None if found is None else found.id
+        found_id = self.categories[key]
+        if found_id is None:
+            raise ValidationError({field: f"no task category {title!r}"})
+        return found_id
+
+    def _user(self, value: str, field: str) -> str:
+        if value not in self.users:
+            try:
+                self._s._managers([value], field)
+                self.users[value] = True
+            except ValidationError:
+                self.users[value] = False
+        if not self.users[value]:
+            raise ValidationError({field: f"no user {value!r}"})
+        return value
+
+    def apply(self, tx: Tx, batch: Sequence[SourceRow], tally: _Tally) -> None:
+        if self.default_category is not None:
+            self.category_id = self._category(tx, self.default_category, "defaults.category")
+        good: list[_TaskRow] = []
+        for source in batch:
+            tally.rows += 1
+            tally.last_row = source.number
+            row = self._read(tx, source, tally)
+            if row is not None:
+                good.append(row)
+        if good:
+            self._write(tx, good, tally)
+
+    def _reject(
+        self, source: SourceRow, problems: list[tuple[str | None, str]], tally: _Tally
+    ) -> None:
+        tally.rejected += 1
+        for column, reason in problems:
+            tally.issue(source.number, column, reason, "rejected")
+
+    def _read(self, tx: Tx, source: SourceRow, tally: _Tally) -> _TaskRow | None:
+        problems: list[tuple[str | None, str]] = list(source.problems.items())
+        if problems:
+            self._reject(source, problems, tally)
+            return None
+        values = source.values
+
+        def cell(name: str) -> tuple[str, str | None]:
+            cols = self.fields.get(name, ())
+            given = [(c, t) for c in cols if (t := _text(values.get(c)))]
+            return " ".join(t for _, t in given), (given[0][0] if given else None)
+
+        def raw(name: str) -> tuple[object, str | None]:
+            for c in self.fields.get(name, ()):
+                v = values.get(c)
+                if v is not None and _text(v):
+                    return v, c
+            return None, None
+
+        def check(column: str | None, fn: Callable[[], Any]) -> Any:
+            try:
+                return fn()
+            except ValidationError as exc:
+                problems.extend((column, reason) for reason in exc.errors.values())
+                return None
+
+        title, col = cell("title")
+        if not title:
+            tally.rejected += 1
+            tally.issue(source.number, None, "has no title", "rejected")
+            return None
+        fields: dict[str, Any] = {
+            "title": check(col, lambda: cd.clean_name("title", title, required=True))
+        }
+        due, col = raw("due")
+        if due is None:
+            problems.append((self.fields["due"][0], "has no due date"))
+        else:
+            fields["due_at"] = check(col, lambda: _cell_when(due, "due", self.zone))
+        if "description" in self.fields:
+            text = "\n".join(t for c in self.fields["description"] if (t := _text(values.get(c))))
+            if text:
+                fields["description"] = check(
+                    self.fields["description"][0], lambda: cd.clean_text("description", text)
+                )
+        category, col = cell("category")
+        if category:
+            fields["category_id"] = check(col, lambda: self._category(tx, category, "category"))
+        responsible, col = cell("responsible")
+        if responsible:
+            fields["responsible"] = check(col, lambda: self._user(responsible, "responsible"))
+        alert, col = raw("alert")
+        if alert is not None:
+            fields["alert_minutes"] = check(
+                col, lambda: _task_alert(_cell_int(alert, "alert"), "alert")
+            )
+        email, email_col = cell("contact")
+        if email:
+            found = check(
+                email_col, lambda: cd.clean_info_value(InfoType.EMAIL, email, region=None)
+            )
+            email = found[1] or found[0] if found is not None else email
+        contact_id = None
+        value, id_col = raw("contact_id")
+        if value is not None:
+            contact_id = check(id_col, lambda: _cell_int(value, "contact_id"))
+        if problems:
+            self._reject(source, problems, tally)
+            return None
+        task = Task(
+            id=0,
+            title=fields["title"],
+            description=fields.get("description", ""),
+            category_id=fields.get("category_id", self.category_id),
+            due_at=fields["due_at"],
+            responsible=fields.get("responsible", self.responsible),
+            contact_id=contact_id,
+            alert_minutes=fields.get("alert_minutes", self.alert),
+            created_by=tx.actor.id,
+            created_at=tx.now,
+            updated_by=tx.actor.id,
+            updated_at=tx.now,
+        )
+        try:
+            task.due_at - dt.timedelta(minutes=task.alert_minutes)
+        except OverflowError:
+            self._reject(source, [(col, "is out of range (its reminder time is)")], tally)
+            return None
+        return _TaskRow(source, task, email or None, email_col or id_col)
+
+    def _write(self, tx: Tx, rows: list[_TaskRow], tally: _Tally) -> None:
+        store = tx.uow.imports
+        actor = tx.actor
+        by_email: dict[str, int] = {}
+        emails = {r.email for r in rows if r.email}
+        for _, normalized, cid in store.contacts_by_infos(emails, ()):
+            by_email.setdefault(normalized, cid)
+        wanted = set(by_email.values()) | {r.task.contact_id for r in rows if r.task.contact_id}
+        readable = {
+            c.id
+            for c in tx.uow.contacts.get_many(sorted(i for i in wanted if i is not None))
+            if policy.can_read_contact(actor, c)
+        }
+        stored: set[tuple[str, dt.datetime, str, int | None]] = set()
+        if self.on_duplicate is OnDuplicate.SKIP:
+            titles = {r.task.title.casefold() for r in rows}
+            for title_key, due, owner, linked, creator in store.tasks_by_title(titles):
+                # Only tasks the importer may see count (their own, or any for an admin).
+                if actor.crm_admin or actor.id in (owner, creator):
+                    stored.add((title_key, due, owner, linked))
+        seen: set[tuple[str, dt.datetime, str, int | None]] = set()
+        new: list[Task] = []
+        for row in rows:
+            task = row.task
+            if row.email:
+                found = by_email.get(row.email)
+                if found is None or found not in readable:
+                    reason = f"no contact with the e-mail {row.email!r}"
+                    self._reject(row.source, [(row.contact_column, reason)], tally)
+                    continue
+                task = attrs.evolve(task, contact_id=found)
+            elif task.contact_id is not None and task.contact_id not in readable:
+                reason = f"no contact #{task.contact_id}"
+                self._reject(row.source, [(row.contact_column, reason)], tally)
+                continue
+            key = (task.title.casefold(), task.due_at, task.responsible, task.contact_id)
+            if self.on_duplicate is OnDuplicate.SKIP and (key in stored or key in seen):
+                tally.skipped += 1
+                reason = "a task with this title, due time, responsible and contact exists"
+                tally.issue(row.source.number, None, reason, "skipped")
+                continue
+            seen.add(key)
+            new.append(task)
+            tally.created += 1
+        for tid in store.add_tasks(new):
+            tally.created_ids.add(tid)
+
+
+def _task_alert(value: object, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value not in ALERT_OFFSETS:
+        listed = ", ".join(str(v) for v in ALERT_OFFSETS)
+        raise ValidationError({field: f"must be one of {listed} (minutes; 0 = never)"})
+    return value

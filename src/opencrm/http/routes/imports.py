@@ -118,6 +118,14 @@ def start_opportunities_import(c: Call) -> Job:
     return _start("opportunities", c)
 
 
+def import_tasks(c: Call) -> ImportReport:
+    return _run("tasks", c)
+
+
+def start_tasks_import(c: Call) -> Job:
+    return _start("tasks", c)
+
+
 ROUTES: tuple[Route, ...] = (
     Route(
         method="POST",
@@ -174,6 +182,34 @@ ROUTES: tuple[Route, ...] = (
         summary="Start importing opportunities from a CSV or XLSX file as a job",
         description="The form of `POST /imports/opportunities`; answers 202 with the job, "
         "as `POST /imports/contacts/jobs` does.",
+        tag=TAG,
+        upload=True,
+        returns=Job,
+        status=202,
+        location=lambda job: f"/jobs/{job.id}",
+        exposes=("imports.start",),
+    ),
+    Route(
+        method="POST",
+        path="/imports/tasks",
+        handler=import_tasks,
+        summary="Import tasks from a CSV or XLSX file (multipart field `file`)",
+        description="The form of `POST /imports/contacts`; the mapping names task fields "
+        "(title, due, category, responsible, contact, contact_id, description, alert) and "
+        "`defaults` takes responsible, category, alert. A due time without a zone is in the "
+        "CRM's time zone. `on_duplicate` is skip or create.",
+        tag=TAG,
+        upload=True,
+        returns=ImportReport,
+        exposes=("imports.run",),
+    ),
+    Route(
+        method="POST",
+        path="/imports/tasks/jobs",
+        handler=start_tasks_import,
+        summary="Start importing tasks from a CSV or XLSX file as a job",
+        description="The form of `POST /imports/tasks`; answers 202 with the job, as "
+        "`POST /imports/contacts/jobs` does.",
         tag=TAG,
         upload=True,
         returns=Job,

@@ -31,9 +31,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from opencrm.core.entities.activities import Task
 from opencrm.core.entities.contacts import Contact
 from opencrm.core.entities.deals import Opportunity
 from opencrm.core.permissions import DealScope
+from opencrm.storage.sqlalchemy.activities import _task_row
 from opencrm.storage.sqlalchemy.deals import SqlOpportunityRepository, title_key
 from opencrm.storage.sqlalchemy.repositories import _contact_row, _info_row, _key
 from opencrm.storage.sqlalchemy.tables import (
@@ -46,6 +48,7 @@ from opencrm.storage.sqlalchemy.tables import (
     opportunity_access,
     opportunity_members,
     tags,
+    tasks,
 )
 from opencrm.storage.sqlalchemy.types import JSONText
 
@@ -62,6 +65,13 @@ _SQLITE_NEXT_ID = text(
 )
 _NEXT_OPPORTUNITY_IDS = text(
     "SELECT nextval(pg_get_serial_sequence('opportunities', 'id')) FROM generate_series(1, :n)"
+)
+_NEXT_TASK_IDS = text(
+    "SELECT nextval(pg_get_serial_sequence('tasks', 'id')) FROM generate_series(1, :n)"
+)
+_SQLITE_NEXT_TASK_ID = text(
+    "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'tasks'), 0),"
+    " coalesce((SELECT max(id) FROM tasks), 0)) + 1"
 )
 _SQLITE_NEXT_OPPORTUNITY_ID = text(
     "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'opportunities'), 0),"
@@ -307,6 +317,36 @@ class SqlImportStore:
         if not scope.everything:
             query = query.where(SqlOpportunityRepository._visible_to(scope.user_id))
         return [(k, cid, oid) for k, cid, oid in self._c.execute(query.order_by(o.c.id))]
+
+    # --- tasks ------------------------------------------------------------------------------
+
+    def tasks_by_title(self, keys: Collection[str]) -> list[tuple[str, Any, str, int | None, str]]:
+        """``(title key, due at, responsible, contact id, creator)`` of the open tasks whose
+        case-folded title is one of ``keys``, by id."""
+        if not keys:
+            return []
+        t = tasks
+        query = (
+            select(t.c.title_key, t.c.due_at, t.c.responsible, t.c.contact_id, t.c.created_by)
+            .where(t.c.title_key.in_(sorted(keys)), t.c.closed.is_(False))
+            .order_by(t.c.id)
+        )
+        return [tuple(r) for r in self._c.execute(query)]
+
+    def add_tasks(self, new: Sequence[Task]) -> list[int]:
+        """Insert tasks; return their ids, in order."""
+        if not new:
+            return []
+        rows = [_task_row(task) for task in new]
+        if self._pg:
+            ids = list(self._c.execute(_NEXT_TASK_IDS, {"n": len(rows)}).scalars())
+        else:
+            first = self._c.execute(_SQLITE_NEXT_TASK_ID).scalar_one()
+            ids = list(range(first, first + len(rows)))
+        for tid, row in zip(ids, rows, strict=True):
+            row["id"] = tid
+        self._write(tasks, rows)
+        return ids
 
     def add_opportunities(self, new: Sequence[Opportunity]) -> list[int]:
         """Insert opportunities with their members, access lists, tags and custom values;
