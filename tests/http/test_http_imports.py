@@ -217,3 +217,24 @@ def test_tasks_import_at_once_and_as_a_job(api, web_crm) -> None:  # type: ignor
         "bob",
         "2030-05-01T09:30:00+00:00",  # the CRM time zone is UTC here
     )
+
+
+def test_cases_import_at_once_and_as_a_job(api, web_crm) -> None:  # type: ignore[no-untyped-def]
+    alice = api.as_("alice")
+    assert _import(alice).json["created"] == 1
+    [ada] = alice.get("/contacts").json["items"]
+    data = b"Case,Who\nLeak,ada@example.com\nLeak,\n"
+    mapping = json.dumps({"title": "Case", "members": "Who"})
+    files = {"file": ("cases.csv", data)}
+    now = alice.post("/imports/cases", files=files, form={"mapping": mapping})
+    assert now.status == 200, now.body
+    assert (now.json["kind"], now.json["created"], now.json["skipped"]) == ("cases", 1, 1)
+    [leak] = alice.get("/cases").json["items"]
+    assert (leak["title"], leak["members"]) == ("Leak", [ada["id"]])
+    started = alice.post(
+        "/imports/cases/jobs", files=files, form={"mapping": mapping, "on_duplicate": "create"}
+    )
+    assert started.status == 202, started.body
+    assert web_crm.jobs.wait(timeout=60)
+    assert alice.get(f"/jobs/{started.json['id']}").json["summary"]["created"] == 2
+    assert len(alice.get("/cases").json["items"]) == 3

@@ -269,6 +269,16 @@ class ImportStore(Protocol):
     def add_tasks(self, new: Sequence[Task]) -> list[int]:
         """Insert tasks; return their ids in order."""
 
+    def cases_by_title(
+        self, keys: Collection[str], scope: DealScope
+    ) -> list[tuple[str, int | None, int]]:
+        """(case-folded title, None, id) of the cases ``scope`` may read whose case-folded
+        title is one of ``keys``, by id."""
+
+    def add_cases(self, new: Sequence[Case]) -> list[int]:
+        """Insert cases with their members, access list, tags and custom values; return
+        their ids in order."""
+
     def add_opportunities(self, new: Sequence[Opportunity]) -> list[int]:
         """Insert opportunities with their members, access list, tags (existing) and custom
         values; return their ids in order."""

@@ -35,7 +35,7 @@ from opencrm.core.entities.contacts import (
     InfoType,
     Person,
 )
-from opencrm.core.entities.deals import BidType, Opportunity
+from opencrm.core.entities.deals import BidType, Case, Opportunity
 from opencrm.core.entities.lists import CustomField, ListItem, ListKind, Stage, StageType
 from opencrm.core.imports import (
     IdRanges,
@@ -72,7 +72,7 @@ __all__ = [
 ]
 
 #: What :meth:`ImportService.run` imports today.
-KINDS = ("contacts", "opportunities", "tasks")
+KINDS = ("contacts", "opportunities", "tasks", "cases")
 MAX_BATCH = 10_000
 #: Colour of a temperature an import creates (the reference's choice).
 NEW_TEMPERATURE_COLOR = "#77cf9a"
@@ -101,8 +101,13 @@ def _plan(
     tag_separator: str,
 ) -> _ContactPlan | _OpportunityPlan | _TaskPlan:
     """The plan that reads and writes rows of ``kind``."""
-    if kind in ("opportunities", "tasks"):
-        plan = _OpportunityPlan if kind == "opportunities" else _TaskPlan
+    if kind in ("opportunities", "tasks", "cases"):
+        plans: dict[str, type[_OpportunityPlan | _TaskPlan]] = {
+            "opportunities": _OpportunityPlan,
+            "tasks": _TaskPlan,
+            "cases": _CasePlan,
+        }
+        plan = plans[kind]
         return plan(
             service,
             mapping,
@@ -365,6 +370,7 @@ class ImportService:
             "contacts": {"first_name": "First name"},
             "opportunities": {"title": "Title"},
             "tasks": {"title": "Title", "due": "Due"},
+            "cases": {"title": "Title"},
         }[kind]
         plan = _plan(
             self._s,
@@ -1374,6 +1380,12 @@ class _OpportunityPlan:
     """Rows become opportunities: cleaned with the opportunity service's cleaners, matched
     and written a batch at a time (see :meth:`ImportService.run`)."""
 
+    ENTITY = "opportunity"
+    WHAT = "an opportunity"
+    FIELDS = _OPPORTUNITY_FIELDS
+    DEFAULTS = _OPPORTUNITY_DEFAULTS
+    DUPLICATE = "an opportunity with this title and main contact exists"
+
     def __init__(
         self,
         service: Service,
@@ -1386,11 +1398,11 @@ class _OpportunityPlan:
     ) -> None:
         self._s = service
         self.fields, self.custom_cols = _parse_record_mapping(
-            mapping, columns, _OPPORTUNITY_FIELDS, "an opportunity"
+            mapping, columns, self.FIELDS, self.WHAT
         )
         if on_duplicate is OnDuplicate.UPDATE:
             raise ValidationError(
-                {"on_duplicate": "an opportunity import skips or creates duplicates (no update)"}
+                {"on_duplicate": f"{self.WHAT} import skips or creates duplicates (no update)"}
             )
         self.on_duplicate = on_duplicate
         self.create_missing = create_missing
@@ -1409,7 +1421,7 @@ class _OpportunityPlan:
     def prepare(self, tx: Tx, defaults: Mapping[str, Any]) -> None:
         if not isinstance(defaults, Mapping):
             raise ValidationError({"defaults": "must be a mapping"})
-        unknown = set(defaults) - _OPPORTUNITY_DEFAULTS
+        unknown = set(defaults) - self.DEFAULTS
         if unknown:
             raise ValidationError(
                 {f"defaults.{k}": "is not a default an import takes" for k in sorted(unknown)}
@@ -1425,7 +1437,7 @@ class _OpportunityPlan:
             raise ValidationError({"defaults.tags": "must be a list of tag titles"})
         self.default_tags = frozenset(clean_tag_title(t, "defaults.tags") for t in raw_tags)
         self.users[self.responsible] = True
-        fields = [f for f in tx.uow.fields.list() if f.applies_to("opportunity")]
+        fields = [f for f in tx.uow.fields.list() if f.applies_to(self.ENTITY)]
         errors = {}
         for key in self.custom_cols:
             found = next(
@@ -1437,7 +1449,7 @@ class _OpportunityPlan:
                 None,
             )
             if found is None:
-                errors[f"mapping.custom:{key}"] = f"no custom field {key!r} of opportunities"
+                errors[f"mapping.custom:{key}"] = f"no custom field {key!r} of {self.WHAT}"
             else:
                 self.custom[key] = found
         if errors:
@@ -1475,9 +1487,9 @@ class _OpportunityPlan:
     def _tag(self, tx: Tx, title: str) -> str:
         key = " ".join(title.split()).casefold()
         if key not in self.tag_titles:
-            tag = tx.uow.tags.find("opportunity", title)
+            tag = tx.uow.tags.find(self.ENTITY, title)
             if tag is None:
-                tag = tx.uow.tags.add("opportunity", title)
+                tag = tx.uow.tags.add(self.ENTITY, title)
                 tx.emit("tag.created", tag, after=tag)
             self.tag_titles[key] = tag.title
         return self.tag_titles[key]
@@ -1663,12 +1675,10 @@ class _OpportunityPlan:
         stored: set[tuple[str, int | None]] = set()
         if self.on_duplicate is OnDuplicate.SKIP:
             titles = {r.fields["title"].casefold() for r in rows}
-            for title_key, main_id, _ in store.opportunities_by_title(
-                titles, policy.deal_scope(actor)
-            ):
+            for title_key, main_id, _ in self._by_title(tx, titles):
                 stored.add((title_key, main_id))
         seen: set[tuple[str, int | None]] = set()
-        new: list[Opportunity] = []
+        new: list[Opportunity | Case] = []
         for row in rows:
             number = row.source.number
             problems: list[tuple[str | None, str]] = []
@@ -1697,22 +1707,23 @@ class _OpportunityPlan:
             key = (row.fields["title"].casefold(), main)
             if self.on_duplicate is OnDuplicate.SKIP and (key in stored or key in seen):
                 tally.skipped += 1
-                tally.issue(
-                    number,
-                    None,
-                    "an opportunity with this title and main contact exists",
-                    "skipped",
-                )
+                tally.issue(number, None, self.DUPLICATE, "skipped")
                 continue
             seen.add(key)
-            new.append(self._opportunity(tx, row, main, frozenset(contact_ids)))
+            new.append(self._record(tx, row, main, frozenset(contact_ids)))
             tally.created += 1
-        for oid in store.add_opportunities(new):
+        for oid in self._add(tx, new):
             tally.created_ids.add(oid)
 
-    def _opportunity(
+    def _by_title(self, tx: Tx, titles: set[str]) -> list[tuple[str, int | None, int]]:
+        return tx.uow.imports.opportunities_by_title(titles, policy.deal_scope(tx.actor))
+
+    def _add(self, tx: Tx, new: list[Any]) -> list[int]:
+        return tx.uow.imports.add_opportunities(new)
+
+    def _record(
         self, tx: Tx, row: _DealRow, main: int | None, members: frozenset[int]
-    ) -> Opportunity:
+    ) -> Opportunity | Case:
         f = dict(row.fields)
         stage = self._stage_for(tx, row.stage) if row.stage else self.first_stage
         if stage is None:
@@ -2041,3 +2052,40 @@ def _task_alert(value: object, field: str) -> int:
         listed = ", ".join(str(v) for v in ALERT_OFFSETS)
         raise ValidationError({field: f"must be one of {listed} (minutes; 0 = never)"})
     return value
+
+
+# --- cases ------------------------------------------------------------------------------
+
+
+class _CasePlan(_OpportunityPlan):
+    """Rows become cases: as opportunities, with the fields a case has. A duplicate is a
+    case of the same title that the importer may read."""
+
+    ENTITY = "case"
+    WHAT = "a case"
+    FIELDS = frozenset({"title", "members", "member_ids", "tags"})
+    DEFAULTS = frozenset({"restricted", "access_list", "tags"})
+    DUPLICATE = "a case with this title exists"
+
+    def _by_title(self, tx: Tx, titles: set[str]) -> list[tuple[str, int | None, int]]:
+        return tx.uow.imports.cases_by_title(titles, policy.deal_scope(tx.actor))
+
+    def _add(self, tx: Tx, new: list[Any]) -> list[int]:
+        return tx.uow.imports.add_cases(new)
+
+    def _record(
+        self, tx: Tx, row: _DealRow, main: int | None, members: frozenset[int]
+    ) -> Opportunity | Case:
+        return Case(
+            id=0,
+            title=row.fields["title"],
+            members=members,
+            tags=row.tags,
+            custom=row.custom,
+            restricted=self.restricted,
+            access_list=self.access_list | {tx.actor.id},
+            created_by=tx.actor.id,
+            created_at=tx.now,
+            updated_by=tx.actor.id,
+            updated_at=tx.now,
+        )

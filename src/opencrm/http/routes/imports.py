@@ -126,6 +126,14 @@ def start_tasks_import(c: Call) -> Job:
     return _start("tasks", c)
 
 
+def import_cases(c: Call) -> ImportReport:
+    return _run("cases", c)
+
+
+def start_cases_import(c: Call) -> Job:
+    return _start("cases", c)
+
+
 ROUTES: tuple[Route, ...] = (
     Route(
         method="POST",
@@ -209,6 +217,33 @@ ROUTES: tuple[Route, ...] = (
         handler=start_tasks_import,
         summary="Start importing tasks from a CSV or XLSX file as a job",
         description="The form of `POST /imports/tasks`; answers 202 with the job, as "
+        "`POST /imports/contacts/jobs` does.",
+        tag=TAG,
+        upload=True,
+        returns=Job,
+        status=202,
+        location=lambda job: f"/jobs/{job.id}",
+        exposes=("imports.start",),
+    ),
+    Route(
+        method="POST",
+        path="/imports/cases",
+        handler=import_cases,
+        summary="Import cases from a CSV or XLSX file (multipart field `file`)",
+        description="The form of `POST /imports/contacts`; the mapping names case fields "
+        "(title, members, member_ids, tags, custom:<field>) and `defaults` takes restricted, "
+        "access_list, tags. `on_duplicate` is skip or create: a duplicate has the same title.",
+        tag=TAG,
+        upload=True,
+        returns=ImportReport,
+        exposes=("imports.run",),
+    ),
+    Route(
+        method="POST",
+        path="/imports/cases/jobs",
+        handler=start_cases_import,
+        summary="Start importing cases from a CSV or XLSX file as a job",
+        description="The form of `POST /imports/cases`; answers 202 with the job, as "
         "`POST /imports/contacts/jobs` does.",
         tag=TAG,
         upload=True,

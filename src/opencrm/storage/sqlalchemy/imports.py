@@ -33,10 +33,14 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from opencrm.core.entities.activities import Task
 from opencrm.core.entities.contacts import Contact
-from opencrm.core.entities.deals import Opportunity
+from opencrm.core.entities.deals import Case, Opportunity
 from opencrm.core.permissions import DealScope
 from opencrm.storage.sqlalchemy.activities import _task_row
-from opencrm.storage.sqlalchemy.deals import SqlOpportunityRepository, title_key
+from opencrm.storage.sqlalchemy.deals import (
+    SqlCaseRepository,
+    SqlOpportunityRepository,
+    title_key,
+)
 from opencrm.storage.sqlalchemy.repositories import _contact_row, _info_row, _key
 from opencrm.storage.sqlalchemy.tables import (
     contact_infos,
@@ -44,9 +48,6 @@ from opencrm.storage.sqlalchemy.tables import (
     contacts,
     custom_values,
     entity_tags,
-    opportunities,
-    opportunity_access,
-    opportunity_members,
     tags,
     tasks,
 )
@@ -63,19 +64,12 @@ _SQLITE_NEXT_ID = text(
     "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'contacts'), 0),"
     " coalesce((SELECT max(id) FROM contacts), 0)) + 1"
 )
-_NEXT_OPPORTUNITY_IDS = text(
-    "SELECT nextval(pg_get_serial_sequence('opportunities', 'id')) FROM generate_series(1, :n)"
-)
 _NEXT_TASK_IDS = text(
     "SELECT nextval(pg_get_serial_sequence('tasks', 'id')) FROM generate_series(1, :n)"
 )
 _SQLITE_NEXT_TASK_ID = text(
     "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'tasks'), 0),"
     " coalesce((SELECT max(id) FROM tasks), 0)) + 1"
-)
-_SQLITE_NEXT_OPPORTUNITY_ID = text(
-    "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'opportunities'), 0),"
-    " coalesce((SELECT max(id) FROM opportunities), 0)) + 1"
 )
 _UPDATE_CONTACT = (
     update(contacts)
@@ -303,21 +297,6 @@ class SqlImportStore:
 
     # --- opportunities ---------------------------------------------------------------------
 
-    def opportunities_by_title(
-        self, keys: Collection[str], scope: DealScope
-    ) -> list[tuple[str, int | None, int]]:
-        """``(title key, main contact id, id)`` of the opportunities ``scope`` may read whose
-        case-folded title is one of ``keys``, by id."""
-        if not keys:
-            return []
-        o = opportunities
-        query = select(o.c.title_key, o.c.contact_id, o.c.id).where(
-            o.c.title_key.in_(sorted({title_key(k) for k in keys}))
-        )
-        if not scope.everything:
-            query = query.where(SqlOpportunityRepository._visible_to(scope.user_id))
-        return [(k, cid, oid) for k, cid, oid in self._c.execute(query.order_by(o.c.id))]
-
     # --- tasks ------------------------------------------------------------------------------
 
     def tasks_by_title(self, keys: Collection[str]) -> list[tuple[str, Any, str, int | None, str]]:
@@ -348,40 +327,94 @@ class SqlImportStore:
         self._write(tasks, rows)
         return ids
 
+    def opportunities_by_title(
+        self, keys: Collection[str], scope: DealScope
+    ) -> list[tuple[str, int | None, int]]:
+        """``(title key, main contact id, id)`` of the opportunities ``scope`` may read whose
+        case-folded title is one of ``keys``, by id."""
+        return self._by_title(SqlOpportunityRepository, keys, scope)
+
+    def cases_by_title(
+        self, keys: Collection[str], scope: DealScope
+    ) -> list[tuple[str, int | None, int]]:
+        """``(title key, None, id)`` of the cases ``scope`` may read whose case-folded title
+        is one of ``keys``, by id."""
+        return self._by_title(SqlCaseRepository, keys, scope)
+
+    def _by_title(
+        self, repo: Any, keys: Collection[str], scope: DealScope
+    ) -> list[tuple[str, int | None, int]]:
+        if not keys:
+            return []
+        t = repo.table
+        main = t.c.contact_id if "contact_id" in t.c else literal(None)
+        query = select(t.c.title_key, main, t.c.id).where(
+            t.c.title_key.in_(sorted({title_key(k) for k in keys}))
+        )
+        if not scope.everything:
+            query = query.where(repo._visible_to(scope.user_id))
+        return [(k, cid, rid) for k, cid, rid in self._c.execute(query.order_by(t.c.id))]
+
     def add_opportunities(self, new: Sequence[Opportunity]) -> list[int]:
         """Insert opportunities with their members, access lists, tags and custom values;
         return their ids, in order."""
+        return self._add_deals(SqlOpportunityRepository, new)
+
+    def add_cases(self, new: Sequence[Case]) -> list[int]:
+        """Insert cases with their members, access lists, tags and custom values; return
+        their ids, in order."""
+        return self._add_deals(SqlCaseRepository, new)
+
+    def _add_deals(self, repo: Any, new: Sequence[Opportunity] | Sequence[Case]) -> list[int]:
         if not new:
             return []
-        rows = [SqlOpportunityRepository._row(None, o) for o in new]  # type: ignore[arg-type]
+        table: Table = repo.table
+        rows = [repo._row(None, record) for record in new]
         if self._pg:
-            ids = list(self._c.execute(_NEXT_OPPORTUNITY_IDS, {"n": len(rows)}).scalars())
+            # Ids from the table's sequence in one round trip (the name is our own table's).
+            ids = list(
+                self._c.execute(
+                    text(
+                        f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id'))"
+                        " FROM generate_series(1, :n)"
+                    ),
+                    {"n": len(rows)},
+                ).scalars()
+            )
         else:
             # As for contacts: the write transaction holds the lock, so the ids are known.
-            first = self._c.execute(_SQLITE_NEXT_OPPORTUNITY_ID).scalar_one()
+            first = self._c.execute(
+                text(
+                    "SELECT max(coalesce((SELECT seq FROM sqlite_sequence"
+                    f" WHERE name = '{table.name}'), 0),"
+                    f" coalesce((SELECT max(id) FROM {table.name}), 0)) + 1"
+                )
+            ).scalar_one()
             ids = list(range(first, first + len(rows)))
-        for oid, row in zip(ids, rows, strict=True):
-            row["id"] = oid
-        self._write(opportunities, rows)
+        for rid, row in zip(ids, rows, strict=True):
+            row["id"] = rid
+        self._write(table, rows)
+        fk, entity = repo.fk, repo.entity_type
         members: list[dict[str, Any]] = []
         access: list[dict[str, Any]] = []
         tagged: list[tuple[int, str]] = []
         values: list[dict[str, Any]] = []
-        for oid, o in zip(ids, new, strict=True):
-            members += [{"opportunity_id": oid, "contact_id": m} for m in sorted(o.members)]
-            access += [{"opportunity_id": oid, "user_id": u} for u in sorted(o.access_list)]
-            tagged += [(oid, t) for t in o.tags]
-            values += _custom_rows(oid, o.custom, "opportunity")
-        self._write(opportunity_members, members)
-        self._write(opportunity_access, access)
+        records: list[Opportunity | Case] = list(new)
+        for rid, record in zip(ids, records, strict=True):
+            members += [{fk: rid, "contact_id": m} for m in sorted(record.members)]
+            access += [{fk: rid, "user_id": u} for u in sorted(record.access_list)]
+            tagged += [(rid, t) for t in record.tags]
+            values += _custom_rows(rid, record.custom, entity)
+        self._write(repo.members, members)
+        self._write(repo.access, access)
         self._write(custom_values, values)
         if tagged:
-            tag_ids = self._tag_ids({t for _, t in tagged}, "opportunity")
+            tag_ids = self._tag_ids({t for _, t in tagged}, entity)
             self._write(
                 entity_tags,
                 [
-                    {"tag_id": tag_ids[_key(t)], "entity_type": "opportunity", "entity_id": oid}
-                    for oid, t in tagged
+                    {"tag_id": tag_ids[_key(t)], "entity_type": entity, "entity_id": rid}
+                    for rid, t in tagged
                 ],
             )
         return ids
