@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 from decimal import Decimal
 
 import attrs
+import openpyxl
 import pytest
 from moneyed import Money
 from openpyxl import Workbook
 
 from opencrm import ValidationError
 from opencrm.core.imports import RowIssue
-from opencrm.io import CsvRows, XlsxRows
+from opencrm.io import CsvRows, XlsxRows, stream_export
 
 HEADER = "Title,Stage,Amount,Currency,Probability,Close,Client,Members,Tags,Notes,Segment"
 MAPPING = {
@@ -250,3 +252,48 @@ def test_xlsx_cells_keep_their_types(admin, people):
         15,
         people[1].id,
     )
+
+
+def _cells(data: bytes, fmt: str) -> list[dict]:
+    """An export's rows by header, without the ids and stamps the CRM hands out itself."""
+    if fmt == "csv":
+        rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    else:
+        sheet = openpyxl.load_workbook(io.BytesIO(data), read_only=True).active
+        raw = [[c.value for c in row] for row in sheet.iter_rows()]
+        rows = [dict(zip(raw[0], row, strict=True)) for row in raw[1:]]
+    own = ("Id", "Created at", "Updated at")
+    return sorted(
+        ({k: v for k, v in r.items() if k not in own} for r in rows), key=lambda r: r["Title"]
+    )
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_our_export_reads_back_cell_for_cell(admin, people, fmt):
+    ann, bo = people
+    admin.fields.add("opportunity", "Notes", "textarea")
+    admin.opportunities.add(
+        "=Formula-looking deal",
+        contact=ann.id,
+        members=[bo.id],
+        budget=Money(Decimal("1234.56"), "EUR"),
+        bid_type="per_month",
+        period_count=6,
+        expected_close=dt.date(2030, 5, 1),
+        probability=35,
+        tags={"hot", "north, east"},
+        description="line one\nline two",
+        custom={"Segment": "Retail", "Notes": "-5% off"},
+        responsible="alice",
+    )
+    admin.opportunities.add("Won deal", stage="Won", budget=Money(10, "USD"))
+    admin.opportunities.add("Plain")
+    first = b"".join(stream_export(admin, "opportunities", fmt))
+    for o in admin.opportunities.list().items:
+        admin.opportunities.delete(o.id)
+    rows = CsvRows(first) if fmt == "csv" else XlsxRows(first)
+    report = admin.imports.run("opportunities", rows, "export")
+    assert (report.created, report.rejected, report.issues) == (3, 0, ())
+    again = b"".join(stream_export(admin, "opportunities", fmt))
+    assert _cells(again, fmt) == _cells(first, fmt)
+    assert len(_cells(first, fmt)) == 3

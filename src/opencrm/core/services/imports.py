@@ -202,7 +202,7 @@ class ImportService:
         if ours:
             if columns is None:
                 raise ValidationError({"mapping": "'export' needs rows that know their columns"})
-            mapping = export_mapping(columns)
+            mapping = export_mapping(columns, kind)
             tag_separator = EXPORT_SEPARATOR
             if getattr(rows, "format", None) == "csv":
                 rows = _Restored(rows)
@@ -460,11 +460,53 @@ _ADDRESS_HEADER = re.compile(r"^Address \(([a-z]+)\): ([a-z]+)$")
 _CUSTOM_HEADER = re.compile(r"^Custom: (.+?)(?: \(#(\d+)\))?$", re.DOTALL)
 
 
-def export_mapping(columns: Sequence[str]) -> dict[str, Any]:
-    """The mapping that reads a contacts export of opencrm back: every column by its header
-    (``First name``, ``Email (work)``, ``Address (home): city``, ``Custom: Segment``...), the
-    ones in :data:`EXPORT_IGNORED` left out. A column no export writes is a
-    ValidationError: the file is not our export."""
+#: How an opportunities export's columns map to the import's fields.
+_OPPORTUNITY_EXPORT_FIELDS = {
+    "Title": "title",
+    "Client id": "contact_id",
+    "Participant ids": "member_ids",
+    "Description": "description",
+    "Currency": "currency",
+    "Amount": "budget",
+    "Bid type": "bid_type",
+    "Period count": "period_count",
+    "Expected close date": "expected_close",
+    "Actual close date": "actual_close",
+    "Responsible": "responsible",
+    "Stage": "stage",
+    "Probability %": "probability",
+    "Tags": "tags",
+}
+#: Columns of an opportunities export the import does not read: ids and stamps are the
+#: CRM's own, names repeat the ids, the stage type follows the stage, and restriction and
+#: access list come from the import's defaults.
+OPPORTUNITY_EXPORT_IGNORED = frozenset(
+    {
+        "Id",
+        "Client",
+        "Other participants",
+        "Stage type",
+        "Restricted",
+        "Access list",
+        "Created at",
+        "Created by",
+        "Updated at",
+        "Updated by",
+    }
+)
+
+
+def export_mapping(columns: Sequence[str], kind: str = "contacts") -> dict[str, Any]:
+    """The mapping that reads an export of opencrm back: every column by its header
+    (for contacts ``First name``, ``Email (work)``, ``Address (home): city``, ``Custom:
+    Segment``...; for opportunities ``Title``, ``Client id``, ``Amount``...), the ones in
+    :data:`EXPORT_IGNORED` (:data:`OPPORTUNITY_EXPORT_IGNORED`) left out. A column no export
+    writes is a ValidationError: the file is not our export. Tasks and cases are not read
+    back this way yet."""
+    if kind == "opportunities":
+        return _opportunity_export_mapping(columns)
+    if kind != "contacts":
+        raise ValidationError({"mapping": f"'export' reads contacts and opportunities, not {kind}"})
     mapping: dict[str, Any] = {}
     unknown = []
     for column in columns:
@@ -493,6 +535,29 @@ def export_mapping(columns: Sequence[str]) -> dict[str, Any]:
         raise ValidationError(
             {
                 "mapping": "the file is not an opencrm export of contacts: no export has "
+                + ", ".join(map(repr, unknown[:5]))
+            }
+        )
+    return mapping
+
+
+def _opportunity_export_mapping(columns: Sequence[str]) -> dict[str, Any]:
+    mapping: dict[str, Any] = {}
+    unknown = []
+    for column in columns:
+        if column in OPPORTUNITY_EXPORT_IGNORED:
+            continue
+        if column in _OPPORTUNITY_EXPORT_FIELDS:
+            mapping[_OPPORTUNITY_EXPORT_FIELDS[column]] = column
+        elif found := _CUSTOM_HEADER.match(column):
+            label, field_id = found.groups()
+            mapping[f"custom:{field_id or label}"] = column
+        else:
+            unknown.append(column)
+    if unknown:
+        raise ValidationError(
+            {
+                "mapping": "the file is not an opencrm export of opportunities: no export has "
                 + ", ".join(map(repr, unknown[:5]))
             }
         )
