@@ -216,6 +216,33 @@ def test_import_refuses_unknown_users_and_bad_arguments(alias: str, tmp_path: Pa
     assert str(raised.value) == "opencrm_import: a row was rejected, so nothing was written"
 
 
+def test_import_of_opportunities_tasks_and_cases(alias: str, tmp_path: Path) -> None:
+    alice = DjangoUser.objects.create_user("alice", "alice@example.com")
+    # The CRM's tables outlive a test: this test's records carry a tag of their own.
+    tag = f"t{uuid.uuid4().hex}"
+    deals = tmp_path / "deals.csv"
+    deals.write_text(f"Deal,Amount\nRenewal {tag},1500\nBad {tag},1.234\n", encoding="utf-8")
+    argv = ["--user", "alice", "--tags", tag, "--map", "title=Deal"]
+    out = import_("opportunities", str(deals), *argv, "--map", "budget=Amount")
+    assert "│ created           │ 1 │" in out
+    assert "│ rejected          │ 1 │" in out
+    session = get_crm().session(user_adapter().to_crm_user(alice))
+    [deal] = session.opportunities.list(tags=[tag]).items
+    assert (deal.title, str(deal.budget.amount), deal.responsible) == (
+        f"Renewal {tag}",
+        "1500.00",
+        str(alice.pk),
+    )
+    tasks = tmp_path / "tasks.csv"
+    tasks.write_text(f"Deal,Due\nCall {tag},2030-01-01 10:00\n", encoding="utf-8")
+    out = import_("tasks", str(tasks), "--user", "alice", "--map", "title=Deal", "--map", "due=Due")
+    assert "│ created           │ 1 │" in out
+    assert [t.title for t in session.tasks.list(text=tag).items] == [f"Call {tag}"]
+    out = import_("cases", str(deals), *argv)
+    assert "│ created           │ 2 │" in out
+    assert len(session.cases.list(tags=[tag]).items) == 2
+
+
 # --- manage.py opencrm_report ---------------------------------------------------------------
 
 

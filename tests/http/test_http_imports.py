@@ -132,3 +132,109 @@ def test_our_export_imports_back_with_the_export_mapping(api, web_crm) -> None: 
     )
     assert again.status == 200, again.body
     assert (again.json["rows"], again.json["unchanged"]) == (1, 1)
+
+
+DEALS = b"Title,Stage,Amount,Currency,Client\nBig,Won,1200,EUR,ada@example.com\nOdd,,12.345,,\n"
+DEALS_MAPPING = json.dumps(
+    {
+        "title": "Title",
+        "stage": "Stage",
+        "budget": "Amount",
+        "currency": "Currency",
+        "contact": "Client",
+    }
+)
+
+
+def test_opportunities_import_at_once_and_as_a_job(api, web_crm) -> None:  # type: ignore[no-untyped-def]
+    alice = api.as_("alice")
+    assert _import(alice).json["created"] == 1  # ada@example.com, the main contact
+    [ada] = alice.get("/contacts").json["items"]
+    files = {"file": ("deals.csv", DEALS)}
+    dry = alice.post(
+        "/imports/opportunities", files=files, form={"mapping": DEALS_MAPPING, "dry_run": "true"}
+    )
+    assert dry.status == 200, dry.body
+    assert (dry.json["kind"], dry.json["created"], dry.json["rejected"]) == ("opportunities", 1, 1)
+    assert dry.json["issues"] == [
+        {
+            "row": 3,
+            "column": "Amount",
+            "reason": "has more decimals than USD allows (2)",
+            "outcome": "rejected",
+        }
+    ]
+    assert alice.get("/opportunities").json["items"] == []
+    started = alice.post(
+        "/imports/opportunities/jobs",
+        files={"file": ("deals.csv", DEALS)},
+        form={"mapping": DEALS_MAPPING, "defaults": json.dumps({"tags": ["web"]})},
+    )
+    assert started.status == 202, started.body
+    assert web_crm.jobs.wait(timeout=60)
+    ended = alice.get(f"/jobs/{started.json['id']}").json
+    assert ended["status"] == "succeeded", ended
+    assert (ended["summary"]["created"], ended["summary"]["rejected"]) == (1, 1)
+    [big] = alice.get("/opportunities").json["items"]
+    assert (big["title"], big["budget"], big["contact_id"], big["tags"]) == (
+        "Big",
+        {"amount": "1200.00", "currency": "EUR"},
+        ada["id"],
+        ["web"],
+    )
+    assert (big["probability"], big["actual_close"] is not None) == (100, True)
+    again = alice.post("/imports/opportunities", files=files, form={"mapping": DEALS_MAPPING})
+    assert (again.json["skipped"], again.json["created"]) == (1, 0)
+    refused = alice.post(
+        "/imports/opportunities",
+        files=files,
+        form={"mapping": json.dumps({"title": "Title", "colour": "Stage"})},
+    )
+    assert refused.problem["errors"] == [
+        {"field": "mapping.colour", "message": "is not a field of an opportunity"}
+    ]
+
+
+def test_tasks_import_at_once_and_as_a_job(api, web_crm) -> None:  # type: ignore[no-untyped-def]
+    alice = api.as_("alice")
+    data = b"Task,Due,Owner\nCall Ada,2030-05-01 09:30,bob\nLost,2030-05-01,ghost\n"
+    mapping = json.dumps({"title": "Task", "due": "Due", "responsible": "Owner"})
+    files = {"file": ("tasks.csv", data)}
+    now = alice.post("/imports/tasks", files=files, form={"mapping": mapping, "dry_run": "true"})
+    assert now.status == 200, now.body
+    assert (now.json["kind"], now.json["created"], now.json["issues"]) == (
+        "tasks",
+        1,
+        [{"row": 3, "column": "Owner", "reason": "no user 'ghost'", "outcome": "rejected"}],
+    )
+    started = alice.post("/imports/tasks/jobs", files=files, form={"mapping": mapping})
+    assert started.status == 202, started.body
+    assert web_crm.jobs.wait(timeout=60)
+    assert alice.get(f"/jobs/{started.json['id']}").json["summary"]["created"] == 1
+    [task] = alice.get("/tasks").json["items"]
+    assert (task["title"], task["responsible"], task["due_at"]) == (
+        "Call Ada",
+        "bob",
+        "2030-05-01T09:30:00+00:00",  # the CRM time zone is UTC here
+    )
+
+
+def test_cases_import_at_once_and_as_a_job(api, web_crm) -> None:  # type: ignore[no-untyped-def]
+    alice = api.as_("alice")
+    assert _import(alice).json["created"] == 1
+    [ada] = alice.get("/contacts").json["items"]
+    data = b"Case,Who\nLeak,ada@example.com\nLeak,\n"
+    mapping = json.dumps({"title": "Case", "members": "Who"})
+    files = {"file": ("cases.csv", data)}
+    now = alice.post("/imports/cases", files=files, form={"mapping": mapping})
+    assert now.status == 200, now.body
+    assert (now.json["kind"], now.json["created"], now.json["skipped"]) == ("cases", 1, 1)
+    [leak] = alice.get("/cases").json["items"]
+    assert (leak["title"], leak["members"]) == ("Leak", [ada["id"]])
+    started = alice.post(
+        "/imports/cases/jobs", files=files, form={"mapping": mapping, "on_duplicate": "create"}
+    )
+    assert started.status == 202, started.body
+    assert web_crm.jobs.wait(timeout=60)
+    assert alice.get(f"/jobs/{started.json['id']}").json["summary"]["created"] == 2
+    assert len(alice.get("/cases").json["items"]) == 3

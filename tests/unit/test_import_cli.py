@@ -100,3 +100,25 @@ def test_map_export_reads_our_export_back(db, tmp_path, capsys):
     assert "│ unchanged         │ 1 │" in capsys.readouterr().out
     assert main([*argv[:-4], "--map", "export", "--map", "first_name=First name"]) == 2
     assert "export reads our export by its headers: give it alone" in capsys.readouterr().err
+
+
+def test_opportunities_import_from_the_command_line(db, tmp_path, capsys):
+    deals = tmp_path / "deals.csv"
+    deals.write_text("Deal,Amount\nRenewal,1500\nGhost,1\n", encoding="utf-8")
+    argv = ["import", "opportunities", str(deals), "--db", db, "--user", "admin", "--admin"]
+    argv += ["--map", "title=Deal", "--map", "budget=Amount", "--tags", "cli"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "│ created           │ 2 │" in out
+    crm = CRM.open(db)
+    try:
+        deals_stored = crm.session(ADMIN).opportunities.list().items
+        assert sorted((o.title, str(o.budget.amount), o.tags) for o in deals_stored) == [
+            ("Ghost", "1.00", frozenset({"cli"})),
+            ("Renewal", "1500.00", frozenset({"cli"})),
+        ]
+    finally:
+        crm.close()
+    # Contacts' defaults are no opportunity defaults: a one-line error, nothing written.
+    assert main([*argv, "--managers", "admin"]) == 2
+    assert "defaults.managers" in capsys.readouterr().err

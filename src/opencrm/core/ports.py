@@ -256,6 +256,35 @@ class ImportStore(Protocol):
     def update_contacts(self, changes: Sequence[tuple[Contact, Contact]]) -> None:
         """Write each (before, after) pair's differences."""
 
+    def opportunities_by_title(
+        self, keys: Collection[str], scope: DealScope
+    ) -> list[tuple[str, int | None, int]]:
+        """(case-folded title, main contact id, id) of the opportunities ``scope`` may read
+        whose case-folded title is one of ``keys``, by id."""
+
+    def tasks_by_title(
+        self, keys: Collection[str]
+    ) -> list[tuple[str, dt.datetime, str, int | None, str]]:
+        """(case-folded title, due at, responsible, contact id, creator) of the open tasks
+        whose case-folded title is one of ``keys``, by id."""
+
+    def add_tasks(self, new: Sequence[Task]) -> list[int]:
+        """Insert tasks; return their ids in order."""
+
+    def cases_by_title(
+        self, keys: Collection[str], scope: DealScope
+    ) -> list[tuple[str, int | None, int]]:
+        """(case-folded title, None, id) of the cases ``scope`` may read whose case-folded
+        title is one of ``keys``, by id."""
+
+    def add_cases(self, new: Sequence[Case]) -> list[int]:
+        """Insert cases with their members, access list, tags and custom values; return
+        their ids in order."""
+
+    def add_opportunities(self, new: Sequence[Opportunity]) -> list[int]:
+        """Insert opportunities with their members, access list, tags (existing) and custom
+        values; return their ids in order."""
+
 
 class UnitOfWork(Protocol):
     """One transaction. Leaving the ``with`` block without :meth:`commit` rolls back."""

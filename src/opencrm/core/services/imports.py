@@ -14,14 +14,18 @@ import datetime as dt
 import json
 import re
 import time
+import zoneinfo
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import IO, Any
 
 import attrs
+from moneyed import Money
 
+from opencrm.core import _inputs
 from opencrm.core import contact_data as cd
 from opencrm.core import permissions as policy
+from opencrm.core.entities.activities import ALERT_OFFSETS, DEFAULT_ALERT, Task
 from opencrm.core.entities.contacts import (
     Access,
     Address,
@@ -31,7 +35,8 @@ from opencrm.core.entities.contacts import (
     InfoType,
     Person,
 )
-from opencrm.core.entities.lists import CustomField, ListItem, ListKind
+from opencrm.core.entities.deals import BidType, Case, Opportunity
+from opencrm.core.entities.lists import CustomField, ListItem, ListKind, Stage, StageType
 from opencrm.core.imports import (
     IdRanges,
     ImportProgress,
@@ -43,11 +48,19 @@ from opencrm.core.imports import (
 from opencrm.core.jobs import Job
 from opencrm.core.jobs import store_stream as _store_stream
 from opencrm.core.money import clean_currency
+from opencrm.core.regional import LOCALE_KEY, TIME_ZONE_KEY, Regional
+from opencrm.core.services import _records as rec
 from opencrm.core.services._base import Service, Tx
 from opencrm.core.services._files import clean_filename, forget_files, require_store
 from opencrm.core.services._records import clean_tag_title
 from opencrm.core.services.jobs import start_job
-from opencrm.errors import ValidationError
+from opencrm.core.services.opportunities import (
+    _clean_bid_type,
+    _clean_budget,
+    _clean_period_count,
+    _clean_probability,
+)
+from opencrm.errors import Conflict, ValidationError
 
 __all__ = [
     "EXPORT_MAPPING",
@@ -59,7 +72,7 @@ __all__ = [
 ]
 
 #: What :meth:`ImportService.run` imports today.
-KINDS = ("contacts",)
+KINDS = ("contacts", "opportunities", "tasks", "cases")
 MAX_BATCH = 10_000
 #: Colour of a temperature an import creates (the reference's choice).
 NEW_TEMPERATURE_COLOR = "#77cf9a"
@@ -75,6 +88,41 @@ EXPORT_MAPPING = "export"
 #: Row issues a background import keeps in its job's summary (the rest are counted).
 JOB_MAX_ISSUES = 1000
 _READ_CHUNK = 256 * 1024
+
+
+def _plan(
+    service: Service,
+    kind: str,
+    mapping: Mapping[str, Any],
+    columns: Sequence[str] | None,
+    on_duplicate: OnDuplicate,
+    *,
+    create_missing: bool,
+    tag_separator: str,
+) -> _ContactPlan | _OpportunityPlan | _TaskPlan:
+    """The plan that reads and writes rows of ``kind``."""
+    if kind in ("opportunities", "tasks", "cases"):
+        plans: dict[str, type[_OpportunityPlan | _TaskPlan]] = {
+            "opportunities": _OpportunityPlan,
+            "tasks": _TaskPlan,
+            "cases": _CasePlan,
+        }
+        plan = plans[kind]
+        return plan(
+            service,
+            mapping,
+            columns,
+            on_duplicate,
+            create_missing=create_missing,
+            tag_separator=tag_separator,
+        )
+    return _ContactPlan(
+        service,
+        _Mapping.parse(mapping, columns),
+        on_duplicate,
+        create_missing=create_missing,
+        tag_separator=tag_separator,
+    )
 
 
 class _Rollback(Exception):
@@ -154,7 +202,7 @@ class ImportService:
         if ours:
             if columns is None:
                 raise ValidationError({"mapping": "'export' needs rows that know their columns"})
-            mapping = export_mapping(columns)
+            mapping = export_mapping(columns, kind)
             tag_separator = EXPORT_SEPARATOR
             if getattr(rows, "format", None) == "csv":
                 rows = _Restored(rows)
@@ -162,9 +210,11 @@ class ImportService:
             raise ValidationError(
                 {"mapping": f"must map fields to columns, or be {EXPORT_MAPPING!r}"}
             )
-        plan = _ContactPlan(
+        plan = _plan(
             self._s,
-            _Mapping.parse(mapping, columns),
+            kind,
+            mapping,
+            columns,
             duplicate,
             create_missing=create_missing,
             tag_separator=tag_separator,
@@ -316,12 +366,17 @@ class ImportService:
             )
         # The export's mapping is known once the file's columns are: its defaults are
         # checked now all the same.
-        parsed = _Mapping.parse(
-            {"first_name": "First name"} if isinstance(mapping, str) else mapping, None
-        )
-        plan = _ContactPlan(
+        stand_in: dict[str, Any] = {
+            "contacts": {"first_name": "First name"},
+            "opportunities": {"title": "Title"},
+            "tasks": {"title": "Title", "due": "Due"},
+            "cases": {"title": "Title"},
+        }[kind]
+        plan = _plan(
             self._s,
-            parsed,
+            kind,
+            stand_in if isinstance(mapping, str) else mapping,
+            None,
             duplicate,
             create_missing=flags["create_missing"],
             tag_separator=tag_separator,
@@ -405,11 +460,53 @@ _ADDRESS_HEADER = re.compile(r"^Address \(([a-z]+)\): ([a-z]+)$")
 _CUSTOM_HEADER = re.compile(r"^Custom: (.+?)(?: \(#(\d+)\))?$", re.DOTALL)
 
 
-def export_mapping(columns: Sequence[str]) -> dict[str, Any]:
-    """The mapping that reads a contacts export of opencrm back: every column by its header
-    (``First name``, ``Email (work)``, ``Address (home): city``, ``Custom: Segment``...), the
-    ones in :data:`EXPORT_IGNORED` left out. A column no export writes is a
-    ValidationError: the file is not our export."""
+#: How an opportunities export's columns map to the import's fields.
+_OPPORTUNITY_EXPORT_FIELDS = {
+    "Title": "title",
+    "Client id": "contact_id",
+    "Participant ids": "member_ids",
+    "Description": "description",
+    "Currency": "currency",
+    "Amount": "budget",
+    "Bid type": "bid_type",
+    "Period count": "period_count",
+    "Expected close date": "expected_close",
+    "Actual close date": "actual_close",
+    "Responsible": "responsible",
+    "Stage": "stage",
+    "Probability %": "probability",
+    "Tags": "tags",
+}
+#: Columns of an opportunities export the import does not read: ids and stamps are the
+#: CRM's own, names repeat the ids, the stage type follows the stage, and restriction and
+#: access list come from the import's defaults.
+OPPORTUNITY_EXPORT_IGNORED = frozenset(
+    {
+        "Id",
+        "Client",
+        "Other participants",
+        "Stage type",
+        "Restricted",
+        "Access list",
+        "Created at",
+        "Created by",
+        "Updated at",
+        "Updated by",
+    }
+)
+
+
+def export_mapping(columns: Sequence[str], kind: str = "contacts") -> dict[str, Any]:
+    """The mapping that reads an export of opencrm back: every column by its header
+    (for contacts ``First name``, ``Email (work)``, ``Address (home): city``, ``Custom:
+    Segment``...; for opportunities ``Title``, ``Client id``, ``Amount``...), the ones in
+    :data:`EXPORT_IGNORED` (:data:`OPPORTUNITY_EXPORT_IGNORED`) left out. A column no export
+    writes is a ValidationError: the file is not our export. Tasks and cases are not read
+    back this way yet."""
+    if kind == "opportunities":
+        return _opportunity_export_mapping(columns)
+    if kind != "contacts":
+        raise ValidationError({"mapping": f"'export' reads contacts and opportunities, not {kind}"})
     mapping: dict[str, Any] = {}
     unknown = []
     for column in columns:
@@ -438,6 +535,29 @@ def export_mapping(columns: Sequence[str]) -> dict[str, Any]:
         raise ValidationError(
             {
                 "mapping": "the file is not an opencrm export of contacts: no export has "
+                + ", ".join(map(repr, unknown[:5]))
+            }
+        )
+    return mapping
+
+
+def _opportunity_export_mapping(columns: Sequence[str]) -> dict[str, Any]:
+    mapping: dict[str, Any] = {}
+    unknown = []
+    for column in columns:
+        if column in OPPORTUNITY_EXPORT_IGNORED:
+            continue
+        if column in _OPPORTUNITY_EXPORT_FIELDS:
+            mapping[_OPPORTUNITY_EXPORT_FIELDS[column]] = column
+        elif found := _CUSTOM_HEADER.match(column):
+            label, field_id = found.groups()
+            mapping[f"custom:{field_id or label}"] = column
+        else:
+            unknown.append(column)
+    if unknown:
+        raise ValidationError(
+            {
+                "mapping": "the file is not an opencrm export of opportunities: no export has "
                 + ", ".join(map(repr, unknown[:5]))
             }
         )
@@ -1203,6 +1323,832 @@ class _Batch:
             access=plan.access,
             managers=plan.managers,
             tags=plan.default_tags,
+            created_by=tx.actor.id,
+            created_at=tx.now,
+            updated_by=tx.actor.id,
+            updated_at=tx.now,
+        )
+
+
+# --- opportunities ----------------------------------------------------------------------
+
+#: Fields an opportunity import maps (``custom:<label or id>`` besides).
+_OPPORTUNITY_FIELDS = frozenset(
+    {
+        "title",
+        "description",
+        "stage",
+        "budget",
+        "currency",
+        "bid_type",
+        "period_count",
+        "probability",
+        "expected_close",
+        "actual_close",
+        "responsible",
+        "contact",
+        "contact_id",
+        "members",
+        "member_ids",
+        "tags",
+    }
+)
+_OPPORTUNITY_DEFAULTS = frozenset({"responsible", "restricted", "access_list", "tags"})
+#: Colour of a stage an import creates (as for temperatures: the reference's choice).
+NEW_STAGE_COLOR = NEW_TEMPERATURE_COLOR
+
+
+def _parse_record_mapping(
+    raw: Mapping[str, Any], columns: Sequence[str] | None, known_fields: frozenset[str], what: str
+) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
+    """(field -> columns, custom key -> columns) of a mapping of opportunities or cases."""
+    if not isinstance(raw, Mapping) or not raw:
+        raise ValidationError({"mapping": "must map fields to columns"})
+    known = set(columns) if columns is not None else None
+    errors: dict[str, str] = {}
+    fields: dict[str, tuple[str, ...]] = {}
+    custom: dict[str, tuple[str, ...]] = {}
+    for field, value in raw.items():
+        if not isinstance(field, str):
+            errors["mapping"] = "field names are strings"
+            continue
+        found = (value,) if isinstance(value, str) else value
+        if (
+            not isinstance(found, (list, tuple))
+            or not found
+            or not all(isinstance(c, str) and c for c in found)
+        ):
+            errors[f"mapping.{field}"] = "must be a column name or a list of them"
+            continue
+        if known is not None:
+            missing = [c for c in found if c not in known]
+            if missing:
+                errors[f"mapping.{field}"] = "no column " + ", ".join(map(repr, missing))
+                continue
+        name, _, qualifier = field.partition(":")
+        if name == "custom" and qualifier:
+            custom[qualifier] = tuple(found)
+        elif field in known_fields:
+            fields[field] = tuple(found)
+        else:
+            errors[f"mapping.{field}"] = f"is not a field of {what}"
+    if errors:
+        raise ValidationError(errors)
+    if "title" not in fields:
+        raise ValidationError({"mapping.title": "is required"})
+    return fields, custom
+
+
+def _cell_date(value: object, field: str) -> dt.date:
+    """A date cell: a date (or a spreadsheet's midnight datetime), or ISO text."""
+    if isinstance(value, dt.datetime):
+        if value.time() != dt.time():
+            raise ValidationError({field: "must be a date without a time"})
+        value = value.date()
+    if isinstance(value, str):
+        try:
+            value = dt.date.fromisoformat(value.strip())
+        except ValueError:
+            raise ValidationError({field: f"{value!r} is not a date (YYYY-MM-DD)"}) from None
+    return _inputs.clean_date(value, field)
+
+
+def _cell_int(value: object, field: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    text = _text(value)
+    if not re.fullmatch(r"[+-]?\d{1,10}", text):
+        raise ValidationError({field: f"{text!r} is not a whole number"})
+    return int(text)
+
+
+def _pieces(value: object) -> list[str]:
+    """The values of a cell holding several: separated by line breaks or commas."""
+    return [p.strip() for line in _text(value).split("\n") for p in line.split(",") if p.strip()]
+
+
+@attrs.define
+class _DealRow:
+    source: SourceRow
+    fields: dict[str, Any]
+    stage: str | None  # the stage's title, None for the default
+    contact_email: str | None
+    member_emails: list[str]
+    contact_ids: list[tuple[str, int]]  # ("contact_id" or "member_ids", contact id)
+    tags: frozenset[str]
+    custom: dict[int, str]
+
+
+class _OpportunityPlan:
+    """Rows become opportunities: cleaned with the opportunity service's cleaners, matched
+    and written a batch at a time (see :meth:`ImportService.run`)."""
+
+    ENTITY = "opportunity"
+    WHAT = "an opportunity"
+    FIELDS = _OPPORTUNITY_FIELDS
+    DEFAULTS = _OPPORTUNITY_DEFAULTS
+    DUPLICATE = "an opportunity with this title and main contact exists"
+
+    def __init__(
+        self,
+        service: Service,
+        mapping: Mapping[str, Any],
+        columns: Sequence[str] | None,
+        on_duplicate: OnDuplicate,
+        *,
+        create_missing: bool,
+        tag_separator: str,
+    ) -> None:
+        self._s = service
+        self.fields, self.custom_cols = _parse_record_mapping(
+            mapping, columns, self.FIELDS, self.WHAT
+        )
+        if on_duplicate is OnDuplicate.UPDATE:
+            raise ValidationError(
+                {"on_duplicate": f"{self.WHAT} import skips or creates duplicates (no update)"}
+            )
+        self.on_duplicate = on_duplicate
+        self.create_missing = create_missing
+        self.separator = tag_separator
+        self.custom: dict[str, CustomField] = {}
+        self.stages: dict[str, Stage] = {}
+        self.first_stage: Stage | None = None
+        self.responsible = ""
+        self.restricted = False
+        self.access_list: frozenset[str] = frozenset()
+        self.default_tags: frozenset[str] = frozenset()
+        self.tag_titles: dict[str, str] = {}
+        self.users: dict[str, bool] = {}
+        self.currency = "USD"
+
+    def prepare(self, tx: Tx, defaults: Mapping[str, Any]) -> None:
+        if not isinstance(defaults, Mapping):
+            raise ValidationError({"defaults": "must be a mapping"})
+        unknown = set(defaults) - self.DEFAULTS
+        if unknown:
+            raise ValidationError(
+                {f"defaults.{k}": "is not a default an import takes" for k in sorted(unknown)}
+            )
+        responsible = defaults.get("responsible", tx.actor.id)
+        self.responsible = sorted(self._s._managers([responsible], "defaults.responsible"))[0]
+        self.restricted = rec.clean_bool(defaults.get("restricted", False), "defaults.restricted")
+        self.access_list = self._s._managers(
+            defaults.get("access_list", ()), "defaults.access_list"
+        )
+        raw_tags = defaults.get("tags", ())
+        if isinstance(raw_tags, str) or not isinstance(raw_tags, Iterable):
+            raise ValidationError({"defaults.tags": "must be a list of tag titles"})
+        self.default_tags = frozenset(clean_tag_title(t, "defaults.tags") for t in raw_tags)
+        self.users[self.responsible] = True
+        fields = [f for f in tx.uow.fields.list() if f.applies_to(self.ENTITY)]
+        errors = {}
+        for key in self.custom_cols:
+            found = next(
+                (
+                    f
+                    for f in fields
+                    if f.label.casefold() == key.casefold() or (key.isdigit() and f.id == int(key))
+                ),
+                None,
+            )
+            if found is None:
+                errors[f"mapping.custom:{key}"] = f"no custom field {key!r} of {self.WHAT}"
+            else:
+                self.custom[key] = found
+        if errors:
+            raise ValidationError(errors)
+        self._load_stages(tx)
+        self.currency = tx.uow.settings.get("default_currency") or "USD"
+
+    def _load_stages(self, tx: Tx) -> None:
+        stages = tx.uow.stages.list()
+        self.stages = {" ".join(s.title.split()).casefold(): s for s in stages}
+        self.first_stage = next((s for s in stages if s.type is StageType.OPEN), None)
+
+    # one batch
+
+    def apply(self, tx: Tx, batch: Sequence[SourceRow], tally: _Tally) -> None:
+        for title in self.default_tags:
+            self._tag(tx, title)
+        good: list[_DealRow] = []
+        for source in batch:
+            tally.rows += 1
+            tally.last_row = source.number
+            row = self._read(tx, source, tally)
+            if row is not None:
+                good.append(row)
+        if good:
+            self._write(tx, good, tally)
+
+    def _reject(
+        self, source: SourceRow, problems: list[tuple[str | None, str]], tally: _Tally
+    ) -> None:
+        tally.rejected += 1
+        for column, reason in problems:
+            tally.issue(source.number, column, reason, "rejected")
+
+    def _tag(self, tx: Tx, title: str) -> str:
+        key = " ".join(title.split()).casefold()
+        if key not in self.tag_titles:
+            tag = tx.uow.tags.find(self.ENTITY, title)
+            if tag is None:
+                tag = tx.uow.tags.add(self.ENTITY, title)
+                tx.emit("tag.created", tag, after=tag)
+            self.tag_titles[key] = tag.title
+        return self.tag_titles[key]
+
+    def _user(self, value: str, field: str) -> str:
+        if value not in self.users:
+            try:
+                self._s._managers([value], field)
+                self.users[value] = True
+            except ValidationError:
+                self.users[value] = False
+        if not self.users[value]:
+            raise ValidationError({field: f"no user {value!r}"})
+        return value
+
+    def _read(self, tx: Tx, source: SourceRow, tally: _Tally) -> _DealRow | None:
+        problems: list[tuple[str | None, str]] = list(source.problems.items())
+        if problems:
+            self._reject(source, problems, tally)
+            return None
+        values = source.values
+
+        def cell(name: str) -> tuple[str, str | None]:
+            cols = self.fields.get(name, ())
+            texts = [(c, _text(values.get(c))) for c in cols]
+            given = [(c, t) for c, t in texts if t]
+            return " ".join(t for _, t in given), (given[0][0] if given else None)
+
+        def raw(name: str) -> tuple[object, str | None]:
+            for c in self.fields.get(name, ()):
+                v = values.get(c)
+                if v is not None and _text(v):
+                    return v, c
+            return None, None
+
+        def check(column: str | None, fn: Callable[..., Any], *args: Any) -> Any:
+            try:
+                return fn(*args)
+            except ValidationError as exc:
+                for reason in exc.errors.values():
+                    problems.append((column, reason))
+                return None
+
+        fields: dict[str, Any] = {}
+        title, col = cell("title")
+        if not title:
+            tally.rejected += 1
+            tally.issue(source.number, None, "has no title", "rejected")
+            return None
+        fields["title"] = check(col, lambda: cd.clean_name("title", title, required=True))
+        if "description" in self.fields:
+            parts = [_text(values.get(c)) for c in self.fields["description"]]
+            text = "\n".join(p for p in parts if p)
+            if text:
+                fields["description"] = check(
+                    self.fields["description"][0], cd.clean_text, "description", text
+                )
+        amount, amount_col = cell("budget")
+        currency, currency_col = cell("currency")
+        if amount or currency:
+            fields["budget"] = check(
+                amount_col or currency_col,
+                _clean_budget,
+                amount.replace(",", "") if amount else "0",
+                currency.upper() or None,
+                self.currency,
+            )
+        text, col = cell("bid_type")
+        if text:
+            fields["bid_type"] = check(col, _clean_bid_type, text.lower().replace(" ", "_"))
+        value, col = raw("period_count")
+        if value is not None:
+            count = check(col, _cell_int, value, "period_count")
+            if count is not None:
+                fields["period_count"] = check(col, _clean_period_count, count)
+        value, col = raw("probability")
+        if value is not None:
+            number = check(col, _cell_int, _text(value).rstrip("%").strip(), "probability")
+            if number is not None:
+                fields["probability"] = check(col, _clean_probability, number)
+        for name in ("expected_close", "actual_close"):
+            value, col = raw(name)
+            if value is not None:
+                fields[name] = check(col, _cell_date, value, name)
+        text, col = cell("responsible")
+        if text:
+            fields["responsible"] = check(col, self._user, text, "responsible")
+        stage, stage_col = cell("stage")
+        if stage:
+            check(stage_col, self._stage_for, tx, stage)
+        contact_email, _ = cell("contact")
+        member_emails: list[str] = []
+        for c in self.fields.get("members", ()):
+            member_emails += _pieces(values.get(c))
+        ids: list[tuple[str, int]] = []
+        for name in ("contact_id", "member_ids"):
+            for c in self.fields.get(name, ()):
+                for piece in _pieces(values.get(c)):
+                    number = check(c, _cell_int, piece, name)
+                    if number is not None:
+                        ids.append((name, number))
+        tags: set[str] = set(self.default_tags)
+        for c in self.fields.get("tags", ()):
+            for piece in _text(values.get(c)).split(self.separator):
+                piece = piece.strip()
+                if piece:
+                    tag = check(c, clean_tag_title, piece)
+                    if tag is not None:
+                        tags.add(self._tag(tx, tag))
+        custom: dict[int, str] = {}
+        for key, cols in self.custom_cols.items():
+            field = self.custom[key]
+            value = values.get(cols[0])
+            if value is None or _text(value) == "":
+                continue
+            if isinstance(value, str):
+                value = value.strip()
+            if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+                value = _text(value)
+            if isinstance(value, dt.datetime) and value.time() == dt.time():
+                value = value.date()
+            stored = check(
+                cols[0], self._s._ctx.field_types.get(field.type).clean, value, field.options
+            )
+            if stored is not None:
+                custom[field.id] = stored
+        emails = []
+        for email in ([contact_email] if contact_email else []) + member_emails:
+            found = check(
+                self.fields["contact" if email == contact_email else "members"][0],
+                lambda e=email: cd.clean_info_value(InfoType.EMAIL, e, region=None),
+            )
+            if found is not None:
+                emails.append(found[1] or found[0])
+        if problems:
+            self._reject(source, problems, tally)
+            return None
+        main = emails[0] if contact_email and emails else None
+        members = emails[1:] if main is not None else emails
+        return _DealRow(source, fields, stage or None, main, members, ids, frozenset(tags), custom)
+
+    def _stage_for(self, tx: Tx, title: str) -> Stage:
+        clean: str = cd.clean_name("stage", title, required=True)
+        key = " ".join(clean.split()).casefold()
+        if key in self.stages:
+            return self.stages[key]
+        if not self.create_missing:
+            raise ValidationError({"stage": f"no stage {clean!r}"})
+        if not tx.actor.crm_admin:
+            raise ValidationError({"stage": f"no stage {clean!r} (only a CRM admin adds stages)"})
+        existing = tx.uow.stages.list()
+        stage = tx.uow.stages.add(
+            Stage(
+                id=0,
+                title=clean,
+                color=NEW_STAGE_COLOR,
+                probability=0,
+                type=StageType.OPEN,
+                description="",
+                sort_order=max((s.sort_order for s in existing), default=0) + 1,
+            )
+        )
+        tx.emit("stage.created", stage, after=stage)
+        self.stages[key] = stage
+        return stage
+
+    def _write(self, tx: Tx, rows: list[_DealRow], tally: _Tally) -> None:
+        store = tx.uow.imports
+        actor = tx.actor
+        # Contacts: by e-mail (one query), then the ones the importer may read (one more).
+        emails = {e for r in rows for e in ([r.contact_email] if r.contact_email else [])}
+        emails |= {e for r in rows for e in r.member_emails}
+        by_email: dict[str, int] = {}
+        for _, normalized, cid in store.contacts_by_infos(emails, ()):
+            by_email.setdefault(normalized, cid)
+        wanted = set(by_email.values()) | {i for r in rows for _, i in r.contact_ids}
+        readable = {
+            c.id
+            for c in tx.uow.contacts.get_many(sorted(wanted))
+            if policy.can_read_contact(actor, c)
+        }
+        # Duplicates: a readable opportunity with the same title and main contact.
+        stored: set[tuple[str, int | None]] = set()
+        if self.on_duplicate is OnDuplicate.SKIP:
+            titles = {r.fields["title"].casefold() for r in rows}
+            for title_key, main_id, _ in self._by_title(tx, titles):
+                stored.add((title_key, main_id))
+        seen: set[tuple[str, int | None]] = set()
+        new: list[Opportunity | Case] = []
+        for row in rows:
+            number = row.source.number
+            problems: list[tuple[str | None, str]] = []
+            contact_ids: list[int] = []
+            main: int | None = None
+            given = [("contact", e) for e in ([row.contact_email] if row.contact_email else [])]
+            given += [("members", e) for e in row.member_emails]
+            for name, email in given:
+                found = by_email.get(email)
+                if found is None or found not in readable:
+                    problems.append((self.fields[name][0], f"no contact with the e-mail {email!r}"))
+                    continue
+                contact_ids.append(found)
+                if name == "contact":
+                    main = found
+            for name, cid in row.contact_ids:
+                if cid not in readable:
+                    problems.append((self.fields[name][0], f"no contact #{cid}"))
+                    continue
+                contact_ids.append(cid)
+                if name == "contact_id" and main is None:
+                    main = cid
+            if problems:
+                self._reject(row.source, problems, tally)
+                continue
+            key = (row.fields["title"].casefold(), main)
+            if self.on_duplicate is OnDuplicate.SKIP and (key in stored or key in seen):
+                tally.skipped += 1
+                tally.issue(number, None, self.DUPLICATE, "skipped")
+                continue
+            seen.add(key)
+            new.append(self._record(tx, row, main, frozenset(contact_ids)))
+            tally.created += 1
+        for oid in self._add(tx, new):
+            tally.created_ids.add(oid)
+
+    def _by_title(self, tx: Tx, titles: set[str]) -> list[tuple[str, int | None, int]]:
+        return tx.uow.imports.opportunities_by_title(titles, policy.deal_scope(tx.actor))
+
+    def _add(self, tx: Tx, new: list[Any]) -> list[int]:
+        return tx.uow.imports.add_opportunities(new)
+
+    def _record(
+        self, tx: Tx, row: _DealRow, main: int | None, members: frozenset[int]
+    ) -> Opportunity | Case:
+        f = dict(row.fields)
+        stage = self._stage_for(tx, row.stage) if row.stage else self.first_stage
+        if stage is None:
+            raise Conflict("there is no open stage to start an opportunity at")
+        closed = stage.type is not StageType.OPEN
+        actual = f.pop("actual_close", None)
+        if closed and actual is None:
+            actual = tx.now.date()
+        if not closed:
+            actual = None
+        responsible = f.pop("responsible", self.responsible)
+        return Opportunity(
+            id=0,
+            title=f.pop("title"),
+            description=f.pop("description", ""),
+            contact_id=main,
+            members=members | ({main} if main is not None else set()),
+            budget=f.pop("budget", None) or Money(0, self.currency),
+            bid_type=f.pop("bid_type", BidType.FIXED),
+            period_count=f.pop("period_count", 1),
+            expected_close=f.pop("expected_close", None),
+            actual_close=actual,
+            responsible=responsible,
+            stage_id=stage.id,
+            probability=f.pop("probability", stage.probability),
+            tags=row.tags,
+            custom=row.custom,
+            restricted=self.restricted,
+            access_list=self.access_list | {tx.actor.id, responsible},
+            created_by=tx.actor.id,
+            created_at=tx.now,
+            updated_by=tx.actor.id,
+            updated_at=tx.now,
+        )
+
+
+# --- tasks ------------------------------------------------------------------------------
+
+_TASK_FIELDS = frozenset(
+    {"title", "description", "category", "due", "responsible", "contact", "contact_id", "alert"}
+)
+_TASK_DEFAULTS = frozenset({"responsible", "category", "alert"})
+
+
+def _cell_when(value: object, field: str, zone: zoneinfo.ZoneInfo) -> dt.datetime:
+    """A due date and time: a datetime (naive ones are in the CRM's time zone), a date (the
+    end of that day there, as a due date without a time means), or ISO text of either."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = dt.datetime.fromisoformat(text) if "T" in text or ":" in text else None
+            if value is None:
+                value = dt.date.fromisoformat(text)
+        except ValueError:
+            raise ValidationError(
+                {field: f"{text!r} is not a date or date and time (ISO 8601)"}
+            ) from None
+    if isinstance(value, dt.datetime):
+        if value.utcoffset() is None:
+            value = value.replace(tzinfo=zone)
+    elif isinstance(value, dt.date):
+        value = dt.datetime.combine(value, dt.time(23, 59), tzinfo=zone)
+    else:
+        raise ValidationError({field: "must be a date or a date and time"})
+    return _inputs.clean_datetime(value, field)
+
+
+@attrs.define
+class _TaskRow:
+    source: SourceRow
+    task: Task
+    email: str | None
+    contact_column: str | None
+
+
+class _TaskPlan:
+    """Rows become tasks: cleaned with the task service's rules, a batch at a time."""
+
+    def __init__(
+        self,
+        service: Service,
+        mapping: Mapping[str, Any],
+        columns: Sequence[str] | None,
+        on_duplicate: OnDuplicate,
+        *,
+        create_missing: bool,
+        tag_separator: str,
+    ) -> None:
+        self._s = service
+        self.fields, custom = _parse_record_mapping(mapping, columns, _TASK_FIELDS, "a task")
+        if custom:
+            raise ValidationError({"mapping": "tasks have no custom fields"})
+        if "due" not in self.fields:
+            raise ValidationError({"mapping.due": "is required"})
+        if on_duplicate is OnDuplicate.UPDATE:
+            raise ValidationError(
+                {"on_duplicate": "a task import skips or creates duplicates (no update)"}
+            )
+        self.on_duplicate = on_duplicate
+        self.create_missing = create_missing
+        self.categories: dict[str, int | None] = {}
+        self.users: dict[str, bool] = {}
+        self.responsible = ""
+        self.alert = DEFAULT_ALERT
+        self.category_id = 0
+        self.zone = zoneinfo.ZoneInfo("UTC")
+
+    def prepare(self, tx: Tx, defaults: Mapping[str, Any]) -> None:
+        if not isinstance(defaults, Mapping):
+            raise ValidationError({"defaults": "must be a mapping"})
+        unknown = set(defaults) - _TASK_DEFAULTS
+        if unknown:
+            raise ValidationError(
+                {f"defaults.{k}": "is not a default an import takes" for k in sorted(unknown)}
+            )
+        responsible = defaults.get("responsible", tx.actor.id)
+        self.responsible = sorted(self._s._managers([responsible], "defaults.responsible"))[0]
+        self.users[self.responsible] = True
+        self.alert = _task_alert(defaults.get("alert", DEFAULT_ALERT), "defaults.alert")
+        regional = Regional.from_settings(tx.uow.settings.get_many([LOCALE_KEY, TIME_ZONE_KEY]))
+        self.zone = regional.zone
+        if "category" in defaults:
+            self.default_category: str | None = cd.clean_name(
+                "defaults.category", defaults["category"], required=True
+            )
+        else:
+            self.default_category = None
+            categories = tx.uow.lists.list(ListKind.TASK_CATEGORY)
+            if categories:
+                self.category_id = categories[0].id
+
+    def _category(self, tx: Tx, title: str, field: str) -> int:
+        key = " ".join(title.split()).casefold()
+        if key not in self.categories:
+            found = tx.uow.lists.find(ListKind.TASK_CATEGORY, " ".join(title.split()))
+            if found is not None and found.system:
+                raise ValidationError({field: f"{found.title!r} is written by opencrm itself"})
+            if found is None and self.create_missing:
+                existing = tx.uow.lists.list(ListKind.TASK_CATEGORY)
+                found = tx.uow.lists.add(
+                    ListItem(
+                        id=0,
+                        kind=ListKind.TASK_CATEGORY,
+                        title=title,
+                        sort_order=max((i.sort_order for i in existing), default=0) + 1,
+                    )
+                )
+                tx.emit("list_item.created", found, after=found)
+            self.categories[key] = None if found is None else found.id
+        found_id = self.categories[key]
+        if found_id is None:
+            raise ValidationError({field: f"no task category {title!r}"})
+        return found_id
+
+    def _user(self, value: str, field: str) -> str:
+        if value not in self.users:
+            try:
+                self._s._managers([value], field)
+                self.users[value] = True
+            except ValidationError:
+                self.users[value] = False
+        if not self.users[value]:
+            raise ValidationError({field: f"no user {value!r}"})
+        return value
+
+    def apply(self, tx: Tx, batch: Sequence[SourceRow], tally: _Tally) -> None:
+        if self.default_category is not None:
+            self.category_id = self._category(tx, self.default_category, "defaults.category")
+        good: list[_TaskRow] = []
+        for source in batch:
+            tally.rows += 1
+            tally.last_row = source.number
+            row = self._read(tx, source, tally)
+            if row is not None:
+                good.append(row)
+        if good:
+            self._write(tx, good, tally)
+
+    def _reject(
+        self, source: SourceRow, problems: list[tuple[str | None, str]], tally: _Tally
+    ) -> None:
+        tally.rejected += 1
+        for column, reason in problems:
+            tally.issue(source.number, column, reason, "rejected")
+
+    def _read(self, tx: Tx, source: SourceRow, tally: _Tally) -> _TaskRow | None:
+        problems: list[tuple[str | None, str]] = list(source.problems.items())
+        if problems:
+            self._reject(source, problems, tally)
+            return None
+        values = source.values
+
+        def cell(name: str) -> tuple[str, str | None]:
+            cols = self.fields.get(name, ())
+            given = [(c, t) for c in cols if (t := _text(values.get(c)))]
+            return " ".join(t for _, t in given), (given[0][0] if given else None)
+
+        def raw(name: str) -> tuple[object, str | None]:
+            for c in self.fields.get(name, ()):
+                v = values.get(c)
+                if v is not None and _text(v):
+                    return v, c
+            return None, None
+
+        def check(column: str | None, fn: Callable[[], Any]) -> Any:
+            try:
+                return fn()
+            except ValidationError as exc:
+                problems.extend((column, reason) for reason in exc.errors.values())
+                return None
+
+        title, col = cell("title")
+        if not title:
+            tally.rejected += 1
+            tally.issue(source.number, None, "has no title", "rejected")
+            return None
+        fields: dict[str, Any] = {
+            "title": check(col, lambda: cd.clean_name("title", title, required=True))
+        }
+        due, col = raw("due")
+        if due is None:
+            problems.append((self.fields["due"][0], "has no due date"))
+        else:
+            fields["due_at"] = check(col, lambda: _cell_when(due, "due", self.zone))
+        if "description" in self.fields:
+            text = "\n".join(t for c in self.fields["description"] if (t := _text(values.get(c))))
+            if text:
+                fields["description"] = check(
+                    self.fields["description"][0], lambda: cd.clean_text("description", text)
+                )
+        category, col = cell("category")
+        if category:
+            fields["category_id"] = check(col, lambda: self._category(tx, category, "category"))
+        responsible, col = cell("responsible")
+        if responsible:
+            fields["responsible"] = check(col, lambda: self._user(responsible, "responsible"))
+        alert, col = raw("alert")
+        if alert is not None:
+            fields["alert_minutes"] = check(
+                col, lambda: _task_alert(_cell_int(alert, "alert"), "alert")
+            )
+        email, email_col = cell("contact")
+        if email:
+            found = check(
+                email_col, lambda: cd.clean_info_value(InfoType.EMAIL, email, region=None)
+            )
+            email = found[1] or found[0] if found is not None else email
+        contact_id = None
+        value, id_col = raw("contact_id")
+        if value is not None:
+            contact_id = check(id_col, lambda: _cell_int(value, "contact_id"))
+        if problems:
+            self._reject(source, problems, tally)
+            return None
+        task = Task(
+            id=0,
+            title=fields["title"],
+            description=fields.get("description", ""),
+            category_id=fields.get("category_id", self.category_id),
+            due_at=fields["due_at"],
+            responsible=fields.get("responsible", self.responsible),
+            contact_id=contact_id,
+            alert_minutes=fields.get("alert_minutes", self.alert),
+            created_by=tx.actor.id,
+            created_at=tx.now,
+            updated_by=tx.actor.id,
+            updated_at=tx.now,
+        )
+        try:
+            task.due_at - dt.timedelta(minutes=task.alert_minutes)
+        except OverflowError:
+            self._reject(source, [(col, "is out of range (its reminder time is)")], tally)
+            return None
+        return _TaskRow(source, task, email or None, email_col or id_col)
+
+    def _write(self, tx: Tx, rows: list[_TaskRow], tally: _Tally) -> None:
+        store = tx.uow.imports
+        actor = tx.actor
+        by_email: dict[str, int] = {}
+        emails = {r.email for r in rows if r.email}
+        for _, normalized, cid in store.contacts_by_infos(emails, ()):
+            by_email.setdefault(normalized, cid)
+        wanted = set(by_email.values()) | {r.task.contact_id for r in rows if r.task.contact_id}
+        readable = {
+            c.id
+            for c in tx.uow.contacts.get_many(sorted(i for i in wanted if i is not None))
+            if policy.can_read_contact(actor, c)
+        }
+        stored: set[tuple[str, dt.datetime, str, int | None]] = set()
+        if self.on_duplicate is OnDuplicate.SKIP:
+            titles = {r.task.title.casefold() for r in rows}
+            for title_key, due, owner, linked, creator in store.tasks_by_title(titles):
+                # Only tasks the importer may see count (their own, or any for an admin).
+                if actor.crm_admin or actor.id in (owner, creator):
+                    stored.add((title_key, due, owner, linked))
+        seen: set[tuple[str, dt.datetime, str, int | None]] = set()
+        new: list[Task] = []
+        for row in rows:
+            task = row.task
+            if row.email:
+                found = by_email.get(row.email)
+                if found is None or found not in readable:
+                    reason = f"no contact with the e-mail {row.email!r}"
+                    self._reject(row.source, [(row.contact_column, reason)], tally)
+                    continue
+                task = attrs.evolve(task, contact_id=found)
+            elif task.contact_id is not None and task.contact_id not in readable:
+                reason = f"no contact #{task.contact_id}"
+                self._reject(row.source, [(row.contact_column, reason)], tally)
+                continue
+            key = (task.title.casefold(), task.due_at, task.responsible, task.contact_id)
+            if self.on_duplicate is OnDuplicate.SKIP and (key in stored or key in seen):
+                tally.skipped += 1
+                reason = "a task with this title, due time, responsible and contact exists"
+                tally.issue(row.source.number, None, reason, "skipped")
+                continue
+            seen.add(key)
+            new.append(task)
+            tally.created += 1
+        for tid in store.add_tasks(new):
+            tally.created_ids.add(tid)
+
+
+def _task_alert(value: object, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value not in ALERT_OFFSETS:
+        listed = ", ".join(str(v) for v in ALERT_OFFSETS)
+        raise ValidationError({field: f"must be one of {listed} (minutes; 0 = never)"})
+    return value
+
+
+# --- cases ------------------------------------------------------------------------------
+
+
+class _CasePlan(_OpportunityPlan):
+    """Rows become cases: as opportunities, with the fields a case has. A duplicate is a
+    case of the same title that the importer may read."""
+
+    ENTITY = "case"
+    WHAT = "a case"
+    FIELDS = frozenset({"title", "members", "member_ids", "tags"})
+    DEFAULTS = frozenset({"restricted", "access_list", "tags"})
+    DUPLICATE = "a case with this title exists"
+
+    def _by_title(self, tx: Tx, titles: set[str]) -> list[tuple[str, int | None, int]]:
+        return tx.uow.imports.cases_by_title(titles, policy.deal_scope(tx.actor))
+
+    def _add(self, tx: Tx, new: list[Any]) -> list[int]:
+        return tx.uow.imports.add_cases(new)
+
+    def _record(
+        self, tx: Tx, row: _DealRow, main: int | None, members: frozenset[int]
+    ) -> Opportunity | Case:
+        return Case(
+            id=0,
+            title=row.fields["title"],
+            members=members,
+            tags=row.tags,
+            custom=row.custom,
+            restricted=self.restricted,
+            access_list=self.access_list | {tx.actor.id},
             created_by=tx.actor.id,
             created_at=tx.now,
             updated_by=tx.actor.id,

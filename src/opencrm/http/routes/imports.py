@@ -80,26 +80,58 @@ def _options(c: Call) -> tuple[dict[str, str], dict[str, Any]]:
     return reader_options, options
 
 
-def import_contacts(c: Call) -> ImportReport:
+def _run(kind: str, c: Call) -> ImportReport:
     reader_options, options = _options(c)
     upload = c.upload()
     rows = open_rows(upload.stream, filename=upload.filename, **reader_options)
     mapping = options.pop("mapping")
-    return c.s.imports.run("contacts", rows, mapping, **options)  # type: ignore[no-any-return]
+    return c.s.imports.run(kind, rows, mapping, **options)  # type: ignore[no-any-return]
 
 
-def start_contacts_import(c: Call) -> Job:
+def _start(kind: str, c: Call) -> Job:
     reader_options, options = _options(c)
     upload = c.upload()
     mapping = options.pop("mapping")
     return c.s.imports.start(  # type: ignore[no-any-return]
-        "contacts",
+        kind,
         upload.stream,
         mapping,
         filename=upload.filename or "import.csv",
         reader=reader_options,
         **options,
     )
+
+
+def import_contacts(c: Call) -> ImportReport:
+    return _run("contacts", c)
+
+
+def start_contacts_import(c: Call) -> Job:
+    return _start("contacts", c)
+
+
+def import_opportunities(c: Call) -> ImportReport:
+    return _run("opportunities", c)
+
+
+def start_opportunities_import(c: Call) -> Job:
+    return _start("opportunities", c)
+
+
+def import_tasks(c: Call) -> ImportReport:
+    return _run("tasks", c)
+
+
+def start_tasks_import(c: Call) -> Job:
+    return _start("tasks", c)
+
+
+def import_cases(c: Call) -> ImportReport:
+    return _run("cases", c)
+
+
+def start_cases_import(c: Call) -> Job:
+    return _start("cases", c)
 
 
 ROUTES: tuple[Route, ...] = (
@@ -130,6 +162,89 @@ ROUTES: tuple[Route, ...] = (
         "rows, `POST /jobs/{id}/cancel` stops the import between batches (what was "
         "committed stays), and once it has ended its `summary` is the report (at most 1,000 "
         "row issues; `issues_left_off` counts the rest). Its owner is told when it ends.",
+        tag=TAG,
+        upload=True,
+        returns=Job,
+        status=202,
+        location=lambda job: f"/jobs/{job.id}",
+        exposes=("imports.start",),
+    ),
+    Route(
+        method="POST",
+        path="/imports/opportunities",
+        handler=import_opportunities,
+        summary="Import opportunities from a CSV or XLSX file (multipart field `file`)",
+        description="The form of `POST /imports/contacts`; the mapping names opportunity "
+        "fields (title, stage, budget, currency, contact, members...) and `defaults` takes "
+        "responsible, restricted, access_list, tags. `on_duplicate` is skip or create: a "
+        "duplicate has the same title and main contact.",
+        tag=TAG,
+        upload=True,
+        returns=ImportReport,
+        exposes=("imports.run",),
+    ),
+    Route(
+        method="POST",
+        path="/imports/opportunities/jobs",
+        handler=start_opportunities_import,
+        summary="Start importing opportunities from a CSV or XLSX file as a job",
+        description="The form of `POST /imports/opportunities`; answers 202 with the job, "
+        "as `POST /imports/contacts/jobs` does.",
+        tag=TAG,
+        upload=True,
+        returns=Job,
+        status=202,
+        location=lambda job: f"/jobs/{job.id}",
+        exposes=("imports.start",),
+    ),
+    Route(
+        method="POST",
+        path="/imports/tasks",
+        handler=import_tasks,
+        summary="Import tasks from a CSV or XLSX file (multipart field `file`)",
+        description="The form of `POST /imports/contacts`; the mapping names task fields "
+        "(title, due, category, responsible, contact, contact_id, description, alert) and "
+        "`defaults` takes responsible, category, alert. A due time without a zone is in the "
+        "CRM's time zone. `on_duplicate` is skip or create.",
+        tag=TAG,
+        upload=True,
+        returns=ImportReport,
+        exposes=("imports.run",),
+    ),
+    Route(
+        method="POST",
+        path="/imports/tasks/jobs",
+        handler=start_tasks_import,
+        summary="Start importing tasks from a CSV or XLSX file as a job",
+        description="The form of `POST /imports/tasks`; answers 202 with the job, as "
+        "`POST /imports/contacts/jobs` does.",
+        tag=TAG,
+        upload=True,
+        returns=Job,
+        status=202,
+        location=lambda job: f"/jobs/{job.id}",
+        exposes=("imports.start",),
+    ),
+    Route(
+        method="POST",
+        path="/imports/cases",
+        handler=import_cases,
+        summary="Import cases from a CSV or XLSX file (multipart field `file`)",
+        description="The form of `POST /imports/contacts`; the mapping names case fields "
+        "(title, members, member_ids, tags, custom:<field>) and `defaults` takes restricted, "
+        "access_list, tags. `on_duplicate` is skip or create: a duplicate has the same title.",
+        tag=TAG,
+        upload=True,
+        returns=ImportReport,
+        exposes=("imports.run",),
+    ),
+    Route(
+        method="POST",
+        path="/imports/cases/jobs",
+        handler=start_cases_import,
+        summary="Start importing cases from a CSV or XLSX file as a job",
+        description="The form of `POST /imports/cases`; answers 202 with the job, as "
+        "`POST /imports/contacts/jobs` does.",
         tag=TAG,
         upload=True,
         returns=Job,

@@ -31,7 +31,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from opencrm.core.entities.activities import Task
 from opencrm.core.entities.contacts import Contact
+from opencrm.core.entities.deals import Case, Opportunity
+from opencrm.core.permissions import DealScope
+from opencrm.storage.sqlalchemy.activities import _task_row
+from opencrm.storage.sqlalchemy.deals import (
+    SqlCaseRepository,
+    SqlOpportunityRepository,
+    title_key,
+)
 from opencrm.storage.sqlalchemy.repositories import _contact_row, _info_row, _key
 from opencrm.storage.sqlalchemy.tables import (
     contact_infos,
@@ -40,6 +49,7 @@ from opencrm.storage.sqlalchemy.tables import (
     custom_values,
     entity_tags,
     tags,
+    tasks,
 )
 from opencrm.storage.sqlalchemy.types import JSONText
 
@@ -53,6 +63,13 @@ _NEXT_IDS = text(
 _SQLITE_NEXT_ID = text(
     "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'contacts'), 0),"
     " coalesce((SELECT max(id) FROM contacts), 0)) + 1"
+)
+_NEXT_TASK_IDS = text(
+    "SELECT nextval(pg_get_serial_sequence('tasks', 'id')) FROM generate_series(1, :n)"
+)
+_SQLITE_NEXT_TASK_ID = text(
+    "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'tasks'), 0),"
+    " coalesce((SELECT max(id) FROM tasks), 0)) + 1"
 )
 _UPDATE_CONTACT = (
     update(contacts)
@@ -278,11 +295,143 @@ class SqlImportStore:
             )
         self._insert_links(managers, infos, tagged, values)
 
-    def _tag_ids(self, titles: Collection[str]) -> dict[str, int]:
+    # --- opportunities ---------------------------------------------------------------------
+
+    # --- tasks ------------------------------------------------------------------------------
+
+    def tasks_by_title(self, keys: Collection[str]) -> list[tuple[str, Any, str, int | None, str]]:
+        """``(title key, due at, responsible, contact id, creator)`` of the open tasks whose
+        case-folded title is one of ``keys``, by id."""
+        if not keys:
+            return []
+        t = tasks
+        query = (
+            select(t.c.title_key, t.c.due_at, t.c.responsible, t.c.contact_id, t.c.created_by)
+            .where(t.c.title_key.in_(sorted(keys)), t.c.closed.is_(False))
+            .order_by(t.c.id)
+        )
+        return [tuple(r) for r in self._c.execute(query)]
+
+    def add_tasks(self, new: Sequence[Task]) -> list[int]:
+        """Insert tasks; return their ids, in order."""
+        if not new:
+            return []
+        rows = [_task_row(task) for task in new]
+        if self._pg:
+            ids = list(self._c.execute(_NEXT_TASK_IDS, {"n": len(rows)}).scalars())
+        else:
+            first = self._c.execute(_SQLITE_NEXT_TASK_ID).scalar_one()
+            ids = list(range(first, first + len(rows)))
+        for tid, row in zip(ids, rows, strict=True):
+            row["id"] = tid
+        self._write(tasks, rows)
+        return ids
+
+    def opportunities_by_title(
+        self, keys: Collection[str], scope: DealScope
+    ) -> list[tuple[str, int | None, int]]:
+        """``(title key, main contact id, id)`` of the opportunities ``scope`` may read whose
+        case-folded title is one of ``keys``, by id."""
+        return self._by_title(SqlOpportunityRepository, keys, scope)
+
+    def cases_by_title(
+        self, keys: Collection[str], scope: DealScope
+    ) -> list[tuple[str, int | None, int]]:
+        """``(title key, None, id)`` of the cases ``scope`` may read whose case-folded title
+        is one of ``keys``, by id."""
+        return self._by_title(SqlCaseRepository, keys, scope)
+
+    def _by_title(
+        self, repo: Any, keys: Collection[str], scope: DealScope
+    ) -> list[tuple[str, int | None, int]]:
+        if not keys:
+            return []
+        t = repo.table
+        main = t.c.contact_id if "contact_id" in t.c else literal(None)
+        query = select(t.c.title_key, main, t.c.id).where(
+            t.c.title_key.in_(sorted({title_key(k) for k in keys}))
+        )
+        if not scope.everything:
+            query = query.where(repo._visible_to(scope.user_id))
+        return [(k, cid, rid) for k, cid, rid in self._c.execute(query.order_by(t.c.id))]
+
+    def add_opportunities(self, new: Sequence[Opportunity]) -> list[int]:
+        """Insert opportunities with their members, access lists, tags and custom values;
+        return their ids, in order."""
+        return self._add_deals(SqlOpportunityRepository, new)
+
+    def add_cases(self, new: Sequence[Case]) -> list[int]:
+        """Insert cases with their members, access lists, tags and custom values; return
+        their ids, in order."""
+        return self._add_deals(SqlCaseRepository, new)
+
+    def _add_deals(self, repo: Any, new: Sequence[Opportunity] | Sequence[Case]) -> list[int]:
+        if not new:
+            return []
+        table: Table = repo.table
+        rows = [repo._row(None, record) for record in new]
+        if self._pg:
+            # Ids from the table's sequence in one round trip (the name is our own table's).
+            ids = list(
+                self._c.execute(
+                    text(
+                        f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id'))"
+                        " FROM generate_series(1, :n)"
+                    ),
+                    {"n": len(rows)},
+                ).scalars()
+            )
+        else:
+            # As for contacts: the write transaction holds the lock, so the ids are known.
+            first = self._c.execute(
+                text(
+                    "SELECT max(coalesce((SELECT seq FROM sqlite_sequence"
+                    f" WHERE name = '{table.name}'), 0),"
+                    f" coalesce((SELECT max(id) FROM {table.name}), 0)) + 1"
+                )
+            ).scalar_one()
+            ids = list(range(first, first + len(rows)))
+        for rid, row in zip(ids, rows, strict=True):
+            row["id"] = rid
+        self._write(table, rows)
+        fk, entity = repo.fk, repo.entity_type
+        members: list[dict[str, Any]] = []
+        access: list[dict[str, Any]] = []
+        tagged: list[tuple[int, str]] = []
+        values: list[dict[str, Any]] = []
+        records: list[Opportunity | Case] = list(new)
+        for rid, record in zip(ids, records, strict=True):
+            members += [{fk: rid, "contact_id": m} for m in sorted(record.members)]
+            access += [{fk: rid, "user_id": u} for u in sorted(record.access_list)]
+            tagged += [(rid, t) for t in record.tags]
+            values += _custom_rows(rid, record.custom, entity)
+        self._write(repo.members, members)
+        self._write(repo.access, access)
+        self._write(custom_values, values)
+        if tagged:
+            tag_ids = self._tag_ids({t for _, t in tagged}, entity)
+            self._write(
+                entity_tags,
+                [
+                    {"tag_id": tag_ids[_key(t)], "entity_type": entity, "entity_id": rid}
+                    for rid, t in tagged
+                ],
+            )
+        return ids
+
+    def _write(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        if self._pg:
+            self._copy(table, rows)
+        else:
+            self._c.execute(insert(table), rows)
+
+    def _tag_ids(self, titles: Collection[str], entity_type: str = "contact") -> dict[str, int]:
         keys = sorted({_key(t) for t in titles})
         found = self._c.execute(
             select(tags.c.title_key, tags.c.id).where(
-                tags.c.entity_type == "contact", tags.c.title_key.in_(keys)
+                tags.c.entity_type == entity_type, tags.c.title_key.in_(keys)
             )
         )
         return {row[0]: row[1] for row in found}
@@ -344,8 +493,8 @@ def _binder(column_type: Any) -> Any:
     return None
 
 
-def _custom_rows(cid: int, custom: Any) -> list[dict[str, Any]]:
+def _custom_rows(cid: int, custom: Any, entity_type: str = "contact") -> list[dict[str, Any]]:
     return [
-        {"field_id": f, "entity_type": "contact", "entity_id": cid, "value": v}
+        {"field_id": f, "entity_type": entity_type, "entity_id": cid, "value": v}
         for f, v in custom.items()
     ]
