@@ -646,6 +646,12 @@ class _Tally:
     committed: bool = False
     last_row: int = 0
 
+    def reject(self, source: SourceRow, problems: Sequence[tuple[str | None, str]]) -> None:
+        """Count ``source`` as rejected, with an issue for each (column, reason)."""
+        self.rejected += 1
+        for column, reason in problems:
+            self.issue(source.number, column, reason, "rejected")
+
     def issue(self, row: int, column: str | None, reason: str, outcome: str) -> None:
         if len(self.issues) < self.max_issues:
             self.issues.append(RowIssue(row, column, reason, outcome))
@@ -917,7 +923,8 @@ class _ContactPlan:
                 return None
 
         if problems:
-            return self._reject(source, problems, tally)
+            tally.reject(source, problems)
+            return None
         texts = {name: joined(cols) for name, cols in m.scalars.items()}
         first, first_col = texts.get("first_name", ("", None))
         last, last_col = texts.get("last_name", ("", None))
@@ -1032,16 +1039,9 @@ class _ContactPlan:
             if stored is not None:
                 custom[field.id] = stored
         if problems:
-            return self._reject(source, problems, tally)
+            tally.reject(source, problems)
+            return None
         return _Row(source, kind, fields, company, _primaries(infos), frozenset(tags), custom)
-
-    def _reject(
-        self, source: SourceRow, problems: list[tuple[str | None, str]], tally: _Tally
-    ) -> _Row | None:
-        tally.rejected += 1
-        for column, reason in problems:
-            tally.issue(source.number, column, reason, "rejected")
-        return None
 
     def _item(self, tx: Tx, kind: ListKind, field: str, title: str) -> int:
         title = cd.clean_name(field, title, required=True)
@@ -1542,13 +1542,6 @@ class _OpportunityPlan:
         if good:
             self._write(tx, good, tally)
 
-    def _reject(
-        self, source: SourceRow, problems: list[tuple[str | None, str]], tally: _Tally
-    ) -> None:
-        tally.rejected += 1
-        for column, reason in problems:
-            tally.issue(source.number, column, reason, "rejected")
-
     def _tag(self, tx: Tx, title: str) -> str:
         key = " ".join(title.split()).casefold()
         if key not in self.tag_titles:
@@ -1573,7 +1566,7 @@ class _OpportunityPlan:
     def _read(self, tx: Tx, source: SourceRow, tally: _Tally) -> _DealRow | None:
         problems: list[tuple[str | None, str]] = list(source.problems.items())
         if problems:
-            self._reject(source, problems, tally)
+            tally.reject(source, problems)
             return None
         values = source.values
 
@@ -1690,7 +1683,7 @@ class _OpportunityPlan:
             if found is not None:
                 emails.append(found[1] or found[0])
         if problems:
-            self._reject(source, problems, tally)
+            tally.reject(source, problems)
             return None
         main = emails[0] if contact_email and emails else None
         members = emails[1:] if main is not None else emails
@@ -1767,7 +1760,7 @@ class _OpportunityPlan:
                 if name == "contact_id" and main is None:
                     main = cid
             if problems:
-                self._reject(row.source, problems, tally)
+                tally.reject(row.source, problems)
                 continue
             key = (row.fields["title"].casefold(), main)
             if self.on_duplicate is OnDuplicate.SKIP and (key in stored or key in seen):
@@ -1967,17 +1960,10 @@ class _TaskPlan:
         if good:
             self._write(tx, good, tally)
 
-    def _reject(
-        self, source: SourceRow, problems: list[tuple[str | None, str]], tally: _Tally
-    ) -> None:
-        tally.rejected += 1
-        for column, reason in problems:
-            tally.issue(source.number, column, reason, "rejected")
-
     def _read(self, tx: Tx, source: SourceRow, tally: _Tally) -> _TaskRow | None:
         problems: list[tuple[str | None, str]] = list(source.problems.items())
         if problems:
-            self._reject(source, problems, tally)
+            tally.reject(source, problems)
             return None
         values = source.values
 
@@ -2041,7 +2027,7 @@ class _TaskPlan:
         if value is not None:
             contact_id = check(id_col, lambda: _cell_int(value, "contact_id"))
         if problems:
-            self._reject(source, problems, tally)
+            tally.reject(source, problems)
             return None
         task = Task(
             id=0,
@@ -2060,7 +2046,7 @@ class _TaskPlan:
         try:
             task.due_at - dt.timedelta(minutes=task.alert_minutes)
         except OverflowError:
-            self._reject(source, [(col, "is out of range (its reminder time is)")], tally)
+            tally.reject(source, [(col, "is out of range (its reminder time is)")])
             return None
         return _TaskRow(source, task, email or None, email_col or id_col)
 
@@ -2092,12 +2078,12 @@ class _TaskPlan:
                 found = by_email.get(row.email)
                 if found is None or found not in readable:
                     reason = f"no contact with the e-mail {row.email!r}"
-                    self._reject(row.source, [(row.contact_column, reason)], tally)
+                    tally.reject(row.source, [(row.contact_column, reason)])
                     continue
                 task = attrs.evolve(task, contact_id=found)
             elif task.contact_id is not None and task.contact_id not in readable:
                 reason = f"no contact #{task.contact_id}"
-                self._reject(row.source, [(row.contact_column, reason)], tally)
+                tally.reject(row.source, [(row.contact_column, reason)])
                 continue
             key = (task.title.casefold(), task.due_at, task.responsible, task.contact_id)
             if self.on_duplicate is OnDuplicate.SKIP and (key in stored or key in seen):
