@@ -393,3 +393,20 @@ def test_custom_values_come_back_as_python_values(admin):
         "Renewal": dt.date(2027, 1, 31),
         "Tier": "Gold",
     }
+
+
+def test_names_are_display_names_of_readable_contacts_only(alice, bob):
+    acme = alice.contacts.add_company("Acme")
+    ada = alice.contacts.add_person("Ada", "Lovelace", company=acme.id)
+    shared = bob.contacts.add_person("Grace", "Hopper", access=Access.READ)
+    hidden = bob.contacts.add_person("Alan", "Turing")
+    ids = [ada.id, acme.id, shared.id, hidden.id, 10**9]
+    assert alice.contacts.names(ids) == {
+        ada.id: "Ada Lovelace",
+        acme.id: "Acme",
+        shared.id: "Grace Hopper",
+    }
+    assert alice.contacts.names([]) == {}
+    with pytest.raises(ValidationError) as caught:
+        alice.contacts.names(range(1, 5002))
+    assert list(caught.value.errors) == ["contact_ids"]

@@ -418,6 +418,7 @@ SPECS: dict[str, Spec] = {
     "contacts.group_set_temperature": Spec(
         lambda w: {"temperature": w.temperature, "ids": [w.own_contact]}
     ),
+    "contacts.names": Spec(lambda w: {"contact_ids": [w.person, w.own_contact]}),
     "contacts.merge": Spec(lambda w: {"source": w.merge_source, "into": w.own_contact}),
     "contacts.custom_values": Spec(lambda w: {"contact": w.person}),
     "contacts.delete": Spec(lambda w: {"contact_id": w.own_contact}),

@@ -173,3 +173,19 @@ def test_a_person_takes_a_website(api) -> None:  # type: ignore[no-untyped-def]
     reply = _person(api, website="ann.example")
     assert reply.status == 201, reply.body
     assert [i["type"] for i in reply.json["infos"]] == ["email", "website"]
+
+
+def test_names_by_id_leave_out_what_the_user_may_not_read(api) -> None:  # type: ignore[no-untyped-def]
+    bob_smith = _person(api).json["id"]
+    acme = api.post("/companies", json={"name": "Acme"}).json["id"]
+    query = {"ids": [str(bob_smith), str(acme), "999999"]}
+    reply = api.get("/contacts/names", query=query)
+    assert reply.status == 200
+    assert reply.json == {str(bob_smith): "Bob Smith", str(acme): "Acme"}
+    assert api.as_("bob").get("/contacts/names", query=query).json == {}
+    refused = api.get("/contacts/names", query={"ids": ["x"]})
+    assert refused.status == 422
+    assert refused.problem["errors"] == [{"field": "ids", "message": "must be a whole number"}]
+    missing = api.get("/contacts/names")
+    assert missing.status == 422
+    assert missing.problem["errors"] == [{"field": "ids", "message": "required"}]

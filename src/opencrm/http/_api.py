@@ -417,6 +417,9 @@ def parse_query(query: Mapping[str, Sequence[str]], cls: type | None) -> Any:
                 values[name] = _scalar(tp, raw[0])
         except ValueError as exc:
             errors[name] = str(exc)
+    for name, field in names.items():
+        if field.default is attrs.NOTHING and name not in values and name not in errors:
+            errors[name] = "required"
     if errors:
         raise ValidationError(errors)
     return cls(**values)

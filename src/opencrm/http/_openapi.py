@@ -190,6 +190,8 @@ def _parameters(route: Route, schemas: _Schemas) -> list[dict[str, Any]]:
         for field in attrs.fields(route.query):
             schema = schemas.of(hints[field.name], out=False)
             param: dict[str, Any] = {"name": field.name, "in": "query", "schema": schema}
+            if field.default is attrs.NOTHING:
+                param["required"] = True
             if schema.get("type") == "array":
                 param.update(style="form", explode=True)
             if field.metadata.get("description"):

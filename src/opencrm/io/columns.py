@@ -26,7 +26,6 @@ import attrs
 
 from opencrm.core.entities.contacts import Company, Contact, InfoType, Person
 from opencrm.core.entities.lists import CustomField, ListKind
-from opencrm.core.services.exports import contact_names
 from opencrm.errors import NotFound
 
 __all__ = ["SEPARATOR", "Sheet", "sheet_for"]
@@ -74,7 +73,7 @@ class _Names:
             return
         if len(self._cache) + len(missing) > _CACHE:
             self._cache.clear()
-        found = contact_names(self._s.exports._s, sorted(missing))
+        found = self._s.contacts.names(sorted(missing))
         for cid in missing:
             self._cache[("contacts", cid)] = found.get(cid, "")
 

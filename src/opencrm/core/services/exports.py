@@ -5,12 +5,10 @@ job kinds of :mod:`opencrm.io.export`; this service checks the request and start
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from opencrm.core import permissions as policy
-from opencrm.core._inputs import clean_ids
 from opencrm.core.jobs import Job
 from opencrm.core.services._base import Service
 from opencrm.core.services.jobs import start_job
@@ -20,7 +18,6 @@ __all__ = [
     "EXPORT_ENTITIES",
     "EXPORT_FORMATS",
     "ExportService",
-    "contact_names",
     "decode_filters",
     "encode_filters",
 ]
@@ -83,17 +80,6 @@ def encode_filters(filters: Mapping[str, Any]) -> dict[str, Any]:
 
 def decode_filters(raw: Mapping[str, Any]) -> dict[str, Any]:
     return {str(k): _decode(v) for k, v in raw.items()}
-
-
-def contact_names(service: Service, contact_ids: Iterable[int]) -> dict[int, str]:
-    """The display names of the contacts among ``contact_ids`` that the service's user may
-    read, in one transaction (exports name linked contacts a page at a time with it)."""
-    ids = clean_ids(list(contact_ids), "contact_ids", max_items=5000)
-    if not ids:
-        return {}
-    with service._tx(write=False) as tx:
-        found = tx.uow.contacts.get_many(ids)
-        return {c.id: c.display_name for c in found if policy.can_read_contact(tx.actor, c)}
 
 
 class ExportService:

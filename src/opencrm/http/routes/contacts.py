@@ -116,6 +116,13 @@ class InfoPatch:
 
 
 @attrs.frozen(kw_only=True)
+class NamesQuery:
+    ids: list[int] = attrs.field(
+        metadata={"description": "Contact ids (repeat the parameter), at most 5,000."}
+    )
+
+
+@attrs.frozen(kw_only=True)
 class PhotoQuery:
     size: str = UNSET
 
@@ -148,6 +155,11 @@ def update_contact(c: Call) -> Contact:
 
 def delete_contact(c: Call) -> None:
     c.s.contacts.delete(c.path["contact_id"])
+
+
+def contact_names(c: Call) -> dict[str, str]:
+    found = c.s.contacts.names(c.query.ids)
+    return {str(k): v for k, v in found.items()}
 
 
 def get_custom_values(c: Call) -> dict[str, Any]:
@@ -248,6 +260,18 @@ ROUTES = [
         status=201,
         location=_contact_location,
         exposes=("contacts.add_company",),
+    ),
+    Route(
+        method="GET",
+        path="/contacts/names",
+        handler=contact_names,
+        summary="Display names of contacts by id (those you may read)",
+        description="An object of id -> display name; ids you may not read, or that do not "
+        "exist, are left out. For naming the contacts a page of other records links to.",
+        tag=TAG,
+        query=NamesQuery,
+        returns=dict,
+        exposes=("contacts.names",),
     ),
     Route(
         method="GET",
