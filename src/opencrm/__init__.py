@@ -55,7 +55,7 @@ from opencrm.core.fields import FieldType
 from opencrm.core.files import CaseDocument, StoredFile
 from opencrm.core.jobs import Job, JobResult, JobRun, JobStatus
 from opencrm.core.money import Money
-from opencrm.core.ports import Attachment, FileStore, Message, Notifier
+from opencrm.core.ports import Attachment, BatchNotifier, FileStore, Message, Notifier
 from opencrm.core.query import Page
 from opencrm.core.users import InMemoryUserDirectory, ModuleAccess, User, UserDirectory
 from opencrm.crm import CRM
@@ -92,6 +92,7 @@ __all__ = [
     "Address",
     "Attachment",
     "AuditEntry",
+    "BatchNotifier",
     "BidType",
     "Call",
     "CallDirection",

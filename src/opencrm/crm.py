@@ -208,7 +208,9 @@ class CRM:
         contact that duplicates a stored one (same e-mail, phone or name) gets a history
         event instead of a twin; else the contact is created (for a person, linked to the
         company of the posted name, created when there is none) with the form's tags,
-        managers and access. The history event notifies the form's ``notify`` list.
+        managers and access. The history event notifies the form's ``notify`` list. Storing
+        is one transaction: a failure in it stores nothing of the post but its count for
+        the rate limit, which is committed on its own before it.
         """
         return submit_web_form(self._ctx, values, client)
 

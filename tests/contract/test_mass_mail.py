@@ -26,6 +26,7 @@ from opencrm import (
 )
 from opencrm.core.users import ModuleAccess
 from opencrm.errors import NotConfigured, NotFound, PermissionDenied, ValidationError
+from smtp_server import smtp_server as counting_smtp_server
 
 USERS = [
     User(id="admin", name="Ada", email="ada@example.com", crm_admin=True),
@@ -337,6 +338,38 @@ def test_sent_over_a_real_smtp_server(engine: sa.Engine, smtp_server: Any) -> No
     assert mail.get_body(("html",)).get_content() == (
         "<p>Hello <b>Bob</b> of Acme &amp; Sons &lt;Ltd&gt;</p>\r\n"
     )
+
+
+def test_each_batch_goes_over_one_smtp_connection(engine: sa.Engine) -> None:
+    with counting_smtp_server() as (port, inbox):
+        inbox.refuse = {"eve@example.com"}
+        crm = make_crm(engine, SmtpNotifier("127.0.0.1", port, from_address="news@seller.example"))
+        s = crm.session(USERS[0])
+        c = people(s)
+        more = [s.contacts.add_person(f"P{i}", email=f"p{i}@example.com").id for i in range(3)]
+        ids = [c["bob"].id, c["eve"].id, c["nomail"].id, *more]
+        job = run(crm, s, subject="Hi", text="Hi {{first_name}}", ids=ids, batch_size=4)
+    # Two batches (bob, eve refused, nomail skipped, p0; then p1 and p2), two connections;
+    # the owner's "job ended" came over a third.
+    assert inbox.recipients() == [
+        (1, ["bob@acme.example"]),
+        (1, ["p0@example.com"]),
+        (2, ["p1@example.com"]),
+        (2, ["p2@example.com"]),
+        (3, ["ada@example.com"]),
+    ]
+    assert inbox.connections == 3
+    assert (job.summary["sent"], job.summary["failed"], job.summary["skipped"]) == (4, 1, 1)
+    assert job.summary["not_sent"] == [
+        {
+            "contact_id": c["eve"].id,
+            "email": "eve@example.com",
+            "status": "failed",
+            "reason": "SMTPRecipientsRefused: {'eve@example.com': (550, b'5.1.1"
+            " <eve@example.com>: mailbox unavailable')}",
+        },
+        {"contact_id": c["nomail"].id, "email": None, "status": "skipped", "reason": "no_email"},
+    ]
 
 
 def test_every_recipient_is_in_the_result_file(engine: sa.Engine, tmp_path: Any) -> None:

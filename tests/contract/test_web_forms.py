@@ -12,7 +12,11 @@ import sqlalchemy as sa
 
 from opencrm import CRM, InMemoryUserDirectory, OutboxNotifier, User, WebForm, hookimpl
 from opencrm.core.services.web_forms import MAX_POST_CHARS, client_key
-from opencrm.errors import NotFound, PermissionDenied, RateLimited, ValidationError
+from opencrm.errors import NotFound, PermissionDenied, RateLimited, StorageError, ValidationError
+from opencrm.storage.sqlalchemy import tables
+from opencrm.storage.sqlalchemy.activities import SqlHistoryRepository
+from opencrm.storage.sqlalchemy.repositories import SqlAuditRepository
+from opencrm.storage.sqlalchemy.web_forms import SqlWebFormRepository
 
 THANKS = "https://www.example.com/thanks"
 PEOPLE = [
@@ -203,10 +207,11 @@ def test_a_post_creates_a_person_linked_to_a_new_company(
         "Sent through the website contact form 'Contact us'.\nFirst name: Ann\n"
         "Last name: Lee\nEmail: ann@example.com\nCompany: Acme\nMessage: Please call me."
     )
-    # alice manages the person and the company, bob is on the form's notify list
+    # alice manages the company (made first, to link the person to it) and the person, bob
+    # is on the form's notify list
     assert [(m.to, m.subject) for m in outbox.take()] == [
-        (("alice@example.com",), "The website contact form shared the contact Ann Lee with you"),
         (("alice@example.com",), "The website contact form shared the contact Acme with you"),
+        (("alice@example.com",), "The website contact form shared the contact Ann Lee with you"),
         (("bob@example.com",), "The website contact form added a history event to Ann Lee"),
     ]
     assert boss.web_forms.get(form.id).posts == 1
@@ -267,6 +272,138 @@ def test_invalid_fields_are_refused_together(wcrm: CRM, boss: Any, form: WebForm
         )
     assert set(caught.value.errors) == {"extra", "first_name", "email", "phone"}
     assert stored(boss) == (0, 0)
+
+
+# --- one transaction per post ------------------------------------------------------------------
+
+#: What a post may write, and the table that counts the attempt (its own committed step).
+POST_TABLES = (
+    "contacts",
+    "contact_infos",
+    "contact_managers",
+    "entity_tags",
+    "custom_values",
+    "history_events",
+    "audit_log",
+)
+
+
+def rows(engine: sa.Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        counts = {
+            name: conn.execute(
+                sa.select(sa.func.count()).select_from(tables.metadata.tables[name])
+            ).scalar_one()
+            for name in (*POST_TABLES, "web_form_hits")
+        }
+        counts["posts"] = conn.execute(sa.select(sa.func.sum(tables.web_forms.c.posts))).scalar()
+    return counts
+
+
+def fail(*args: object, **kwargs: object) -> None:
+    raise sa.exc.OperationalError("INSERT ...", {}, Exception("the disk is full"))
+
+
+# Each the last write of its kind in a post: the history event (after the company and the
+# contact), the form's post count (after the history event), and the audit trail (written
+# just before the commit, after everything else).
+FAILURES = {
+    "history": (SqlHistoryRepository, "add"),
+    "post_count": (SqlWebFormRepository, "count_post"),
+    "audit": (SqlAuditRepository, "append_many"),
+}
+
+
+@pytest.mark.parametrize("failing", list(FAILURES))
+@pytest.mark.parametrize("twin", [False, True], ids=["new", "duplicate"])
+def test_a_post_that_fails_midway_stores_nothing_of_it(
+    engine: sa.Engine,
+    wcrm: CRM,
+    boss: Any,
+    outbox: OutboxNotifier,
+    monkeypatch: pytest.MonkeyPatch,
+    failing: str,
+    twin: bool,
+) -> None:
+    boss.fields.add("person", "Shoe size", "text")
+    form = boss.web_forms.add(
+        "Contact us",
+        fields=["last_name", "email", "phone", "company", "custom:Shoe size", "about"],
+        tags=["web", "spring fair"],
+        managers=["alice", "bob"],
+        notify=["bob", "berta"],
+    )
+    if twin:
+        boss.contacts.add_person("Ann", "Lee", email="ann@example.com")
+    values = post(
+        form,
+        **ANN,
+        phone="+44 20 7946 0000",
+        company="Acme",
+        about="Hi",
+        **{"custom:Shoe size": "42"},
+    )
+    outbox.take()
+    before = rows(engine)
+    cls, name = FAILURES[failing]
+    with monkeypatch.context() as patched:
+        patched.setattr(cls, name, fail)
+        with pytest.raises(StorageError) as caught:
+            wcrm.web_form_post(values, client="192.0.2.7")
+    assert str(caught.value) == "the database refused the operation: the disk is full"
+    after = rows(engine)
+    # The attempt counted for the rate limit; nothing else of the post is stored or sent.
+    assert after == before | {"web_form_hits": 1}
+    assert len(outbox) == 0
+
+    # The same post, once the database takes it, does everything.
+    result = wcrm.web_form_post(values, client="192.0.2.7")
+    assert result.outcome == ("attached" if twin else "created")
+    done = rows(engine)
+    if twin:
+        assert {k: done[k] - after[k] for k in POST_TABLES} == {
+            "contacts": 0,
+            "contact_infos": 0,
+            "contact_managers": 0,
+            "entity_tags": 0,
+            "custom_values": 0,
+            "history_events": 1,
+            "audit_log": 2,  # history.created, web_form.posted
+        }
+    else:
+        ann = boss.contacts.get(result.contact_id)
+        assert boss.contacts.get(ann.company_id).display_name == "Acme"
+        assert (ann.tags, ann.managers) == (
+            frozenset({"web", "spring fair"}),
+            frozenset({"alice", "bob"}),
+        )
+        assert boss.contacts.custom_values(ann.id) == {"Shoe size": "42"}
+        assert {k: done[k] - after[k] for k in POST_TABLES} == {
+            "contacts": 2,  # the person and the company
+            "contact_infos": 2,  # the person's e-mail and phone
+            "contact_managers": 4,  # alice and bob, of each
+            "entity_tags": 4,  # web and spring fair, on each
+            "custom_values": 1,
+            "history_events": 1,
+            # tag.created of the two new tags, contact.created and contact.access_changed
+            # of each contact, history.created, web_form.posted
+            "audit_log": 8,
+        }
+    assert (done["posts"], done["web_form_hits"]) == (1, 1)
+    history = [
+        (
+            "berta@example.com",
+            "Das Website-Kontaktformular hat einen Verlaufseintrag zu Ann Lee hinzugefügt",
+        ),
+        ("bob@example.com", "The website contact form added a history event to Ann Lee"),
+    ]
+    shared = [
+        (user, f"The website contact form shared the contact {name} with you")
+        for user in ("alice@example.com", "bob@example.com")
+        for name in ("Acme", "Ann Lee")
+    ]
+    told = sorted((m.to[0], m.subject) for m in outbox.take())
+    assert told == sorted(history if twin else history + shared)
 
 
 # --- the five abuse cases, and a spam filter --------------------------------------------------

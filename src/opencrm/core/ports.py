@@ -40,6 +40,7 @@ __all__ = [
     "Attachment",
     "AuditEntry",
     "AuditRepository",
+    "BatchNotifier",
     "CaseDocumentRepository",
     "CaseRepository",
     "Clock",
@@ -369,9 +370,41 @@ class Notifier(Protocol):
 
     ``send`` raises on failure; opencrm calls it only after the change it tells about has
     committed (``invoices.send`` excepted: there, sending *is* the change).
+
+    Many messages at once (mass mail hands over each batch) go through
+    :func:`opencrm.core.notify.send_many`: to the notifier's own ``send_many`` when it has
+    one (see :class:`BatchNotifier`), else to ``send`` once per message. So a notifier with
+    ``send`` alone keeps working, and keeps type-checking as a ``Notifier``.
     """
 
     def send(self, message: Message) -> None: ...
+
+
+class BatchNotifier(Notifier, Protocol):
+    """A :class:`Notifier` that can send a batch at once, e.g. over one SMTP connection.
+
+    A class that subclasses it and defines only ``send`` inherits the default
+    ``send_many`` below (one ``send`` per message). It is a separate protocol because a
+    protocol member is required of every class that does not subclass the protocol, even
+    when it has a default: adding ``send_many`` to :class:`Notifier` would make every
+    existing notifier fail type checks.
+    """
+
+    def send_many(self, messages: Sequence[Message]) -> Sequence[Exception | None]:
+        """Send ``messages`` in order and return one result per message, in the same order:
+        None when it was sent, else the error that kept it from going. One message failing
+        (a recipient the server refuses) must not keep the others from going; raise only
+        for a fault of the notifier itself (opencrm then counts every message as failed
+        with that error)."""
+        results: list[Exception | None] = []
+        for message in messages:
+            try:
+                self.send(message)
+            except Exception as exc:
+                results.append(exc)
+            else:
+                results.append(None)
+        return results
 
 
 class FileStore(Protocol):

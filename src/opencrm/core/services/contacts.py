@@ -138,20 +138,45 @@ class ContactService:
         allowed = _PERSON if cls is Person else _COMPANY
         _check_names(fields, allowed - set(values))
         with self._s._tx() as tx:
-            changes = {**values, **fields}
-            changes.setdefault("managers", {tx.actor.id})
-            base = _blank(cls, tx)
-            contact = self._apply(tx, base, changes, creating=True)
-            contact = attrs.evolve(contact, infos=_clean_infos(infos, self._s._ctx.phone_region))
-            stored = tx.uow.contacts.add(contact)
-            tx.emit("contact.created", stored, after=stored)
-            if stored.managers - {tx.actor.id}:
-                tx.emit(
-                    "contact.access_changed",
-                    stored,
-                    data={"granted": sorted(stored.managers - {tx.actor.id})},
-                )
-            return stored
+            return self._create(tx, cls, {**values, **fields}, infos)
+
+    def _add_in(
+        self,
+        tx: Tx,
+        cls: type[Person] | type[Company],
+        values: dict[str, Any],
+        *,
+        email: str | None = None,
+        phone: str | None = None,
+        website: str | None = None,
+    ) -> Contact:
+        """What :meth:`add_person` and :meth:`add_company` do, inside ``tx``: for a caller
+        that writes more in the same transaction (the website contact form). ``values``
+        holds the fields by name (``first_name``, ``tags``, ``custom``, ...)."""
+        _check_names(values, _PERSON if cls is Person else _COMPANY)
+        return self._create(tx, cls, values, _quick_infos(email, phone, website, ()))
+
+    def _create(
+        self,
+        tx: Tx,
+        cls: type[Person] | type[Company],
+        changes: Mapping[str, Any],
+        infos: Iterable[Mapping[str, Any]],
+    ) -> Contact:
+        changes = dict(changes)
+        changes.setdefault("managers", {tx.actor.id})
+        base = _blank(cls, tx)
+        contact = self._apply(tx, base, changes, creating=True)
+        contact = attrs.evolve(contact, infos=_clean_infos(infos, self._s._ctx.phone_region))
+        stored = tx.uow.contacts.add(contact)
+        tx.emit("contact.created", stored, after=stored)
+        if stored.managers - {tx.actor.id}:
+            tx.emit(
+                "contact.access_changed",
+                stored,
+                data={"granted": sorted(stored.managers - {tx.actor.id})},
+            )
+        return stored
 
     # --- read ---------------------------------------------------------------------------
 
@@ -434,6 +459,21 @@ class ContactService:
         before creating to warn the user; creating stays allowed. At most ``limit``
         contacts, by id, each with the keys it shares."""
         limit = _clean_limit(limit)
+        query = self._match_query(first_name, last_name, name, emails, phones, company)
+        with self._s._tx(write=False) as tx:
+            return self._matches(tx, query, limit)
+
+    def _match_query(
+        self,
+        first_name: str | None,
+        last_name: str | None,
+        name: str | None,
+        emails: Iterable[str],
+        phones: Iterable[str],
+        company: Company | int | None,
+    ) -> MatchQuery:
+        """The arguments of :meth:`duplicates_of`, checked and normalised (every bad one in
+        one error)."""
         errors: dict[str, str] = {}
         emails_n: set[str] = set()
         phones_n: set[str] = set()
@@ -470,20 +510,21 @@ class ContactService:
             errors.update(exc.errors)
         if errors:
             raise ValidationError(errors)
-        query = MatchQuery(
+        return MatchQuery(
             emails=frozenset(emails_n),
             phones=frozenset(phones_n),
             company_key=company_name or None,
             person_key=person or None,
             company_id=company_id,
         )
-        with self._s._tx(write=False) as tx:
-            rows = tx.uow.contact_bulk.matches(policy.contact_scope(tx.actor), query, limit)
-            reasons: dict[int, set[str]] = {}
-            for cid, reason in rows:
-                reasons.setdefault(cid, set()).add(reason)
-            found = tx.uow.contacts.get_many(sorted(reasons))
-            return [DuplicateMatch(contact=c, reasons=tuple(sorted(reasons[c.id]))) for c in found]
+
+    def _matches(self, tx: Tx, query: MatchQuery, limit: int) -> Sequence[DuplicateMatch]:
+        rows = tx.uow.contact_bulk.matches(policy.contact_scope(tx.actor), query, limit)
+        reasons: dict[int, set[str]] = {}
+        for cid, reason in rows:
+            reasons.setdefault(cid, set()).add(reason)
+        found = tx.uow.contacts.get_many(sorted(reasons))
+        return [DuplicateMatch(contact=c, reasons=tuple(sorted(reasons[c.id]))) for c in found]
 
     def group_add_tag(
         self, tag: str, *, ids: Iterable[int] | None = None, where: Mapping[str, Any] | None = None

@@ -91,32 +91,50 @@ class HistoryService:
                 ):
                     if value is not None:
                         values[name] = value
-                values["happened_at"] = tx.now if happened_at is None else happened_at
-                blank = HistoryEvent(
-                    id=0,
-                    content="",
-                    category_id=0,
-                    happened_at=tx.now,
-                    created_by=tx.actor.id,
-                    created_at=tx.now,
-                    updated_by=tx.actor.id,
-                    updated_at=tx.now,
-                )
-                event = self._apply(tx, blank, values)
-                recipients = sorted(self._s._managers(notify, "notify"))
-                saved = tx.uow.history.add(event)
-                added = [self._store_file(tx, saved, name, data, stored) for name, data in files]
-                saved = attrs.evolve(saved, files=tuple(added))
-                tx.emit(
-                    "history.created",
-                    saved,
-                    after=saved,
-                    data=act.created_data(tx, saved, recipients, [f.name for f in added]),
-                )
-                return saved
+                if happened_at is not None:
+                    values["happened_at"] = happened_at
+                return self._create(tx, values, notify, files, stored)
         except BaseException:
             forget_files(self._s._ctx.file_store, stored)
             raise
+
+    def _create(
+        self,
+        tx: Tx,
+        values: Mapping[str, Any],
+        notify: Iterable[str | User] = (),
+        files: Iterable[FileInput] = (),
+        stored: builtins.list[str] | None = None,
+    ) -> HistoryEvent:
+        """Validate and store a new event in ``tx``: what :meth:`add` does, for a caller
+        that writes more in the same transaction (the website contact form). ``values``
+        holds ``content``, ``category``, the links and optionally ``happened_at``; the ids
+        of files put in the file store are appended to ``stored`` (the caller forgets them
+        if the transaction fails)."""
+        values = {"happened_at": tx.now, **values}
+        blank = HistoryEvent(
+            id=0,
+            content="",
+            category_id=0,
+            happened_at=tx.now,
+            created_by=tx.actor.id,
+            created_at=tx.now,
+            updated_by=tx.actor.id,
+            updated_at=tx.now,
+        )
+        event = self._apply(tx, blank, values)
+        recipients = sorted(self._s._managers(notify, "notify"))
+        saved = tx.uow.history.add(event)
+        put = [] if stored is None else stored
+        added = [self._store_file(tx, saved, name, data, put) for name, data in files]
+        saved = attrs.evolve(saved, files=tuple(added))
+        tx.emit(
+            "history.created",
+            saved,
+            after=saved,
+            data=act.created_data(tx, saved, recipients, [f.name for f in added]),
+        )
+        return saved
 
     # --- read ---------------------------------------------------------------------------
 

@@ -3,10 +3,12 @@
 The template (subject, plain text, optional HTML) is parsed when the mail is previewed or
 started, so an unknown placeholder is an error before anything is sent (see
 :mod:`opencrm.core.mail_template`). The job (kind ``mass_mail``) then works in batches: it
-reads a batch of contacts as the job's owner, renders each message, hands it to the CRM's
-notifier (or a plugin's ``opencrm_deliver_notification``) outside any transaction, and records
-what happened in a second short transaction (a ``contact.mailed`` event per sent message and,
-when asked, a history event per contact). Cancelling stops it between batches.
+reads a batch of contacts as the job's owner, renders each message, hands the batch to the
+CRM's notifier at once (``send_many``: one SMTP connection for the batch; a plugin's
+``opencrm_deliver_notification`` may take single messages first) outside any transaction,
+and records what happened in a second short transaction (a ``contact.mailed`` event per
+sent message and, when asked, a history event per contact). Cancelling stops it between
+batches.
 
 Who may send is a setting (``mass_mail.senders``): CRM admins only unless an admin lets in
 everyone or listed users and groups. A sender mails the contacts they may read.
@@ -25,7 +27,7 @@ from opencrm.core.entities.contacts import Company, Contact, Person
 from opencrm.core.entities.lists import ListItem, ListKind
 from opencrm.core.jobs import Job, JobRun
 from opencrm.core.mail_template import CUSTOM_PREFIX, Template, parse
-from opencrm.core.notify import can_deliver, deliver
+from opencrm.core.notify import can_deliver, deliver_many
 from opencrm.core.ports import Message
 from opencrm.core.services import _activities as act
 from opencrm.core.services import _contact_bulk as _bulk
@@ -316,23 +318,34 @@ class MassMailService:
             with self._s._tx(write=False) as tx:
                 found = _bulk.load_many(tx, batch)
                 recipients = _Values(self._s, tx, templates.custom_labels()).of(found)
+            messages = {
+                contact.id: templates.message(to, values)
+                for contact, (to, values) in zip(found, recipients, strict=True)
+                if to
+            }
+            # The batch goes to the notifier at once (one SMTP connection for all of it);
+            # each message has its own result.
+            ctx = self._s._ctx
+            results = dict(
+                zip(
+                    messages,
+                    deliver_many(ctx.hook, ctx.crm, ctx.notifier, list(messages.values())),
+                    strict=True,
+                )
+            )
             sent: list[tuple[Contact, Message]] = []
-            for contact, (to, values) in zip(found, recipients, strict=True):
+            for contact, (to, _) in zip(found, recipients, strict=True):
                 outcome: dict[str, Any] = {"contact_id": contact.id, "email": to}
                 if not to:
                     counts["skipped"] += 1
                     outcome.update(status="skipped", reason="no_email")
+                elif (failure := results[contact.id]) is not None:
+                    counts["failed"] += 1
+                    outcome.update(status="failed", reason=_reason(failure))
                 else:
-                    message = templates.message(to, values)
-                    try:
-                        deliver(self._s._ctx.hook, self._s._ctx.crm, self._s._ctx.notifier, message)
-                    except Exception as exc:  # the notifier's own errors: one recipient fails
-                        counts["failed"] += 1
-                        outcome.update(status="failed", reason=_reason(exc))
-                    else:
-                        counts["sent"] += 1
-                        sent.append((contact, message))
-                        outcome.update(status="sent", reason="")
+                    counts["sent"] += 1
+                    sent.append((contact, messages[contact.id]))
+                    outcome.update(status="sent", reason="")
                 if outcomes is not None:
                     outcomes.append(outcome)
                 if outcome["status"] == "sent":

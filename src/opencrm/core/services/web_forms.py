@@ -19,9 +19,11 @@ import attrs
 
 from opencrm.core import contact_data as cd
 from opencrm.core._inputs import clean_id, clean_int, multi_line, single_line
-from opencrm.core.entities.contacts import Access, Company
+from opencrm.core.entities.contacts import Access, Company, Person
 from opencrm.core.entities.web_forms import WebForm, WebFormKind, WebFormResult
 from opencrm.core.services._base import Context, Service, Tx
+from opencrm.core.services.contacts import ContactService
+from opencrm.core.services.history import HistoryService
 from opencrm.core.users import User
 from opencrm.errors import NotFound, PermissionDenied, RateLimited, ValidationError
 
@@ -274,7 +276,9 @@ def submit(ctx: Context, values: Mapping[str, Sequence[str]], client: str) -> We
     now = ctx.clock()
     window = now.replace(minute=0, second=0, microsecond=0)
     # The rate limit counts in a transaction of its own, once the form and its key are
-    # known and before anything else can fail: oversized and refused posts count too.
+    # known and before anything else can fail: oversized and refused posts count too, and
+    # so does a post whose storing fails (its attempt was made). Committed at once, the
+    # counter row is locked for one statement, not for the whole storing transaction.
     with service._tx() as tx:
         form = tx.uow.web_forms.get(form_id)
         if form is None or not hmac.compare_digest(
@@ -293,62 +297,69 @@ def submit(ctx: Context, values: Mapping[str, Sequence[str]], client: str) -> We
     spam = ctx.hook.opencrm_web_form_spam(crm=ctx.crm, form=form, values=dict(data), client=client)
     if any(spam):
         return WebFormResult(outcome="ignored", redirect=redirect)
-    return _store(service, ctx, form, data, redirect)
+    return _store(service, form, data, redirect)
 
 
 def _store(
-    service: Service, ctx: Context, form: WebForm, data: dict[str, Any], redirect: str | None
+    service: Service, form: WebForm, data: dict[str, Any], redirect: str | None
 ) -> WebFormResult:
-    from opencrm.session import Session
-
-    s = Session(ctx, WEB_FORM_USER)
+    """Store what a checked post becomes, in one transaction: the duplicate check, the
+    company found or created, the contact (with the form's tags, managers, access and the
+    custom values) or, for a duplicate, nothing new but the history event, and the
+    notify list. A failure anywhere stores nothing of it (the rate limit's count stays:
+    the attempt was made). The service methods' own checks run inside it, so a post is
+    validated exactly as the API validates."""
+    contacts = ContactService(service)
+    history = HistoryService(service)
     email = data.get("email")
     phone = data.get("phone")
     person = form.kind is WebFormKind.PERSON
-    names: dict[str, Any] = (
-        {"first_name": data["first_name"], "last_name": data.get("last_name", "")}
-        if person
-        else {"name": data["name"]}
+    query = contacts._match_query(
+        data["first_name"] if person else None,
+        data.get("last_name", "") if person else None,
+        None if person else data["name"],
+        [email] if email else [],
+        [phone] if phone else [],
+        None,
     )
-    twins = s.contacts.duplicates_of(
-        **names, emails=[email] if email else [], phones=[phone] if phone else []
-    )
-    summary = _summary(form, data)
-    if twins:
-        contact_id = twins[0].contact.id
-        outcome = "attached"
-    else:
-        extra: dict[str, Any] = {
-            "tags": list(form.tags),
-            "managers": set(form.managers),
-            "access": form.access,
-        }
-        if data.get("custom"):
-            extra["custom"] = data["custom"]
-        for key in ("job_title", "industry", "about"):
-            if data.get(key):
-                extra[key] = data[key]
-        if person:
-            # The person first: what the API could still refuse (a custom value) is refused
-            # before a company is created for it.
-            contact_id = s.contacts.add_person(
-                data["first_name"],
-                data.get("last_name", ""),
+    with service._tx() as tx:
+        twins = contacts._matches(tx, query, 20)
+        if twins:
+            contact_id = twins[0].contact.id
+            outcome = "attached"
+        else:
+            values: dict[str, Any] = {
+                "tags": list(form.tags),
+                "managers": set(form.managers),
+                "access": form.access,
+            }
+            if data.get("custom"):
+                values["custom"] = data["custom"]
+            for key in ("job_title", "industry", "about"):
+                if data.get(key):
+                    values[key] = data[key]
+            if person:
+                values.update(
+                    first_name=data["first_name"],
+                    last_name=data.get("last_name", ""),
+                    company=_company(contacts, tx, form, data.get("company")),
+                )
+            else:
+                values["name"] = data["name"]
+            contact_id = contacts._add_in(
+                tx,
+                Person if person else Company,
+                values,
                 email=email,
                 phone=phone,
                 website=data.get("website"),
-                **extra,
             ).id
-            company = _company(s, form, data.get("company"))
-            if company is not None:
-                s.contacts.update(contact_id, company=company)
-        else:
-            contact_id = s.contacts.add_company(
-                data["name"], email=email, phone=phone, website=data.get("website"), **extra
-            ).id
-        outcome = "created"
-    s.history.add(summary, CATEGORY, contact=contact_id, notify=form.notify)
-    with service._tx() as tx:
+            outcome = "created"
+        history._create(
+            tx,
+            {"content": _summary(form, data), "category": CATEGORY, "contact": contact_id},
+            form.notify,
+        )
         tx.uow.web_forms.count_post(form.id)
         tx.emit(
             "web_form.posted",
@@ -358,14 +369,24 @@ def _store(
     return WebFormResult(outcome=outcome, redirect=redirect, contact_id=contact_id)
 
 
-def _company(s: Any, form: WebForm, name: str | None) -> int | None:
+def _company(contacts: ContactService, tx: Tx, form: WebForm, name: str | None) -> int | None:
+    """The id of the company a person's post names: a stored one of that name, else a new
+    one with the form's tags, managers and access."""
     if not name:
         return None
-    for match in s.contacts.duplicates_of(name=name):
+    query = contacts._match_query(None, None, name, (), (), None)
+    for match in contacts._matches(tx, query, 20):
         if isinstance(match.contact, Company):
             return int(match.contact.id)
-    created = s.contacts.add_company(
-        name, tags=list(form.tags), managers=set(form.managers), access=form.access
+    created = contacts._add_in(
+        tx,
+        Company,
+        {
+            "name": name,
+            "tags": list(form.tags),
+            "managers": set(form.managers),
+            "access": form.access,
+        },
     )
     return int(created.id)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import smtplib
 import ssl as _ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
@@ -71,7 +71,8 @@ def to_email(message: Message, from_address: str) -> EmailMessage:
 
 
 class SmtpNotifier:
-    """Sends each message over SMTP (one connection per message; no background thread).
+    """Sends messages over SMTP with the standard library (no background thread): one
+    connection per :meth:`send`, one connection per batch with :meth:`send_many`.
 
     :param host: the SMTP server.
     :param port: its port (defaults: 465 with ``ssl``, else 587 with ``starttls``, else 25).
@@ -110,19 +111,93 @@ class SmtpNotifier:
         self.ssl_context = ssl_context
 
     def send(self, message: Message) -> None:
-        mail = to_email(message, self.from_address)
+        (failure,) = self.send_many([message])
+        if failure is not None:
+            raise failure
+
+    def send_many(self, messages: Sequence[Message]) -> list[Exception | None]:
+        """Send ``messages`` over one connection, in order; one result per message (None:
+        the server took it, else its error). A message the server refuses (every recipient
+        refused, the sender or the content refused) fails alone: the connection goes on
+        with the next one. When the server drops the connection (or says 421, closing), it
+        is opened again once and the message sent again; if that fails too, the message
+        and the rest of the batch fail with that error. A message whose acceptance was
+        lost with the connection may so arrive twice: SMTP cannot tell."""
+        results: list[Exception | None] = []
+        smtp: smtplib.SMTP | None = None
+        try:
+            for n, message in enumerate(messages):
+                try:
+                    mail = to_email(message, self.from_address)
+                except Exception as exc:  # a header the e-mail package refuses
+                    results.append(exc)
+                    continue
+                failure: Exception | None = None
+                for attempt in (1, 2):
+                    if smtp is None:
+                        try:
+                            smtp = self._connect()
+                        except Exception as exc:
+                            # No connection to be had: the rest cannot go either.
+                            results.extend([exc] * (len(messages) - n))
+                            return results
+                    try:
+                        smtp.send_message(mail)
+                    except Exception as exc:
+                        failure = exc
+                        if _dropped(exc) or not isinstance(exc, smtplib.SMTPException):
+                            # Closed by the server, or in a state we cannot know: a new
+                            # connection, and this message once more on it.
+                            smtp.close()
+                            smtp = None
+                            if attempt == 1 and _dropped(exc):
+                                continue
+                    else:
+                        failure = None
+                    break
+                if failure is not None and smtp is None and _dropped(failure):
+                    # Dropped twice on the same message: the server will not take more now.
+                    results.extend([failure] * (len(messages) - n))
+                    return results
+                results.append(failure)
+            return results
+        finally:
+            if smtp is not None:
+                _quit(smtp)
+
+    def _connect(self) -> smtplib.SMTP:
         context = self.ssl_context or _default_context()
         smtp: smtplib.SMTP
         if self.ssl:
             smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
         else:
             smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-        with smtp:
+        try:
             if self.starttls:
                 smtp.starttls(context=context)
             if self.username is not None:
                 smtp.login(self.username, self.password or "")
-            smtp.send_message(mail)
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+
+def _dropped(exc: Exception) -> bool:
+    """Whether ``exc`` says the server closed the connection (not that it refused a
+    message): a lost connection, or a 421 ("service not available, closing")."""
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return True
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return any(code == 421 for code, _ in exc.recipients.values())
+    return isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code == 421
+
+
+def _quit(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.quit()
+    except (smtplib.SMTPException, OSError):
+        smtp.close()
 
 
 def _default_context() -> _ssl.SSLContext:
