@@ -1964,15 +1964,22 @@ class _OpportunityPlan:
         stage_id = before.stage_id
         probability = f.get("probability", before.probability)
         actual = before.actual_close
+        given_close = f.get("actual_close")
         if row.stage:
             stage = self._stage_for(tx, row.stage)
             if stage.id != before.stage_id:
+                # A move takes the stage's probability and close date, as the service's
+                # update does, unless the row gives others: a cell still holding the old
+                # value (an export edited in its stage only) gives none.
                 stage_id = stage.id
-                probability = f.get("probability", stage.probability)
+                if f.get("probability", before.probability) == before.probability:
+                    probability = stage.probability
+                if given_close == before.actual_close:
+                    given_close = None
                 actual = tx.now.date() if stage.type is not StageType.OPEN else None
         current = next((s for s in self.stages.values() if s.id == stage_id), None)
         if current is None or current.type is not StageType.OPEN:
-            actual = f.get("actual_close", actual) or tx.now.date()
+            actual = given_close or actual or tx.now.date()
         else:
             actual = None  # as a new record: an open stage has no close date
         changes.update(stage_id=stage_id, probability=probability, actual_close=actual)
@@ -2439,6 +2446,8 @@ class _TaskPlan:
         a link to an opportunity replaces one to a case and the reverse); None when the
         reminder time would be out of range."""
         changes = {k: v for k, v in given.items() if k not in ("closed", "closed_at")}
+        if "due_at" in changes and _same_moment(changes["due_at"], before.due_at):
+            del changes["due_at"]
         if given.get("opportunity_id") is not None:
             changes["case_id"] = None
         if given.get("case_id") is not None:
@@ -2446,7 +2455,9 @@ class _TaskPlan:
         closed = given.get("closed", before.closed)
         if not closed:
             closed_at = None
-        elif "closed_at" in given:
+        elif "closed_at" in given and not (
+            before.closed_at is not None and _same_moment(given["closed_at"], before.closed_at)
+        ):
             closed_at = given["closed_at"]
         else:
             closed_at = before.closed_at if before.closed else tx.now
@@ -2493,6 +2504,12 @@ class _TaskPlan:
             if not policy.can_read_task(actor, t.responsible, t.created_by, parents):
                 out.add(t.id)
         return out
+
+
+def _same_moment(given: dt.datetime, stored: dt.datetime) -> bool:
+    """Whether a date-time cell means the stored one: the same to the millisecond (a
+    spreadsheet keeps milliseconds, so our XLSX export rounds microseconds away)."""
+    return abs(given - stored) < dt.timedelta(milliseconds=1)
 
 
 def _task_alert(value: object, field: str) -> int:
