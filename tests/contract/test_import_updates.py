@@ -314,3 +314,39 @@ def test_a_task_the_importer_may_not_edit_is_reported(admin, alice, bob):
     assert (report.skipped, report.rejected, report.created, report.updated) == (1, 3, 1, 0)
     assert bob.tasks.get(public.id) == public
     assert bob.tasks.get(hidden.id) == hidden
+
+
+def test_bad_cells_of_an_update_are_located_row_errors(admin, people):
+    yen = admin.opportunities.add("Yen deal", budget=Money(100, "JPY"))
+    data = b"Title,Amount\nYen deal,1.5\nYen deal,2\n"
+    mapping = {"title": "Title", "budget": "Amount"}
+    report = admin.imports.run("opportunities", CsvRows(data), mapping, on_duplicate="update")
+    # 1.5 is a valid amount of the default currency, not of the record's own.
+    assert report.issues == (RowIssue(2, "Amount", "has more decimals than JPY allows (0)"),)
+    assert (report.updated, report.rejected) == (1, 1)
+    assert admin.opportunities.get(yen.id).budget == Money(2, "JPY")
+    case = admin.cases.add("Case")
+    task = admin.tasks.add("Task", dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
+    rows = (
+        "Id,Title,Due,Deal,Case,Closed at\n"
+        f"{task.id},Task,2030-01-01T00:00:00Z,{yen.id},{case.id},\n"
+        f"{task.id},Task,2030-01-01T00:00:00Z,,,yesterday\n"
+        f"{task.id},Task,9999-12-31T23:59:00Z,,,\n"
+        f"{task.id},Task,2030-01-01T00:00:00Z,,{case.id},\n"
+    ).encode()
+    mapping = {
+        "id": "Id",
+        "title": "Title",
+        "due": "Due",
+        "opportunity_id": "Deal",
+        "case_id": "Case",
+        "closed_at": "Closed at",
+    }
+    report = admin.imports.run("tasks", CsvRows(rows), mapping, on_duplicate="update")
+    assert report.issues == (
+        RowIssue(2, "Case", "link either an opportunity or a case, not both"),
+        RowIssue(3, "Closed at", "'yesterday' is not a date or date and time (ISO 8601)"),
+        RowIssue(4, "Due", "must be from 1900-01-01 to 9000-12-31"),
+    )
+    assert (report.updated, report.rejected) == (1, 3)
+    assert admin.tasks.get(task.id).case_id == case.id

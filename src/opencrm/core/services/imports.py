@@ -2093,7 +2093,7 @@ class _TaskRow:
     given: dict[str, Any] = attrs.field(factory=dict)  # what the row's cells say, by attribute
     record_id: int | None = None  # the ``id`` cell: the task an update means
     id_column: str | None = None
-    columns: dict[str, str] = attrs.field(factory=dict)  # attribute -> the column it came from
+    columns: dict[str, str] = attrs.field(factory=dict)  # link attribute -> its column
 
 
 class _TaskPlan:
@@ -2308,8 +2308,6 @@ class _TaskPlan:
         except OverflowError:
             tally.reject(source, [(col, "is out of range (its reminder time is)")])
             return None
-        due_col = next((c for c in self.fields["due"] if _text(values.get(c))), None)
-        columns.update({"due_at": due_col or self.fields["due"][0]})
         return _TaskRow(
             source,
             task,
@@ -2416,11 +2414,6 @@ class _TaskPlan:
             else:
                 before = changed[ref][1] if ref in changed else records[ref]
             after = self._merge(tx, before, given)
-            if after is None:
-                tally.reject(
-                    row.source, [(row.columns["due_at"], "is out of range (its reminder time is)")]
-                )
-                continue
             if after == before:
                 tally.unchanged += 1
                 continue
@@ -2441,10 +2434,11 @@ class _TaskPlan:
         for _, after in updates:
             tally.updated_ids.add(after.id)
 
-    def _merge(self, tx: Tx, before: Task, given: Mapping[str, Any]) -> Task | None:
+    def _merge(self, tx: Tx, before: Task, given: Mapping[str, Any]) -> Task:
         """``before`` with the row's non-empty cells written over it (nothing else touched;
-        a link to an opportunity replaces one to a case and the reverse); None when the
-        reminder time would be out of range."""
+        a link to an opportunity replaces one to a case and the reverse). The alert's
+        reminder time is in range: the row's was checked, and the due time is one the
+        service takes."""
         changes = {k: v for k, v in given.items() if k not in ("closed", "closed_at")}
         if "due_at" in changes and _same_moment(changes["due_at"], before.due_at):
             del changes["due_at"]
@@ -2466,10 +2460,6 @@ class _TaskPlan:
             before.closed and not closed
         ):
             after = attrs.evolve(after, reminded_at=None)
-        try:
-            after.due_at - dt.timedelta(minutes=after.alert_minutes)
-        except OverflowError:
-            return None
         return after
 
     def _hidden(self, tx: Tx, found: Iterable[Task]) -> set[int]:
