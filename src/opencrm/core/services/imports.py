@@ -171,7 +171,9 @@ class ImportService:
 
         A row matching a stored contact by e-mail or phone (a company row: also by name) is
         skipped, updated (its mapped, non-empty values written; nothing else touched) or
-        created anyway, per ``on_duplicate``. ``dry_run`` writes nothing and reports exactly
+        created anyway, per ``on_duplicate``; opportunities, cases and tasks are matched by
+        their duplicate key, or for an update by the record ``id`` the file maps (see the
+        import docs). ``dry_run`` writes nothing and reports exactly
         what the real run would; ``atomic`` commits only when no row is rejected.
         ``progress`` is told after each batch; ``should_stop`` is asked between batches.
 
@@ -1512,7 +1514,7 @@ class _DealRow:
     custom: dict[int, str]
     record_id: int | None = None  # the ``id`` cell: the record an update means
     id_column: str | None = None
-    money: tuple[str, str, str | None] | None = None  # amount, currency, column as given
+    money: tuple[str, str] | None = None  # the amount and currency cells as given
     tags_given: bool = False  # a tag cell was not empty (an update replaces the tags)
     closed: bool | None = None  # a case's ``closed`` cell
 
@@ -1691,7 +1693,7 @@ class _OpportunityPlan:
         currency, currency_col = cell("currency")
         money = None
         if amount or currency:
-            money = (amount.replace(",", ""), currency.upper(), amount_col or currency_col)
+            money = (amount.replace(",", ""), currency.upper())
             fields["budget"] = check(
                 amount_col or currency_col,
                 _clean_budget,
@@ -1951,10 +1953,14 @@ class _OpportunityPlan:
             if name in f:
                 changes[name] = f[name]
         if row.money is not None:
-            amount, currency, _ = row.money
-            changes["budget"] = _clean_budget(
-                amount or before.budget.amount, currency or None, before.budget.currency.code
-            )
+            amount, currency = row.money
+            code = before.budget.currency.code
+            if amount and (currency or code == self.currency):
+                changes["budget"] = f["budget"]  # read in the currency it is in
+            else:
+                changes["budget"] = _clean_budget(
+                    amount or before.budget.amount, currency or None, code
+                )
         responsible = f.get("responsible", before.responsible)
         changes["responsible"] = responsible
         members = frozenset(member_ids) if row.members_given() else before.members
