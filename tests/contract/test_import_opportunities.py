@@ -145,9 +145,14 @@ def test_duplicates_are_matched_by_title_and_main_contact(admin, people):
     both = admin.imports.run("opportunities", CsvRows(data), MAPPING, on_duplicate="create")
     assert both.created == 4
     assert admin.opportunities.count() == 7
-    with pytest.raises(ValidationError) as caught:
-        admin.imports.run("opportunities", CsvRows(data), MAPPING, on_duplicate="update")
-    assert list(caught.value.errors) == ["on_duplicate"]
+    # An update writes over the first (lowest id) record of each key: the second row
+    # renames the first "Deal" of ann and sets its amount; the others hold what they say.
+    updated = admin.imports.run("opportunities", CsvRows(data), MAPPING, on_duplicate="update")
+    assert (updated.updated, updated.unchanged, updated.created) == (1, 3, 0)
+    first_id = min(o.id for o in admin.opportunities.list().items)
+    renamed = admin.opportunities.get(first_id)
+    assert (renamed.title, renamed.budget) == ("deal", Money(Decimal("2.00"), "USD"))
+    assert updated.updated_ids == ((first_id, first_id),)
 
 
 def test_dry_run_reports_exactly_what_the_real_run_does(admin, people):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
+
+import openpyxl
 
 from opencrm.http._api import DEFAULT_MAX_UPLOAD
 
@@ -238,3 +241,38 @@ def test_cases_import_at_once_and_as_a_job(api, web_crm) -> None:  # type: ignor
     assert web_crm.jobs.wait(timeout=60)
     assert alice.get(f"/jobs/{started.json['id']}").json["summary"]["created"] == 2
     assert len(alice.get("/cases").json["items"]) == 3
+
+
+def test_a_tasks_export_edited_updates_its_tasks_as_a_job(api, web_crm) -> None:  # type: ignore[no-untyped-def]
+    alice = api.as_("alice")
+    data = b"Task,Due\nCall Ada,2030-05-01 09:30\nWrite,2030-05-02 10:00\n"
+    mapping = json.dumps({"title": "Task", "due": "Due"})
+    created = alice.post(
+        "/imports/tasks", files={"file": ("t.csv", data)}, form={"mapping": mapping}
+    )
+    assert created.json["created"] == 2, created.body
+    before = {t["title"]: t for t in alice.get("/tasks").json["items"]}
+    started = alice.post("/exports/tasks", query={"format": "xlsx"})
+    assert web_crm.jobs.wait(timeout=60)
+    exported = alice.get(f"/jobs/{started.json['id']}/file").body
+    book = openpyxl.load_workbook(io.BytesIO(exported))
+    sheet = book.active
+    header = [c.value for c in sheet[1]]
+    for row in sheet.iter_rows(min_row=2):
+        if row[header.index("Title")].value == "Call Ada":
+            row[header.index("Title")].value = "Call Ada back"
+    out = io.BytesIO()
+    book.save(out)
+    job = alice.post(
+        "/imports/tasks/jobs",
+        files={"file": ("tasks.xlsx", out.getvalue())},
+        form={"mapping": "export", "on_duplicate": "update"},
+    )
+    assert job.status == 202, job.body
+    assert web_crm.jobs.wait(timeout=60)
+    summary = alice.get(f"/jobs/{job.json['id']}").json["summary"]
+    assert (summary["updated"], summary["unchanged"], summary["created"]) == (1, 1, 0)
+    after = {t["title"]: t for t in alice.get("/tasks").json["items"]}
+    assert after["Call Ada back"]["id"] == before["Call Ada"]["id"]
+    assert after["Call Ada back"]["due_at"] == before["Call Ada"]["due_at"]
+    assert after["Write"] == before["Write"]

@@ -265,12 +265,32 @@ class ImportStore(Protocol):
 
     def tasks_by_title(
         self, keys: Collection[str]
-    ) -> list[tuple[str, dt.datetime, str, int | None, str]]:
-        """(case-folded title, due at, responsible, contact id, creator) of the open tasks
+    ) -> list[tuple[str, dt.datetime, str, int | None, str, int]]:
+        """(case-folded title, due at, responsible, contact id, creator, id) of the open tasks
         whose case-folded title is one of ``keys``, by id."""
 
     def add_tasks(self, new: Sequence[Task]) -> list[int]:
         """Insert tasks; return their ids in order."""
+
+    def tasks_by_id(self, ids: Collection[int]) -> list[Task]:
+        """The stored tasks of ``ids``, by id (missing ones left out)."""
+
+    def update_tasks(self, changes: Sequence[tuple[Task, Task]]) -> None:
+        """Write each (before, after) pair; a new due time or alert, or a reopening, arms
+        the reminder again."""
+
+    def opportunities_by_id(self, ids: Collection[int]) -> list[Opportunity]:
+        """The stored opportunities of ``ids`` with their links, whoever may read them, by
+        id (missing ones left out)."""
+
+    def update_opportunities(self, changes: Sequence[tuple[Opportunity, Opportunity]]) -> None:
+        """Write each (before, after) pair's differences."""
+
+    def cases_by_id(self, ids: Collection[int]) -> list[Case]:
+        """The stored cases of ``ids`` with their links, by id (missing ones left out)."""
+
+    def update_cases(self, changes: Sequence[tuple[Case, Case]]) -> None:
+        """Write each (before, after) pair's differences."""
 
     def cases_by_title(
         self, keys: Collection[str], scope: DealScope

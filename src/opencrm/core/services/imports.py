@@ -11,6 +11,7 @@ or committed at the end, so a dry run reports exactly what the real run does.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 import time
@@ -170,7 +171,9 @@ class ImportService:
 
         A row matching a stored contact by e-mail or phone (a company row: also by name) is
         skipped, updated (its mapped, non-empty values written; nothing else touched) or
-        created anyway, per ``on_duplicate``. ``dry_run`` writes nothing and reports exactly
+        created anyway, per ``on_duplicate``; opportunities, cases and tasks are matched by
+        their duplicate key, or for an update by the record ``id`` the file maps (see the
+        import docs). ``dry_run`` writes nothing and reports exactly
         what the real run would; ``atomic`` commits only when no row is rejected.
         ``progress`` is told after each batch; ``should_stop`` is asked between batches.
 
@@ -219,6 +222,8 @@ class ImportService:
             create_missing=create_missing,
             tag_separator=tag_separator,
         )
+        if ours and isinstance(plan, _TaskPlan):
+            plan.export = True
         tally = _Tally(kind, dry_run, max_issues)
         with self._s._tx(write=False) as tx:
             plan.prepare(tx, defaults or {})
@@ -462,6 +467,7 @@ _CUSTOM_HEADER = re.compile(r"^Custom: (.+?)(?: \(#(\d+)\))?$", re.DOTALL)
 
 #: How an opportunities export's columns map to the import's fields.
 _OPPORTUNITY_EXPORT_FIELDS = {
+    "Id": "id",
     "Title": "title",
     "Client id": "contact_id",
     "Participant ids": "member_ids",
@@ -477,12 +483,11 @@ _OPPORTUNITY_EXPORT_FIELDS = {
     "Probability %": "probability",
     "Tags": "tags",
 }
-#: Columns of an opportunities export the import does not read: ids and stamps are the
-#: CRM's own, names repeat the ids, the stage type follows the stage, and restriction and
-#: access list come from the import's defaults.
+#: Columns of an opportunities export the import does not read: stamps are the CRM's own,
+#: names repeat the ids, the stage type follows the stage, and restriction and access list
+#: come from the import's defaults. (``Id`` is read: an update matches by it.)
 OPPORTUNITY_EXPORT_IGNORED = frozenset(
     {
-        "Id",
         "Client",
         "Other participants",
         "Stage type",
@@ -496,17 +501,57 @@ OPPORTUNITY_EXPORT_IGNORED = frozenset(
 )
 
 
+_STAMP_COLUMNS = frozenset({"Created at", "Created by", "Updated at", "Updated by"})
+#: How a cases export's columns map to the import's fields.
+_CASE_EXPORT_FIELDS = {
+    "Id": "id",
+    "Title": "title",
+    "Closed": "closed",
+    "Participant ids": "member_ids",
+    "Tags": "tags",
+}
+#: Columns of a cases export the import does not read (names repeat the ids; restriction
+#: and access list come from the import's defaults).
+CASE_EXPORT_IGNORED = frozenset({"Participants", "Restricted", "Access list"}) | _STAMP_COLUMNS
+#: How a tasks export's columns map to the import's fields.
+_TASK_EXPORT_FIELDS = {
+    "Id": "id",
+    "Title": "title",
+    "Description": "description",
+    "Due at": "due",
+    "Responsible": "responsible",
+    "Category": "category",
+    "Contact id": "contact_id",
+    "Opportunity id": "opportunity_id",
+    "Case id": "case_id",
+    "Alert minutes": "alert",
+    "Closed": "closed",
+    "Closed at": "closed_at",
+}
+#: Columns of a tasks export the import does not read (names repeat the ids).
+TASK_EXPORT_IGNORED = frozenset({"Contact", "Related entity"}) | _STAMP_COLUMNS
+
+
 def export_mapping(columns: Sequence[str], kind: str = "contacts") -> dict[str, Any]:
     """The mapping that reads an export of opencrm back: every column by its header
     (for contacts ``First name``, ``Email (work)``, ``Address (home): city``, ``Custom:
-    Segment``...; for opportunities ``Title``, ``Client id``, ``Amount``...), the ones in
-    :data:`EXPORT_IGNORED` (:data:`OPPORTUNITY_EXPORT_IGNORED`) left out. A column no export
-    writes is a ValidationError: the file is not our export. Tasks and cases are not read
-    back this way yet."""
+    Segment``...; for opportunities ``Id``, ``Title``, ``Client id``, ``Amount``...; for
+    cases and tasks likewise), the ones in :data:`EXPORT_IGNORED`
+    (:data:`OPPORTUNITY_EXPORT_IGNORED`, :data:`CASE_EXPORT_IGNORED`,
+    :data:`TASK_EXPORT_IGNORED`) left out. A column no export writes is a ValidationError:
+    the file is not our export."""
     if kind == "opportunities":
-        return _opportunity_export_mapping(columns)
+        return _record_export_mapping(
+            columns, kind, _OPPORTUNITY_EXPORT_FIELDS, OPPORTUNITY_EXPORT_IGNORED
+        )
+    if kind == "cases":
+        return _record_export_mapping(columns, kind, _CASE_EXPORT_FIELDS, CASE_EXPORT_IGNORED)
+    if kind == "tasks":
+        return _record_export_mapping(
+            columns, kind, _TASK_EXPORT_FIELDS, TASK_EXPORT_IGNORED, custom=False
+        )
     if kind != "contacts":
-        raise ValidationError({"mapping": f"'export' reads contacts and opportunities, not {kind}"})
+        raise ValidationError({"mapping": f"'export' does not read {kind}"})
     mapping: dict[str, Any] = {}
     unknown = []
     for column in columns:
@@ -541,15 +586,22 @@ def export_mapping(columns: Sequence[str], kind: str = "contacts") -> dict[str, 
     return mapping
 
 
-def _opportunity_export_mapping(columns: Sequence[str]) -> dict[str, Any]:
+def _record_export_mapping(
+    columns: Sequence[str],
+    kind: str,
+    fields: Mapping[str, str],
+    ignored: frozenset[str],
+    *,
+    custom: bool = True,
+) -> dict[str, Any]:
     mapping: dict[str, Any] = {}
     unknown = []
     for column in columns:
-        if column in OPPORTUNITY_EXPORT_IGNORED:
+        if column in ignored:
             continue
-        if column in _OPPORTUNITY_EXPORT_FIELDS:
-            mapping[_OPPORTUNITY_EXPORT_FIELDS[column]] = column
-        elif found := _CUSTOM_HEADER.match(column):
+        if column in fields:
+            mapping[fields[column]] = column
+        elif custom and (found := _CUSTOM_HEADER.match(column)):
             label, field_id = found.groups()
             mapping[f"custom:{field_id or label}"] = column
         else:
@@ -557,7 +609,7 @@ def _opportunity_export_mapping(columns: Sequence[str]) -> dict[str, Any]:
     if unknown:
         raise ValidationError(
             {
-                "mapping": "the file is not an opencrm export of opportunities: no export has "
+                "mapping": f"the file is not an opencrm export of {kind}: no export has "
                 + ", ".join(map(repr, unknown[:5]))
             }
         )
@@ -1351,6 +1403,7 @@ _OPPORTUNITY_FIELDS = frozenset(
         "members",
         "member_ids",
         "tags",
+        "id",
     }
 )
 _OPPORTUNITY_DEFAULTS = frozenset({"responsible", "restricted", "access_list", "tags"})
@@ -1424,6 +1477,26 @@ def _cell_int(value: object, field: str) -> int:
     return int(text)
 
 
+def _cell_bool(value: object, field: str) -> bool:
+    """A yes/no cell: a spreadsheet's boolean, or ``true``/``false``, ``yes``/``no``, 1/0."""
+    if isinstance(value, bool):
+        return value
+    text = _text(value).casefold()
+    if text in ("true", "yes", "1"):
+        return True
+    if text in ("false", "no", "0"):
+        return False
+    raise ValidationError({field: f"{_text(value)!r} is not true or false"})
+
+
+def _cell_id(value: object, field: str) -> int:
+    """A record id cell: a whole number from 1."""
+    number = _cell_int(value, field)
+    if number < 1:
+        raise ValidationError({field: f"{number} is not a record id"})
+    return number
+
+
 def _pieces(value: object) -> list[str]:
     """The values of a cell holding several: separated by line breaks or commas."""
     return [p.strip() for line in _text(value).split("\n") for p in line.split(",") if p.strip()]
@@ -1439,6 +1512,15 @@ class _DealRow:
     contact_ids: list[tuple[str, int]]  # ("contact_id" or "member_ids", contact id)
     tags: frozenset[str]
     custom: dict[int, str]
+    record_id: int | None = None  # the ``id`` cell: the record an update means
+    id_column: str | None = None
+    money: tuple[str, str] | None = None  # the amount and currency cells as given
+    tags_given: bool = False  # a tag cell was not empty (an update replaces the tags)
+    closed: bool | None = None  # a case's ``closed`` cell
+
+    def members_given(self) -> bool:
+        """Whether a participants cell was not empty (an update replaces them)."""
+        return bool(self.member_emails) or any(n == "member_ids" for n, _ in self.contact_ids)
 
 
 class _OpportunityPlan:
@@ -1465,10 +1547,6 @@ class _OpportunityPlan:
         self.fields, self.custom_cols = _parse_record_mapping(
             mapping, columns, self.FIELDS, self.WHAT
         )
-        if on_duplicate is OnDuplicate.UPDATE:
-            raise ValidationError(
-                {"on_duplicate": f"{self.WHAT} import skips or creates duplicates (no update)"}
-            )
         self.on_duplicate = on_duplicate
         self.create_missing = create_missing
         self.separator = tag_separator
@@ -1598,6 +1676,12 @@ class _OpportunityPlan:
             tally.issue(source.number, None, "has no title", "rejected")
             return None
         fields["title"] = check(col, lambda: cd.clean_name("title", title, required=True))
+        record_id, id_col = raw("id")
+        if record_id is not None:
+            record_id = check(id_col, _cell_id, record_id, "id")
+        closed, col = raw("closed")
+        if closed is not None:
+            closed = check(col, _cell_bool, closed, "closed")
         if "description" in self.fields:
             parts = [_text(values.get(c)) for c in self.fields["description"]]
             text = "\n".join(p for p in parts if p)
@@ -1607,12 +1691,14 @@ class _OpportunityPlan:
                 )
         amount, amount_col = cell("budget")
         currency, currency_col = cell("currency")
+        money = None
         if amount or currency:
+            money = (amount.replace(",", ""), currency.upper())
             fields["budget"] = check(
                 amount_col or currency_col,
                 _clean_budget,
-                amount.replace(",", "") if amount else "0",
-                currency.upper() or None,
+                money[0] or "0",
+                money[1] or None,
                 self.currency,
             )
         text, col = cell("bid_type")
@@ -1650,10 +1736,12 @@ class _OpportunityPlan:
                     if number is not None:
                         ids.append((name, number))
         tags: set[str] = set(self.default_tags)
+        tags_given = False
         for c in self.fields.get("tags", ()):
             for piece in _text(values.get(c)).split(self.separator):
                 piece = piece.strip()
                 if piece:
+                    tags_given = True
                     tag = check(c, clean_tag_title, piece)
                     if tag is not None:
                         tags.add(self._tag(tx, tag))
@@ -1687,7 +1775,21 @@ class _OpportunityPlan:
             return None
         main = emails[0] if contact_email and emails else None
         members = emails[1:] if main is not None else emails
-        return _DealRow(source, fields, stage or None, main, members, ids, frozenset(tags), custom)
+        return _DealRow(
+            source,
+            fields,
+            stage or None,
+            main,
+            members,
+            ids,
+            frozenset(tags),
+            custom,
+            record_id=record_id,
+            id_column=id_col,
+            money=money,
+            tags_given=tags_given,
+            closed=closed,
+        )
 
     def _stage_for(self, tx: Tx, title: str) -> Stage:
         clean: str = cd.clean_name("stage", title, required=True)
@@ -1729,18 +1831,26 @@ class _OpportunityPlan:
             for c in tx.uow.contacts.get_many(sorted(wanted))
             if policy.can_read_contact(actor, c)
         }
-        # Duplicates: a readable opportunity with the same title and main contact.
-        stored: set[tuple[str, int | None]] = set()
-        if self.on_duplicate is OnDuplicate.SKIP:
-            titles = {r.fields["title"].casefold() for r in rows}
-            for title_key, main_id, _ in self._by_title(tx, titles):
-                stored.add((title_key, main_id))
-        seen: set[tuple[str, int | None]] = set()
+        # Duplicates: a readable record with the same title (and main contact).
+        update = self.on_duplicate is OnDuplicate.UPDATE
+        stored: dict[tuple[str, int | None], int] = {}
+        if self.on_duplicate is not OnDuplicate.CREATE:
+            titles = {r.fields["title"].casefold() for r in rows if not (update and r.record_id)}
+            for title_key, main_id, rid in self._by_title(tx, titles):
+                stored.setdefault((title_key, main_id), rid)
+        # An update reads the records it may change: by the file's ids and by the keys.
+        records: dict[int, Any] = {}
+        if update:
+            ids = {r.record_id for r in rows if r.record_id is not None} | set(stored.values())
+            records = {r.id: r for r in self._by_id(tx, ids)}
+        seen: dict[tuple[str, int | None], int] = {}  # key -> index in ``new``
         new: list[Opportunity | Case] = []
+        changed: dict[int, tuple[Any, Any]] = {}  # id -> (stored, updated)
         for row in rows:
             number = row.source.number
             problems: list[tuple[str | None, str]] = []
             contact_ids: list[int] = []
+            member_ids: set[int] = set()
             main: int | None = None
             given = [("contact", e) for e in ([row.contact_email] if row.contact_email else [])]
             given += [("members", e) for e in row.member_emails]
@@ -1752,6 +1862,8 @@ class _OpportunityPlan:
                 contact_ids.append(found)
                 if name == "contact":
                     main = found
+                else:
+                    member_ids.add(found)
             for name, cid in row.contact_ids:
                 if cid not in readable:
                     problems.append((self.fields[name][0], f"no contact #{cid}"))
@@ -1759,19 +1871,134 @@ class _OpportunityPlan:
                 contact_ids.append(cid)
                 if name == "contact_id" and main is None:
                     main = cid
+                elif name == "member_ids":
+                    member_ids.add(cid)
             if problems:
                 tally.reject(row.source, problems)
                 continue
             key = (row.fields["title"].casefold(), main)
-            if self.on_duplicate is OnDuplicate.SKIP and (key in stored or key in seen):
-                tally.skipped += 1
-                tally.issue(number, None, self.DUPLICATE, "skipped")
+            if update and row.record_id is not None:
+                record = records.get(row.record_id)
+                if record is None or not policy.can_read_deal(actor, record):
+                    # One the importer may not read is not theirs to know of.
+                    reason = f"no {self.ENTITY} #{row.record_id}"
+                    tally.reject(row.source, [(row.id_column, reason)])
+                    continue
+                target: tuple[str, int] | None = ("stored", record.id)
+            elif update:
+                if key in stored:
+                    target = ("stored", stored[key])
+                elif key in seen:
+                    target = ("new", seen[key])
+                else:
+                    target = None
+            else:
+                target = None
+                if self.on_duplicate is OnDuplicate.SKIP and (key in stored or key in seen):
+                    tally.skipped += 1
+                    tally.issue(number, None, self.DUPLICATE, "skipped")
+                    continue
+            if target is None:
+                seen.setdefault(key, len(new))
+                new.append(self._record(tx, row, main, frozenset(contact_ids)))
+                tally.created += 1
                 continue
-            seen.add(key)
-            new.append(self._record(tx, row, main, frozenset(contact_ids)))
-            tally.created += 1
+            where, ref = target
+            if where == "new":
+                before = new[ref]
+            else:
+                before = changed[ref][1] if ref in changed else records[ref]
+            try:
+                after = self._merge(tx, before, row, main, member_ids)
+            except ValidationError as exc:
+                tally.reject(row.source, [(self._column_of(f), r) for f, r in exc.errors.items()])
+                continue
+            if after == before:
+                tally.unchanged += 1
+                continue
+            tally.updated += 1
+            if where == "new":
+                new[ref] = after
+            else:
+                original = changed[ref][0] if ref in changed else before
+                changed[ref] = (original, after)
         for oid in self._add(tx, new):
             tally.created_ids.add(oid)
+        updates = []
+        for before, after in changed.values():
+            if after == before:
+                # Changed by one row and back by a later one: nothing to write.
+                continue
+            updates.append((before, attrs.evolve(after, updated_by=actor.id, updated_at=tx.now)))
+        self._update(tx, updates)
+        for _, after in updates:
+            tally.updated_ids.add(after.id)
+
+    def _column_of(self, field: str) -> str | None:
+        """The first column of ``field`` (the amount's, else the currency's, for the
+        budget), for a row issue."""
+        names = ("budget", "currency") if field in ("budget", "currency") else (field,)
+        cols = [c for n in names for c in self.fields.get(n, ())]
+        return cols[0] if cols else None
+
+    def _merge(
+        self, tx: Tx, before: Any, row: _DealRow, main: int | None, member_ids: set[int]
+    ) -> Any:
+        """``before`` with what ``row`` gives: each mapped, non-empty cell overwrites its
+        field (a set of participants or tags is replaced by the cell's); nothing else is
+        touched. Raises ValidationError naming the field when the result is not valid."""
+        f = row.fields
+        changes: dict[str, Any] = {"title": f["title"]}
+        for name in ("description", "bid_type", "period_count", "expected_close"):
+            if name in f:
+                changes[name] = f[name]
+        if row.money is not None:
+            amount, currency = row.money
+            code = before.budget.currency.code
+            if amount and (currency or code == self.currency):
+                changes["budget"] = f["budget"]  # read in the currency it is in
+            else:
+                changes["budget"] = _clean_budget(
+                    amount or before.budget.amount, currency or None, code
+                )
+        responsible = f.get("responsible", before.responsible)
+        changes["responsible"] = responsible
+        members = frozenset(member_ids) if row.members_given() else before.members
+        contact_id = main if main is not None else before.contact_id
+        changes["contact_id"] = contact_id
+        changes["members"] = members | ({contact_id} if contact_id is not None else set())
+        stage_id = before.stage_id
+        probability = f.get("probability", before.probability)
+        actual = before.actual_close
+        given_close = f.get("actual_close")
+        if row.stage:
+            stage = self._stage_for(tx, row.stage)
+            if stage.id != before.stage_id:
+                # A move takes the stage's probability and close date, as the service's
+                # update does, unless the row gives others: a cell still holding the old
+                # value (an export edited in its stage only) gives none.
+                stage_id = stage.id
+                if f.get("probability", before.probability) == before.probability:
+                    probability = stage.probability
+                if given_close == before.actual_close:
+                    given_close = None
+                actual = tx.now.date() if stage.type is not StageType.OPEN else None
+        current = next((s for s in self.stages.values() if s.id == stage_id), None)
+        if current is None or current.type is not StageType.OPEN:
+            actual = given_close or actual or tx.now.date()
+        else:
+            actual = None  # as a new record: an open stage has no close date
+        changes.update(stage_id=stage_id, probability=probability, actual_close=actual)
+        changes["tags"] = (row.tags if row.tags_given else before.tags) | self.default_tags
+        changes["custom"] = {**before.custom, **row.custom}
+        changes["access_list"] = before.access_list | {responsible}
+        return attrs.evolve(before, **changes)
+
+    def _by_id(self, tx: Tx, ids: set[int]) -> list[Any]:
+        return tx.uow.imports.opportunities_by_id(ids)
+
+    def _update(self, tx: Tx, updates: list[tuple[Any, Any]]) -> None:
+        tx.uow.imports.update_opportunities(updates)
 
     def _by_title(self, tx: Tx, titles: set[str]) -> list[tuple[str, int | None, int]]:
         return tx.uow.imports.opportunities_by_title(titles, policy.deal_scope(tx.actor))
@@ -1821,7 +2048,21 @@ class _OpportunityPlan:
 # --- tasks ------------------------------------------------------------------------------
 
 _TASK_FIELDS = frozenset(
-    {"title", "description", "category", "due", "responsible", "contact", "contact_id", "alert"}
+    {
+        "title",
+        "description",
+        "category",
+        "due",
+        "responsible",
+        "contact",
+        "contact_id",
+        "alert",
+        "id",
+        "opportunity_id",
+        "case_id",
+        "closed",
+        "closed_at",
+    }
 )
 _TASK_DEFAULTS = frozenset({"responsible", "category", "alert"})
 
@@ -1852,9 +2093,13 @@ def _cell_when(value: object, field: str, zone: zoneinfo.ZoneInfo) -> dt.datetim
 @attrs.define
 class _TaskRow:
     source: SourceRow
-    task: Task
+    task: Task  # the task the row creates
     email: str | None
     contact_column: str | None
+    given: dict[str, Any] = attrs.field(factory=dict)  # what the row's cells say, by attribute
+    record_id: int | None = None  # the ``id`` cell: the task an update means
+    id_column: str | None = None
+    columns: dict[str, str] = attrs.field(factory=dict)  # link attribute -> its column
 
 
 class _TaskPlan:
@@ -1876,10 +2121,6 @@ class _TaskPlan:
             raise ValidationError({"mapping": "tasks have no custom fields"})
         if "due" not in self.fields:
             raise ValidationError({"mapping.due": "is required"})
-        if on_duplicate is OnDuplicate.UPDATE:
-            raise ValidationError(
-                {"on_duplicate": "a task import skips or creates duplicates (no update)"}
-            )
         self.on_duplicate = on_duplicate
         self.create_missing = create_missing
         self.categories: dict[str, int | None] = {}
@@ -1888,6 +2129,8 @@ class _TaskPlan:
         self.alert = DEFAULT_ALERT
         self.category_id = 0
         self.zone = zoneinfo.ZoneInfo("UTC")
+        #: Reading our own export: its date-times without an offset (XLSX) are in UTC.
+        self.export = False
 
     def prepare(self, tx: Tx, defaults: Mapping[str, Any]) -> None:
         if not isinstance(defaults, Mapping):
@@ -1902,7 +2145,7 @@ class _TaskPlan:
         self.users[self.responsible] = True
         self.alert = _task_alert(defaults.get("alert", DEFAULT_ALERT), "defaults.alert")
         regional = Regional.from_settings(tx.uow.settings.get_many([LOCALE_KEY, TIME_ZONE_KEY]))
-        self.zone = regional.zone
+        self.zone = zoneinfo.ZoneInfo("UTC") if self.export else regional.zone
         if "category" in defaults:
             self.default_category: str | None = cd.clean_name(
                 "defaults.category", defaults["category"], required=True
@@ -2026,9 +2269,28 @@ class _TaskPlan:
         value, id_col = raw("contact_id")
         if value is not None:
             contact_id = check(id_col, lambda: _cell_int(value, "contact_id"))
+            fields["contact_id"] = contact_id
+        columns: dict[str, str] = {}
+        for name in ("opportunity_id", "case_id"):
+            value, column = raw(name)
+            if value is not None and column is not None:
+                fields[name] = check(column, functools.partial(_cell_id, value, name))
+                columns[name] = column
+        if len(columns) == 2:
+            problems.append((columns["case_id"], "link either an opportunity or a case, not both"))
+        value, column = raw("closed")
+        if value is not None:
+            fields["closed"] = check(column, lambda: _cell_bool(value, "closed"))
+        value, column = raw("closed_at")
+        if value is not None:
+            fields["closed_at"] = check(column, lambda: _cell_when(value, "closed_at", self.zone))
+        record_id, record_col = raw("id")
+        if record_id is not None:
+            record_id = check(record_col, lambda: _cell_id(record_id, "id"))
         if problems:
             tally.reject(source, problems)
             return None
+        closed = bool(fields.get("closed"))
         task = Task(
             id=0,
             title=fields["title"],
@@ -2037,7 +2299,11 @@ class _TaskPlan:
             due_at=fields["due_at"],
             responsible=fields.get("responsible", self.responsible),
             contact_id=contact_id,
+            opportunity_id=fields.get("opportunity_id"),
+            case_id=fields.get("case_id"),
             alert_minutes=fields.get("alert_minutes", self.alert),
+            closed=closed,
+            closed_at=(fields.get("closed_at") or tx.now) if closed else None,
             created_by=tx.actor.id,
             created_at=tx.now,
             updated_by=tx.actor.id,
@@ -2048,7 +2314,16 @@ class _TaskPlan:
         except OverflowError:
             tally.reject(source, [(col, "is out of range (its reminder time is)")])
             return None
-        return _TaskRow(source, task, email or None, email_col or id_col)
+        return _TaskRow(
+            source,
+            task,
+            email or None,
+            email_col or id_col,
+            given=fields,
+            record_id=record_id,
+            id_column=record_col,
+            columns=columns,
+        )
 
     def _write(self, tx: Tx, rows: list[_TaskRow], tally: _Tally) -> None:
         store = tx.uow.imports
@@ -2063,17 +2338,33 @@ class _TaskPlan:
             for c in tx.uow.contacts.get_many(sorted(i for i in wanted if i is not None))
             if policy.can_read_contact(actor, c)
         }
-        stored: set[tuple[str, dt.datetime, str, int | None]] = set()
-        if self.on_duplicate is OnDuplicate.SKIP:
-            titles = {r.task.title.casefold() for r in rows}
-            for title_key, due, owner, linked, creator in store.tasks_by_title(titles):
-                # Only tasks the importer may see count (their own, or any for an admin).
+        # Linked opportunities and cases: the ones the importer may read (a query per kind).
+        linked: set[tuple[str, int]] = set()
+        for name, load in (
+            ("opportunity_id", store.opportunities_by_id),
+            ("case_id", store.cases_by_id),
+        ):
+            ids = {r.given[name] for r in rows if r.given.get(name) is not None}
+            linked |= {(name, d.id) for d in load(ids) if policy.can_read_deal(actor, d)}
+        update = self.on_duplicate is OnDuplicate.UPDATE
+        stored: dict[tuple[str, dt.datetime, str, int | None], int] = {}
+        if self.on_duplicate is not OnDuplicate.CREATE:
+            titles = {r.task.title.casefold() for r in rows if not (update and r.record_id)}
+            for title_key, due, owner, contact, creator, tid in store.tasks_by_title(titles):
+                # Only tasks the importer may edit count (their own, or any for an admin).
                 if actor.crm_admin or actor.id in (owner, creator):
-                    stored.add((title_key, due, owner, linked))
-        seen: set[tuple[str, dt.datetime, str, int | None]] = set()
+                    stored.setdefault((title_key, due, owner, contact), tid)
+        records: dict[int, Task] = {}
+        hidden: set[int] = set()
+        if update:
+            ids = {r.record_id for r in rows if r.record_id is not None} | set(stored.values())
+            records = {t.id: t for t in store.tasks_by_id(ids)}
+            hidden = self._hidden(tx, records.values())
+        seen: dict[tuple[str, dt.datetime, str, int | None], int] = {}  # key -> index in new
         new: list[Task] = []
+        changed: dict[int, tuple[Task, Task]] = {}  # id -> (stored, updated)
         for row in rows:
-            task = row.task
+            task, given = row.task, dict(row.given)
             if row.email:
                 found = by_email.get(row.email)
                 if found is None or found not in readable:
@@ -2081,21 +2372,140 @@ class _TaskPlan:
                     tally.reject(row.source, [(row.contact_column, reason)])
                     continue
                 task = attrs.evolve(task, contact_id=found)
+                given["contact_id"] = found
             elif task.contact_id is not None and task.contact_id not in readable:
                 reason = f"no contact #{task.contact_id}"
                 tally.reject(row.source, [(row.contact_column, reason)])
                 continue
+            missing = [
+                (row.columns[name], f"no {name[:-3]} #{given[name]}")
+                for name in ("opportunity_id", "case_id")
+                if given.get(name) is not None and (name, given[name]) not in linked
+            ]
+            if missing:
+                tally.reject(row.source, missing)
+                continue
             key = (task.title.casefold(), task.due_at, task.responsible, task.contact_id)
-            if self.on_duplicate is OnDuplicate.SKIP and (key in stored or key in seen):
+            target: tuple[str, int] | None = None
+            if update and row.record_id is not None:
+                record = records.get(row.record_id)
+                if record is None or record.id in hidden:
+                    # One the importer may not read is not theirs to know of.
+                    tally.reject(row.source, [(row.id_column, f"no task #{row.record_id}")])
+                    continue
+                if not policy.can_edit_task(actor, record.responsible, record.created_by):
+                    tally.skipped += 1
+                    reason = f"matches task #{record.id}, which you may not edit"
+                    tally.issue(row.source.number, None, reason, "skipped")
+                    continue
+                target = ("stored", record.id)
+            elif update:
+                if key in stored:
+                    target = ("stored", stored[key])
+                elif key in seen:
+                    target = ("new", seen[key])
+            elif self.on_duplicate is OnDuplicate.SKIP and (key in stored or key in seen):
                 tally.skipped += 1
                 reason = "a task with this title, due time, responsible and contact exists"
                 tally.issue(row.source.number, None, reason, "skipped")
                 continue
-            seen.add(key)
-            new.append(task)
-            tally.created += 1
+            if target is None:
+                seen.setdefault(key, len(new))
+                new.append(task)
+                tally.created += 1
+                continue
+            where, ref = target
+            if where == "new":
+                before = new[ref]
+            else:
+                before = changed[ref][1] if ref in changed else records[ref]
+            after = self._merge(tx, before, given)
+            if after == before:
+                tally.unchanged += 1
+                continue
+            tally.updated += 1
+            if where == "new":
+                new[ref] = after
+            else:
+                original = changed[ref][0] if ref in changed else before
+                changed[ref] = (original, after)
         for tid in store.add_tasks(new):
             tally.created_ids.add(tid)
+        updates = [
+            (before, attrs.evolve(after, updated_by=actor.id, updated_at=tx.now))
+            for before, after in changed.values()
+            if after != before
+        ]
+        store.update_tasks(updates)
+        for _, after in updates:
+            tally.updated_ids.add(after.id)
+
+    def _merge(self, tx: Tx, before: Task, given: Mapping[str, Any]) -> Task:
+        """``before`` with the row's non-empty cells written over it (nothing else touched;
+        a link to an opportunity replaces one to a case and the reverse). The alert's
+        reminder time is in range: the row's was checked, and the due time is one the
+        service takes."""
+        changes = {k: v for k, v in given.items() if k not in ("closed", "closed_at")}
+        if "due_at" in changes and _same_moment(changes["due_at"], before.due_at):
+            del changes["due_at"]
+        if given.get("opportunity_id") is not None:
+            changes["case_id"] = None
+        if given.get("case_id") is not None:
+            changes["opportunity_id"] = None
+        closed = given.get("closed", before.closed)
+        if not closed:
+            closed_at = None
+        elif "closed_at" in given and not (
+            before.closed_at is not None and _same_moment(given["closed_at"], before.closed_at)
+        ):
+            closed_at = given["closed_at"]
+        else:
+            closed_at = before.closed_at if before.closed else tx.now
+        after = attrs.evolve(before, **changes, closed=closed, closed_at=closed_at)
+        if (after.due_at, after.alert_minutes) != (before.due_at, before.alert_minutes) or (
+            before.closed and not closed
+        ):
+            after = attrs.evolve(after, reminded_at=None)
+        return after
+
+    def _hidden(self, tx: Tx, found: Iterable[Task]) -> set[int]:
+        """The ids among ``found`` the importer may not read (the parents of the tasks that
+        are not theirs looked up in one query per kind)."""
+        actor = tx.actor
+        others = [t for t in found if not policy.can_edit_task(actor, t.responsible, t.created_by)]
+        if not others:
+            return set()
+        store = tx.uow.imports
+        contact_ids = sorted({t.contact_id for t in others if t.contact_id is not None})
+        contacts = {c.id: c for c in tx.uow.contacts.get_many(contact_ids)}
+        opportunities = {
+            o.id: o
+            for o in store.opportunities_by_id(
+                {t.opportunity_id for t in others if t.opportunity_id}
+            )
+        }
+        cases = {c.id: c for c in store.cases_by_id({t.case_id for t in others if t.case_id})}
+        out = set()
+        for t in others:
+            contact = contacts.get(t.contact_id) if t.contact_id is not None else None
+            deal: Opportunity | Case | None = None
+            if t.opportunity_id is not None:
+                deal = opportunities.get(t.opportunity_id)
+            elif t.case_id is not None:
+                deal = cases.get(t.case_id)
+            parents = policy.Parents(
+                contact=None if contact is None else (contact.access, actor.id in contact.managers),
+                deal=deal,
+            )
+            if not policy.can_read_task(actor, t.responsible, t.created_by, parents):
+                out.add(t.id)
+        return out
+
+
+def _same_moment(given: dt.datetime, stored: dt.datetime) -> bool:
+    """Whether a date-time cell means the stored one: the same to the millisecond (a
+    spreadsheet keeps milliseconds, so our XLSX export rounds microseconds away)."""
+    return abs(given - stored) < dt.timedelta(milliseconds=1)
 
 
 def _task_alert(value: object, field: str) -> int:
@@ -2114,7 +2524,7 @@ class _CasePlan(_OpportunityPlan):
 
     ENTITY = "case"
     WHAT = "a case"
-    FIELDS = frozenset({"title", "members", "member_ids", "tags"})
+    FIELDS = frozenset({"title", "members", "member_ids", "tags", "closed", "id"})
     DEFAULTS = frozenset({"restricted", "access_list", "tags"})
     DUPLICATE = "a case with this title exists"
 
@@ -2124,6 +2534,24 @@ class _CasePlan(_OpportunityPlan):
     def _add(self, tx: Tx, new: list[Any]) -> list[int]:
         return tx.uow.imports.add_cases(new)
 
+    def _by_id(self, tx: Tx, ids: set[int]) -> list[Any]:
+        return tx.uow.imports.cases_by_id(ids)
+
+    def _update(self, tx: Tx, updates: list[tuple[Any, Any]]) -> None:
+        tx.uow.imports.update_cases(updates)
+
+    def _merge(
+        self, tx: Tx, before: Any, row: _DealRow, main: int | None, member_ids: set[int]
+    ) -> Any:
+        return attrs.evolve(
+            before,
+            title=row.fields["title"],
+            members=frozenset(member_ids) if row.members_given() else before.members,
+            closed=before.closed if row.closed is None else row.closed,
+            tags=(row.tags if row.tags_given else before.tags) | self.default_tags,
+            custom={**before.custom, **row.custom},
+        )
+
     def _record(
         self, tx: Tx, row: _DealRow, main: int | None, members: frozenset[int]
     ) -> Opportunity | Case:
@@ -2131,6 +2559,7 @@ class _CasePlan(_OpportunityPlan):
             id=0,
             title=row.fields["title"],
             members=members,
+            closed=bool(row.closed),
             tags=row.tags,
             custom=row.custom,
             restricted=self.restricted,

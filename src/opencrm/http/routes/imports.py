@@ -175,9 +175,9 @@ ROUTES: tuple[Route, ...] = (
         handler=import_opportunities,
         summary="Import opportunities from a CSV or XLSX file (multipart field `file`)",
         description="The form of `POST /imports/contacts`; the mapping names opportunity "
-        "fields (title, stage, budget, currency, contact, members...) and `defaults` takes "
-        "responsible, restricted, access_list, tags. `on_duplicate` is skip or create: a "
-        "duplicate has the same title and main contact.",
+        "fields (id, title, stage, budget, currency, contact, members...) and `defaults` "
+        "takes responsible, restricted, access_list, tags. A duplicate has the same title and "
+        "main contact; `on_duplicate=update` matches by `id` when the file maps it.",
         tag=TAG,
         upload=True,
         returns=ImportReport,
@@ -203,9 +203,11 @@ ROUTES: tuple[Route, ...] = (
         handler=import_tasks,
         summary="Import tasks from a CSV or XLSX file (multipart field `file`)",
         description="The form of `POST /imports/contacts`; the mapping names task fields "
-        "(title, due, category, responsible, contact, contact_id, description, alert) and "
-        "`defaults` takes responsible, category, alert. A due time without a zone is in the "
-        "CRM's time zone. `on_duplicate` is skip or create.",
+        "(id, title, due, category, responsible, contact, contact_id, opportunity_id, "
+        "case_id, description, alert, closed, closed_at) and `defaults` takes responsible, "
+        "category, alert. A due time without a zone is in the CRM's time zone. A duplicate "
+        "has the same title, due time, responsible and contact; `on_duplicate=update` "
+        "matches by `id` when the file maps it.",
         tag=TAG,
         upload=True,
         returns=ImportReport,
@@ -231,8 +233,9 @@ ROUTES: tuple[Route, ...] = (
         handler=import_cases,
         summary="Import cases from a CSV or XLSX file (multipart field `file`)",
         description="The form of `POST /imports/contacts`; the mapping names case fields "
-        "(title, members, member_ids, tags, custom:<field>) and `defaults` takes restricted, "
-        "access_list, tags. `on_duplicate` is skip or create: a duplicate has the same title.",
+        "(id, title, members, member_ids, tags, closed, custom:<field>) and `defaults` takes "
+        "restricted, access_list, tags. A duplicate has the same title; "
+        "`on_duplicate=update` matches by `id` when the file maps it.",
         tag=TAG,
         upload=True,
         returns=ImportReport,

@@ -35,7 +35,7 @@ from opencrm.core.entities.activities import Task
 from opencrm.core.entities.contacts import Contact
 from opencrm.core.entities.deals import Case, Opportunity
 from opencrm.core.permissions import DealScope
-from opencrm.storage.sqlalchemy.activities import _task_row
+from opencrm.storage.sqlalchemy.activities import _task, _task_row
 from opencrm.storage.sqlalchemy.deals import (
     SqlCaseRepository,
     SqlOpportunityRepository,
@@ -299,18 +299,55 @@ class SqlImportStore:
 
     # --- tasks ------------------------------------------------------------------------------
 
-    def tasks_by_title(self, keys: Collection[str]) -> list[tuple[str, Any, str, int | None, str]]:
-        """``(title key, due at, responsible, contact id, creator)`` of the open tasks whose
-        case-folded title is one of ``keys``, by id."""
+    def tasks_by_title(
+        self, keys: Collection[str]
+    ) -> list[tuple[str, Any, str, int | None, str, int]]:
+        """``(title key, due at, responsible, contact id, creator, id)`` of the open tasks
+        whose case-folded title is one of ``keys``, by id."""
         if not keys:
             return []
         t = tasks
         query = (
-            select(t.c.title_key, t.c.due_at, t.c.responsible, t.c.contact_id, t.c.created_by)
+            select(
+                t.c.title_key, t.c.due_at, t.c.responsible, t.c.contact_id, t.c.created_by, t.c.id
+            )
             .where(t.c.title_key.in_(sorted(keys)), t.c.closed.is_(False))
             .order_by(t.c.id)
         )
         return [tuple(r) for r in self._c.execute(query)]
+
+    def tasks_by_id(self, ids: Collection[int]) -> list[Task]:
+        """The stored tasks of ``ids`` (the missing ones left out), by id."""
+        if not ids:
+            return []
+        query = select(tasks).where(tasks.c.id.in_(sorted(ids))).order_by(tasks.c.id)
+        return [_task(r) for r in self._c.execute(query)]
+
+    def update_tasks(self, changes: Sequence[tuple[Task, Task]]) -> None:
+        """Write each ``after`` over its ``before``: one ``executemany`` for the tasks whose
+        reminder is armed again (a new due time or alert, a reopening), one for the others,
+        which leaves the time their reminder went out as it is."""
+        rearmed: list[dict[str, Any]] = []
+        kept: list[dict[str, Any]] = []
+        for before, after in changes:
+            row = {**_task_row(after), "b_id": after.id}
+            for name in ("created_by", "created_at"):
+                row.pop(name)
+            rearm = (after.due_at, after.alert_minutes) != (before.due_at, before.alert_minutes)
+            if rearm or (before.closed and not after.closed):
+                row["reminded_at"] = None
+                rearmed.append(row)
+            else:
+                row.pop("reminded_at")
+                kept.append(row)
+        for rows in (rearmed, kept):
+            if rows:
+                statement = (
+                    update(tasks)
+                    .where(tasks.c.id == bindparam("b_id"))
+                    .values({name: bindparam(name) for name in rows[0] if name != "b_id"})
+                )
+                self._c.execute(statement, rows)
 
     def add_tasks(self, new: Sequence[Task]) -> list[int]:
         """Insert tasks; return their ids, in order."""
@@ -354,6 +391,114 @@ class SqlImportStore:
         if not scope.everything:
             query = query.where(repo._visible_to(scope.user_id))
         return [(k, cid, rid) for k, cid, rid in self._c.execute(query.order_by(t.c.id))]
+
+    def opportunities_by_id(self, ids: Collection[int]) -> list[Opportunity]:
+        """The stored opportunities of ``ids`` with their links (whoever may read them; the
+        caller checks), by id."""
+        return self._deals_by_id(SqlOpportunityRepository, ids)
+
+    def cases_by_id(self, ids: Collection[int]) -> list[Case]:
+        """The stored cases of ``ids`` with their links, by id."""
+        return self._deals_by_id(SqlCaseRepository, ids)
+
+    def _deals_by_id(self, repo: Any, ids: Collection[int]) -> list[Any]:
+        if not ids:
+            return []
+        reader = repo(self._c)
+        t = repo.table
+        query = (
+            select(t, reader._related(self._c.dialect.name))
+            .where(t.c.id.in_(sorted(ids)))
+            .order_by(t.c.id)
+        )
+        built: list[Any] = reader._build(self._c.execute(query).all())
+        return built
+
+    def update_opportunities(self, changes: Sequence[tuple[Opportunity, Opportunity]]) -> None:
+        """Write each ``after`` over its ``before``: the rows in one ``executemany``, then
+        only the members, access-list entries, tags and custom values that differ."""
+        self._update_deals(SqlOpportunityRepository, changes)
+
+    def update_cases(self, changes: Sequence[tuple[Case, Case]]) -> None:
+        """As :meth:`update_opportunities`, for cases."""
+        self._update_deals(SqlCaseRepository, changes)
+
+    def _update_deals(self, repo: Any, changes: Sequence[tuple[Any, Any]]) -> None:
+        if not changes:
+            return
+        table: Table = repo.table
+        fk, entity = repo.fk, repo.entity_type
+        rows: list[dict[str, Any]] = []
+        members: list[dict[str, Any]] = []
+        gone_members: list[tuple[int, int]] = []
+        access: list[dict[str, Any]] = []
+        gone_access: list[tuple[int, str]] = []
+        tagged: list[tuple[int, str]] = []
+        untagged: list[tuple[int, str]] = []
+        values: list[dict[str, Any]] = []
+        gone_values: list[tuple[int, int]] = []
+        for before, after in changes:
+            rid = after.id
+            row = {**repo._row(None, after), "b_id": rid}
+            for name in ("created_by", "created_at"):
+                row.pop(name)
+            rows.append(row)
+            members += [{fk: rid, "contact_id": m} for m in sorted(after.members - before.members)]
+            gone_members += [(rid, m) for m in sorted(before.members - after.members)]
+            access += [
+                {fk: rid, "user_id": u} for u in sorted(after.access_list - before.access_list)
+            ]
+            gone_access += [(rid, u) for u in sorted(before.access_list - after.access_list)]
+            tagged += [(rid, t) for t in sorted(after.tags - before.tags)]
+            untagged += [(rid, t) for t in sorted(before.tags - after.tags)]
+            changed = {f: v for f, v in after.custom.items() if before.custom.get(f) != v}
+            gone_values += [
+                (rid, f) for f in before.custom if f not in after.custom or f in changed
+            ]
+            values += _custom_rows(rid, changed, entity)
+        c = self._c
+        # The columns are our own table's (the same for every row), never input.
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values({name: bindparam(name) for name in rows[0] if name != "b_id"})
+        )
+        c.execute(statement, rows)
+        for link, column, gone in (
+            (repo.members, "contact_id", gone_members),
+            (repo.access, "user_id", gone_access),
+        ):
+            if gone:
+                c.execute(delete(link).where(tuple_(link.c[fk], link.c[column]).in_(gone)))
+        if untagged:
+            ids = self._tag_ids({t for _, t in untagged}, entity)
+            c.execute(
+                delete(entity_tags).where(
+                    entity_tags.c.entity_type == entity,
+                    tuple_(entity_tags.c.entity_id, entity_tags.c.tag_id).in_(
+                        [(rid, ids[_key(t)]) for rid, t in untagged]
+                    ),
+                )
+            )
+        if gone_values:
+            c.execute(
+                delete(custom_values).where(
+                    custom_values.c.entity_type == entity,
+                    tuple_(custom_values.c.entity_id, custom_values.c.field_id).in_(gone_values),
+                )
+            )
+        self._write(repo.members, members)
+        self._write(repo.access, access)
+        self._write(custom_values, values)
+        if tagged:
+            tag_ids = self._tag_ids({t for _, t in tagged}, entity)
+            self._write(
+                entity_tags,
+                [
+                    {"tag_id": tag_ids[_key(t)], "entity_type": entity, "entity_id": rid}
+                    for rid, t in tagged
+                ],
+            )
 
     def add_opportunities(self, new: Sequence[Opportunity]) -> list[int]:
         """Insert opportunities with their members, access lists, tags and custom values;
