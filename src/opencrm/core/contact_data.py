@@ -115,7 +115,7 @@ def _plain_email(text: str) -> tuple[str, str] | None:
         # domain's own limit (253) cannot be reached within 254 for the whole address.
         return None
     domain = domain.lower()
-    if any(len(label) > 63 for label in domain.split(".")):
+    if max(map(len, domain.split("."))) > 63:
         return None
     for reserved in email_validator.SPECIAL_USE_DOMAIN_NAMES:  # read as the library does
         if domain == reserved or domain.endswith("." + reserved):
