@@ -916,6 +916,8 @@ class _ContactPlan:
         values = source.values
 
         def joined(columns: tuple[str, ...]) -> tuple[str, str | None]:
+            if len(columns) == 1:  # the usual mapping: one column, nothing to join
+                return _text(values.get(columns[0])), columns[0]
             texts = [(c, _text(values.get(c))) for c in columns]
             given = [(c, t) for c, t in texts if t]
             return " ".join(t for _, t in given), (given[0][0] if given else columns[0])
