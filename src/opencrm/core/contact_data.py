@@ -13,8 +13,7 @@ from urllib.parse import urlsplit
 
 import email_validator
 import phonenumbers
-from email_validator import EmailNotValidError, validate_email
-from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
+from email_validator import EmailNotValidError, rfc_constants, validate_email
 
 from opencrm.core._inputs import has_control, multi_line, no_control
 from opencrm.core.entities.contacts import Address, InfoType
@@ -120,7 +119,8 @@ def _plain_email(text: str) -> tuple[str, str] | None:
     for reserved in email_validator.SPECIAL_USE_DOMAIN_NAMES:  # read as the library does
         if domain == reserved or domain.endswith("." + reserved):
             return None
-    if local.lower() in CASE_INSENSITIVE_MAILBOX_NAMES:
+    # Role names the library lower-cases (releases without the list lower-case none).
+    if local.lower() in getattr(rfc_constants, "CASE_INSENSITIVE_MAILBOX_NAMES", ()):
         local = local.lower()
     return f"{local}@{domain}", f"{local}@{domain}".lower()
 
