@@ -56,6 +56,8 @@ __all__ = ["SqlImportStore"]
 
 _TEXTS = ARRAY(String)
 _KEYS: Any = bindparam("keys", type_=_TEXTS)
+_INFO_TYPES: Any = bindparam("info_types", type_=_TEXTS)
+_INFO_VALUES: Any = bindparam("info_values", type_=_TEXTS)
 _NEXT_IDS = text(
     "SELECT nextval(pg_get_serial_sequence('contacts', 'id')) FROM generate_series(1, :n)"
 )
@@ -130,6 +132,36 @@ class SqlImportStore:
     ) -> list[tuple[str, str, int]]:
         """``(info type, normalized value, contact id)`` of every stored e-mail in ``emails``
         and phone number in ``phones`` (normalized forms)."""
+        if self._pg:
+            # A join with the wanted pairs, passed as two array parameters (compiled once):
+            # with ``normalized = ANY(...)`` under an OR PostgreSQL scanned the whole table
+            # for every batch (30 ms at 200,000 infos, growing with them); the join probes
+            # the (info_type, normalized) index.
+            pairs = [("email", e) for e in sorted(emails)] + [("phone", p) for p in sorted(phones)]
+            if not pairs:
+                return []
+            keys = (
+                func.unnest(_INFO_TYPES, _INFO_VALUES)
+                .table_valued("info_type", "normalized")
+                .render_derived(name="wanted")
+            )
+            query = (
+                select(
+                    contact_infos.c.info_type,
+                    contact_infos.c.normalized,
+                    contact_infos.c.contact_id,
+                )
+                .join(
+                    keys,
+                    and_(
+                        contact_infos.c.info_type == keys.c.info_type,
+                        contact_infos.c.normalized == keys.c.normalized,
+                    ),
+                )
+                .order_by(contact_infos.c.contact_id)
+            )
+            params = {"info_types": [t for t, _ in pairs], "info_values": [v for _, v in pairs]}
+            return [(t, n, cid) for t, n, cid in self._c.execute(query, params)]
         conditions = []
         for info_type, wanted in (("email", emails), ("phone", phones)):
             if not wanted:
