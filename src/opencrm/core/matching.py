@@ -26,8 +26,12 @@ _NOT_WORD = re.compile(r"[\W_]+")
 
 
 def _words(text: str) -> list[str]:
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    folded = text.casefold()
+    if folded.isascii():  # nothing to decompose, no combining marks: the common case, quickly
+        bare = folded
+    else:
+        decomposed = unicodedata.normalize("NFKD", folded)
+        bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return [w for w in _NOT_WORD.split(bare) if w]
 
 

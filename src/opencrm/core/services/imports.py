@@ -852,16 +852,25 @@ class _Row:
     infos: list[ContactInfo]
     tags: frozenset[str]
     custom: dict[int, str]
+    keys: list[tuple[str, str]] = attrs.field(init=False)
 
-    def match_keys(self) -> list[tuple[str, str]]:
+    def __attrs_post_init__(self) -> None:
+        # Asked several times per row by the batch: worked out once.
         found = [
-            (i.type.value, i.normalized)
+            (_MATCHED[i.type], i.normalized)
             for i in self.infos
-            if i.type in (InfoType.EMAIL, InfoType.PHONE) and i.normalized
+            if i.type in _MATCHED and i.normalized
         ]
         if self.kind == "company":
             found.append(("company", self.fields["name"].casefold()))
-        return found
+        self.keys = found
+
+    def match_keys(self) -> list[tuple[str, str]]:
+        return self.keys
+
+
+# The info types duplicates are matched by, and their key names.
+_MATCHED = {InfoType.EMAIL: InfoType.EMAIL.value, InfoType.PHONE: InfoType.PHONE.value}
 
 
 class _ContactPlan:
@@ -959,6 +968,8 @@ class _ContactPlan:
         values = source.values
 
         def joined(columns: tuple[str, ...]) -> tuple[str, str | None]:
+            if len(columns) == 1:  # the usual mapping: one column, nothing to join
+                return _text(values.get(columns[0])), columns[0]
             texts = [(c, _text(values.get(c))) for c in columns]
             given = [(c, t) for c, t in texts if t]
             return " ".join(t for _, t in given), (given[0][0] if given else columns[0])
@@ -1050,7 +1061,7 @@ class _ContactPlan:
                             region=self.region,
                         )
                         if found is not None:
-                            infos.append(_info(spec, *found))
+                            infos.append(_info(spec, *found, before=infos))
                 continue
             for c in spec.columns:
                 raw = _text(values.get(c))
@@ -1063,7 +1074,7 @@ class _ContactPlan:
                     if piece:
                         found = check(c, cd.clean_info_value, spec.type, piece, region=self.region)
                         if found is not None:
-                            infos.append(_info(spec, *found))
+                            infos.append(_info(spec, *found, before=infos))
         tags: set[str] = set(self.default_tags)
         for c in m.tags:
             for piece in _text(values.get(c)).split(self.separator):
@@ -1142,13 +1153,22 @@ def _cell_lines(value: object) -> list[str]:
     return text.split("\n") if text.strip() else []
 
 
-def _info(spec: _Info, value: str, normalized: str | None, address: Address | None) -> ContactInfo:
+def _info(
+    spec: _Info,
+    value: str,
+    normalized: str | None,
+    address: Address | None,
+    *,
+    before: Sequence[ContactInfo],
+) -> ContactInfo:
+    """The info, primary when none of its type comes ``before`` it in the row."""
     return ContactInfo(
         id=0,
         type=spec.type,
         category=spec.category,
         value=value,
         normalized=normalized,
+        is_primary=all(i.type is not spec.type for i in before),
         address=address,
     )
 
@@ -1160,7 +1180,9 @@ def _primaries(infos: Sequence[ContactInfo]) -> list[ContactInfo]:
     for info in infos:
         primary = info.type not in seen
         seen.add(info.type)
-        out.append(attrs.evolve(info, is_primary=primary))
+        if info.is_primary is not primary:
+            info = attrs.evolve(info, is_primary=primary)
+        out.append(info)
     return out
 
 
@@ -1307,10 +1329,12 @@ class _Batch:
             **self.item_defaults,
         }
         common.update(row.fields)
+        company = self._company_key(row)
+        if company and company in self.companies:  # linked now; _flush links the others
+            common["company_id"] = self.companies[company]
         contact: Contact = Person(**common) if row.kind == "person" else Company(**common)
         self.new.append(contact)
         index = len(self.new) - 1
-        company = self._company_key(row)
         if company:
             self.new_company_of[index] = company
         self._remember(contact, index)
@@ -1350,9 +1374,9 @@ class _Batch:
                 continue
             link = self.new_company_of.get(i)
             if link:
-                contact = attrs.evolve(
-                    contact, company_id=self.companies.get(link, by_key.get(link))
-                )
+                company_id = self.companies.get(link, by_key.get(link))
+                if contact.company_id != company_id:
+                    contact = attrs.evolve(contact, company_id=company_id)
             persons.append(contact)
         for cid in store.add_contacts(persons):
             tally.created_ids.add(cid)

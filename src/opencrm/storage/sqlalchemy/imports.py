@@ -21,7 +21,6 @@ from sqlalchemy import (
     delete,
     exists,
     func,
-    insert,
     literal,
     or_,
     select,
@@ -57,6 +56,8 @@ __all__ = ["SqlImportStore"]
 
 _TEXTS = ARRAY(String)
 _KEYS: Any = bindparam("keys", type_=_TEXTS)
+_INFO_TYPES: Any = bindparam("info_types", type_=_TEXTS)
+_INFO_VALUES: Any = bindparam("info_values", type_=_TEXTS)
 _NEXT_IDS = text(
     "SELECT nextval(pg_get_serial_sequence('contacts', 'id')) FROM generate_series(1, :n)"
 )
@@ -122,6 +123,7 @@ class SqlImportStore:
     def __init__(self, conn: Connection) -> None:
         self._c = conn
         self._pg = conn.dialect.name == "postgresql"
+        self._statements: dict[tuple[str, tuple[str, ...]], tuple[str, list[Any]]] = {}
 
     # --- duplicate lookups: one statement per batch each --------------------------------
 
@@ -130,6 +132,36 @@ class SqlImportStore:
     ) -> list[tuple[str, str, int]]:
         """``(info type, normalized value, contact id)`` of every stored e-mail in ``emails``
         and phone number in ``phones`` (normalized forms)."""
+        if self._pg:
+            # A join with the wanted pairs, passed as two array parameters (compiled once):
+            # with ``normalized = ANY(...)`` under an OR PostgreSQL scanned the whole table
+            # for every batch (30 ms at 200,000 infos, growing with them); the join probes
+            # the (info_type, normalized) index.
+            pairs = [("email", e) for e in sorted(emails)] + [("phone", p) for p in sorted(phones)]
+            if not pairs:
+                return []
+            keys = (
+                func.unnest(_INFO_TYPES, _INFO_VALUES)
+                .table_valued("info_type", "normalized")
+                .render_derived(name="wanted")
+            )
+            query = (
+                select(
+                    contact_infos.c.info_type,
+                    contact_infos.c.normalized,
+                    contact_infos.c.contact_id,
+                )
+                .join(
+                    keys,
+                    and_(
+                        contact_infos.c.info_type == keys.c.info_type,
+                        contact_infos.c.normalized == keys.c.normalized,
+                    ),
+                )
+                .order_by(contact_infos.c.contact_id)
+            )
+            params = {"info_types": [t for t, _ in pairs], "info_values": [v for _, v in pairs]}
+            return [(t, n, cid) for t, n, cid in self._c.execute(query, params)]
         conditions = []
         for info_type, wanted in (("email", emails), ("phone", phones)):
             if not wanted:
@@ -208,7 +240,7 @@ class SqlImportStore:
             ids = list(range(first, first + len(rows)))
             for cid, row in zip(ids, rows, strict=True):
                 row["id"] = cid
-            self._c.execute(insert(contacts), rows)
+            self._write(contacts, rows)
         managers: list[dict[str, Any]] = []
         infos: list[dict[str, Any]] = []
         tagged: list[tuple[int, str]] = []
@@ -570,7 +602,7 @@ class SqlImportStore:
         if self._pg:
             self._copy(table, rows)
         else:
-            self._c.execute(insert(table), rows)
+            self._executemany(table, rows)
 
     def _tag_ids(self, titles: Collection[str], entity_type: str = "contact") -> dict[str, int]:
         keys = sorted({_key(t) for t in titles})
@@ -605,12 +637,31 @@ class SqlImportStore:
                 )
             )
         for table, rows in links:
-            if not rows:
-                continue
-            if self._pg:
-                self._copy(table, rows)
-            else:
-                self._c.execute(insert(table), rows)
+            self._write(table, rows)
+
+    def _executemany(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        """One driver-level ``executemany`` of ``rows`` (dicts with the same keys) into
+        ``table``: values are converted by the column types' own bind processors (as a Core
+        insert would), but the per-row parameter handling of a Core statement, a third of a
+        batch's write time, is skipped."""
+        names = tuple(rows[0])
+        key = (table.name, names)
+        if key not in self._statements:
+            dialect = self._c.dialect
+            binders = [table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
+            columns = ", ".join(f'"{n}"' for n in names)  # names of our own tables, never input
+            marks = ", ".join("?" for _ in names)
+            self._statements[key] = (
+                f'INSERT INTO "{table.name}" ({columns}) VALUES ({marks})',
+                binders,
+            )
+        statement, binders = self._statements[key]
+        if not any(binders):
+            params = [tuple([row[n] for n in names]) for row in rows]
+        else:
+            pairs = list(zip(names, binders, strict=True))
+            params = [tuple([b(row[n]) if b else row[n] for n, b in pairs]) for row in rows]
+        self._c.exec_driver_sql(statement, params)
 
     def _copy(self, table: Table, rows: list[dict[str, Any]]) -> None:
         """PostgreSQL's COPY of ``rows`` (dicts with the same keys) into ``table``, on the
