@@ -54,6 +54,7 @@ from opencrm.core.events import AuditEntry, Event
 from opencrm.core.matching import company_key, person_key
 from opencrm.core.permissions import ContactScope
 from opencrm.core.query import ContactFilter, Cursor, PageRequest
+from opencrm.storage.sqlalchemy._raw import fetch_all
 from opencrm.storage.sqlalchemy._related import (
     PAGE_ID,
     decoded,
@@ -302,7 +303,7 @@ class SqlContactRepository:
                 self._dialect, page.sort, page.descending, page.after is not None, scope.everything
             )
             params = {_READER: scope.user_id, _PAGE_SIZE: page.limit + 1}
-            rows = self._c.execute(query, params | after_params(keys, page)).all()
+            rows = fetch_all(self._c, query, params | after_params(keys, page))
         else:
             keys, query = self._filtered_page(scope, where, page)
             rows = self._c.execute(query).all()
@@ -644,9 +645,14 @@ _ACCESS_OF = select(
         contact_managers.c.user_id == bindparam("user_id"),
     ),
 ).where(contacts.c.id == bindparam("id"))
-_SETTINGS_OF = select(settings.c.key, settings.c.value).where(
-    settings.c.key.in_(bindparam("keys", expanding=True))
-)
+
+
+@functools.cache
+def _settings_of(n: int) -> Any:
+    """Built once per number of keys (a service call reads two), the keys as parameters."""
+    return select(settings.c.key, settings.c.value).where(
+        settings.c.key.in_([bindparam(f"key_{i}", type_=String()) for i in range(n)])
+    )
 
 
 def _audit_row(event: Event) -> dict[str, Any]:
@@ -968,7 +974,8 @@ class SqlSettingsRepository:
         return self._c.execute(select(settings.c.value).where(settings.c.key == key)).scalar()
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
-        rows = self._c.execute(_SETTINGS_OF, {"keys": list(keys)})
+        wanted = list(keys)
+        rows = fetch_all(self._c, _settings_of(len(wanted)), {f"key_{n}": k for n, k in enumerate(wanted)})
         return {r.key: r.value for r in rows}
 
     def set(self, key: str, value: Any) -> None:
