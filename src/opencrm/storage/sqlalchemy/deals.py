@@ -44,9 +44,10 @@ from opencrm.core.entities.deals import BidType, Case, Opportunity
 from opencrm.core.entities.lists import Stage, StageType
 from opencrm.core.permissions import DealScope
 from opencrm.core.query import Cursor, PageRequest
+from opencrm.storage.sqlalchemy._raw import fetch_all
 from opencrm.storage.sqlalchemy._related import (
     PAGE_ID,
-    decoded,
+    decoded_rows,
     json_array_of,
     json_record,
     rows_of_page,
@@ -243,11 +244,12 @@ class _LinkedRecords(Generic[T]):
         built = self._build(self._c.execute(query).all())
         return built[0] if built else None
 
-    def _build(self, rows: Sequence[Row[Any]]) -> builtins.list[T]:
+    def _build(self, rows: Sequence[Any]) -> builtins.list[T]:
         """Records from rows carrying their ``related`` column (see :func:`_related_record`)."""
         out = []
-        for r in rows:
-            members, access, titles, custom = decoded(r.related)
+        for r, (members, access, titles, custom) in zip(
+            rows, decoded_rows([r.related for r in rows]), strict=True
+        ):
             out.append(
                 self._from_row(
                     r,
@@ -326,6 +328,27 @@ class _LinkedRecords(Generic[T]):
         more = len(rows) > page.limit
         rows = rows[: page.limit]
         return self._build(rows), next_cursor(rows[-1] if more and rows else None, keys, page)
+
+    def _unfiltered(
+        self, scope: DealScope, page: PageRequest
+    ) -> tuple[builtins.list[T], Cursor | None]:
+        """The plain list, the page users see most: its statement is built once per sort and
+        shape, the user, the page size and the cursor's values are parameters, and it runs
+        on the DBAPI cursor (see :mod:`~opencrm.storage.sqlalchemy._raw`)."""
+        query, keys = _unfiltered_page(
+            self._dialect,
+            self.entity_type,
+            page.sort,
+            page.descending,
+            page.after is not None,
+            scope.everything,
+        )
+        params = {_READER: scope.user_id, _PAGE_SIZE: page.limit + 1}
+        rows = fetch_all(self._c, query, params | after_params(keys, page))
+        more = len(rows) > page.limit
+        rows = rows[: page.limit]
+        last = rows[-1] if more and rows else None
+        return self._build(rows), next_cursor(last, keys, page)
 
     def _count(self, scope: DealScope, conds: builtins.list[ColumnElement[bool]]) -> int:
         table = self.table
@@ -418,15 +441,7 @@ class SqlOpportunityRepository(_LinkedRecords[Opportunity]):
         if where == _UNFILTERED:
             # The plain list: its statement is built once per sort and shape, the user,
             # the page size and the cursor's values are parameters.
-            query, keys = _unfiltered_page(
-                self._dialect, page.sort, page.descending, page.after is not None, scope.everything
-            )
-            params = {_READER: scope.user_id, _PAGE_SIZE: page.limit + 1}
-            rows = self._c.execute(query, params | after_params(keys, page)).all()
-            more = len(rows) > page.limit
-            rows = rows[: page.limit]
-            last = rows[-1] if more and rows else None
-            return self._build(rows), next_cursor(last, keys, page)
+            return self._unfiltered(scope, page)
         keys, source = self._sort_keys(page.sort)
         conds = self._visible(scope) + self._conditions(where)
         return self._page(keys, source, conds, page)
@@ -485,6 +500,7 @@ class SqlOpportunityRepository(_LinkedRecords[Opportunity]):
 
 
 _UNFILTERED = OpportunityFilter()
+_NO_CASE_FILTER = CaseFilter()
 #: The execution parameters of an unfiltered page: the reading user and the rows to fetch.
 _READER = "reader_id"
 _PAGE_SIZE = "page_size"
@@ -492,11 +508,12 @@ _PAGE_SIZE = "page_size"
 
 @functools.cache
 def _unfiltered_page(
-    dialect: str, sort: str, descending: bool, after: bool, everything: bool
+    dialect: str, kind: str, sort: str, descending: bool, after: bool, everything: bool
 ) -> tuple[Any, builtins.list[Any]]:
-    """The statement of an unfiltered opportunity page and its sort keys, built once per
-    shape (the same SQL as a filtered page with no filter)."""
-    repo = SqlOpportunityRepository
+    """The statement of an unfiltered opportunity or case page (``kind``) and its sort
+    keys, built once per shape (the same SQL as a filtered page with no filter)."""
+    repo: Any = SqlOpportunityRepository if kind == "opportunity" else SqlCaseRepository
+    table = repo.table
     keys, source = repo._sort_keys(sort)
     reader = bindparam(_READER, type_=String())
     conds = [] if everything else [repo._visible_to(reader)]
@@ -504,16 +521,14 @@ def _unfiltered_page(
         conds.append(after_bound(keys, descending=descending))
     order = [k.desc() if descending else k.asc() for k in keys]
     page = (
-        select(opportunities.c.id.label(PAGE_ID), *keys)
+        select(table.c.id.label(PAGE_ID), *keys)
         .select_from(source)
         .where(*conds)
         .order_by(*order)
         .limit(bindparam(_PAGE_SIZE, type_=Integer()))
     )
-    related = _related_record(
-        dialect, opportunities, repo.entity_type, repo.members, repo.access, repo.fk
-    )
-    return rows_of_page(opportunities, page, keys, related, descending=descending), keys
+    related = _related_record(dialect, table, repo.entity_type, repo.members, repo.access, repo.fk)
+    return rows_of_page(table, page, keys, related, descending=descending), keys
 
 
 # --- cases --------------------------------------------------------------------------------
@@ -554,14 +569,20 @@ class SqlCaseRepository(_LinkedRecords[Case]):
     def list(
         self, scope: DealScope, where: CaseFilter, page: PageRequest
     ) -> tuple[Sequence[Case], Cursor | None]:
+        if where == _NO_CASE_FILTER:
+            return self._unfiltered(scope, page)
+        keys, source = self._sort_keys(page.sort)
+        conds = self._visible(scope) + self._conditions(where)
+        return self._page(keys, source, conds, page)
+
+    @staticmethod
+    def _sort_keys(sort: str) -> tuple[builtins.list[Any], Any]:
         t = cases
-        if page.sort == "title":
+        if sort == "title":
             first = t.c.title_key.label("k_title")
         else:
             first = t.c.created_at.label("k_created")
-        keys = [first, t.c.id.label("k_id")]
-        conds = self._visible(scope) + self._conditions(where)
-        return self._page(keys, t, conds, page)
+        return [first, t.c.id.label("k_id")], t
 
     def count(self, scope: DealScope, where: CaseFilter) -> int:
         return self._count(scope, self._conditions(where))

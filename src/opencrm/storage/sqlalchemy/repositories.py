@@ -57,7 +57,7 @@ from opencrm.core.query import ContactFilter, Cursor, PageRequest
 from opencrm.storage.sqlalchemy._raw import fetch_all
 from opencrm.storage.sqlalchemy._related import (
     PAGE_ID,
-    decoded,
+    decoded_rows,
     json_array_of,
     json_record,
     rows_of_page,
@@ -468,29 +468,21 @@ class SqlContactRepository:
             )
         return by_name, contacts.c.id.in_(union(*parts))
 
-    def _build(self, rows: Sequence[Row[Any]]) -> builtins.list[Contact]:
+    def _build(self, rows: Sequence[Any]) -> builtins.list[Contact]:
         """Contacts from rows carrying their related arrays (see :func:`_contact_related`).
 
         The rows were checked when written: entities are built with
         :func:`~opencrm.core.entities._trusted.trusted_builder`, enums and addresses looked
         up instead of re-parsed through their constructors."""
         out: builtins.list[Contact] = []
-        for r in rows:
-            managers, titles, infos, custom = decoded(r.related)
-            if infos is None:
-                infos = ()
-            elif len(infos) > 1:
-                infos.sort()  # by id: the first item, unique
-            common: dict[str, Any] = {
-                "id": r.id,
-                "contact_type_id": r.contact_type_id,
-                "temperature_id": r.temperature_id,
-                "currency": r.currency,
-                "about": r.about,
-                "access": _ACCESS[r.access],
-                "managers": frozenset(managers) if managers else _NOTHING,
-                "tags": frozenset(titles) if titles else _NOTHING,
-                "infos": tuple(
+        append = out.append
+        for r, (managers, titles, infos, custom) in zip(
+            rows, decoded_rows([r.related for r in rows]), strict=True
+        ):
+            if infos:
+                if len(infos) > 1:
+                    infos.sort()  # by id: the first item, unique
+                info_items: tuple[ContactInfo, ...] = tuple(
                     [
                         _new_info(
                             id=iid,
@@ -503,25 +495,53 @@ class SqlContactRepository:
                         )
                         for iid, itype, category, value, normalized, address, primary in infos
                     ]
-                ),
-                "custom": MappingProxyType(dict(custom)) if custom else _NO_CUSTOM,
-                "created_by": r.created_by,
-                "created_at": r.created_at,
-                "updated_by": r.updated_by,
-                "updated_at": r.updated_at,
-            }
+                )
+            else:
+                info_items = ()
             if r.kind == "person":
-                out.append(
+                append(
                     _new_person(
                         first_name=r.first_name,
                         last_name=r.last_name,
                         job_title=r.job_title,
                         company_id=r.company_id,
-                        **common,
+                        id=r.id,
+                        contact_type_id=r.contact_type_id,
+                        temperature_id=r.temperature_id,
+                        currency=r.currency,
+                        about=r.about,
+                        access=_ACCESS[r.access],
+                        managers=frozenset(managers) if managers else _NOTHING,
+                        tags=frozenset(titles) if titles else _NOTHING,
+                        infos=info_items,
+                        custom=MappingProxyType(dict(custom)) if custom else _NO_CUSTOM,
+                        created_by=r.created_by,
+                        created_at=r.created_at,
+                        updated_by=r.updated_by,
+                        updated_at=r.updated_at,
                     )
                 )
             else:
-                out.append(_new_company(name=r.company_name, industry=r.industry, **common))
+                append(
+                    _new_company(
+                        name=r.company_name,
+                        industry=r.industry,
+                        id=r.id,
+                        contact_type_id=r.contact_type_id,
+                        temperature_id=r.temperature_id,
+                        currency=r.currency,
+                        about=r.about,
+                        access=_ACCESS[r.access],
+                        managers=frozenset(managers) if managers else _NOTHING,
+                        tags=frozenset(titles) if titles else _NOTHING,
+                        infos=info_items,
+                        custom=MappingProxyType(dict(custom)) if custom else _NO_CUSTOM,
+                        created_by=r.created_by,
+                        created_at=r.created_at,
+                        updated_by=r.updated_by,
+                        updated_at=r.updated_at,
+                    )
+                )
         return out
 
 
