@@ -32,7 +32,7 @@ from sqlalchemy import exc as sa_exc
 
 from opencrm.storage.sqlalchemy.types import UTCDateTime
 
-__all__ = ["fetch_all", "utc_text"]
+__all__ = ["execute_driver", "fetch_all", "utc_text"]
 
 _UTC = dt.UTC
 
@@ -154,8 +154,17 @@ def fetch_all(conn: Connection, statement: Any, params: Mapping[str, Any] | None
     """Every row of the built-once SELECT ``statement`` run with ``params`` in the
     connection's transaction, as named tuples of decoded values."""
     plan = _plan(statement, conn)
-    sql = plan.sql
-    parameters = plan.parameters(params or {})
+    cursor, raw, description = _run(conn, plan.sql, plan.parameters(params or {}), fetch=True)
+    return plan.decoder(description)(raw)
+
+
+def execute_driver(conn: Connection, sql: str) -> None:
+    """Run a statement without parameters or rows (SQLite's ``BEGIN``) on the DBAPI cursor:
+    what ``exec_driver_sql`` does, without building an execution context and a result."""
+    _run(conn, sql, (), fetch=False)
+
+
+def _run(conn: Connection, sql: str, parameters: Any, *, fetch: bool) -> tuple[Any, Any, Any]:
     pooled = conn.connection
     dispatch = conn.dispatch
     cursor = pooled.cursor()
@@ -163,8 +172,8 @@ def fetch_all(conn: Connection, statement: Any, params: Mapping[str, Any] | None
         if dispatch.before_cursor_execute:
             dispatch.before_cursor_execute(conn, cursor, sql, parameters, None, False)
         cursor.execute(sql, parameters)
-        raw = cursor.fetchall()
-        decode = plan.decoder(cursor.description)
+        raw = cursor.fetchall() if fetch else None
+        description = cursor.description
         if dispatch.after_cursor_execute:
             dispatch.after_cursor_execute(conn, cursor, sql, parameters, None, False)
     except conn.dialect.loaded_dbapi.Error as exc:
@@ -175,4 +184,4 @@ def fetch_all(conn: Connection, statement: Any, params: Mapping[str, Any] | None
         ) from exc
     finally:
         cursor.close()
-    return decode(raw)
+    return cursor, raw, description

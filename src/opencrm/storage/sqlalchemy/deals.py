@@ -39,7 +39,7 @@ from sqlalchemy import (
 
 from opencrm.core.currencies import get_currency
 from opencrm.core.deals_query import CaseFilter, OpportunityFilter
-from opencrm.core.entities._trusted import trusted_builder
+from opencrm.core.entities._trusted import stored_minor, trusted_builder
 from opencrm.core.entities.deals import BidType, Case, Opportunity
 from opencrm.core.entities.lists import Stage, StageType
 from opencrm.core.permissions import DealScope
@@ -151,7 +151,14 @@ class _LinkedRecords(Generic[T]):
     def _row(self, record: T) -> dict[str, Any]:
         raise NotImplementedError
 
-    def _from_row(self, r: Row[Any], links: dict[str, Any]) -> T:
+    def _from_row(
+        self,
+        r: Any,
+        members: frozenset[int],
+        access_list: frozenset[str],
+        tags: frozenset[str],
+        custom: Any,
+    ) -> T:
         raise NotImplementedError
 
     def add(self, record: T) -> T:
@@ -253,12 +260,10 @@ class _LinkedRecords(Generic[T]):
             out.append(
                 self._from_row(
                     r,
-                    {
-                        "members": frozenset(members) if members else _NOTHING,
-                        "access_list": frozenset(access) if access else _NOTHING,
-                        "tags": frozenset(titles) if titles else _NOTHING,
-                        "custom": MappingProxyType(dict(custom)) if custom else _NO_CUSTOM,
-                    },
+                    frozenset(members) if members else _NOTHING,
+                    frozenset(access) if access else _NOTHING,
+                    frozenset(titles) if titles else _NOTHING,
+                    MappingProxyType(dict(custom)) if custom else _NO_CUSTOM,
                 )
             )
         return out
@@ -410,15 +415,21 @@ class SqlOpportunityRepository(_LinkedRecords[Opportunity]):
             "updated_at": record.updated_at,
         }
 
-    def _from_row(self, r: Row[Any], links: dict[str, Any]) -> Opportunity:
-        unit = Decimal(1).scaleb(-_minor_units(r.currency))
-        amount = (Decimal(r.budget_minor) * unit).quantize(unit)  # 0 reads as 0.00, not 0E-2
+    def _from_row(
+        self,
+        r: Any,
+        members: frozenset[int],
+        access_list: frozenset[str],
+        tags: frozenset[str],
+        custom: Any,
+    ) -> Opportunity:
         return _new_opportunity(
             id=r.id,
             title=r.title,
             description=r.description,
             contact_id=r.contact_id,
-            budget=Money(amount, r.currency),
+            members=members,
+            budget=stored_minor(r.budget_minor, r.currency),  # 0 EUR reads as 0.00
             bid_type=_BID_TYPE[r.bid_type],
             period_count=r.period_count,
             expected_close=r.expected_close,
@@ -432,7 +443,9 @@ class SqlOpportunityRepository(_LinkedRecords[Opportunity]):
             created_at=r.created_at,
             updated_by=r.updated_by,
             updated_at=r.updated_at,
-            **links,
+            tags=tags,
+            custom=custom,
+            access_list=access_list,
         )
 
     def list(
@@ -553,7 +566,14 @@ class SqlCaseRepository(_LinkedRecords[Case]):
             "updated_at": record.updated_at,
         }
 
-    def _from_row(self, r: Row[Any], links: dict[str, Any]) -> Case:
+    def _from_row(
+        self,
+        r: Any,
+        members: frozenset[int],
+        access_list: frozenset[str],
+        tags: frozenset[str],
+        custom: Any,
+    ) -> Case:
         return _new_case(
             id=r.id,
             title=r.title,
@@ -563,7 +583,10 @@ class SqlCaseRepository(_LinkedRecords[Case]):
             created_at=r.created_at,
             updated_by=r.updated_by,
             updated_at=r.updated_at,
-            **links,
+            members=members,
+            access_list=access_list,
+            tags=tags,
+            custom=custom,
         )
 
     def list(
