@@ -228,7 +228,7 @@ def _unfiltered_task_page(
         conds.append(after_bound(keys, descending=descending))
     order = [k.desc() if descending else k.asc() for k in keys]
     query = (
-        select(tasks, *keys)
+        select(*[tasks.c[name] for name in _TASK_FIELDS], *keys)
         .select_from(source)
         .where(*conds)
         .order_by(*order)
