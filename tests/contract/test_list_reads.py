@@ -364,9 +364,7 @@ def test_invoice_pages_equal_the_validated_invoices(filled: CRM) -> None:
     with filled.engine.connect() as conn:
         line_rows = _children(
             conn,
-            sa.select(invoice_lines.c.invoice_id, invoice_lines).order_by(
-                invoice_lines.c.position
-            ),
+            sa.select(invoice_lines.c.invoice_id, invoice_lines).order_by(invoice_lines.c.position),
         )
         rows = conn.execute(sa.select(invoices)).all()
     expected = {}

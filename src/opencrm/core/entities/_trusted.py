@@ -74,14 +74,15 @@ def stored_money(amount: Decimal, code: str) -> Money:
     currency code, without the constructor's conversions: the same object, several times
     faster (an invoice page builds fifteen amounts per invoice)."""
     money = _new_money(Money)
-    money.amount = amount
-    money.currency = _currency(code)
+    # A new instance, not yet seen by anyone: what Money.__init__ itself does.
+    money.amount = amount  # type: ignore[misc]
+    money.currency = _currency(code)  # type: ignore[misc]
     return money
 
 
 @functools.cache
 def _exponent(code: str) -> int:
-    from opencrm.core.money import minor_units  # noqa: PLC0415  (entities load before money)
+    from opencrm.core.money import minor_units
 
     return -minor_units(code)
 
@@ -90,6 +91,6 @@ def stored_minor(units: int, code: str) -> Money:
     """``from_minor(units, code)`` (a whole number of minor units, as storage keeps amounts)
     built as :func:`stored_money` builds."""
     money = _new_money(Money)
-    money.amount = Decimal(units).scaleb(_exponent(code))
-    money.currency = _currency(code)
+    money.amount = Decimal(units).scaleb(_exponent(code))  # type: ignore[misc]
+    money.currency = _currency(code)  # type: ignore[misc]
     return money

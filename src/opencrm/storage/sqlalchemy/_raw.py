@@ -154,12 +154,13 @@ def utc_text(value: str | None) -> dt.datetime | None:
 
 
 _parse = dt.datetime.fromisoformat
-_PLANS: dict[tuple[int, str], _Plan] = {}
+_PLANS: dict[tuple[int, str, str, str], _Plan] = {}
 _LOCK = threading.Lock()
 
 
 def _plan(statement: Any, conn: Connection) -> _Plan:
-    key = (id(statement), conn.dialect.name)
+    dialect = conn.dialect
+    key = (id(statement), dialect.name, dialect.driver, dialect.paramstyle)
     plan = _PLANS.get(key)
     if plan is None or plan.statement is not statement:
         with _LOCK:
@@ -168,11 +169,13 @@ def _plan(statement: Any, conn: Connection) -> _Plan:
     return plan
 
 
-def fetch_all(conn: Connection, statement: Any, params: Mapping[str, Any] | None = None) -> list[Any]:
+def fetch_all(
+    conn: Connection, statement: Any, params: Mapping[str, Any] | None = None
+) -> list[Any]:
     """Every row of the built-once SELECT ``statement`` run with ``params`` in the
     connection's transaction, as named tuples of decoded values."""
     plan = _plan(statement, conn)
-    cursor, raw, description = _run(conn, plan.sql, plan.parameters(params or {}), fetch=True)
+    raw, description = _run(conn, plan.sql, plan.parameters(params or {}), fetch=True)
     return plan.decoder(description)(raw)
 
 
@@ -182,7 +185,8 @@ def execute_driver(conn: Connection, sql: str) -> None:
     _run(conn, sql, (), fetch=False)
 
 
-def _run(conn: Connection, sql: str, parameters: Any, *, fetch: bool) -> tuple[Any, Any, Any]:
+def _run(conn: Connection, sql: str, parameters: Any, *, fetch: bool) -> tuple[Any, Any]:
+    """Execute ``sql`` on a new DBAPI cursor of the connection; (rows or None, description)."""
     pooled = conn.connection
     dispatch = conn.dispatch
     cursor = pooled.cursor()
@@ -202,4 +206,4 @@ def _run(conn: Connection, sql: str, parameters: Any, *, fetch: bool) -> tuple[A
         ) from exc
     finally:
         cursor.close()
-    return cursor, raw, description
+    return raw, description

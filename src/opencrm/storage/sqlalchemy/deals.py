@@ -17,12 +17,10 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
-from moneyed import Money
 from sqlalchemy import (
     ColumnElement,
     Connection,
     Integer,
-    Row,
     String,
     Table,
     bindparam,

@@ -575,9 +575,7 @@ class SqlInvoiceRepository:
             rows: Sequence[Any] = fetch_all(self._c, query, params | after_params(keys, page))
         else:
             keys = _sort_keys(page.sort)
-            ids = select(invoices.c.id.label(PAGE_ID), *keys).where(
-                *self._conditions(scope, where)
-            )
+            ids = select(invoices.c.id.label(PAGE_ID), *keys).where(*self._conditions(scope, where))
             after = after_cursor(keys, page)
             if after is not None:
                 ids = ids.where(after)

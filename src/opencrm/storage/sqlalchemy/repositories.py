@@ -303,7 +303,7 @@ class SqlContactRepository:
                 self._dialect, page.sort, page.descending, page.after is not None, scope.everything
             )
             params = {_READER: scope.user_id, _PAGE_SIZE: page.limit + 1}
-            rows = fetch_all(self._c, query, params | after_params(keys, page))
+            rows: Sequence[Any] = fetch_all(self._c, query, params | after_params(keys, page))
         else:
             keys, query = self._filtered_page(scope, where, page)
             rows = self._c.execute(query).all()
@@ -995,7 +995,9 @@ class SqlSettingsRepository:
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         wanted = list(keys)
-        rows = fetch_all(self._c, _settings_of(len(wanted)), {f"key_{n}": k for n, k in enumerate(wanted)})
+        rows = fetch_all(
+            self._c, _settings_of(len(wanted)), {f"key_{n}": k for n, k in enumerate(wanted)}
+        )
         return {r.key: r.value for r in rows}
 
     def set(self, key: str, value: Any) -> None:
