@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import attrs
 from moneyed import Currency, Money, get_currency
 
-__all__ = ["stored_minor", "stored_money", "trusted_builder"]
+__all__ = ["minor_money", "stored_minor", "stored_money", "trusted_builder"]
 
 T = TypeVar("T")
 
@@ -94,3 +94,20 @@ def stored_minor(units: int, code: str) -> Money:
     money.amount = Decimal(units).scaleb(_exponent(code))  # type: ignore[misc]
     money.currency = _currency(code)  # type: ignore[misc]
     return money
+
+
+@functools.cache
+def minor_money(code: str) -> Callable[[int], Money]:
+    """:func:`stored_minor` for one currency, its currency and exponent looked up once: an
+    invoice builds fifteen amounts in its currency."""
+    currency = _currency(code)
+    exponent = _exponent(code)
+    new = _new_money
+
+    def build(units: int) -> Money:
+        money = new(Money)
+        money.amount = Decimal(units).scaleb(exponent)  # type: ignore[misc]
+        money.currency = currency  # type: ignore[misc]
+        return money
+
+    return build

@@ -10,7 +10,7 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -37,7 +37,7 @@ from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from opencrm.core.entities._trusted import stored_minor, stored_money, trusted_builder
+from opencrm.core.entities._trusted import minor_money, stored_money, trusted_builder
 from opencrm.core.entities.contacts import Access, Address
 from opencrm.core.entities.invoices import (
     ExchangeRate,
@@ -738,8 +738,9 @@ _new_line_tax = trusted_builder(LineTax)
 _new_tax_total = trusted_builder(TaxTotal)
 
 
-def _stored_line(item: Sequence[Any], cur: str) -> InvoiceLine:
-    """A line from its array in the ``lines`` column (see :data:`_LINE_COLUMNS`)."""
+def _stored_line(item: Sequence[Any], cur: str, money: Callable[[int], Money]) -> InvoiceLine:
+    """A line from its array in the ``lines`` column (see :data:`_LINE_COLUMNS`); ``money``
+    makes the amounts in the invoice's currency ``cur`` (see ``minor_money``)."""
     (
         _position,
         line_id,
@@ -767,7 +768,7 @@ def _stored_line(item: Sequence[Any], cur: str) -> InvoiceLine:
             tax_id=tax1_id,
             name=tax1_name,
             rate=Decimal(tax1_rate),
-            amount=stored_minor(tax1_minor, cur),
+            amount=money(tax1_minor),
         )
         line_taxes = (first,)
         if tax2_name is not None:
@@ -775,7 +776,7 @@ def _stored_line(item: Sequence[Any], cur: str) -> InvoiceLine:
                 tax_id=tax2_id,
                 name=tax2_name,
                 rate=Decimal(tax2_rate),
-                amount=stored_minor(tax2_minor, cur),
+                amount=money(tax2_minor),
             )
             line_taxes = (first, second)
     elif tax2_name is not None:
@@ -784,7 +785,7 @@ def _stored_line(item: Sequence[Any], cur: str) -> InvoiceLine:
                 tax_id=tax2_id,
                 name=tax2_name,
                 rate=Decimal(tax2_rate),
-                amount=stored_minor(tax2_minor, cur),
+                amount=money(tax2_minor),
             ),
         )
     return _new_line(
@@ -795,19 +796,20 @@ def _stored_line(item: Sequence[Any], cur: str) -> InvoiceLine:
         price=stored_money(Decimal(price), cur),
         discount=Decimal(discount),
         taxes=line_taxes,
-        subtotal=stored_minor(subtotal_minor, cur),
-        discount_amount=stored_minor(discount_minor, cur),
-        net=stored_minor(net_minor, cur),
-        total=stored_minor(total_minor, cur),
+        subtotal=money(subtotal_minor),
+        discount_amount=money(discount_minor),
+        net=money(net_minor),
+        total=money(total_minor),
     )
 
 
 def _stored_invoice(r: Any, items: builtins.list[Any] | None) -> Invoice:
     """An invoice from its row and the decoded array of its lines."""
     cur = r.currency
+    money = minor_money(cur)
     if items:
         items.sort()  # by position, the first item
-        lines = tuple([_stored_line(item, cur) for item in items])
+        lines = tuple([_stored_line(item, cur, money) for item in items])
     else:
         lines = ()
     sums: dict[tuple[int, str, Decimal], Decimal] = {}
@@ -836,14 +838,14 @@ def _stored_invoice(r: Any, items: builtins.list[Any] | None) -> Invoice:
         notes=r.notes,
         rounding=r.rounding,
         lines=lines,
-        subtotal=stored_minor(r.subtotal_minor, cur),
+        subtotal=money(r.subtotal_minor),
         tax_totals=tuple(
             [
                 _new_tax_total(tax_id=k, name=n, rate=rate, amount=stored_money(v, cur))
                 for (k, n, rate), v in sums.items()
             ]
         ),
-        total=stored_minor(r.total_minor, cur),
+        total=money(r.total_minor),
         created_by=r.created_by,
         created_at=r.created_at,
         updated_by=r.updated_by,
