@@ -94,6 +94,7 @@ class _Plan:
             "_row": self.row_type,
             "_parse": _parse,
             "_Z": "+00:00",
+            "_UTC": _UTC,
         }
         items, safe_items = [], []
         sqlite = self.dialect.name == "sqlite"
@@ -109,6 +110,8 @@ class _Plan:
                 # Inline: a function call per timestamp was a third of a task page's
                 # decoding. Text with an offset fails here and takes the safe path.
                 items.append(f"(None if r[{n}] is None else _parse(r[{n}] + _Z))")
+            elif isinstance(column.type, UTCDateTime):
+                items.append(f"(None if r[{n}] is None else r[{n}].astimezone(_UTC))")
             else:
                 items.append(f"_p{n}(r[{n}])")
         source = (
@@ -175,18 +178,23 @@ def fetch_all(
     """Every row of the built-once SELECT ``statement`` run with ``params`` in the
     connection's transaction, as named tuples of decoded values."""
     plan = _plan(statement, conn)
-    raw, description = _run(conn, plan.sql, plan.parameters(params or {}), fetch=True)
+    # The description only for the first run: psycopg builds it anew on every access.
+    describe = plan._decode is None
+    raw, description = _run(conn, plan.sql, plan.parameters(params or {}), describe=describe)
     return plan.decoder(description)(raw)
 
 
 def execute_driver(conn: Connection, sql: str) -> None:
     """Run a statement without parameters or rows (SQLite's ``BEGIN``) on the DBAPI cursor:
     what ``exec_driver_sql`` does, without building an execution context and a result."""
-    _run(conn, sql, (), fetch=False)
+    _run(conn, sql, (), fetch=False, describe=False)
 
 
-def _run(conn: Connection, sql: str, parameters: Any, *, fetch: bool) -> tuple[Any, Any]:
-    """Execute ``sql`` on a new DBAPI cursor of the connection; (rows or None, description)."""
+def _run(
+    conn: Connection, sql: str, parameters: Any, *, fetch: bool = True, describe: bool
+) -> tuple[Any, Any]:
+    """Execute ``sql`` on a new DBAPI cursor of the connection: (its rows, or None without
+    ``fetch``; its description, or None without ``describe``)."""
     pooled = conn.connection
     dispatch = conn.dispatch
     cursor = pooled.cursor()
@@ -195,7 +203,7 @@ def _run(conn: Connection, sql: str, parameters: Any, *, fetch: bool) -> tuple[A
             dispatch.before_cursor_execute(conn, cursor, sql, parameters, None, False)
         cursor.execute(sql, parameters)
         raw = cursor.fetchall() if fetch else None
-        description = cursor.description
+        description = cursor.description if describe else None
         if dispatch.after_cursor_execute:
             dispatch.after_cursor_execute(conn, cursor, sql, parameters, None, False)
     except conn.dialect.loaded_dbapi.Error as exc:
