@@ -485,63 +485,40 @@ class SqlContactRepository:
                 info_items: tuple[ContactInfo, ...] = tuple(
                     [
                         _new_info(
-                            id=iid,
-                            type=_INFO_TYPE[itype],
-                            category=category,
-                            value=value,
-                            normalized=normalized,
-                            is_primary=bool(primary),
-                            address=_address(address) if address else None,
+                            iid,
+                            _INFO_TYPE[itype],
+                            category,
+                            value,
+                            normalized,
+                            bool(primary),
+                            _address(address) if address else None,
                         )
                         for iid, itype, category, value, normalized, address, primary in infos
                     ]
                 )
             else:
                 info_items = ()
+            # Positional, in the order of _COMMON then the kind's own fields.
+            common = (
+                r.id,
+                r.contact_type_id,
+                r.temperature_id,
+                r.currency,
+                r.about,
+                _ACCESS[r.access],
+                frozenset(managers) if managers else _NOTHING,
+                frozenset(titles) if titles else _NOTHING,
+                info_items,
+                MappingProxyType(dict(custom)) if custom else _NO_CUSTOM,
+                r.created_by,
+                r.created_at,
+                r.updated_by,
+                r.updated_at,
+            )
             if r.kind == "person":
-                append(
-                    _new_person(
-                        first_name=r.first_name,
-                        last_name=r.last_name,
-                        job_title=r.job_title,
-                        company_id=r.company_id,
-                        id=r.id,
-                        contact_type_id=r.contact_type_id,
-                        temperature_id=r.temperature_id,
-                        currency=r.currency,
-                        about=r.about,
-                        access=_ACCESS[r.access],
-                        managers=frozenset(managers) if managers else _NOTHING,
-                        tags=frozenset(titles) if titles else _NOTHING,
-                        infos=info_items,
-                        custom=MappingProxyType(dict(custom)) if custom else _NO_CUSTOM,
-                        created_by=r.created_by,
-                        created_at=r.created_at,
-                        updated_by=r.updated_by,
-                        updated_at=r.updated_at,
-                    )
-                )
+                append(_new_person(*common, r.first_name, r.last_name, r.job_title, r.company_id))
             else:
-                append(
-                    _new_company(
-                        name=r.company_name,
-                        industry=r.industry,
-                        id=r.id,
-                        contact_type_id=r.contact_type_id,
-                        temperature_id=r.temperature_id,
-                        currency=r.currency,
-                        about=r.about,
-                        access=_ACCESS[r.access],
-                        managers=frozenset(managers) if managers else _NOTHING,
-                        tags=frozenset(titles) if titles else _NOTHING,
-                        infos=info_items,
-                        custom=MappingProxyType(dict(custom)) if custom else _NO_CUSTOM,
-                        created_by=r.created_by,
-                        created_at=r.created_at,
-                        updated_by=r.updated_by,
-                        updated_at=r.updated_at,
-                    )
-                )
+                append(_new_company(*common, r.company_name, r.industry))
         return out
 
 
@@ -596,9 +573,31 @@ _ACCESS = {a.value: a for a in Access}
 _INFO_TYPE = {t.value: t for t in InfoType}
 _NO_CUSTOM: Any = MappingProxyType({})
 _NOTHING: frozenset[Any] = frozenset()
-_new_person = trusted_builder(Person)
-_new_company = trusted_builder(Company)
-_new_info = trusted_builder(ContactInfo)
+#: The fields persons and companies share, in the order _build passes them.
+_COMMON = (
+    "id",
+    "contact_type_id",
+    "temperature_id",
+    "currency",
+    "about",
+    "access",
+    "managers",
+    "tags",
+    "infos",
+    "custom",
+    "created_by",
+    "created_at",
+    "updated_by",
+    "updated_at",
+)
+_new_person = trusted_builder(
+    Person, positional=(*_COMMON, "first_name", "last_name", "job_title", "company_id")
+)
+_new_company = trusted_builder(Company, positional=(*_COMMON, "name", "industry"))
+_new_info = trusted_builder(
+    ContactInfo,
+    positional=("id", "type", "category", "value", "normalized", "is_primary", "address"),
+)
 
 
 def _address(stored: str) -> Address | None:
