@@ -67,3 +67,17 @@ def test_listeners_see_the_statement_and_a_driver_error_is_a_storage_error(crm: 
     assert sum("no_such_table" in sql for sql in seen) == 1
     with pytest.raises(KeyError, match="after"), SqlUnitOfWork(crm.engine) as uow:
         fetch_all(uow.connection, _DUE_AFTER, {})
+
+
+def test_the_settings_read_decodes_stored_json_for_any_number_of_keys(crm: CRM) -> None:
+    with SqlUnitOfWork(crm.engine) as uow:
+        uow.settings.set("a_list", [1, "two", {"three": 3}])
+        uow.settings.set("a_text", "ü \U0001f600")
+        uow.commit()
+    with SqlUnitOfWork(crm.engine, write=False) as uow:
+        assert uow.settings.get_many([]) == {}
+        assert uow.settings.get_many(["a_text"]) == {"a_text": "ü \U0001f600"}
+        assert uow.settings.get_many(["a_list", "a_text", "missing"]) == {
+            "a_list": [1, "two", {"three": 3}],
+            "a_text": "ü \U0001f600",
+        }

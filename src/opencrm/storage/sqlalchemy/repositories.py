@@ -994,6 +994,8 @@ class SqlSettingsRepository:
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         wanted = list(keys)
+        if not wanted:
+            return {}
         rows = fetch_all(
             self._c, _settings_of(len(wanted)), {f"key_{n}": k for n, k in enumerate(wanted)}
         )
