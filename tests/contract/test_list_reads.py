@@ -325,3 +325,134 @@ def test_task_pages_equal_the_validated_tasks(filled: CRM) -> None:
     ]
     for task_id, want in expected.items():
         _same(listed[task_id], want)
+
+
+def test_invoice_pages_equal_the_validated_invoices(filled: CRM) -> None:
+    from opencrm.core.entities.invoices import (
+        Invoice,
+        InvoiceLine,
+        InvoiceStatus,
+        LineTax,
+        TaxTotal,
+    )
+    from opencrm.storage.sqlalchemy.tables import invoice_lines, invoices
+
+    s = filled.session(ADMIN)
+    s.taxes.add("VAT", "19")
+    s.taxes.add("Eco", "2.5")
+    people = {c.display_name: c.id for c in s.contacts.list().items}
+    s.invoices.add(
+        client=people["Ana Łukasiewicz"],
+        notes="first \U0001f600",
+        lines=[
+            s.invoices.line("Consulting", price="120.00", quantity="7.5", taxes=["VAT", "Eco"]),
+            s.invoices.line("Metered", price="0.123456", quantity=1000, discount=10, taxes=[]),
+            s.invoices.line('Licence "pro"', price="19.99", quantity=3, taxes=["Eco"]),
+        ],
+    )
+    s.invoices.add(
+        client=people["Acme GmbH"],
+        currency="JPY",
+        exchange_rate="0.0062",
+        lines=[s.invoices.line("Tatami", price=1500, quantity=2, taxes=["VAT"])],
+    )
+
+    def money(units: int, currency: str) -> Money:
+        digits = {"USD": 2, "JPY": 0}[currency]
+        return Money(Decimal(units).scaleb(-digits), currency)
+
+    with filled.engine.connect() as conn:
+        line_rows = _children(
+            conn,
+            sa.select(invoice_lines.c.invoice_id, invoice_lines).order_by(invoice_lines.c.position),
+        )
+        rows = conn.execute(sa.select(invoices)).all()
+    expected = {}
+    for r in rows:
+        cur = r.currency
+        lines = []
+        for ln in line_rows[r.id]:
+            m = dict(zip(invoice_lines.c.keys(), ln, strict=True))
+            lines.append(
+                InvoiceLine(
+                    id=m["id"],
+                    product_id=m["product_id"],
+                    description=m["description"],
+                    quantity=Decimal(m["quantity"]),
+                    price=Money(Decimal(m["price"]), cur),
+                    discount=Decimal(m["discount"]),
+                    taxes=tuple(
+                        LineTax(
+                            tax_id=m[f"tax{n}_id"],
+                            name=m[f"tax{n}_name"],
+                            rate=Decimal(m[f"tax{n}_rate"]),
+                            amount=money(m[f"tax{n}_minor"], cur),
+                        )
+                        for n in (1, 2)
+                        if m[f"tax{n}_name"] is not None
+                    ),
+                    subtotal=money(m["subtotal_minor"], cur),
+                    discount_amount=money(m["discount_minor"], cur),
+                    net=money(m["net_minor"], cur),
+                    total=money(m["total_minor"], cur),
+                )
+            )
+        totals: dict[Any, Decimal] = {}
+        for line in lines:
+            for t in line.taxes:
+                key = (t.tax_id, t.name, t.rate)
+                totals[key] = totals.get(key, Decimal(0)) + t.amount.amount
+        expected[r.id] = Invoice(
+            id=r.id,
+            number=r.number,
+            status=InvoiceStatus(r.status),
+            issue_date=r.issue_date,
+            due_date=r.due_date,
+            client_id=r.client_id,
+            consignee_id=r.consignee_id,
+            billing_address_id=r.billing_address_id,
+            billing_address=Address(**r.billing_address) if r.billing_address else None,
+            delivery_address_id=r.delivery_address_id,
+            delivery_address=Address(**r.delivery_address) if r.delivery_address else None,
+            opportunity_id=r.opportunity_id,
+            language=r.language,
+            currency=cur,
+            exchange_rate=Decimal(r.exchange_rate),
+            po_number=r.po_number,
+            terms=r.terms,
+            notes=r.notes,
+            rounding=r.rounding,
+            lines=tuple(lines),
+            subtotal=money(r.subtotal_minor, cur),
+            tax_totals=tuple(
+                TaxTotal(tax_id=k, name=n, rate=rate, amount=Money(v, cur))
+                for (k, n, rate), v in totals.items()
+            ),
+            total=money(r.total_minor, cur),
+            created_by=r.created_by,
+            created_at=_utc(r.created_at),
+            updated_by=r.updated_by,
+            updated_at=_utc(r.updated_at),
+        )
+    assert len(expected) == 2
+    listed = {i.id: i for i in s.invoices.list().items}
+    filtered = {i.id: i for i in s.invoices.list(status="draft").items}
+    assert listed.keys() == filtered.keys() == expected.keys()
+    for invoice_id, want in expected.items():
+        for got in (listed[invoice_id], filtered[invoice_id], s.invoices.get(invoice_id)):
+            _same(got, want)
+            for line, want_line in zip(got.lines, want.lines, strict=True):
+                _same(line, want_line)
+                for tax, want_tax in zip(line.taxes, want_line.taxes, strict=True):
+                    _same(tax, want_tax)
+            for total, want_total in zip(got.tax_totals, want.tax_totals, strict=True):
+                _same(total, want_total)
+    first = next(i for i in listed.values() if i.currency == "USD")
+    assert [ln.description for ln in first.lines] == ["Consulting", "Metered", 'Licence "pro"']
+    assert [t.name for t in first.lines[0].taxes] == ["VAT", "Eco"]
+    assert str(first.lines[1].price.amount) == "0.123456"
+    assert first.billing_address == Address(street="Weg 1", city="Köln", zip="50667")
+    assert [(t.name, str(t.amount.amount)) for t in first.tax_totals] == [
+        ("VAT", "171.00"),
+        ("Eco", "24.00"),
+    ]

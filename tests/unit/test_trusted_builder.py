@@ -51,3 +51,41 @@ def test_refuses_a_class_it_cannot_fill_slot_by_slot() -> None:
 
     with pytest.raises(TypeError, match="not a plain slotted attrs class"):
         trusted_builder(Checked)
+
+
+def test_takes_fields_by_position_in_the_order_given() -> None:
+    build = trusted_builder(_Pair, positional=("right", "left"))
+    assert build((2, 3), 1) == _Pair(left=1, right=(2, 3))
+    with pytest.raises(TypeError, match="every field"):
+        trusted_builder(_Pair, positional=("left",))
+    with pytest.raises(TypeError, match="every field"):
+        trusted_builder(_Pair, positional=("left", "left"))
+
+
+@pytest.mark.parametrize(
+    ("units", "code", "text"),
+    [
+        (12345, "EUR", "123.45"),
+        (0, "EUR", "0.00"),
+        (-5, "USD", "-0.05"),
+        (7, "JPY", "7"),
+        (1234, "KWD", "1.234"),
+    ],
+)
+def test_stored_amounts_equal_the_constructors_amounts(units: int, code: str, text: str) -> None:
+    from decimal import Decimal
+
+    from moneyed import Money
+
+    from opencrm.core.entities._trusted import minor_money, stored_minor, stored_money
+    from opencrm.core.money import from_minor
+
+    expected = from_minor(units, code)
+    for made in (stored_minor(units, code), minor_money(code)(units)):
+        assert type(made) is Money
+        assert made == expected == Money(Decimal(text), code)
+        assert str(made.amount) == text
+        assert made.currency is expected.currency
+    priced = stored_money(Decimal("0.123456"), code)
+    assert priced == Money(Decimal("0.123456"), code)
+    assert str(priced.amount) == "0.123456"

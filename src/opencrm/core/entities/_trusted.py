@@ -13,12 +13,15 @@ Only for trusted stored values: anything that comes from a caller goes through t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import attrs
+from moneyed import Currency, Money, get_currency
 
-__all__ = ["trusted_builder"]
+__all__ = ["minor_money", "stored_minor", "stored_money", "trusted_builder"]
 
 T = TypeVar("T")
 
@@ -30,16 +33,24 @@ def _slot(cls: type, name: str) -> Any:
     raise TypeError(f"{cls.__name__}.{name} is not a slot")  # pragma: no cover
 
 
-def trusted_builder(cls: type[T]) -> Callable[..., T]:
+def trusted_builder(cls: type[T], *, positional: Sequence[str] | None = None) -> Callable[..., T]:
     """A function ``build(*, field=value, ...)`` that takes every attrs field of the slotted
     class ``cls`` by keyword (none may be left out) and returns an instance, without
-    converters or defaults."""
+    converters or defaults.
+
+    With ``positional`` (every field name, in any order) it takes the fields by position in
+    that order instead: ``build(*values)`` for a row whose columns come in that order."""
     fields = attrs.fields(cls)  # type: ignore[arg-type]  # raises for a non-attrs class
     if getattr(cls, "__attrs_post_init__", None) is not None or "__slots__" not in cls.__dict__:
         raise TypeError(f"{cls.__name__} is not a plain slotted attrs class")
     names = [f.name for f in fields]
+    signature = f"*, {', '.join(names)}"
+    if positional is not None:
+        if sorted(positional) != sorted(names):
+            raise TypeError(f"positional must name every field of {cls.__name__} once")
+        signature = ", ".join(positional)
     namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
-    lines = [f"def build(*, {', '.join(names)}):", "    self = _new(_cls)"]
+    lines = [f"def build({signature}):", "    self = _new(_cls)"]
     for name in names:
         namespace[f"_set_{name}"] = _slot(cls, name).__set__
         lines.append(f"    _set_{name}(self, {name})")
@@ -47,4 +58,56 @@ def trusted_builder(cls: type[T]) -> Callable[..., T]:
     exec("\n".join(lines), namespace)
     build: Callable[..., T] = namespace["build"]
     build.__qualname__ = build.__name__ = f"trusted_{cls.__name__}"
+    return build
+
+
+_new_money = object.__new__
+
+
+@functools.cache
+def _currency(code: str) -> Currency:
+    return get_currency(code)
+
+
+def stored_money(amount: Decimal, code: str) -> Money:
+    """``Money(amount, code)`` for a stored amount (a ``Decimal`` already) and a stored
+    currency code, without the constructor's conversions: the same object, several times
+    faster (an invoice page builds fifteen amounts per invoice)."""
+    money = _new_money(Money)
+    # A new instance, not yet seen by anyone: what Money.__init__ itself does.
+    money.amount = amount  # type: ignore[misc]
+    money.currency = _currency(code)  # type: ignore[misc]
+    return money
+
+
+@functools.cache
+def _exponent(code: str) -> int:
+    from opencrm.core.money import minor_units
+
+    return -minor_units(code)
+
+
+def stored_minor(units: int, code: str) -> Money:
+    """``from_minor(units, code)`` (a whole number of minor units, as storage keeps amounts)
+    built as :func:`stored_money` builds."""
+    money = _new_money(Money)
+    money.amount = Decimal(units).scaleb(_exponent(code))  # type: ignore[misc]
+    money.currency = _currency(code)  # type: ignore[misc]
+    return money
+
+
+@functools.cache
+def minor_money(code: str) -> Callable[[int], Money]:
+    """:func:`stored_minor` for one currency, its currency and exponent looked up once: an
+    invoice builds fifteen amounts in its currency."""
+    currency = _currency(code)
+    exponent = _exponent(code)
+    new = _new_money
+
+    def build(units: int) -> Money:
+        money = new(Money)
+        money.amount = Decimal(units).scaleb(exponent)  # type: ignore[misc]
+        money.currency = currency  # type: ignore[misc]
+        return money
+
     return build

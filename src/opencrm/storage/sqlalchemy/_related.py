@@ -21,7 +21,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, Text, cast, func, literal_column, select, type_coerce
 from sqlalchemy.sql.elements import Label
 
-__all__ = ["PAGE_ID", "decoded", "json_array_of", "json_record", "rows_of_page"]
+__all__ = [
+    "PAGE_ID",
+    "decoded",
+    "decoded_rows",
+    "json_array_of",
+    "json_record",
+    "rows_of_page",
+]
 
 #: The label of the record id in a page query given to :func:`rows_of_page`.
 PAGE_ID = "page_id"
@@ -89,3 +96,11 @@ def rows_of_page(
 def decoded(value: str | None) -> list[Any]:
     """The arrays of a :func:`json_record` column (empty ones as ``[]`` or None)."""
     return json.loads(value) if value else []
+
+
+def decoded_rows(values: Sequence[str | None]) -> list[list[Any]]:
+    """:func:`decoded` for the ``related`` column of every row of a page, with one
+    :func:`json.loads` for the page: a call per row cost three times as much."""
+    if all(values):
+        return json.loads("[" + ",".join(values) + "]")  # type: ignore[arg-type, no-any-return]
+    return [decoded(v) for v in values]

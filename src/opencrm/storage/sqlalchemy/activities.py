@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 import functools
+import operator
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -19,6 +20,7 @@ import attrs
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Integer,
     Row,
     String,
     and_,
@@ -43,7 +45,8 @@ from opencrm.core.entities.activities import ALERT_OFFSETS, HistoryEvent, Histor
 from opencrm.core.entities.contacts import Access
 from opencrm.core.permissions import ActivityScope
 from opencrm.core.query import Cursor, PageRequest
-from opencrm.storage.sqlalchemy.paging import after_cursor, next_cursor
+from opencrm.storage.sqlalchemy._raw import fetch_all
+from opencrm.storage.sqlalchemy.paging import after_bound, after_cursor, after_params, next_cursor
 from opencrm.storage.sqlalchemy.tables import (
     case_access,
     cases,
@@ -142,13 +145,13 @@ def _keyset(
 # --- tasks ------------------------------------------------------------------------------------
 
 
-def _task(r: Row[Any]) -> Task:
+def _task(r: Any) -> Task:
     """A task from a stored row (checked when written: no converters run again)."""
-    m = r._mapping
-    return _new_task(**{name: m[name] for name in _TASK_FIELDS})
+    return _new_task(*_task_values(r))
 
 
-_new_task = trusted_builder(Task)
+_new_task = trusted_builder(Task, positional=_TASK_FIELDS)
+_task_values = operator.attrgetter(*_TASK_FIELDS)
 
 
 def _task_row(task: Task) -> dict[str, Any]:
@@ -156,6 +159,82 @@ def _task_row(task: Task) -> dict[str, Any]:
     row["title_key"] = task.title.casefold()
     row["remind_at"] = task.remind_at
     return row
+
+
+def _task_sort_keys(sort: str, everything: bool, user_id: Any) -> tuple[builtins.list[Any], Any]:
+    """A task page's sort keys and source; ``user_id`` (a value or a bound parameter) is
+    the reader, whose unreadable contacts sort as if there were none."""
+    if sort == "title":
+        return [tasks.c.title_key.label("k_title"), tasks.c.id.label("k_id")], tasks
+    if sort == "created":
+        return [tasks.c.created_at.label("k_created"), tasks.c.id.label("k_id")], tasks
+    if sort == "category":
+        item = list_items.alias("sort_category")
+        source = tasks.join(item, item.c.id == tasks.c.category_id)
+        return [
+            item.c.sort_order.label("k_category"),
+            tasks.c.due_at.label("k_due"),
+            tasks.c.id.label("k_id"),
+        ], source
+    if sort == "contact":
+        named = contacts.alias("sort_contact")  # not the contacts the scope probes
+        source = tasks.outerjoin(named, named.c.id == tasks.c.contact_id)
+        name: Any = func.coalesce(named.c.sort_name, "")
+        if not everything:
+            # A task's responsible may not be able to read its contact: such a contact
+            # sorts as if there were none, so neither the order nor the cursor (which
+            # carries the sort key) tells its name.
+            readable = or_(
+                named.c.access != Access.PRIVATE.value,
+                select(literal(1))
+                .where(
+                    contact_managers.c.contact_id == named.c.id,
+                    contact_managers.c.user_id == user_id,
+                )
+                .exists(),
+            )
+            name = case((readable, name), else_="")
+        return [
+            name.label("k_contact"),
+            tasks.c.due_at.label("k_due"),
+            tasks.c.id.label("k_id"),
+        ], source
+    return [tasks.c.due_at.label("k_due"), tasks.c.id.label("k_id")], tasks
+
+
+_NO_TASK_FILTER = TaskFilter()
+_PAGE_SIZE = "page_size"
+
+
+@functools.cache
+def _unfiltered_task_page(
+    sort: str, descending: bool, after: bool, everything: bool
+) -> tuple[Any, builtins.list[Any]]:
+    """The statement of an unfiltered task page and its sort keys, built once per shape
+    (the same SQL as a filtered page with no filter); the reader is the parameter
+    ``reader_id``, as in :func:`_parents_readable`."""
+    reader = bindparam(_READER, type_=String())
+    keys, source = _task_sort_keys(sort, everything, reader)
+    conds: builtins.list[ColumnElement[bool]] = []
+    if not everything:
+        conds.append(
+            or_(
+                tasks.c.responsible == reader,
+                tasks.c.created_by == reader,
+                _parents_readable(tasks, paging=True),
+            )
+        )
+    if after:
+        conds.append(after_bound(keys, descending=descending))
+    order = [k.desc() if descending else k.asc() for k in keys]
+    query = (
+        select(*[tasks.c[name] for name in _TASK_FIELDS], *keys)
+        .select_from(source)
+        .where(*conds)
+        .order_by(*order)
+        .limit(bindparam(_PAGE_SIZE, type_=Integer()))
+    )
+    return query, keys
 
 
 class SqlTaskRepository:
@@ -190,7 +269,19 @@ class SqlTaskRepository:
     def list(
         self, scope: ActivityScope, where: TaskFilter, page: PageRequest
     ) -> tuple[Sequence[Task], Cursor | None]:
-        keys, source = self._sort_keys(page.sort, scope)
+        if where == _NO_TASK_FILTER:
+            # The plain list: its statement is built once per sort and shape, the user, the
+            # page size and the cursor's values are parameters, run on the DBAPI cursor.
+            query, keys = _unfiltered_task_page(
+                page.sort, page.descending, page.after is not None, scope.everything
+            )
+            params = {_READER: scope.user_id, _PAGE_SIZE: page.limit + 1}
+            found = fetch_all(self._c, query, params | after_params(keys, page))
+            more = len(found) > page.limit
+            found = found[: page.limit]
+            last = found[-1] if more and found else None
+            return [_task(r) for r in found], next_cursor(last, keys, page)
+        keys, source = _task_sort_keys(page.sort, scope.everything, scope.user_id)
         conds = self._conditions(scope, where, paging=True)
         rows, cursor = _keyset(self._c, tasks, source, keys, conds, page, scope.user_id)
         return [_task(r) for r in rows], cursor
@@ -236,44 +327,6 @@ class SqlTaskRepository:
             .limit(limit)
         )
         return [_task(r) for r in rows]
-
-    def _sort_keys(self, sort: str, scope: ActivityScope) -> tuple[builtins.list[Any], Any]:
-        if sort == "title":
-            return [tasks.c.title_key.label("k_title"), tasks.c.id.label("k_id")], tasks
-        if sort == "created":
-            return [tasks.c.created_at.label("k_created"), tasks.c.id.label("k_id")], tasks
-        if sort == "category":
-            item = list_items.alias("sort_category")
-            source = tasks.join(item, item.c.id == tasks.c.category_id)
-            return [
-                item.c.sort_order.label("k_category"),
-                tasks.c.due_at.label("k_due"),
-                tasks.c.id.label("k_id"),
-            ], source
-        if sort == "contact":
-            named = contacts.alias("sort_contact")  # not the contacts the scope probes
-            source = tasks.outerjoin(named, named.c.id == tasks.c.contact_id)
-            name: Any = func.coalesce(named.c.sort_name, "")
-            if not scope.everything:
-                # A task's responsible may not be able to read its contact: such a contact
-                # sorts as if there were none, so neither the order nor the cursor (which
-                # carries the sort key) tells its name.
-                readable = or_(
-                    named.c.access != Access.PRIVATE.value,
-                    select(literal(1))
-                    .where(
-                        contact_managers.c.contact_id == named.c.id,
-                        contact_managers.c.user_id == scope.user_id,
-                    )
-                    .exists(),
-                )
-                name = case((readable, name), else_="")
-            return [
-                name.label("k_contact"),
-                tasks.c.due_at.label("k_due"),
-                tasks.c.id.label("k_id"),
-            ], source
-        return [tasks.c.due_at.label("k_due"), tasks.c.id.label("k_id")], tasks
 
     def _conditions(
         self, scope: ActivityScope, where: TaskFilter, *, paging: bool

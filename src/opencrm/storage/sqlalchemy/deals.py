@@ -17,12 +17,10 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
-from moneyed import Money
 from sqlalchemy import (
     ColumnElement,
     Connection,
     Integer,
-    Row,
     String,
     Table,
     bindparam,
@@ -39,14 +37,15 @@ from sqlalchemy import (
 
 from opencrm.core.currencies import get_currency
 from opencrm.core.deals_query import CaseFilter, OpportunityFilter
-from opencrm.core.entities._trusted import trusted_builder
+from opencrm.core.entities._trusted import stored_minor, trusted_builder
 from opencrm.core.entities.deals import BidType, Case, Opportunity
 from opencrm.core.entities.lists import Stage, StageType
 from opencrm.core.permissions import DealScope
 from opencrm.core.query import Cursor, PageRequest
+from opencrm.storage.sqlalchemy._raw import fetch_all
 from opencrm.storage.sqlalchemy._related import (
     PAGE_ID,
-    decoded,
+    decoded_rows,
     json_array_of,
     json_record,
     rows_of_page,
@@ -150,7 +149,14 @@ class _LinkedRecords(Generic[T]):
     def _row(self, record: T) -> dict[str, Any]:
         raise NotImplementedError
 
-    def _from_row(self, r: Row[Any], links: dict[str, Any]) -> T:
+    def _from_row(
+        self,
+        r: Any,
+        members: frozenset[int],
+        access_list: frozenset[str],
+        tags: frozenset[str],
+        custom: Any,
+    ) -> T:
         raise NotImplementedError
 
     def add(self, record: T) -> T:
@@ -243,20 +249,19 @@ class _LinkedRecords(Generic[T]):
         built = self._build(self._c.execute(query).all())
         return built[0] if built else None
 
-    def _build(self, rows: Sequence[Row[Any]]) -> builtins.list[T]:
+    def _build(self, rows: Sequence[Any]) -> builtins.list[T]:
         """Records from rows carrying their ``related`` column (see :func:`_related_record`)."""
         out = []
-        for r in rows:
-            members, access, titles, custom = decoded(r.related)
+        for r, (members, access, titles, custom) in zip(
+            rows, decoded_rows([r.related for r in rows]), strict=True
+        ):
             out.append(
                 self._from_row(
                     r,
-                    {
-                        "members": frozenset(members) if members else _NOTHING,
-                        "access_list": frozenset(access) if access else _NOTHING,
-                        "tags": frozenset(titles) if titles else _NOTHING,
-                        "custom": MappingProxyType(dict(custom)) if custom else _NO_CUSTOM,
-                    },
+                    frozenset(members) if members else _NOTHING,
+                    frozenset(access) if access else _NOTHING,
+                    frozenset(titles) if titles else _NOTHING,
+                    MappingProxyType(dict(custom)) if custom else _NO_CUSTOM,
                 )
             )
         return out
@@ -327,6 +332,27 @@ class _LinkedRecords(Generic[T]):
         rows = rows[: page.limit]
         return self._build(rows), next_cursor(rows[-1] if more and rows else None, keys, page)
 
+    def _unfiltered(
+        self, scope: DealScope, page: PageRequest
+    ) -> tuple[builtins.list[T], Cursor | None]:
+        """The plain list, the page users see most: its statement is built once per sort and
+        shape, the user, the page size and the cursor's values are parameters, and it runs
+        on the DBAPI cursor (see :mod:`~opencrm.storage.sqlalchemy._raw`)."""
+        query, keys = _unfiltered_page(
+            self._dialect,
+            self.entity_type,
+            page.sort,
+            page.descending,
+            page.after is not None,
+            scope.everything,
+        )
+        params = {_READER: scope.user_id, _PAGE_SIZE: page.limit + 1}
+        rows = fetch_all(self._c, query, params | after_params(keys, page))
+        more = len(rows) > page.limit
+        rows = rows[: page.limit]
+        last = rows[-1] if more and rows else None
+        return self._build(rows), next_cursor(last, keys, page)
+
     def _count(self, scope: DealScope, conds: builtins.list[ColumnElement[bool]]) -> int:
         table = self.table
         if scope.everything:
@@ -387,15 +413,21 @@ class SqlOpportunityRepository(_LinkedRecords[Opportunity]):
             "updated_at": record.updated_at,
         }
 
-    def _from_row(self, r: Row[Any], links: dict[str, Any]) -> Opportunity:
-        unit = Decimal(1).scaleb(-_minor_units(r.currency))
-        amount = (Decimal(r.budget_minor) * unit).quantize(unit)  # 0 reads as 0.00, not 0E-2
+    def _from_row(
+        self,
+        r: Any,
+        members: frozenset[int],
+        access_list: frozenset[str],
+        tags: frozenset[str],
+        custom: Any,
+    ) -> Opportunity:
         return _new_opportunity(
             id=r.id,
             title=r.title,
             description=r.description,
             contact_id=r.contact_id,
-            budget=Money(amount, r.currency),
+            members=members,
+            budget=stored_minor(r.budget_minor, r.currency),  # 0 EUR reads as 0.00
             bid_type=_BID_TYPE[r.bid_type],
             period_count=r.period_count,
             expected_close=r.expected_close,
@@ -409,7 +441,9 @@ class SqlOpportunityRepository(_LinkedRecords[Opportunity]):
             created_at=r.created_at,
             updated_by=r.updated_by,
             updated_at=r.updated_at,
-            **links,
+            tags=tags,
+            custom=custom,
+            access_list=access_list,
         )
 
     def list(
@@ -418,15 +452,7 @@ class SqlOpportunityRepository(_LinkedRecords[Opportunity]):
         if where == _UNFILTERED:
             # The plain list: its statement is built once per sort and shape, the user,
             # the page size and the cursor's values are parameters.
-            query, keys = _unfiltered_page(
-                self._dialect, page.sort, page.descending, page.after is not None, scope.everything
-            )
-            params = {_READER: scope.user_id, _PAGE_SIZE: page.limit + 1}
-            rows = self._c.execute(query, params | after_params(keys, page)).all()
-            more = len(rows) > page.limit
-            rows = rows[: page.limit]
-            last = rows[-1] if more and rows else None
-            return self._build(rows), next_cursor(last, keys, page)
+            return self._unfiltered(scope, page)
         keys, source = self._sort_keys(page.sort)
         conds = self._visible(scope) + self._conditions(where)
         return self._page(keys, source, conds, page)
@@ -485,6 +511,7 @@ class SqlOpportunityRepository(_LinkedRecords[Opportunity]):
 
 
 _UNFILTERED = OpportunityFilter()
+_NO_CASE_FILTER = CaseFilter()
 #: The execution parameters of an unfiltered page: the reading user and the rows to fetch.
 _READER = "reader_id"
 _PAGE_SIZE = "page_size"
@@ -492,11 +519,12 @@ _PAGE_SIZE = "page_size"
 
 @functools.cache
 def _unfiltered_page(
-    dialect: str, sort: str, descending: bool, after: bool, everything: bool
+    dialect: str, kind: str, sort: str, descending: bool, after: bool, everything: bool
 ) -> tuple[Any, builtins.list[Any]]:
-    """The statement of an unfiltered opportunity page and its sort keys, built once per
-    shape (the same SQL as a filtered page with no filter)."""
-    repo = SqlOpportunityRepository
+    """The statement of an unfiltered opportunity or case page (``kind``) and its sort
+    keys, built once per shape (the same SQL as a filtered page with no filter)."""
+    repo: Any = SqlOpportunityRepository if kind == "opportunity" else SqlCaseRepository
+    table = repo.table
     keys, source = repo._sort_keys(sort)
     reader = bindparam(_READER, type_=String())
     conds = [] if everything else [repo._visible_to(reader)]
@@ -504,16 +532,14 @@ def _unfiltered_page(
         conds.append(after_bound(keys, descending=descending))
     order = [k.desc() if descending else k.asc() for k in keys]
     page = (
-        select(opportunities.c.id.label(PAGE_ID), *keys)
+        select(table.c.id.label(PAGE_ID), *keys)
         .select_from(source)
         .where(*conds)
         .order_by(*order)
         .limit(bindparam(_PAGE_SIZE, type_=Integer()))
     )
-    related = _related_record(
-        dialect, opportunities, repo.entity_type, repo.members, repo.access, repo.fk
-    )
-    return rows_of_page(opportunities, page, keys, related, descending=descending), keys
+    related = _related_record(dialect, table, repo.entity_type, repo.members, repo.access, repo.fk)
+    return rows_of_page(table, page, keys, related, descending=descending), keys
 
 
 # --- cases --------------------------------------------------------------------------------
@@ -538,7 +564,14 @@ class SqlCaseRepository(_LinkedRecords[Case]):
             "updated_at": record.updated_at,
         }
 
-    def _from_row(self, r: Row[Any], links: dict[str, Any]) -> Case:
+    def _from_row(
+        self,
+        r: Any,
+        members: frozenset[int],
+        access_list: frozenset[str],
+        tags: frozenset[str],
+        custom: Any,
+    ) -> Case:
         return _new_case(
             id=r.id,
             title=r.title,
@@ -548,20 +581,29 @@ class SqlCaseRepository(_LinkedRecords[Case]):
             created_at=r.created_at,
             updated_by=r.updated_by,
             updated_at=r.updated_at,
-            **links,
+            members=members,
+            access_list=access_list,
+            tags=tags,
+            custom=custom,
         )
 
     def list(
         self, scope: DealScope, where: CaseFilter, page: PageRequest
     ) -> tuple[Sequence[Case], Cursor | None]:
+        if where == _NO_CASE_FILTER:
+            return self._unfiltered(scope, page)
+        keys, source = self._sort_keys(page.sort)
+        conds = self._visible(scope) + self._conditions(where)
+        return self._page(keys, source, conds, page)
+
+    @staticmethod
+    def _sort_keys(sort: str) -> tuple[builtins.list[Any], Any]:
         t = cases
-        if page.sort == "title":
+        if sort == "title":
             first = t.c.title_key.label("k_title")
         else:
             first = t.c.created_at.label("k_created")
-        keys = [first, t.c.id.label("k_id")]
-        conds = self._visible(scope) + self._conditions(where)
-        return self._page(keys, t, conds, page)
+        return [first, t.c.id.label("k_id")], t
 
     def count(self, scope: DealScope, where: CaseFilter) -> int:
         return self._count(scope, self._conditions(where))

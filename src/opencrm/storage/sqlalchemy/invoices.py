@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+import functools
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +18,10 @@ from moneyed import Money
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Integer,
     Row,
+    String,
+    Text,
     and_,
     bindparam,
     delete,
@@ -27,11 +30,14 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    type_coerce,
     update,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from opencrm.core.entities._trusted import minor_money, stored_money, trusted_builder
 from opencrm.core.entities.contacts import Access, Address
 from opencrm.core.entities.invoices import (
     ExchangeRate,
@@ -47,7 +53,9 @@ from opencrm.core.entities.invoices import (
 from opencrm.core.invoice_ports import InvoiceFilter, InvoiceScope
 from opencrm.core.money import from_minor, to_minor
 from opencrm.core.query import Cursor, PageRequest
-from opencrm.storage.sqlalchemy.paging import after_cursor, next_cursor
+from opencrm.storage.sqlalchemy._raw import fetch_all
+from opencrm.storage.sqlalchemy._related import PAGE_ID, decoded_rows, json_array_of, rows_of_page
+from opencrm.storage.sqlalchemy.paging import after_bound, after_cursor, after_params, next_cursor
 from opencrm.storage.sqlalchemy.tables import (
     contact_managers,
     contacts,
@@ -549,20 +557,37 @@ class SqlInvoiceRepository:
         ids = list(dict.fromkeys(invoice_ids))
         if not ids:
             return []
-        rows = self._c.execute(select(invoices).where(invoices.c.id.in_(ids))).all()
+        rows = self._c.execute(_invoices_by_id(self._c.dialect.name), {"ids": ids}).all()
         by_id = {r.id: r for r in rows}
         return self._build([by_id[i] for i in ids if i in by_id])
 
     def list(
         self, scope: InvoiceScope, where: InvoiceFilter, page: PageRequest
     ) -> tuple[Sequence[Invoice], Cursor | None]:
-        keys = [_SORT_COLUMNS[page.sort].label("k_sort"), invoices.c.id.label("k_id")]
-        query = select(invoices, *keys).where(*self._conditions(scope, where))
-        after = after_cursor(keys, page)
-        if after is not None:
-            query = query.where(after)
-        order = [k.desc() if page.descending else k.asc() for k in keys]
-        rows = self._c.execute(query.order_by(*order).limit(page.limit + 1)).all()
+        dialect = self._c.dialect.name
+        if where == _UNFILTERED:
+            # The plain list: its statement is built once per sort and shape, the user,
+            # the page size and the cursor's values are parameters, run on the DBAPI cursor.
+            query, keys = _unfiltered_page(
+                dialect, page.sort, page.descending, page.after is not None, scope.everything
+            )
+            params = {_READER: scope.user_id, _PAGE_SIZE: page.limit + 1}
+            rows: Sequence[Any] = fetch_all(self._c, query, params | after_params(keys, page))
+        else:
+            keys = _sort_keys(page.sort)
+            ids = select(invoices.c.id.label(PAGE_ID), *keys).where(*self._conditions(scope, where))
+            after = after_cursor(keys, page)
+            if after is not None:
+                ids = ids.where(after)
+            order = [k.desc() if page.descending else k.asc() for k in keys]
+            query = rows_of_page(
+                invoices,
+                ids.order_by(*order).limit(page.limit + 1),
+                keys,
+                _lines_column(dialect),
+                descending=page.descending,
+            )
+            rows = self._c.execute(query).all()
         more = len(rows) > page.limit
         rows = rows[: page.limit]
         return self._build(rows), next_cursor(rows[-1] if more and rows else None, keys, page)
@@ -576,16 +601,7 @@ class SqlInvoiceRepository:
     ) -> builtins.list[ColumnElement[bool]]:
         conds: builtins.list[ColumnElement[bool]] = []
         if not scope.everything:
-            # The same rule as permissions.can_read_invoice: the creator, or a reader of the
-            # client contact (not private, or managed by the user).
-            managed = exists().where(
-                contact_managers.c.contact_id == invoices.c.client_id,
-                contact_managers.c.user_id == scope.user_id,
-            )
-            public_client = exists().where(
-                contacts.c.id == invoices.c.client_id, contacts.c.access != Access.PRIVATE.value
-            )
-            conds.append(or_(invoices.c.created_by == scope.user_id, public_client, managed))
+            conds.append(_readable_by(scope.user_id))
         if where.status is not None:
             conds.append(invoices.c.status == where.status.value)
         if where.client_id is not None:
@@ -617,26 +633,230 @@ class SqlInvoiceRepository:
             )
         return conds
 
-    def _build(self, rows: Sequence[Row[Any]]) -> builtins.list[Invoice]:
-        if not rows:
-            return []
-        ids = [r.id for r in rows]
-        lines: dict[int, builtins.list[InvoiceLine]] = defaultdict(builtins.list)
-        currency_of = {r.id: r.currency for r in rows}
-        for ln in self._c.execute(_LINES_OF, {"ids": ids}):
-            lines[ln.invoice_id].append(_line_of(ln._mapping, ln.id, currency_of[ln.invoice_id]))
-        out = []
-        for r in rows:
-            out.append(_invoice_of(r._mapping, r.id, tuple(lines[r.id])))
-        return out
+    def _build(self, rows: Sequence[Any]) -> builtins.list[Invoice]:
+        """Invoices from rows carrying their lines as a JSON array (see
+        :func:`_lines_column`); stored values were checked when written, so entities and
+        amounts are built without their constructors' conversions."""
+        return [
+            _stored_invoice(r, lines)
+            for r, lines in zip(rows, decoded_rows([r.lines for r in rows]), strict=True)
+        ]
+
+
+def _readable_by(user_id: Any) -> ColumnElement[bool]:
+    """The same rule as permissions.can_read_invoice: the creator, or a reader of the client
+    contact (not private, or managed by the user ``user_id``, a value or a bound parameter)."""
+    managed = exists().where(
+        contact_managers.c.contact_id == invoices.c.client_id,
+        contact_managers.c.user_id == user_id,
+    )
+    public_client = exists().where(
+        contacts.c.id == invoices.c.client_id, contacts.c.access != Access.PRIVATE.value
+    )
+    return or_(invoices.c.created_by == user_id, public_client, managed)
+
+
+def _sort_keys(sort: str) -> builtins.list[Any]:
+    return [_SORT_COLUMNS[sort].label("k_sort"), invoices.c.id.label("k_id")]
+
+
+#: A line's columns in the JSON array of :func:`_lines_column`, position first.
+_LINE_COLUMNS = (
+    "position",
+    "id",
+    "product_id",
+    "description",
+    "quantity",
+    "price",
+    "discount",
+    "tax1_id",
+    "tax1_name",
+    "tax1_rate",
+    "tax1_minor",
+    "tax2_id",
+    "tax2_name",
+    "tax2_rate",
+    "tax2_minor",
+    "subtotal_minor",
+    "discount_minor",
+    "net_minor",
+    "total_minor",
+)
+
+
+@functools.cache
+def _lines_column(dialect: str) -> Any:
+    """Built once per dialect: the column ``lines`` of a SELECT from ``invoices``, the JSON
+    array of the invoice's lines, each an array of :data:`_LINE_COLUMNS` (decimals are
+    stored as text and amounts as whole minor units, so JSON carries them exactly)."""
+    array = json_array_of(
+        dialect,
+        [invoice_lines.c[name] for name in _LINE_COLUMNS],
+        invoice_lines.c.invoice_id == invoices.c.id,
+    )
+    text = sql_cast(array, Text) if dialect == "postgresql" else type_coerce(array, Text)
+    return text.label("lines")
+
+
+@functools.cache
+def _invoices_by_id(dialect: str) -> Any:
+    """Built once per dialect: the ids arrive as one expanding parameter."""
+    return select(invoices, _lines_column(dialect)).where(
+        invoices.c.id.in_(bindparam("ids", expanding=True))
+    )
+
+
+_UNFILTERED = InvoiceFilter()
+_READER = "reader_id"
+_PAGE_SIZE = "page_size"
+
+
+@functools.cache
+def _unfiltered_page(
+    dialect: str, sort: str, descending: bool, after: bool, everything: bool
+) -> tuple[Any, builtins.list[Any]]:
+    """The statement of an unfiltered invoice page and its sort keys, built once per shape
+    (the same SQL as a filtered page with no filter)."""
+    keys = _sort_keys(sort)
+    conds = [] if everything else [_readable_by(bindparam(_READER, type_=String()))]
+    if after:
+        conds.append(after_bound(keys, descending=descending))
+    order = [k.desc() if descending else k.asc() for k in keys]
+    ids = (
+        select(invoices.c.id.label(PAGE_ID), *keys)
+        .where(*conds)
+        .order_by(*order)
+        .limit(bindparam(_PAGE_SIZE, type_=Integer()))
+    )
+    return rows_of_page(invoices, ids, keys, _lines_column(dialect), descending=descending), keys
+
+
+_STATUS = {s.value: s for s in InvoiceStatus}
+_new_invoice = trusted_builder(Invoice)
+_new_line = trusted_builder(InvoiceLine)
+_new_line_tax = trusted_builder(LineTax)
+_new_tax_total = trusted_builder(TaxTotal)
+
+
+def _stored_line(item: Sequence[Any], cur: str, money: Callable[[int], Money]) -> InvoiceLine:
+    """A line from its array in the ``lines`` column (see :data:`_LINE_COLUMNS`); ``money``
+    makes the amounts in the invoice's currency ``cur`` (see ``minor_money``)."""
+    (
+        _position,
+        line_id,
+        product_id,
+        description,
+        quantity,
+        price,
+        discount,
+        tax1_id,
+        tax1_name,
+        tax1_rate,
+        tax1_minor,
+        tax2_id,
+        tax2_name,
+        tax2_rate,
+        tax2_minor,
+        subtotal_minor,
+        discount_minor,
+        net_minor,
+        total_minor,
+    ) = item
+    line_taxes: tuple[LineTax, ...] = ()
+    if tax1_name is not None:
+        first = _new_line_tax(
+            tax_id=tax1_id,
+            name=tax1_name,
+            rate=Decimal(tax1_rate),
+            amount=money(tax1_minor),
+        )
+        line_taxes = (first,)
+        if tax2_name is not None:
+            second = _new_line_tax(
+                tax_id=tax2_id,
+                name=tax2_name,
+                rate=Decimal(tax2_rate),
+                amount=money(tax2_minor),
+            )
+            line_taxes = (first, second)
+    elif tax2_name is not None:
+        line_taxes = (
+            _new_line_tax(
+                tax_id=tax2_id,
+                name=tax2_name,
+                rate=Decimal(tax2_rate),
+                amount=money(tax2_minor),
+            ),
+        )
+    return _new_line(
+        id=line_id,
+        product_id=product_id,
+        description=description,
+        quantity=Decimal(quantity),
+        price=stored_money(Decimal(price), cur),
+        discount=Decimal(discount),
+        taxes=line_taxes,
+        subtotal=money(subtotal_minor),
+        discount_amount=money(discount_minor),
+        net=money(net_minor),
+        total=money(total_minor),
+    )
+
+
+def _stored_invoice(r: Any, items: builtins.list[Any] | None) -> Invoice:
+    """An invoice from its row and the decoded array of its lines."""
+    cur = r.currency
+    money = minor_money(cur)
+    if items:
+        items.sort()  # by position, the first item
+        lines = tuple([_stored_line(item, cur, money) for item in items])
+    else:
+        lines = ()
+    sums: dict[tuple[int, str, Decimal], Decimal] = {}
+    for line in lines:
+        for t in line.taxes:
+            key = (t.tax_id, t.name, t.rate)
+            sums[key] = sums.get(key, _ZERO) + t.amount.amount
+    return _new_invoice(
+        id=r.id,
+        number=r.number,
+        status=_STATUS[r.status],
+        issue_date=r.issue_date,
+        due_date=r.due_date,
+        client_id=r.client_id,
+        consignee_id=r.consignee_id,
+        billing_address_id=r.billing_address_id,
+        billing_address=_address(r.billing_address),
+        delivery_address_id=r.delivery_address_id,
+        delivery_address=_address(r.delivery_address),
+        opportunity_id=r.opportunity_id,
+        language=r.language,
+        currency=cur,
+        exchange_rate=Decimal(r.exchange_rate),
+        po_number=r.po_number,
+        terms=r.terms,
+        notes=r.notes,
+        rounding=r.rounding,
+        lines=lines,
+        subtotal=money(r.subtotal_minor),
+        tax_totals=tuple(
+            [
+                _new_tax_total(tax_id=k, name=n, rate=rate, amount=stored_money(v, cur))
+                for (k, n, rate), v in sums.items()
+            ]
+        ),
+        total=money(r.total_minor),
+        created_by=r.created_by,
+        created_at=r.created_at,
+        updated_by=r.updated_by,
+        updated_at=r.updated_at,
+    )
+
+
+_ZERO = Decimal(0)
 
 
 # Built once: executed with parameters, they cost no statement construction per call.
-_LINES_OF = (
-    select(invoice_lines)
-    .where(invoice_lines.c.invoice_id.in_(bindparam("ids", expanding=True)))
-    .order_by(invoice_lines.c.invoice_id, invoice_lines.c.position)
-)
 _NEXT_NUMBER = (
     update(invoice_numbering)
     .where(invoice_numbering.c.name == _SERIES, invoice_numbering.c.automatic)

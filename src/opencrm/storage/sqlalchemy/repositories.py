@@ -54,9 +54,10 @@ from opencrm.core.events import AuditEntry, Event
 from opencrm.core.matching import company_key, person_key
 from opencrm.core.permissions import ContactScope
 from opencrm.core.query import ContactFilter, Cursor, PageRequest
+from opencrm.storage.sqlalchemy._raw import fetch_all
 from opencrm.storage.sqlalchemy._related import (
     PAGE_ID,
-    decoded,
+    decoded_rows,
     json_array_of,
     json_record,
     rows_of_page,
@@ -302,7 +303,7 @@ class SqlContactRepository:
                 self._dialect, page.sort, page.descending, page.after is not None, scope.everything
             )
             params = {_READER: scope.user_id, _PAGE_SIZE: page.limit + 1}
-            rows = self._c.execute(query, params | after_params(keys, page)).all()
+            rows: Sequence[Any] = fetch_all(self._c, query, params | after_params(keys, page))
         else:
             keys, query = self._filtered_page(scope, where, page)
             rows = self._c.execute(query).all()
@@ -467,60 +468,57 @@ class SqlContactRepository:
             )
         return by_name, contacts.c.id.in_(union(*parts))
 
-    def _build(self, rows: Sequence[Row[Any]]) -> builtins.list[Contact]:
+    def _build(self, rows: Sequence[Any]) -> builtins.list[Contact]:
         """Contacts from rows carrying their related arrays (see :func:`_contact_related`).
 
         The rows were checked when written: entities are built with
         :func:`~opencrm.core.entities._trusted.trusted_builder`, enums and addresses looked
         up instead of re-parsed through their constructors."""
         out: builtins.list[Contact] = []
-        for r in rows:
-            managers, titles, infos, custom = decoded(r.related)
-            if infos is None:
-                infos = ()
-            elif len(infos) > 1:
-                infos.sort()  # by id: the first item, unique
-            common: dict[str, Any] = {
-                "id": r.id,
-                "contact_type_id": r.contact_type_id,
-                "temperature_id": r.temperature_id,
-                "currency": r.currency,
-                "about": r.about,
-                "access": _ACCESS[r.access],
-                "managers": frozenset(managers) if managers else _NOTHING,
-                "tags": frozenset(titles) if titles else _NOTHING,
-                "infos": tuple(
+        append = out.append
+        for r, (managers, titles, infos, custom) in zip(
+            rows, decoded_rows([r.related for r in rows]), strict=True
+        ):
+            if infos:
+                if len(infos) > 1:
+                    infos.sort()  # by id: the first item, unique
+                info_items: tuple[ContactInfo, ...] = tuple(
                     [
                         _new_info(
-                            id=iid,
-                            type=_INFO_TYPE[itype],
-                            category=category,
-                            value=value,
-                            normalized=normalized,
-                            is_primary=bool(primary),
-                            address=_address(address) if address else None,
+                            iid,
+                            _INFO_TYPE[itype],
+                            category,
+                            value,
+                            normalized,
+                            bool(primary),
+                            _address(address) if address else None,
                         )
                         for iid, itype, category, value, normalized, address, primary in infos
                     ]
-                ),
-                "custom": MappingProxyType(dict(custom)) if custom else _NO_CUSTOM,
-                "created_by": r.created_by,
-                "created_at": r.created_at,
-                "updated_by": r.updated_by,
-                "updated_at": r.updated_at,
-            }
-            if r.kind == "person":
-                out.append(
-                    _new_person(
-                        first_name=r.first_name,
-                        last_name=r.last_name,
-                        job_title=r.job_title,
-                        company_id=r.company_id,
-                        **common,
-                    )
                 )
             else:
-                out.append(_new_company(name=r.company_name, industry=r.industry, **common))
+                info_items = ()
+            # Positional, in the order of _COMMON then the kind's own fields.
+            common = (
+                r.id,
+                r.contact_type_id,
+                r.temperature_id,
+                r.currency,
+                r.about,
+                _ACCESS[r.access],
+                frozenset(managers) if managers else _NOTHING,
+                frozenset(titles) if titles else _NOTHING,
+                info_items,
+                MappingProxyType(dict(custom)) if custom else _NO_CUSTOM,
+                r.created_by,
+                r.created_at,
+                r.updated_by,
+                r.updated_at,
+            )
+            if r.kind == "person":
+                append(_new_person(*common, r.first_name, r.last_name, r.job_title, r.company_id))
+            else:
+                append(_new_company(*common, r.company_name, r.industry))
         return out
 
 
@@ -575,9 +573,31 @@ _ACCESS = {a.value: a for a in Access}
 _INFO_TYPE = {t.value: t for t in InfoType}
 _NO_CUSTOM: Any = MappingProxyType({})
 _NOTHING: frozenset[Any] = frozenset()
-_new_person = trusted_builder(Person)
-_new_company = trusted_builder(Company)
-_new_info = trusted_builder(ContactInfo)
+#: The fields persons and companies share, in the order _build passes them.
+_COMMON = (
+    "id",
+    "contact_type_id",
+    "temperature_id",
+    "currency",
+    "about",
+    "access",
+    "managers",
+    "tags",
+    "infos",
+    "custom",
+    "created_by",
+    "created_at",
+    "updated_by",
+    "updated_at",
+)
+_new_person = trusted_builder(
+    Person, positional=(*_COMMON, "first_name", "last_name", "job_title", "company_id")
+)
+_new_company = trusted_builder(Company, positional=(*_COMMON, "name", "industry"))
+_new_info = trusted_builder(
+    ContactInfo,
+    positional=("id", "type", "category", "value", "normalized", "is_primary", "address"),
+)
 
 
 def _address(stored: str) -> Address | None:
@@ -644,9 +664,14 @@ _ACCESS_OF = select(
         contact_managers.c.user_id == bindparam("user_id"),
     ),
 ).where(contacts.c.id == bindparam("id"))
-_SETTINGS_OF = select(settings.c.key, settings.c.value).where(
-    settings.c.key.in_(bindparam("keys", expanding=True))
-)
+
+
+@functools.cache
+def _settings_of(n: int) -> Any:
+    """Built once per number of keys (a service call reads two), the keys as parameters."""
+    return select(settings.c.key, settings.c.value).where(
+        settings.c.key.in_([bindparam(f"key_{i}", type_=String()) for i in range(n)])
+    )
 
 
 def _audit_row(event: Event) -> dict[str, Any]:
@@ -968,7 +993,12 @@ class SqlSettingsRepository:
         return self._c.execute(select(settings.c.value).where(settings.c.key == key)).scalar()
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
-        rows = self._c.execute(_SETTINGS_OF, {"keys": list(keys)})
+        wanted = list(keys)
+        if not wanted:
+            return {}
+        rows = fetch_all(
+            self._c, _settings_of(len(wanted)), {f"key_{n}": k for n, k in enumerate(wanted)}
+        )
         return {r.key: r.value for r in rows}
 
     def set(self, key: str, value: Any) -> None:
