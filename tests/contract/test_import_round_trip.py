@@ -372,15 +372,15 @@ def reader_of(data: bytes, fmt: str) -> Any:
     return CsvRows(data) if fmt == "csv" else XlsxRows(data)
 
 
-def edited(data: bytes, fmt: str, changes: dict[tuple[str, str], Any]) -> bytes:
+def edited(data: bytes, fmt: str, changes: dict[tuple[str, str], Any], key: str = "Title") -> bytes:
     """The export with cells changed, as a person would in a spreadsheet: ``changes`` maps
-    (the row's title, a header) to the new cell."""
+    (the row's title, or its ``key`` column, a header) to the new cell."""
     if fmt == "csv":
         rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
         header = rows[0]
         for row in rows[1:]:
             for (title, column), value in changes.items():
-                if row[header.index("Title")] == title:
+                if row[header.index(key)] == title:
                     row[header.index(column)] = value
         out = io.StringIO(newline="")
         csv.writer(out, quoting=csv.QUOTE_ALL).writerows(rows)
@@ -391,11 +391,52 @@ def edited(data: bytes, fmt: str, changes: dict[tuple[str, str], Any]) -> bytes:
     header = [c.value for c in sheet[1]]
     for row in sheet.iter_rows(min_row=2):
         for (title, column), value in changes.items():
-            if row[header.index("Title")].value == title:
+            if str(row[header.index(key)].value) == title:
                 row[header.index(column)].value = value
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_export_edit_and_import_updates_contacts(admin: Any, alice: Any, fmt: str) -> None:
+    rich_contacts(admin, alice)
+    before = {c.display_name: c for c in alice.contacts.list().items}
+    bob, dave, empty = before["Bob Smith"], before["Dave O'Neil"], before["Empty Co"]
+    first = export(alice, fmt)
+    changes = {
+        # A changed e-mail: the row is still Dave's, found by its Id.
+        (str(dave.id), "First name"): "David",
+        (str(dave.id), "Email (work)"): "david@example.com",
+        (str(bob.id), "Email (work)"): "robert@acme.example",
+        (str(empty.id), "Company name"): "Full Co",
+    }
+    report = alice.imports.run(
+        "contacts",
+        reader_of(edited(first, fmt, changes, key="Id"), fmt),
+        "export",
+        on_duplicate="update",
+    )
+    assert (report.updated, report.unchanged, report.created, report.issues) == (3, 3, 0, ())
+    assert alice.contacts.count() == 6
+    david = alice.contacts.get(dave.id)
+    assert (david.first_name, david.last_name) == ("David", "O'Neil")
+    # Contact infos are only ever added by an import: the new e-mail joins the old one.
+    assert [i.value for i in david.infos] == ["dave@example.com", "david@example.com"]
+    assert [i.value for i in alice.contacts.get(bob.id).infos if i.type.value == "email"] == [
+        "bob@acme.example",
+        "b.smith@acme.example",
+        "bob@home.example",
+        "robert@acme.example",
+    ]
+    assert alice.contacts.get(empty.id).name == "Full Co"
+    for name in ("Acme Ltd", "Brand New GmbH", "Carol"):
+        assert alice.contacts.get(before[name].id) == before[name]
+    updated = {c.id: c for c in alice.contacts.list().items}
+    second = export(alice, fmt)
+    repeat = alice.imports.run("contacts", reader_of(second, fmt), "export", on_duplicate="update")
+    assert (repeat.unchanged, repeat.updated, repeat.created, repeat.issues) == (6, 0, 0, ())
+    assert {c.id: c for c in alice.contacts.list().items} == updated
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
