@@ -168,7 +168,9 @@ def test_an_export_imports_back_with_no_loss(crm: CRM, fresh_engine: sa.Engine, 
     define_fields(fresh.session(USERS[0]))
     target = fresh.session(USERS[1])
     reader = CsvRows(first) if fmt == "csv" else XlsxRows(first)
-    report = target.imports.run("contacts", reader, "export", on_duplicate="update")
+    # Into another CRM: the file's ids are the first CRM's, so the import does not update by
+    # them (skip matches by e-mail, phone and company name only).
+    report = target.imports.run("contacts", reader, "export", on_duplicate="skip")
     assert report.counts() == {
         "rows": 6,
         "created": 6,
@@ -198,11 +200,15 @@ def test_an_export_imports_back_with_no_loss(crm: CRM, fresh_engine: sa.Engine, 
         "Retail",
     )
     assert after == before
-    # Reading the same file again changes nothing, but for Carol: a person with neither
-    # e-mail nor phone matches nothing, so she is created again (see the docs' limits).
-    again = CsvRows(first) if fmt == "csv" else XlsxRows(first)
+    # The target's own export read back with update changes nothing: every row, Carol (no
+    # e-mail, no phone) too, is matched by its id.
+    again = CsvRows(second) if fmt == "csv" else XlsxRows(second)
     repeat = target.imports.run("contacts", again, "export", on_duplicate="update")
-    assert (repeat.unchanged, repeat.created) == (5, 1)
+    assert (repeat.unchanged, repeat.created, repeat.issues) == (6, 0, ())
+    # By e-mail, phone and company name (skip), Carol matches nothing: she is created again.
+    again = CsvRows(second) if fmt == "csv" else XlsxRows(second)
+    repeat = target.imports.run("contacts", again, "export", on_duplicate="skip")
+    assert (repeat.skipped, repeat.created) == (5, 1)
 
 
 def test_the_export_mapping_covers_every_column_the_export_writes(alice: Any, admin: Any) -> None:
@@ -362,19 +368,28 @@ def export_of(session: Any, entity: str, fmt: str) -> bytes:
     return b"".join(stream_export(session, entity, fmt))
 
 
+def sheet_cells(data: bytes, fmt: str) -> list[list[Any]]:
+    """The file's cells, row by row (an XLSX file's bytes also hold the time it was
+    written, to the second)."""
+    if fmt == "csv":
+        return list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    sheet = openpyxl.load_workbook(io.BytesIO(data), read_only=True).active
+    return [[c.value for c in row] for row in sheet.iter_rows()]
+
+
 def reader_of(data: bytes, fmt: str) -> Any:
     return CsvRows(data) if fmt == "csv" else XlsxRows(data)
 
 
-def edited(data: bytes, fmt: str, changes: dict[tuple[str, str], Any]) -> bytes:
+def edited(data: bytes, fmt: str, changes: dict[tuple[str, str], Any], key: str = "Title") -> bytes:
     """The export with cells changed, as a person would in a spreadsheet: ``changes`` maps
-    (the row's title, a header) to the new cell."""
+    (the row's title, or its ``key`` column, a header) to the new cell."""
     if fmt == "csv":
         rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
         header = rows[0]
         for row in rows[1:]:
             for (title, column), value in changes.items():
-                if row[header.index("Title")] == title:
+                if row[header.index(key)] == title:
                     row[header.index(column)] = value
         out = io.StringIO(newline="")
         csv.writer(out, quoting=csv.QUOTE_ALL).writerows(rows)
@@ -385,11 +400,52 @@ def edited(data: bytes, fmt: str, changes: dict[tuple[str, str], Any]) -> bytes:
     header = [c.value for c in sheet[1]]
     for row in sheet.iter_rows(min_row=2):
         for (title, column), value in changes.items():
-            if row[header.index("Title")].value == title:
+            if str(row[header.index(key)].value) == title:
                 row[header.index(column)].value = value
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_export_edit_and_import_updates_contacts(admin: Any, alice: Any, fmt: str) -> None:
+    rich_contacts(admin, alice)
+    before = {c.display_name: c for c in alice.contacts.list().items}
+    bob, dave, empty = before["Bob Smith"], before["Dave O'Neil"], before["Empty Co"]
+    first = export(alice, fmt)
+    changes = {
+        # A changed e-mail: the row is still Dave's, found by its Id.
+        (str(dave.id), "First name"): "David",
+        (str(dave.id), "Email (work)"): "david@example.com",
+        (str(bob.id), "Email (work)"): "robert@acme.example",
+        (str(empty.id), "Company name"): "Full Co",
+    }
+    report = alice.imports.run(
+        "contacts",
+        reader_of(edited(first, fmt, changes, key="Id"), fmt),
+        "export",
+        on_duplicate="update",
+    )
+    assert (report.updated, report.unchanged, report.created, report.issues) == (3, 3, 0, ())
+    assert alice.contacts.count() == 6
+    david = alice.contacts.get(dave.id)
+    assert (david.first_name, david.last_name) == ("David", "O'Neil")
+    # Contact infos are only ever added by an import: the new e-mail joins the old one.
+    assert [i.value for i in david.infos] == ["dave@example.com", "david@example.com"]
+    assert [i.value for i in alice.contacts.get(bob.id).infos if i.type.value == "email"] == [
+        "bob@acme.example",
+        "b.smith@acme.example",
+        "bob@home.example",
+        "robert@acme.example",
+    ]
+    assert alice.contacts.get(empty.id).name == "Full Co"
+    for name in ("Acme Ltd", "Brand New GmbH", "Carol"):
+        assert alice.contacts.get(before[name].id) == before[name]
+    updated = {c.id: c for c in alice.contacts.list().items}
+    second = export(alice, fmt)
+    repeat = alice.imports.run("contacts", reader_of(second, fmt), "export", on_duplicate="update")
+    assert (repeat.unchanged, repeat.updated, repeat.created, repeat.issues) == (6, 0, 0, ())
+    assert {c.id: c for c in alice.contacts.list().items} == updated
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
@@ -429,7 +485,7 @@ def test_export_edit_and_import_updates_opportunities(admin: Any, fmt: str) -> N
         "opportunities", reader_of(second, fmt), "export", on_duplicate="update"
     )
     assert (repeat.unchanged, repeat.updated, repeat.created) == (2, 0, 0)
-    assert export_of(admin, "opportunities", fmt) == second
+    assert sheet_cells(export_of(admin, "opportunities", fmt), fmt) == sheet_cells(second, fmt)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])

@@ -7,6 +7,7 @@ import io
 
 import attrs
 import pytest
+import sqlalchemy as sa
 from openpyxl import Workbook
 
 from opencrm import ValidationError
@@ -463,6 +464,136 @@ def test_one_audit_entry_per_import(admin):
         2,
         True,
     )
+
+
+# --- update by record id ------------------------------------------------------------------
+
+BY_ID = {
+    "id": "Id",
+    "first_name": "First",
+    "last_name": "Last",
+    "company": "Company",
+    "email": "Email",
+}
+
+
+def id_csv(*rows: str) -> bytes:
+    return "\n".join(["Id,First,Last,Company,Email", *rows]).encode()
+
+
+def test_update_matches_a_row_by_its_id_even_when_its_email_changed(admin):
+    ann = admin.contacts.add_person("Ann", "Lee", email="ann@example.com", job_title="Buyer")
+    acme = admin.contacts.add_company("Acme")
+    data = id_csv(f"{ann.id},Anne,Lee,,ann.lee@new.example", f"{acme.id},,,Acme Ltd,")
+    report = admin.imports.run("contacts", CsvRows(data), BY_ID, on_duplicate="update")
+    assert counts(report) == {
+        "rows": 2,
+        "created": 0,
+        "updated": 2,
+        "unchanged": 0,
+        "skipped": 0,
+        "rejected": 0,
+        "companies_created": 0,
+    }
+    assert (report.issues, report.updated_ids) == ((), ((ann.id, acme.id),))
+    after = admin.contacts.get(ann.id)
+    assert (after.first_name, after.last_name, after.job_title) == ("Anne", "Lee", "Buyer")
+    # Contact infos are only ever added by an import: the new e-mail joins the old one.
+    assert [(i.value, i.is_primary) for i in after.infos] == [
+        ("ann@example.com", True),
+        ("ann.lee@new.example", False),
+    ]
+    assert after.infos[0].id == ann.infos[0].id  # updated in place, never re-created
+    assert (after.created_at, after.created_by) == (ann.created_at, ann.created_by)
+    assert admin.contacts.get(acme.id).name == "Acme Ltd"
+    assert admin.contacts.count() == 2
+    again = admin.imports.run("contacts", CsvRows(data), BY_ID, on_duplicate="update")
+    assert (again.unchanged, again.updated, again.created, again.issues) == (2, 0, 0, ())
+
+
+def test_update_by_id_reports_ids_it_may_not_use(crm, users, alice):
+    bob = crm.session(users["bob"])
+    hidden = bob.contacts.add_person("Hid", "Den")
+    shown = bob.contacts.add_person("Read", "Only", access="read")
+    mine = alice.contacts.add_person("Mine", "Own")
+    firm = alice.contacts.add_company("Firm")
+    data = id_csv(
+        "999999,Ghost,Row,,",
+        f"{hidden.id},Hid,Changed,,",
+        f"{shown.id},Read,Changed,,",
+        f"{firm.id},Firm,Person,,",
+        f"{mine.id},,,Mine Inc,",
+        "x,Bad,Id,,",
+        "0,Zero,Id,,",
+        f"{mine.id},Mine,Changed,,",
+    )
+    dry = alice.imports.run("contacts", CsvRows(data), BY_ID, on_duplicate="update", dry_run=True)
+    report = alice.imports.run("contacts", CsvRows(data), BY_ID, on_duplicate="update")
+    assert (counts(dry), dry.issues) == (counts(report), report.issues)
+    assert counts(report) == {
+        "rows": 8,
+        "created": 0,
+        "updated": 1,
+        "unchanged": 0,
+        "skipped": 1,
+        "rejected": 6,
+        "companies_created": 0,
+    }
+    assert report.issues == (
+        RowIssue(7, "Id", "'x' is not a whole number"),
+        RowIssue(8, "Id", "0 is not a record id"),
+        RowIssue(2, "Id", "no contact #999999"),
+        RowIssue(3, "Id", f"no contact #{hidden.id}"),  # not the importer's to know of
+        RowIssue(4, None, f"matches contact #{shown.id}, which you may not edit", "skipped"),
+        RowIssue(5, "Id", f"contact #{firm.id} is a company, not a person"),
+        RowIssue(6, "Id", f"contact #{mine.id} is a person, not a company"),
+    )
+    assert bob.contacts.get(hidden.id) == hidden
+    assert bob.contacts.get(shown.id) == shown
+    assert alice.contacts.get(firm.id) == firm
+    assert alice.contacts.get(mine.id).last_name == "Changed"  # type: ignore[attr-defined]
+    assert alice.contacts.count() == 3  # hers and the one she may read; nothing created
+
+
+def test_skip_and_create_ignore_ids_but_refuse_bad_ones(admin):
+    ann = admin.contacts.add_person("Ann", "Lee", email="ann@example.com")
+    data = id_csv(
+        f"{ann.id},Bo,Ek,,bo@example.com",
+        "1.5,Cy,Fu,,cy@example.com",
+        f"{ann.id},Ann,Changed,,ann@example.com",
+    )
+    skip = admin.imports.run("contacts", CsvRows(data), BY_ID, on_duplicate="skip")
+    assert (skip.created, skip.skipped, skip.rejected) == (1, 1, 1)
+    assert skip.issues == (RowIssue(3, "Id", "'1.5' is not a whole number"),)
+    assert admin.contacts.get(ann.id) == ann
+    create = admin.imports.run("contacts", CsvRows(data), BY_ID, on_duplicate="create")
+    assert (create.created, create.rejected, create.issues) == (2, 1, skip.issues)
+    assert admin.contacts.get(ann.id) == ann
+    names = sorted(c.display_name for c in admin.contacts.list().items)
+    assert names == ["Ann Changed", "Ann Lee", "Bo Ek", "Bo Ek"]
+
+
+def test_update_by_id_reads_a_batch_of_ids_in_one_query(crm, admin):
+    people = [admin.contacts.add_person(f"P{i}", "Old") for i in range(12)]
+
+    def statements(chosen: list, last: str) -> list[str]:
+        data = id_csv(*(f"{p.id},{p.first_name},{last},," for p in chosen))
+        sent: list[str] = []
+
+        def record(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+            sent.append(statement.split()[0].upper())
+
+        sa.event.listen(crm.engine, "before_cursor_execute", record)
+        try:
+            report = admin.imports.run("contacts", CsvRows(data), BY_ID, on_duplicate="update")
+        finally:
+            sa.event.remove(crm.engine, "before_cursor_execute", record)
+        assert (report.updated, report.rows) == (len(chosen), len(chosen))
+        return sent
+
+    # Two rows or twelve: the same statements (no round trip per row).
+    assert statements(people[:2], "Two") == statements(people, "Twelve")
+    assert {c.last_name for c in admin.contacts.list().items} == {"Twelve"}
 
 
 # --- access ----------------------------------------------------------------------------------

@@ -135,6 +135,18 @@ def test_our_export_imports_back_with_the_export_mapping(api, web_crm) -> None: 
     )
     assert again.status == 200, again.body
     assert (again.json["rows"], again.json["unchanged"]) == (1, 1)
+    # Edited: a new first name and e-mail; the row is still Ada's, found by its Id.
+    assert exported.count(b"ada@example.com") == 1
+    changed = exported.replace(b"ada@example.com", b"ada.l@example.org").replace(b"Ada", b"Augusta")
+    edited = alice.post(
+        "/imports/contacts",
+        files={"file": ("contacts.csv", changed)},
+        form={"mapping": "export", "on_duplicate": "update"},
+    )
+    assert edited.status == 200, edited.body
+    assert (edited.json["updated"], edited.json["created"], edited.json["issues"]) == (1, 0, [])
+    [ada] = alice.get("/contacts").json["items"]
+    assert ada["first_name"] == "Augusta"
 
 
 DEALS = b"Title,Stage,Amount,Currency,Client\nBig,Won,1200,EUR,ada@example.com\nOdd,,12.345,,\n"

@@ -433,11 +433,11 @@ class ImportService:
 EXPORT_SEPARATOR = "\n"
 #: What a spreadsheet may read as the start of a formula: a CSV export puts a ``'`` in front.
 _DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
-#: Export columns a contact import does not read (ids and stamps are the CRM's own; managers
-#: and access come from the import's defaults).
+#: Export columns a contact import does not read (stamps and the company's id are the CRM's
+#: own, the kind follows the names; managers and access come from the import's defaults).
+#: ``Id`` is read: an update matches by it.
 EXPORT_IGNORED = frozenset(
     {
-        "Id",
         "Kind",
         "Company id",
         "Access",
@@ -449,6 +449,7 @@ EXPORT_IGNORED = frozenset(
     }
 )
 _EXPORT_FIELDS = {
+    "Id": "id",
     "First name": "first_name",
     "Last name": "last_name",
     "Company name": "company",
@@ -752,6 +753,7 @@ class _Mapping:
     infos: tuple[_Info, ...]
     tags: tuple[str, ...]
     custom: Mapping[str, tuple[str, ...]]  # field label or id as given -> columns
+    record_id: tuple[str, ...] = ()  # the ``id`` columns: the contact an update means
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any], columns: Sequence[str] | None) -> _Mapping:
@@ -779,12 +781,15 @@ class _Mapping:
         infos: list[_Info] = []
         tags: tuple[str, ...] = ()
         custom: dict[str, tuple[str, ...]] = {}
+        record_id: tuple[str, ...] = ()
         for field, value in raw.items():
             if not isinstance(field, str):
                 errors["mapping"] = "field names are strings"
                 continue
             name, _, qualifier = field.partition(":")
-            if name in _SCALARS or name in _LISTS or name == "currency":
+            if field == "id":
+                record_id = cols(field, value)
+            elif name in _SCALARS or name in _LISTS or name == "currency":
                 scalars[name] = cols(field, value)
             elif name == "tags":
                 tags = cols(field, value)
@@ -820,7 +825,7 @@ class _Mapping:
             raise ValidationError(
                 {"mapping": "map at least one of first_name, last_name or company"}
             )
-        return cls(scalars, tuple(infos), tags, custom)
+        return cls(scalars, tuple(infos), tags, custom, record_id)
 
 
 def _text(value: object) -> str:
@@ -852,6 +857,8 @@ class _Row:
     infos: list[ContactInfo]
     tags: frozenset[str]
     custom: dict[int, str]
+    record_id: int | None = None  # the ``id`` cell: the contact an update means
+    id_column: str | None = None
     keys: list[tuple[str, str]] = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -999,6 +1006,16 @@ class _ContactPlan:
         kind = "person" if first or last else "company"
         if kind == "person" and not first:
             first, first_col, last, last_col = last, last_col, "", None
+        # The record id, read whatever ``on_duplicate`` says (a cell that is not one rejects
+        # the row, as for opportunities, cases and tasks); only an update matches by it.
+        record_id: int | None = None
+        id_column: str | None = None
+        for column in m.record_id:
+            cell = values.get(column)
+            if cell is not None and _text(cell):
+                id_column = column
+                record_id = check(column, _cell_id, cell, "id")
+                break
         fields: dict[str, Any] = {}
         if kind == "person":
             fields["first_name"] = check(
@@ -1104,7 +1121,17 @@ class _ContactPlan:
         if problems:
             tally.reject(source, problems)
             return None
-        return _Row(source, kind, fields, company, _primaries(infos), frozenset(tags), custom)
+        return _Row(
+            source,
+            kind,
+            fields,
+            company,
+            _primaries(infos),
+            frozenset(tags),
+            custom,
+            record_id,
+            id_column,
+        )
 
     def _item(self, tx: Tx, kind: ListKind, field: str, title: str) -> int:
         title = cd.clean_name(field, title, required=True)
@@ -1211,9 +1238,12 @@ class _Batch:
 
     def write(self, rows: list[_Row]) -> None:
         tx, plan = self.tx, self.plan
-        emails = {n for r in rows for t, n in r.match_keys() if t == "email"}
-        phones = {n for r in rows for t, n in r.match_keys() if t == "phone"}
-        named = {n for r in rows for t, n in r.match_keys() if t == "company"}
+        update = plan.on_duplicate is OnDuplicate.UPDATE
+        # An update matches a row with an id by that id alone: its keys are not looked up.
+        keyed = [r for r in rows if not (update and r.record_id is not None)]
+        emails = {n for r in keyed for t, n in r.match_keys() if t == "email"}
+        phones = {n for r in keyed for t, n in r.match_keys() if t == "phone"}
+        named = {n for r in keyed for t, n in r.match_keys() if t == "company"}
         names = named | {r.company.casefold() for r in rows if r.company}
         stored_keys: dict[tuple[str, str], int] = {}
         for info_type, normalized, cid in tx.uow.imports.contacts_by_infos(emails, phones):
@@ -1226,8 +1256,12 @@ class _Batch:
                 stored_keys.setdefault(("company", key), cid)
             if policy.can_read_contact_with(tx.actor, Access(access), managed):
                 self.companies.setdefault(key, cid)
-        # Only an update looks at the stored records themselves.
-        wanted = set(stored_keys.values()) if plan.on_duplicate is OnDuplicate.UPDATE else ()
+        # Only an update looks at the stored records themselves: the ones the keys found
+        # and the ones the file's ids name, in one query.
+        wanted: set[int] = set()
+        if update:
+            wanted = set(stored_keys.values())
+            wanted |= {r.record_id for r in rows if r.record_id is not None}
         self.stored = {c.id: c for c in tx.uow.contacts.get_many(sorted(wanted))}
         self.stored_keys = stored_keys
         self.item_defaults = plan.default_item_ids(tx)
@@ -1244,10 +1278,31 @@ class _Batch:
                 return "new", self.new_keys[key]
         return None
 
+    def _by_id(self, row: _Row, ref: int) -> tuple[str, int] | None:
+        """The stored contact ``ref`` an update row names by its id; None, with the row
+        rejected on its id column, when the importer may not read it or it is of another
+        kind."""
+        before = self.changed[ref][1] if ref in self.changed else self.stored.get(ref)
+        problem = None
+        if before is None or not policy.can_read_contact(self.tx.actor, before):
+            # One the importer may not read is not theirs to know of.
+            problem = f"no contact #{ref}"
+        elif before.kind != row.kind:
+            problem = f"contact #{ref} is a {before.kind}, not a {row.kind}"
+        if problem is not None:
+            self.tally.reject(row.source, [(row.id_column, problem)])
+            return None
+        return "stored", ref
+
     def _one(self, row: _Row) -> None:
         tally, plan, tx = self.tally, self.plan, self.tx
         number = row.source.number
-        found = None if plan.on_duplicate is OnDuplicate.CREATE else self._match(row)
+        if plan.on_duplicate is OnDuplicate.UPDATE and row.record_id is not None:
+            found = self._by_id(row, row.record_id)
+            if found is None:
+                return
+        else:
+            found = None if plan.on_duplicate is OnDuplicate.CREATE else self._match(row)
         if found is None:
             self._create(row)
             tally.created += 1

@@ -144,9 +144,11 @@ ROUTES: tuple[Route, ...] = (
         "`defaults` (JSON object: managers, access, tags, contact_type, temperature), "
         "`on_duplicate` (skip, update, create), `dry_run`, `atomic`, `create_missing` "
         "(true/false), `tag_separator`; for CSV `encoding`, `delimiter`, `quotechar`; for "
-        "XLSX `sheet`. Answers with the report: counts, and each rejected row's number, "
-        "column and reason. A dry run writes nothing and reports exactly what the import "
-        "would. The file is bounded by the API's upload limit.",
+        "XLSX `sheet`. `on_duplicate=update` matches by `id` when the file maps it "
+        "(`mapping=export` maps our export's `Id`). Answers with the report: counts, and "
+        "each rejected row's number, column and reason. A dry run writes nothing and "
+        "reports exactly what the import would. The file is bounded by the API's upload "
+        "limit.",
         tag=TAG,
         upload=True,
         returns=ImportReport,
