@@ -550,7 +550,7 @@ def measure(backend: Backend, n: int, *, explain: bool) -> list[Result]:
             crm_cpu, all_cpu = CPU_TIMES
             # The main SELECT alone in rounds of its own: run between the two above, it ran
             # the same statement on the replay's connection just before the whole replay and
-            # made it 5-20 % cheaper than the same SQL inside the opencrm call.
+            # made it 4-24 % cheaper than the same SQL inside the opencrm call.
             (raw_ms,) = timed(lambda main=main: run_sql(dbapi, main))  # type: ignore[misc]
             rows = run_sql(dbapi, main)
             results.append(
