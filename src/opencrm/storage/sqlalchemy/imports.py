@@ -519,18 +519,7 @@ class SqlImportStore:
                     tuple_(custom_values.c.entity_id, custom_values.c.field_id).in_(gone_values),
                 )
             )
-        self._write(repo.members, members)
-        self._write(repo.access, access)
-        self._write(custom_values, values)
-        if tagged:
-            tag_ids = self._tag_ids({t for _, t in tagged}, entity)
-            self._write(
-                entity_tags,
-                [
-                    {"tag_id": tag_ids[_key(t)], "entity_type": entity, "entity_id": rid}
-                    for rid, t in tagged
-                ],
-            )
+        self._write_deal_links(repo, members, access, values, tagged)
 
     def add_opportunities(self, new: Sequence[Opportunity]) -> list[int]:
         """Insert opportunities with their members, access lists, tags and custom values;
@@ -582,10 +571,24 @@ class SqlImportStore:
             access += [{fk: rid, "user_id": u} for u in sorted(record.access_list)]
             tagged += [(rid, t) for t in record.tags]
             values += _custom_rows(rid, record.custom, entity)
+        self._write_deal_links(repo, members, access, values, tagged)
+        return ids
+
+    def _write_deal_links(
+        self,
+        repo: Any,
+        members: list[dict[str, Any]],
+        access: list[dict[str, Any]],
+        values: list[dict[str, Any]],
+        tagged: list[tuple[int, str]],
+    ) -> None:
+        """Insert the members, access-list users, custom values and tags of a batch of
+        opportunities or cases (new ones, or what an update added)."""
         self._write(repo.members, members)
         self._write(repo.access, access)
         self._write(custom_values, values)
         if tagged:
+            entity = repo.entity_type
             tag_ids = self._tag_ids({t for _, t in tagged}, entity)
             self._write(
                 entity_tags,
@@ -594,7 +597,6 @@ class SqlImportStore:
                     for rid, t in tagged
                 ],
             )
-        return ids
 
     def _write(self, table: Table, rows: list[dict[str, Any]]) -> None:
         if not rows:
