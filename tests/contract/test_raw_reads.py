@@ -81,3 +81,42 @@ def test_the_settings_read_decodes_stored_json_for_any_number_of_keys(crm: CRM) 
             "a_list": [1, "two", {"three": 3}],
             "a_text": "ü \U0001f600",
         }
+
+
+_WITH_KEYS = sa.select(
+    tasks.c.id,
+    tasks.c.due_at,
+    tasks.c.reminded_at,
+    tasks.c.closed,
+    tasks.c.due_at.label("k_due"),
+    tasks.c.reminded_at.label("k_reminded"),
+    tasks.c.closed.label("k_closed"),
+    tasks.c.id.label("k_id"),
+).order_by(tasks.c.id)
+
+
+def test_a_sort_key_labelling_a_selected_column_reads_as_that_column(crm: CRM) -> None:
+    s = crm.session(ADMIN)
+    due = dt.datetime(2027, 1, 5, 9, 30, tzinfo=dt.UTC)
+    first = s.tasks.add("Call Ana", due)
+    second = s.tasks.close(s.tasks.add("Send offer", due + dt.timedelta(days=1)))
+    with SqlUnitOfWork(crm.engine) as uow:
+        conn = uow.connection
+        claimed = dt.datetime(2027, 1, 4, 8, tzinfo=dt.UTC)
+        conn.execute(sa.update(tasks).where(tasks.c.id == first.id).values(reminded_at=claimed))
+        raw = fetch_all(conn, _WITH_KEYS)
+        assert [tuple(r) for r in raw] == [tuple(r) for r in conn.execute(_WITH_KEYS).all()]
+        assert [tuple(r) for r in raw] == [
+            (first.id, due, claimed, False, due, claimed, False, first.id),
+            (second.id, second.due_at, None, True, second.due_at, None, True, second.id),
+        ]
+        assert [r.k_due.utcoffset() for r in raw] == [dt.timedelta(0), dt.timedelta(0)]
+        if conn.dialect.name == "sqlite":
+            # Text another tool wrote with an offset takes the decoder's careful path.
+            conn.exec_driver_sql(
+                "UPDATE tasks SET due_at = '2027-01-05 11:30:00+02:00' WHERE id = ?", (first.id,)
+            )
+            again = fetch_all(conn, _WITH_KEYS)
+            assert (again[0].due_at, again[0].k_due) == (due, due)
+            assert again[0].k_due.utcoffset() == dt.timedelta(0)
+            assert tuple(again[1]) == tuple(raw[1])
