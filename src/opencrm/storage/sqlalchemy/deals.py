@@ -77,6 +77,7 @@ _TOP = "\U0010ffff"  # sorts after any text: ``x <= v < x + _TOP`` is "v starts 
 _NO_DATE = dt.date(9999, 12, 31)
 
 T = TypeVar("T", Opportunity, Case)
+F = TypeVar("F", OpportunityFilter, CaseFilter)
 
 
 def title_key(title: str) -> str:
@@ -159,7 +160,7 @@ _NO_CUSTOM: Any = MappingProxyType({})
 _NOTHING: frozenset[Any] = frozenset()
 
 
-class _LinkedRecords(Generic[T]):
+class _LinkedRecords(Generic[T, F]):
     """What opportunities and cases share: links, tags, custom values, access, search."""
 
     entity_type: str
@@ -167,6 +168,7 @@ class _LinkedRecords(Generic[T]):
     members: Table
     access: Table
     fk: str  # the link tables' column naming the record
+    no_filter: F  # the filter of the plain list, whose statement is built once
 
     def __init__(self, conn: Connection) -> None:
         self._c = conn
@@ -386,6 +388,27 @@ class _LinkedRecords(Generic[T]):
         last = rows[-1] if more and rows else None
         return self._build(rows), next_cursor(last, keys, page)
 
+    def list(
+        self, scope: DealScope, where: F, page: PageRequest
+    ) -> tuple[Sequence[T], Cursor | None]:
+        if where == self.no_filter:
+            # The plain list: its statement is built once per sort and shape, the user,
+            # the page size and the cursor's values are parameters.
+            return self._unfiltered(scope, page)
+        keys, source = self._sort_keys(page.sort)
+        conds = self._visible(scope) + self._conditions(where)
+        return self._page(keys, source, conds, page)
+
+    def count(self, scope: DealScope, where: F) -> int:
+        return self._count(scope, self._conditions(where))
+
+    @staticmethod
+    def _sort_keys(sort: str) -> tuple[builtins.list[Any], Any]:
+        raise NotImplementedError
+
+    def _conditions(self, where: F) -> builtins.list[ColumnElement[bool]]:
+        raise NotImplementedError
+
     def _count(self, scope: DealScope, conds: builtins.list[ColumnElement[bool]]) -> int:
         table = self.table
         if scope.everything:
@@ -412,8 +435,9 @@ def _minor_units(currency: str) -> int:
     return get_currency(currency).minor_units
 
 
-class SqlOpportunityRepository(_LinkedRecords[Opportunity]):
+class SqlOpportunityRepository(_LinkedRecords[Opportunity, OpportunityFilter]):
     entity_type = "opportunity"
+    no_filter = OpportunityFilter()
     table = opportunities
     members = opportunity_members
     access = opportunity_access
@@ -467,17 +491,6 @@ class SqlOpportunityRepository(_LinkedRecords[Opportunity]):
             access_list,
         )
 
-    def list(
-        self, scope: DealScope, where: OpportunityFilter, page: PageRequest
-    ) -> tuple[Sequence[Opportunity], Cursor | None]:
-        if where == _UNFILTERED:
-            # The plain list: its statement is built once per sort and shape, the user,
-            # the page size and the cursor's values are parameters.
-            return self._unfiltered(scope, page)
-        keys, source = self._sort_keys(page.sort)
-        conds = self._visible(scope) + self._conditions(where)
-        return self._page(keys, source, conds, page)
-
     @staticmethod
     def _sort_keys(sort: str) -> tuple[builtins.list[Any], Any]:
         t = opportunities
@@ -499,9 +512,6 @@ class SqlOpportunityRepository(_LinkedRecords[Opportunity]):
             keys = [t.c.created_at.label("k_created")]
         keys.append(t.c.id.label("k_id"))
         return keys, source
-
-    def count(self, scope: DealScope, where: OpportunityFilter) -> int:
-        return self._count(scope, self._conditions(where))
 
     def _conditions(self, where: OpportunityFilter) -> builtins.list[ColumnElement[bool]]:
         t = opportunities
@@ -531,8 +541,6 @@ class SqlOpportunityRepository(_LinkedRecords[Opportunity]):
         return conds
 
 
-_UNFILTERED = OpportunityFilter()
-_NO_CASE_FILTER = CaseFilter()
 #: The execution parameters of an unfiltered page: the reading user and the rows to fetch.
 _READER = "reader_id"
 _PAGE_SIZE = "page_size"
@@ -566,8 +574,9 @@ def _unfiltered_page(
 # --- cases --------------------------------------------------------------------------------
 
 
-class SqlCaseRepository(_LinkedRecords[Case]):
+class SqlCaseRepository(_LinkedRecords[Case, CaseFilter]):
     entity_type = "case"
+    no_filter = CaseFilter()
     table = cases
     members = case_members
     access = case_access
@@ -608,15 +617,6 @@ class SqlCaseRepository(_LinkedRecords[Case]):
             custom=custom,
         )
 
-    def list(
-        self, scope: DealScope, where: CaseFilter, page: PageRequest
-    ) -> tuple[Sequence[Case], Cursor | None]:
-        if where == _NO_CASE_FILTER:
-            return self._unfiltered(scope, page)
-        keys, source = self._sort_keys(page.sort)
-        conds = self._visible(scope) + self._conditions(where)
-        return self._page(keys, source, conds, page)
-
     @staticmethod
     def _sort_keys(sort: str) -> tuple[builtins.list[Any], Any]:
         t = cases
@@ -625,9 +625,6 @@ class SqlCaseRepository(_LinkedRecords[Case]):
         else:
             first = t.c.created_at.label("k_created")
         return [first, t.c.id.label("k_id")], t
-
-    def count(self, scope: DealScope, where: CaseFilter) -> int:
-        return self._count(scope, self._conditions(where))
 
     def _conditions(self, where: CaseFilter) -> builtins.list[ColumnElement[bool]]:
         conds: builtins.list[ColumnElement[bool]] = []
