@@ -9,7 +9,9 @@ the unit of work holds (in its transaction), and decodes the rows with one gener
 function per statement: only the columns whose type needs it are converted, with the same
 processors SQLAlchemy would use (timestamps on SQLite by a single ``fromisoformat`` call).
 Rows come back as named tuples, so code written against SQLAlchemy rows (``r.id``,
-``row[-2:]``) reads them unchanged.
+``row[-2:]``) reads them unchanged. :func:`fetch_built` goes further for a list page: it
+makes entities straight from the driver's rows (see :class:`Entities`), decoding each
+column and setting each slot in one pass per row.
 
 Only for statements built once (module-level or ``functools.cache``): the compiled form is
 kept for the life of the process. Writes, and statements built per call, go through
