@@ -242,7 +242,17 @@ def test_opportunity_pages_equal_the_validated_opportunities(filled: CRM) -> Non
         access_list={"alice"},
         expected_close=dt.date(2027, 3, 1),
     )
-    s.opportunities.add("Small deal", budget=Money("0", "JPY"))
+    small_id = s.opportunities.add("Small deal", budget=Money("0", "JPY")).id
+    s.opportunities.add("Third deal", budget=Money("99.99", "USD"), expected_close=dt.date.today())
+    with filled.engine.begin() as conn:
+        # Written by another tool, with an offset: SQLite keeps the text as it came, and
+        # the page's fast timestamp parse fails over to the careful one.
+        conn.execute(
+            sa.text(
+                "UPDATE opportunities SET updated_at = '2027-01-01 10:00:00+02:00' WHERE id = :id"
+            ),
+            {"id": small_id},
+        )
     with filled.engine.connect() as conn:
         members = _children(conn, sa.select(opportunity_members))
         access = _children(conn, sa.select(opportunity_access))
@@ -261,7 +271,7 @@ def test_opportunity_pages_equal_the_validated_opportunities(filled: CRM) -> Non
         rows = conn.execute(sa.select(opportunities)).all()
     expected = {}
     for r in rows:
-        digits = {"EUR": 2, "JPY": 0}[r.currency]
+        digits = {"EUR": 2, "JPY": 0, "USD": 2}[r.currency]
         expected[r.id] = Opportunity(
             id=r.id,
             title=r.title,
@@ -291,6 +301,20 @@ def test_opportunity_pages_equal_the_validated_opportunities(filled: CRM) -> Non
     for opportunity_id, want in expected.items():
         _same(listed[opportunity_id], want)
         _same(s.opportunities.get(opportunity_id), want)
+    # One per page: each page's last row makes the next cursor.
+    walked = []
+    for sort in ("created", "-title"):
+        page = s.opportunities.list(limit=1, sort=sort)
+        walked.append([o.id for o in page.items])
+        while page.next_cursor is not None:
+            page = s.opportunities.list(limit=1, sort=sort, after=page.next_cursor)
+            walked[-1].extend(o.id for o in page.items)
+            for o in page.items:
+                _same(o, expected[o.id])
+    by_title = sorted(expected.values(), key=lambda o: o.title, reverse=True)
+    assert walked == [sorted(expected), [o.id for o in by_title]]
+    assert listed[small_id].updated_at == dt.datetime(2027, 1, 1, 8, tzinfo=dt.UTC)
+    assert listed[small_id].updated_at.utcoffset() == dt.timedelta(0)
     big = next(o for o in listed.values() if o.title == "Big deal")
     assert (big.budget, big.value) == (Money("12500.50", "EUR"), Money("37501.50", "EUR"))
     assert str(big.budget.amount) == "12500.50"
@@ -305,16 +329,28 @@ def test_task_pages_equal_the_validated_tasks(filled: CRM) -> None:
 
     s = filled.session(ADMIN)
     people = {c.display_name: c.id for c in s.contacts.list().items}
-    s.tasks.add("Call Ana", dt.datetime(2027, 1, 5, 9, 30, tzinfo=dt.UTC), contact=people["Bare"])
-    s.tasks.add("Send offer", dt.datetime(2027, 1, 4, tzinfo=dt.UTC), alert=0)
+    call = s.tasks.add(
+        "Call Ana", dt.datetime(2027, 1, 5, 9, 30, tzinfo=dt.UTC), contact=people["Bare"]
+    )
+    offer = s.tasks.add("Send offer", dt.datetime(2027, 1, 4, tzinfo=dt.UTC), alert=0)
+    done = s.tasks.close(s.tasks.add("Done", dt.datetime(2027, 1, 6, tzinfo=dt.UTC)))
+    reminded = dt.datetime(2027, 1, 5, 9, 15, 30, 250, tzinfo=dt.UTC)
+    with filled.engine.begin() as conn:
+        conn.execute(sa.update(tasks).where(tasks.c.id == call.id).values(reminded_at=reminded))
+        # Written by another tool, with an offset (see the opportunities' test).
+        conn.execute(
+            sa.text("UPDATE tasks SET created_at = '2027-01-01 10:00:00+02:00' WHERE id = :id"),
+            {"id": offer.id},
+        )
     names = [a.name for a in attrs.fields(Task)]
+    stamps = ("due_at", "reminded_at", "closed_at", "created_at", "updated_at")
     with filled.engine.connect() as conn:
         rows = conn.execute(sa.select(tasks)).all()
     expected = {}
     for r in rows:
         values = {n: getattr(r, n) for n in names}
-        for n in ("due_at", "created_at", "updated_at"):
-            values[n] = _utc(values[n])
+        for n in stamps:
+            values[n] = None if values[n] is None else _utc(values[n])
         values["closed"] = bool(values["closed"])
         expected[r.id] = Task(**values)
     alice = User(id="alice", name="Alice")
@@ -322,9 +358,30 @@ def test_task_pages_equal_the_validated_tasks(filled: CRM) -> None:
     assert [t.title for t in sorted(listed.values(), key=lambda t: t.due_at)] == [
         "Send offer",
         "Call Ana",
+        "Done",
     ]
     for task_id, want in expected.items():
         _same(listed[task_id], want)
+        _same(s.tasks.get(task_id), want)
+    # NULL and set timestamps, and the offset read as the same instant in UTC.
+    assert (listed[call.id].reminded_at, listed[call.id].closed_at) == (reminded, None)
+    assert (listed[done.id].closed_at, listed[done.id].reminded_at) == (done.closed_at, None)
+    assert isinstance(done.closed_at, dt.datetime)
+    assert listed[offer.id].created_at == dt.datetime(2027, 1, 1, 8, tzinfo=dt.UTC)
+    assert listed[offer.id].created_at.utcoffset() == dt.timedelta(0)
+    # One per page, in both directions: each page's last row makes the next cursor.
+    for sort, order in (
+        ("due", [offer.id, call.id, done.id]),
+        ("-title", [offer.id, done.id, call.id]),
+    ):
+        page = filled.session(alice).tasks.list(limit=1, sort=sort)
+        walked = [t.id for t in page.items]
+        while page.next_cursor is not None:
+            page = filled.session(alice).tasks.list(limit=1, sort=sort, after=page.next_cursor)
+            walked.extend(t.id for t in page.items)
+            for t in page.items:
+                _same(t, expected[t.id])
+        assert walked == order
 
 
 def test_invoice_pages_equal_the_validated_invoices(filled: CRM) -> None:

@@ -6,12 +6,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import attrs
 import pytest
 import sqlalchemy as sa
 
 from opencrm import CRM, User
 from opencrm.errors import StorageError
-from opencrm.storage.sqlalchemy._raw import fetch_all
+from opencrm.storage.sqlalchemy._raw import Call, Entities, Extra, fetch_all, fetch_built
 from opencrm.storage.sqlalchemy.tables import tasks
 from opencrm.storage.sqlalchemy.uow import SqlUnitOfWork
 
@@ -120,3 +121,81 @@ def test_a_sort_key_labelling_a_selected_column_reads_as_that_column(crm: CRM) -
             assert (again[0].due_at, again[0].k_due) == (due, due)
             assert again[0].k_due.utcoffset() == dt.timedelta(0)
             assert tuple(again[1]) == tuple(raw[1])
+
+
+@attrs.frozen
+class _Due:
+    id: int
+    title: str
+    due_at: dt.datetime
+    reminded_at: dt.datetime | None
+    closed: bool
+    label: str
+    rank: int
+
+
+def _label(title: str, closed: bool, length: int) -> str:
+    return f"{title} ({length}, {'closed' if closed else 'open'})"
+
+
+_DUE = Entities(
+    _Due,
+    {
+        "id": "id",
+        "title": "title",
+        "due_at": "due_at",
+        "reminded_at": "reminded_at",
+        "closed": "closed",
+        "label": Call(_label, "title", "closed", Extra(0)),
+        "rank": Extra(1),
+    },
+    together=("title", lambda titles: [(len(t), n) for n, t in enumerate(titles)]),
+)
+
+
+def test_built_rows_equal_the_decoded_ones_and_the_last_row_makes_the_cursor(crm: CRM) -> None:
+    s = crm.session(ADMIN)
+    due = dt.datetime(2027, 1, 5, 9, 30, tzinfo=dt.UTC)
+    first = s.tasks.add("Call Ana", due)
+    second = s.tasks.close(s.tasks.add("Send offer", due + dt.timedelta(days=1)))
+    claimed = dt.datetime(2027, 1, 4, 8, 0, 0, 5, tzinfo=dt.UTC)
+    after = {"after": dt.datetime(2027, 1, 1, tzinfo=dt.UTC)}
+    with SqlUnitOfWork(crm.engine) as uow:
+        conn = uow.connection
+        conn.execute(sa.update(tasks).where(tasks.c.id == first.id).values(reminded_at=claimed))
+        rows = fetch_all(conn, _DUE_AFTER, after)
+        built, last = fetch_built(conn, _DUE_AFTER, after, _DUE, 2)
+        assert last is None
+        assert built == [
+            _Due(first.id, "Call Ana", due, claimed, False, "Call Ana (8, open)", 0),
+            _Due(second.id, "Send offer", second.due_at, None, True, "Send offer (10, closed)", 1),
+        ]
+        assert [(b.id, b.title, b.due_at, b.closed, b.reminded_at) for b in built] == [
+            tuple(r) for r in rows
+        ]
+        assert type(built[0].closed) is bool
+        assert built[0].due_at.utcoffset() == dt.timedelta(0)
+        one, last = fetch_built(conn, _DUE_AFTER, after, _DUE, 1)
+        assert (one, tuple(last), last.due_at) == (built[:1], tuple(rows[0]), due)
+        assert fetch_built(conn, _DUE_AFTER, after, _DUE, 0) == ([], None)
+        # Text another tool wrote with an offset takes the careful path, for every row.
+        conn.execute(
+            sa.text("UPDATE tasks SET due_at = '2027-01-06 11:30:00+02:00' WHERE id = :id"),
+            {"id": second.id},
+        )
+        again, _ = fetch_built(conn, _DUE_AFTER, after, _DUE, 2)
+        assert again == [built[0], attrs.evolve(built[1], due_at=due + dt.timedelta(hours=24))]
+        assert again[1].due_at.utcoffset() == dt.timedelta(0)
+
+
+def test_entities_name_every_field_once_from_columns_the_statement_selects(crm: CRM) -> None:
+    fields: dict[str, Any] = {"id": "id", "title": "title", "due_at": "due_at"}
+    with pytest.raises(TypeError, match="every field of _Due"):
+        Entities(_Due, fields)
+    wrong = Entities(
+        _Due,
+        fields
+        | {"reminded_at": "reminded_at", "closed": "closed", "label": "no_such", "rank": "id"},
+    )
+    with pytest.raises(TypeError, match="no column 'no_such'"), SqlUnitOfWork(crm.engine) as uow:
+        fetch_built(uow.connection, _DUE_AFTER, {"after": dt.datetime.now(dt.UTC)}, wrong, 50)

@@ -70,6 +70,8 @@ def test_takes_fields_by_position_in_the_order_given() -> None:
         (-5, "USD", "-0.05"),
         (7, "JPY", "7"),
         (1234, "KWD", "1.234"),
+        (0, "JPY", "0"),
+        (2**63 - 1, "EUR", "92233720368547758.07"),  # the largest amount a BIGINT holds
     ],
 )
 def test_stored_amounts_equal_the_constructors_amounts(units: int, code: str, text: str) -> None:
@@ -85,6 +87,7 @@ def test_stored_amounts_equal_the_constructors_amounts(units: int, code: str, te
         assert type(made) is Money
         assert made == expected == Money(Decimal(text), code)
         assert str(made.amount) == text
+        assert made.amount.as_tuple() == expected.amount.as_tuple()
         assert made.currency is expected.currency
     priced = stored_money(Decimal("0.123456"), code)
     assert priced == Money(Decimal("0.123456"), code)

@@ -9,7 +9,9 @@ the unit of work holds (in its transaction), and decodes the rows with one gener
 function per statement: only the columns whose type needs it are converted, with the same
 processors SQLAlchemy would use (timestamps on SQLite by a single ``fromisoformat`` call).
 Rows come back as named tuples, so code written against SQLAlchemy rows (``r.id``,
-``row[-2:]``) reads them unchanged.
+``row[-2:]``) reads them unchanged. :func:`fetch_built` goes further for a list page: it
+makes entities straight from the driver's rows (see :class:`Entities`), decoding each
+column and setting each slot in one pass per row.
 
 Only for statements built once (module-level or ``functools.cache``): the compiled form is
 kept for the life of the process. Writes, and statements built per call, go through
@@ -30,9 +32,10 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy import exc as sa_exc
 
+from opencrm.core.entities._trusted import slot_setters
 from opencrm.storage.sqlalchemy.types import UTCDateTime
 
-__all__ = ["execute_driver", "fetch_all", "utc_text"]
+__all__ = ["Call", "Entities", "Extra", "execute_driver", "fetch_all", "fetch_built", "utc_text"]
 
 _UTC = dt.UTC
 
@@ -69,6 +72,9 @@ class _Plan:
             "Row", [c.key or f"c{n}" for n, c in enumerate(self.columns)], rename=True
         )
         self._decode: Callable[[list[Any]], list[Any]] | None = None
+        #: The decoder's expressions per column (fast, safe) and their namespace.
+        self._items: tuple[list[str], list[str], dict[str, Any]] = ([], [], {})
+        self._builders: dict[Entities, Callable[[list[Any]], list[Any]]] = {}
 
     def parameters(self, given: Mapping[str, Any]) -> Any:
         values = []
@@ -125,7 +131,118 @@ class _Plan:
         )
         exec(source, namespace)
         self._decode = namespace["decode"]
+        self._items = items, safe_items, namespace
         return self._decode
+
+    def builder(self, entities: Entities) -> Callable[[list[Any]], list[Any]]:
+        """The function that makes ``entities`` from raw rows (after :meth:`decoder`)."""
+        build = self._builders.get(entities)
+        if build is None:
+            build = self._builders[entities] = _builder(self, entities)
+        return build
+
+
+class Extra:
+    """Item ``index`` of a row's share of :attr:`Entities.together`."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+
+class Call:
+    """A field's value computed as ``function(*sources)``: each source a selected column's
+    key (its decoded value) or an :class:`Extra`."""
+
+    __slots__ = ("function", "sources")
+
+    def __init__(self, function: Callable[..., Any], *sources: str | Extra) -> None:
+        self.function = function
+        self.sources = sources
+
+
+class Entities:
+    """How each row of a built-once SELECT becomes an instance of ``cls`` (a plain slotted
+    attrs class, built as :func:`~opencrm.core.entities._trusted.trusted_builder` builds:
+    stored values, no converters), for :func:`fetch_built`.
+
+    ``fields`` gives every field of ``cls`` its source: a selected column's key (the column
+    decoded as :func:`fetch_all` decodes it), a :class:`Call` or an :class:`Extra`.
+    ``together``, a column's key and a function, hands that column's values for all the
+    page's rows to one call of the function, which returns one item per row (a page's
+    JSON arrays decoded by one ``json.loads``): :class:`Extra` reads those items.
+
+    Made once (module level): the generated function is kept per statement and
+    ``Entities`` for the life of the process."""
+
+    def __init__(
+        self,
+        cls: type,
+        fields: Mapping[str, str | Call | Extra],
+        together: tuple[str, Callable[[list[Any]], Sequence[Any]]] | None = None,
+    ) -> None:
+        setters = slot_setters(cls)
+        if set(fields) != set(setters):
+            raise TypeError(f"fields must name every field of {cls.__name__} once")
+        self.cls = cls
+        self.setters = setters
+        self.fields = dict(fields)
+        self.together = together
+
+
+def _builder(plan: _Plan, entities: Entities) -> Callable[[list[Any]], list[Any]]:
+    """The function ``build(raw_rows)`` of ``entities`` for ``plan``'s statement: for each
+    row a new instance whose slots are set from the columns, each decoded as the plan's
+    decoder decodes it (with the same careful path when a fast conversion fails)."""
+    items, safe_items, decoding = plan._items
+    index: dict[str, int] = {}
+    for n, selected in enumerate(plan.columns):
+        index.setdefault(selected.key, n)
+    namespace: dict[str, Any] = {**decoding, "_obj": object.__new__, "_cls": entities.cls}
+
+    def column(key: str, exprs: list[str]) -> str:
+        if key not in index:
+            raise TypeError(f"{entities.cls.__name__}: the statement selects no column {key!r}")
+        return exprs[index[key]]
+
+    functions: dict[int, str] = {}
+
+    def source(value: str | Call | Extra, exprs: list[str]) -> str:
+        if isinstance(value, Extra):
+            return f"x[{value.index}]"
+        if isinstance(value, Call):
+            name = functions.setdefault(id(value), f"_f{len(functions)}")
+            namespace[name] = value.function
+            return f"{name}({', '.join(source(a, exprs) for a in value.sources)})"
+        return column(value, exprs)
+
+    loop = "    for r in rows:\n"
+    together = ""
+    if entities.together is not None:
+        key, combine = entities.together
+        namespace["_together"] = combine
+        together = f"    extras = _together([{column(key, items)} for r in rows])\n"
+        loop = "    for r, x in zip(rows, extras, strict=True):\n"
+    source_text = ""
+    for name, exprs in (("fast", items), ("safe", safe_items)):
+        lines = [f"def {name}(rows, extras):", "    out = []", "    add = out.append"]
+        lines.append(loop.rstrip("\n"))
+        lines.append("        self = _obj(_cls)")
+        for n, (field, setter) in enumerate(entities.setters.items()):
+            namespace[f"_s{n}"] = setter
+            lines.append(f"        _s{n}(self, {source(entities.fields[field], exprs)})")
+        lines += ["        add(self)", "    return out"]
+        source_text += "\n".join(lines) + "\n"
+    source_text += (
+        "def build(rows):\n" + (together or "    extras = None\n") + "    try:\n"
+        "        return fast(rows, extras)\n"
+        "    except ValueError:\n"
+        "        return safe(rows, extras)\n"
+    )
+    exec(source_text, namespace)
+    build: Callable[[list[Any]], list[Any]] = namespace["build"]
+    return build
 
 
 def _result_processor(type_: Any, dialect: Any, coltype: Any) -> Callable[[Any], Any] | None:
@@ -170,6 +287,25 @@ def _plan(statement: Any, conn: Connection) -> _Plan:
             plan = _Plan(statement, conn)
             _PLANS[key] = plan
     return plan
+
+
+def fetch_built(
+    conn: Connection,
+    statement: Any,
+    params: Mapping[str, Any],
+    entities: Entities,
+    limit: int,
+) -> tuple[list[Any], Any]:
+    """A page of the built-once SELECT ``statement``, which fetches up to ``limit + 1``
+    rows: its first ``limit`` rows made into entities straight from the driver's rows, in
+    one pass (no named tuple, no tuple of a builder's arguments), and the named tuple of
+    its last row when there is a row after it (for the next cursor), else None."""
+    plan = _plan(statement, conn)
+    describe = plan._decode is None
+    raw, description = _run(conn, plan.sql, plan.parameters(params), describe=describe)
+    decode = plan.decoder(description)
+    last = decode(raw[limit - 1 : limit])[0] if limit > 0 and len(raw) > limit else None
+    return plan.builder(entities)(raw[:limit]), last
 
 
 def fetch_all(

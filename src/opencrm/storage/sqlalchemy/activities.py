@@ -45,7 +45,7 @@ from opencrm.core.entities.activities import ALERT_OFFSETS, HistoryEvent, Histor
 from opencrm.core.entities.contacts import Access
 from opencrm.core.permissions import ActivityScope
 from opencrm.core.query import Cursor, PageRequest
-from opencrm.storage.sqlalchemy._raw import fetch_all
+from opencrm.storage.sqlalchemy._raw import Entities, fetch_built
 from opencrm.storage.sqlalchemy.paging import after_bound, after_cursor, after_params, next_cursor
 from opencrm.storage.sqlalchemy.tables import (
     case_access,
@@ -152,6 +152,8 @@ def _task(r: Any) -> Task:
 
 _new_task = trusted_builder(Task, positional=_TASK_FIELDS)
 _task_values = operator.attrgetter(*_TASK_FIELDS)
+#: A page's tasks made straight from the driver's rows: every field is its own column.
+_TASK_PAGE = Entities(Task, {name: name for name in _TASK_FIELDS})
 
 
 def _task_row(task: Task) -> dict[str, Any]:
@@ -276,11 +278,10 @@ class SqlTaskRepository:
                 page.sort, page.descending, page.after is not None, scope.everything
             )
             params = {_READER: scope.user_id, _PAGE_SIZE: page.limit + 1}
-            found = fetch_all(self._c, query, params | after_params(keys, page))
-            more = len(found) > page.limit
-            found = found[: page.limit]
-            last = found[-1] if more and found else None
-            return [_task(r) for r in found], next_cursor(last, keys, page)
+            built, last = fetch_built(
+                self._c, query, params | after_params(keys, page), _TASK_PAGE, page.limit
+            )
+            return built, next_cursor(last, keys, page)
         keys, source = _task_sort_keys(page.sort, scope.everything, scope.user_id)
         conds = self._conditions(scope, where, paging=True)
         rows, cursor = _keyset(self._c, tasks, source, keys, conds, page, scope.user_id)

@@ -18,6 +18,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
+from moneyed import Money
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -38,12 +39,12 @@ from sqlalchemy import (
 
 from opencrm.core.currencies import get_currency
 from opencrm.core.deals_query import CaseFilter, OpportunityFilter
-from opencrm.core.entities._trusted import stored_minor, trusted_builder
+from opencrm.core.entities._trusted import minor_money, stored_minor, trusted_builder
 from opencrm.core.entities.deals import BidType, Case, Opportunity
 from opencrm.core.entities.lists import Stage, StageType
 from opencrm.core.permissions import DealScope
 from opencrm.core.query import Cursor, PageRequest
-from opencrm.storage.sqlalchemy._raw import fetch_all
+from opencrm.storage.sqlalchemy._raw import Call, Entities, Extra, fetch_all, fetch_built
 from opencrm.storage.sqlalchemy._related import (
     PAGE_ID,
     decoded_rows,
@@ -160,6 +161,44 @@ _NO_CUSTOM: Any = MappingProxyType({})
 _NOTHING: frozenset[Any] = frozenset()
 
 
+def _related_of(values: Sequence[str | None]) -> builtins.list[tuple[Any, Any, Any, Any]]:
+    """The ``related`` column of every row of a page (see :func:`_related_record`),
+    decoded with one ``json.loads``: (members, access list, tags, custom values) per row,
+    in their final form."""
+    return [
+        (
+            frozenset(members) if members else _NOTHING,
+            frozenset(access) if access else _NOTHING,
+            frozenset(titles) if titles else _NOTHING,
+            MappingProxyType(dict(custom)) if custom else _NO_CUSTOM,
+        )
+        for members, access, titles, custom in decoded_rows(values)
+    ]
+
+
+def _budget(units: int, currency: str) -> Money:
+    return minor_money(currency)(units)  # 0 EUR reads as 0.00
+
+
+#: A page's opportunities made straight from the driver's rows (see
+#: :func:`~opencrm.storage.sqlalchemy._raw.fetch_built`), the related arrays of the page
+#: decoded together: what ``_build`` and ``_from_row`` make, in one pass per row.
+_OPPORTUNITY_PAGE = Entities(
+    Opportunity,
+    {
+        **{name: name for name in _OPPORTUNITY_STORED},
+        "budget": Call(_budget, "budget_minor", "currency"),
+        "bid_type": Call(_BID_TYPE.__getitem__, "bid_type"),
+        "restricted": "restricted",
+        "members": Extra(0),
+        "access_list": Extra(1),
+        "tags": Extra(2),
+        "custom": Extra(3),
+    },
+    together=("related", _related_of),
+)
+
+
 class _LinkedRecords(Generic[T, F]):
     """What opportunities and cases share: links, tags, custom values, access, search."""
 
@@ -169,6 +208,8 @@ class _LinkedRecords(Generic[T, F]):
     access: Table
     fk: str  # the link tables' column naming the record
     no_filter: F  # the filter of the plain list, whose statement is built once
+    #: How the plain list's rows become records in one pass (None: through ``_build``).
+    page_entities: Entities | None = None
 
     def __init__(self, conn: Connection) -> None:
         self._c = conn
@@ -286,20 +327,9 @@ class _LinkedRecords(Generic[T, F]):
 
     def _build(self, rows: Sequence[Any]) -> builtins.list[T]:
         """Records from rows carrying their ``related`` column (see :func:`_related_record`)."""
-        out = []
-        for r, (members, access, titles, custom) in zip(
-            rows, decoded_rows([r.related for r in rows]), strict=True
-        ):
-            out.append(
-                self._from_row(
-                    r,
-                    frozenset(members) if members else _NOTHING,
-                    frozenset(access) if access else _NOTHING,
-                    frozenset(titles) if titles else _NOTHING,
-                    MappingProxyType(dict(custom)) if custom else _NO_CUSTOM,
-                )
-            )
-        return out
+        from_row = self._from_row
+        related = _related_of([r.related for r in rows])
+        return [from_row(r, *rel) for r, rel in zip(rows, related, strict=True)]
 
     def _visible(self, scope: DealScope) -> builtins.list[ColumnElement[bool]]:
         return [] if scope.everything else [self._visible_to(scope.user_id)]
@@ -381,8 +411,11 @@ class _LinkedRecords(Generic[T, F]):
             page.after is not None,
             scope.everything,
         )
-        params = {_READER: scope.user_id, _PAGE_SIZE: page.limit + 1}
-        rows = fetch_all(self._c, query, params | after_params(keys, page))
+        params = {_READER: scope.user_id, _PAGE_SIZE: page.limit + 1} | after_params(keys, page)
+        if self.page_entities is not None:
+            built, last = fetch_built(self._c, query, params, self.page_entities, page.limit)
+            return built, next_cursor(last, keys, page)
+        rows = fetch_all(self._c, query, params)
         more = len(rows) > page.limit
         rows = rows[: page.limit]
         last = rows[-1] if more and rows else None
@@ -438,6 +471,7 @@ def _minor_units(currency: str) -> int:
 class SqlOpportunityRepository(_LinkedRecords[Opportunity, OpportunityFilter]):
     entity_type = "opportunity"
     no_filter = OpportunityFilter()
+    page_entities = _OPPORTUNITY_PAGE
     table = opportunities
     members = opportunity_members
     access = opportunity_access
