@@ -554,33 +554,26 @@ def export_mapping(columns: Sequence[str], kind: str = "contacts") -> dict[str, 
         )
     if kind != "contacts":
         raise ValidationError({"mapping": f"'export' does not read {kind}"})
-    mapping: dict[str, Any] = {}
-    unknown = []
-    for column in columns:
-        if column in EXPORT_IGNORED:
-            continue
-        if column in _EXPORT_FIELDS:
-            mapping[_EXPORT_FIELDS[column]] = column
-            continue
-        if found := _ADDRESS_HEADER.match(column):
-            category, part = found.groups()
-            if category in InfoType.ADDRESS.categories and part in _ADDRESS_PARTS:
-                mapping.setdefault(f"address:{category}", {})[part] = column
-                continue
-        elif found := _INFO_HEADER.match(column):
-            name, category = found.group(1).lower(), found.group(2)
-            known = name in InfoType.__members__.values() and name != "address"
-            if known and category in InfoType(name).categories:
-                mapping[f"{name}:{category}"] = column
-                continue
-        elif found := _CUSTOM_HEADER.match(column):
-            label, field_id = found.groups()
-            mapping[f"custom:{field_id or label}"] = column
-            continue
-        unknown.append(column)
-    if unknown:
-        raise _not_our_export(kind, unknown)
-    return mapping
+    return _record_export_mapping(
+        columns, kind, _EXPORT_FIELDS, EXPORT_IGNORED, headers=_contact_header
+    )
+
+
+def _contact_header(mapping: dict[str, Any], column: str) -> bool:
+    """Map an info's or an address part's column of a contacts export; False when
+    ``column`` is not one."""
+    if found := _ADDRESS_HEADER.match(column):
+        category, part = found.groups()
+        if category in InfoType.ADDRESS.categories and part in _ADDRESS_PARTS:
+            mapping.setdefault(f"address:{category}", {})[part] = column
+            return True
+    elif found := _INFO_HEADER.match(column):
+        name, category = found.group(1).lower(), found.group(2)
+        known = name in InfoType.__members__.values() and name != "address"
+        if known and category in InfoType(name).categories:
+            mapping[f"{name}:{category}"] = column
+            return True
+    return False
 
 
 def _record_export_mapping(
@@ -590,7 +583,10 @@ def _record_export_mapping(
     ignored: frozenset[str],
     *,
     custom: bool = True,
+    headers: Callable[[dict[str, Any], str], bool] | None = None,
 ) -> dict[str, Any]:
+    """The mapping of an export of ``kind``: ``fields`` by header, ``ignored`` left out,
+    the kind's other ``headers`` (a contact's infos and addresses), then custom fields."""
     mapping: dict[str, Any] = {}
     unknown = []
     for column in columns:
@@ -598,6 +594,8 @@ def _record_export_mapping(
             continue
         if column in fields:
             mapping[fields[column]] = column
+        elif headers is not None and headers(mapping, column):
+            continue
         elif custom and (found := _CUSTOM_HEADER.match(column)):
             label, field_id = found.groups()
             mapping[f"custom:{field_id or label}"] = column
