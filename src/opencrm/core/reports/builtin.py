@@ -109,9 +109,11 @@ def _summed(
     columns: tuple[Column, ...],
     rows: Sequence[tuple[Cell, ...]],
     charts: tuple[Chart, ...] = (),
+    label_width: int = 1,
 ) -> Table:
-    """A table whose first column labels the rows, with a totals row."""
-    return Table(title, columns, tuple(rows), _totals(ctx, rows, 1, columns), charts)
+    """A table whose first column (first ``label_width`` columns) labels the rows, with a
+    totals row."""
+    return Table(title, columns, tuple(rows), _totals(ctx, rows, label_width, columns), charts)
 
 
 def _money_totals(
@@ -146,6 +148,38 @@ def _bucket_columns(ctx: ReportContext, starts: Sequence[dt.date]) -> tuple[Colu
     )
 
 
+def _opportunities_by_bucket(
+    ctx: ReportContext,
+    by: tuple[str, ...],
+    measures: tuple[str, ...],
+    stage_type: str,
+    date: tuple[str, str],
+) -> tuple[Sequence[dt.date], Sequence[tuple[Any, ...]]]:
+    """Opportunities of the stage type (and the managers asked for) whose date is in the
+    period, summed by ``by``, where ``"bucket"`` is the day (month for quarters and years)
+    of that date: the buckets' first days, and the rows of one query. ``date`` is the
+    condition on it and its field (``("closed", "actual_close")``)."""
+    p = ctx.period
+    assert p.first is not None
+    assert p.last is not None
+    condition, field = date
+    starts = bucket_starts(p)
+    rows = ctx.aggregate(
+        Aggregate(
+            "opportunities",
+            by=by,
+            measures=measures,
+            where=(
+                Where("stage_type", (stage_type,)),
+                Where(condition, (p.first, p.last)),
+                *ctx.only_managers("responsible"),
+            ),
+            bucket=Bucketing(field, ctx.day_bounds(starts)),
+        )
+    )
+    return starts, rows
+
+
 class SalesByManagers(Report):
     name = "sales_by_managers"
     title = N_("Sales by managers")
@@ -159,21 +193,12 @@ class SalesByManagers(Report):
     def build(self, ctx: ReportContext) -> Sequence[Table]:
         _ = ctx.gettext
         p = ctx.period
-        assert p.first is not None
-        assert p.last is not None
-        starts = bucket_starts(p)
-        rows = ctx.aggregate(
-            Aggregate(
-                "opportunities",
-                by=("responsible", "bucket", "currency"),
-                measures=("value",),
-                where=(
-                    Where("stage_type", ("won",)),
-                    Where("closed", (p.first, p.last)),
-                    *ctx.only_managers("responsible"),
-                ),
-                bucket=Bucketing("actual_close", ctx.day_bounds(starts)),
-            )
+        starts, rows = _opportunities_by_bucket(
+            ctx,
+            ("responsible", "bucket", "currency"),
+            ("value",),
+            "won",
+            ("closed", "actual_close"),
         )
         sums = _money_totals(ctx, rows, lambda r: (r[0], r[1]))
         managers = ctx.manager_order(r[0] for r in rows)
@@ -197,15 +222,7 @@ class SalesByManagers(Report):
             ),
             Chart(ChartKind.PIE, _("Total sales by managers"), "manager", ("total",)),
         )
-        return [
-            Table(
-                _("Sales by managers"),
-                columns,
-                tuple(body),
-                _totals(ctx, body, 1, columns),
-                charts,
-            )
-        ]
+        return [_summed(ctx, _("Sales by managers"), columns, body, charts)]
 
 
 class SalesForecast(Report):
@@ -220,21 +237,12 @@ class SalesForecast(Report):
     def build(self, ctx: ReportContext) -> Sequence[Table]:
         _ = ctx.gettext
         p = ctx.period
-        assert p.first is not None
-        assert p.last is not None
-        starts = bucket_starts(p)
-        rows = ctx.aggregate(
-            Aggregate(
-                "opportunities",
-                by=("bucket", "currency"),
-                measures=("value", "weighted"),
-                where=(
-                    Where("stage_type", ("open",)),
-                    Where("expected", (p.first, p.last)),
-                    *ctx.only_managers("responsible"),
-                ),
-                bucket=Bucketing("expected_close", ctx.day_bounds(starts)),
-            )
+        starts, rows = _opportunities_by_bucket(
+            ctx,
+            ("bucket", "currency"),
+            ("value", "weighted"),
+            "open",
+            ("expected", "expected_close"),
         )
         budget: dict[int, Decimal] = defaultdict(Decimal)
         weighted: dict[int, Decimal] = defaultdict(Decimal)
@@ -256,11 +264,7 @@ class SalesForecast(Report):
             Column("forecast", _("Forecast"), MONEY),
         )
         chart = Chart(ChartKind.LINE, _("Sales forecast"), "date", ("budget", "forecast"))
-        return [
-            Table(
-                _("Sales forecast"), columns, tuple(body), _totals(ctx, body, 1, columns), (chart,)
-            )
-        ]
+        return [_summed(ctx, _("Sales forecast"), columns, body, (chart,))]
 
 
 class SalesFunnel(Report):
@@ -412,19 +416,8 @@ class ContactsByManagers(Report):
             ("with_opportunities", "without_opportunities"),
         )
         return [
-            Table(
-                _("Contacts by managers"),
-                detail_columns,
-                tuple(detail),
-                _totals(ctx, detail, 2, detail_columns),
-            ),
-            Table(
-                _("Contacts per manager"),
-                manager_columns,
-                tuple(per_manager),
-                _totals(ctx, per_manager, 1, manager_columns),
-                (chart,),
-            ),
+            _summed(ctx, _("Contacts by managers"), detail_columns, detail, label_width=2),
+            _summed(ctx, _("Contacts per manager"), manager_columns, per_manager, (chart,)),
         ]
 
 
@@ -482,9 +475,7 @@ class TasksByManagers(Report):
                 cells = [counts.get((uid, c), 0) for c in categories]
                 body.append((ctx.user_name(uid), *cells, sum(cells)))
             chart = Chart(ChartKind.BAR, title, "manager", tuple(c.key for c in columns[1:-1]))
-            tables.append(
-                Table(title, columns, tuple(body), _totals(ctx, body, 1, columns), (chart,))
-            )
+            tables.append(_summed(ctx, title, columns, body, (chart,)))
         return tables
 
 
@@ -551,15 +542,7 @@ class OpportunitiesByManagers(Report):
                 ("new_budget", "won_budget", "lost_budget"),
             ),
         )
-        return [
-            Table(
-                _("Opportunities by managers"),
-                tuple(columns),
-                tuple(body),
-                _totals(ctx, body, 1, columns),
-                charts,
-            )
-        ]
+        return [_summed(ctx, _("Opportunities by managers"), tuple(columns), body, charts)]
 
 
 class InvoicesByManagers(Report):
@@ -630,15 +613,7 @@ class InvoicesByManagers(Report):
                 tuple(f"{k}_amount" for k in kinds),
             ),
         )
-        return [
-            Table(
-                _("Invoices by managers"),
-                tuple(columns),
-                tuple(body),
-                _totals(ctx, body, 1, columns),
-                charts,
-            )
-        ]
+        return [_summed(ctx, _("Invoices by managers"), tuple(columns), body, charts)]
 
 
 #: Call statuses: incoming calls an operator answered, outgoing calls, missed calls.
@@ -736,19 +711,8 @@ class VoipByManagers(Report):
             Chart(ChartKind.PIE, _("Call duration by managers"), "manager", ("duration",)),
         )
         return [
-            Table(
-                _("VoIP by managers"),
-                detail_columns,
-                tuple(detail),
-                _totals(ctx, detail, 2, detail_columns),
-            ),
-            Table(
-                _("Calls per manager"),
-                manager_columns,
-                tuple(per_manager),
-                _totals(ctx, per_manager, 1, manager_columns),
-                charts,
-            ),
+            _summed(ctx, _("VoIP by managers"), detail_columns, detail, label_width=2),
+            _summed(ctx, _("Calls per manager"), manager_columns, per_manager, charts),
         ]
 
 
@@ -790,13 +754,18 @@ def _counts_and_amounts(
 
 
 def _by_item(
-    ctx: ReportContext, source: str, field: str, items: Sequence[ListItem], where: tuple[Where, ...]
+    ctx: ReportContext,
+    source: str,
+    field: str,
+    items: Sequence[ListItem],
+    where: tuple[Where, ...],
+    measures: tuple[str | Filtered, ...] = ("count",),
 ) -> list[tuple[Cell, ...]]:
-    counts = {r[0]: r[1] for r in ctx.aggregate(Aggregate(source, (field,), ("count",), where))}
+    """One row per list item ``field`` names (in list order, only the ones found): its
+    title, then the ``measures`` of the rows that meet ``where``; one query."""
+    found = {r[0]: r[1:] for r in ctx.aggregate(Aggregate(source, (field,), measures, where))}
     return [
-        (_item_title(ctx, items, i), counts[i])
-        for i in _ordered_items(items, counts)
-        if i in counts
+        (_item_title(ctx, items, i), *found[i]) for i in _ordered_items(items, found) if i in found
     ]
 
 
@@ -851,27 +820,18 @@ class SummaryForThePeriod(Report):
             ctx.contact_types,
             (*ctx.created_in_period(), *ctx.only_managers("created_by")),
         )
-        created = (*ctx.created_in_period(), *deals_mine)
-        task_counts = {
-            r[0]: r[1:]
-            for r in ctx.aggregate(
-                Aggregate(
-                    "tasks",
-                    ("category_id",),
-                    (
-                        "count",
-                        Filtered("count", (Where("closed", (p.start, p.end)),)),
-                        Filtered("count", (Where("overdue", (ctx.now,)),)),
-                    ),
-                    created,
-                )
-            )
-        }
-        task_rows: list[tuple[Cell, ...]] = [
-            (_item_title(ctx, ctx.task_categories, c), *task_counts[c])
-            for c in _ordered_items(ctx.task_categories, task_counts)
-            if c in task_counts
-        ]
+        task_rows = _by_item(
+            ctx,
+            "tasks",
+            "category_id",
+            ctx.task_categories,
+            (*ctx.created_in_period(), *deals_mine),
+            (
+                "count",
+                Filtered("count", (Where("closed", (p.start, p.end)),)),
+                Filtered("count", (Where("overdue", (ctx.now,)),)),
+            ),
+        )
         money_columns = (Column("count", _("Number"), INT),)
         return [
             Table(
@@ -971,17 +931,9 @@ class SummaryAtThisMoment(Report):
         )
         open_tasks = (*created, *ctx.only_managers("responsible"), Where("open"))
         late = Filtered("count", (Where("overdue", (ctx.now,)),))
-        task_counts = {
-            r[0]: r[1:]
-            for r in ctx.aggregate(
-                Aggregate("tasks", ("category_id",), ("count", late), open_tasks)
-            )
-        }
-        task_rows: list[tuple[Cell, ...]] = [
-            (_item_title(ctx, ctx.task_categories, c), *task_counts[c])
-            for c in _ordered_items(ctx.task_categories, task_counts)
-            if c in task_counts
-        ]
+        task_rows = _by_item(
+            ctx, "tasks", "category_id", ctx.task_categories, open_tasks, ("count", late)
+        )
         invoices_mine = (*created, *ctx.only_managers("created_by"), Where("status", ("billed",)))
         invoice_rows = _counts_and_amounts(
             ctx,

@@ -18,7 +18,7 @@ import time
 import zoneinfo
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import IO, Any
+from typing import IO, Any, Generic, TypeVar
 
 import attrs
 from moneyed import Money
@@ -126,6 +126,27 @@ def _plan(
     )
 
 
+def _check_kind(kind: str, batch_size: int) -> None:
+    """The kind and batch size of an import, run now or as a job."""
+    if kind not in KINDS:
+        raise ValidationError({"kind": "must be one of " + ", ".join(KINDS)})
+    if not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH:
+        raise ValidationError({"batch_size": f"must be 1 to {MAX_BATCH}"})
+
+
+def _clean_duplicate(on_duplicate: OnDuplicate | str, tag_separator: str) -> OnDuplicate:
+    """What to do with a duplicate, checked with the tag separator (in that order)."""
+    try:
+        duplicate = OnDuplicate(str(on_duplicate))
+    except ValueError:
+        raise ValidationError(
+            {"on_duplicate": "must be one of " + ", ".join(o.value for o in OnDuplicate)}
+        ) from None
+    if not isinstance(tag_separator, str) or not tag_separator:
+        raise ValidationError({"tag_separator": "must be a non-empty string"})
+    return duplicate
+
+
 class _Rollback(Exception):
     """Leaves the single transaction of a dry run (or a refused all-or-nothing import)."""
 
@@ -183,18 +204,8 @@ class ImportService:
         leading ``'`` before ``=``, ``+``, ``-``, ``@``, a tab, a carriage return or another
         such ``'`` is dropped).
         """
-        if kind not in KINDS:
-            raise ValidationError({"kind": "must be one of " + ", ".join(KINDS)})
-        if not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH:
-            raise ValidationError({"batch_size": f"must be 1 to {MAX_BATCH}"})
-        try:
-            duplicate = OnDuplicate(str(on_duplicate))
-        except ValueError:
-            raise ValidationError(
-                {"on_duplicate": "must be one of " + ", ".join(o.value for o in OnDuplicate)}
-            ) from None
-        if not isinstance(tag_separator, str) or not tag_separator:
-            raise ValidationError({"tag_separator": "must be a non-empty string"})
+        _check_kind(kind, batch_size)
+        duplicate = _clean_duplicate(on_duplicate, tag_separator)
         for name, hook in (("progress", progress), ("should_stop", should_stop)):
             if hook is not None and not callable(hook):
                 raise ValidationError({name: "must be a function or None"})
@@ -337,20 +348,10 @@ class ImportService:
     ) -> dict[str, Any]:
         """The options of a background import, checked as far as they can be without the
         file, as JSON-able job parameters."""
-        if kind not in KINDS:
-            raise ValidationError({"kind": "must be one of " + ", ".join(KINDS)})
-        if not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH:
-            raise ValidationError({"batch_size": f"must be 1 to {MAX_BATCH}"})
+        _check_kind(kind, batch_size)
         if not isinstance(max_issues, int) or not 0 <= max_issues <= JOB_MAX_ISSUES:
             raise ValidationError({"max_issues": f"must be 0 to {JOB_MAX_ISSUES}"})
-        try:
-            duplicate = OnDuplicate(str(on_duplicate))
-        except ValueError:
-            raise ValidationError(
-                {"on_duplicate": "must be one of " + ", ".join(o.value for o in OnDuplicate)}
-            ) from None
-        if not isinstance(tag_separator, str) or not tag_separator:
-            raise ValidationError({"tag_separator": "must be a non-empty string"})
+        duplicate = _clean_duplicate(on_duplicate, tag_separator)
         for name, flag in flags.items():
             if not isinstance(flag, bool):
                 raise ValidationError({name: "must be true or false"})
@@ -553,38 +554,26 @@ def export_mapping(columns: Sequence[str], kind: str = "contacts") -> dict[str, 
         )
     if kind != "contacts":
         raise ValidationError({"mapping": f"'export' does not read {kind}"})
-    mapping: dict[str, Any] = {}
-    unknown = []
-    for column in columns:
-        if column in EXPORT_IGNORED:
-            continue
-        if column in _EXPORT_FIELDS:
-            mapping[_EXPORT_FIELDS[column]] = column
-            continue
-        if found := _ADDRESS_HEADER.match(column):
-            category, part = found.groups()
-            if category in InfoType.ADDRESS.categories and part in _ADDRESS_PARTS:
-                mapping.setdefault(f"address:{category}", {})[part] = column
-                continue
-        elif found := _INFO_HEADER.match(column):
-            name, category = found.group(1).lower(), found.group(2)
-            known = name in InfoType.__members__.values() and name != "address"
-            if known and category in InfoType(name).categories:
-                mapping[f"{name}:{category}"] = column
-                continue
-        elif found := _CUSTOM_HEADER.match(column):
-            label, field_id = found.groups()
-            mapping[f"custom:{field_id or label}"] = column
-            continue
-        unknown.append(column)
-    if unknown:
-        raise ValidationError(
-            {
-                "mapping": "the file is not an opencrm export of contacts: no export has "
-                + ", ".join(map(repr, unknown[:5]))
-            }
-        )
-    return mapping
+    return _record_export_mapping(
+        columns, kind, _EXPORT_FIELDS, EXPORT_IGNORED, headers=_contact_header
+    )
+
+
+def _contact_header(mapping: dict[str, Any], column: str) -> bool:
+    """Map an info's or an address part's column of a contacts export; False when
+    ``column`` is not one."""
+    if found := _ADDRESS_HEADER.match(column):
+        category, part = found.groups()
+        if category in InfoType.ADDRESS.categories and part in _ADDRESS_PARTS:
+            mapping.setdefault(f"address:{category}", {})[part] = column
+            return True
+    elif found := _INFO_HEADER.match(column):
+        name, category = found.group(1).lower(), found.group(2)
+        known = name in InfoType.__members__.values() and name != "address"
+        if known and category in InfoType(name).categories:
+            mapping[f"{name}:{category}"] = column
+            return True
+    return False
 
 
 def _record_export_mapping(
@@ -594,7 +583,10 @@ def _record_export_mapping(
     ignored: frozenset[str],
     *,
     custom: bool = True,
+    headers: Callable[[dict[str, Any], str], bool] | None = None,
 ) -> dict[str, Any]:
+    """The mapping of an export of ``kind``: ``fields`` by header, ``ignored`` left out,
+    the kind's other ``headers`` (a contact's infos and addresses), then custom fields."""
     mapping: dict[str, Any] = {}
     unknown = []
     for column in columns:
@@ -602,19 +594,26 @@ def _record_export_mapping(
             continue
         if column in fields:
             mapping[fields[column]] = column
+        elif headers is not None and headers(mapping, column):
+            continue
         elif custom and (found := _CUSTOM_HEADER.match(column)):
             label, field_id = found.groups()
             mapping[f"custom:{field_id or label}"] = column
         else:
             unknown.append(column)
     if unknown:
-        raise ValidationError(
-            {
-                "mapping": f"the file is not an opencrm export of {kind}: no export has "
-                + ", ".join(map(repr, unknown[:5]))
-            }
-        )
+        raise _not_our_export(kind, unknown)
     return mapping
+
+
+def _not_our_export(kind: str, unknown: Sequence[str]) -> ValidationError:
+    """The error for columns of a file read as an export of ``kind`` that no export has."""
+    return ValidationError(
+        {
+            "mapping": f"the file is not an opencrm export of {kind}: no export has "
+            + ", ".join(map(repr, unknown[:5]))
+        }
+    )
 
 
 def restore(text: str) -> str:
@@ -763,19 +762,7 @@ class _Mapping:
         errors: dict[str, str] = {}
 
         def cols(field: str, value: object) -> tuple[str, ...]:
-            found = (value,) if isinstance(value, str) else value
-            if (
-                not isinstance(found, (list, tuple))
-                or not found
-                or not all(isinstance(c, str) and c for c in found)
-            ):
-                errors[f"mapping.{field}"] = "must be a column name or a list of them"
-                return ()
-            if known is not None:
-                missing = [c for c in found if c not in known]
-                if missing:
-                    errors[f"mapping.{field}"] = "no column " + ", ".join(map(repr, missing))
-            return tuple(found)
+            return _mapped_columns(field, value, known, errors) or ()
 
         scalars: dict[str, tuple[str, ...]] = {}
         infos: list[_Info] = []
@@ -826,6 +813,28 @@ class _Mapping:
                 {"mapping": "map at least one of first_name, last_name or company"}
             )
         return cls(scalars, tuple(infos), tags, custom, record_id)
+
+
+def _mapped_columns(
+    field: str, value: object, known: set[str] | None, errors: dict[str, str]
+) -> tuple[str, ...] | None:
+    """The columns a mapping gives ``field``: a column name or a list of them, each one of
+    the ``known`` columns (when the file's are known); None, with the reason in
+    ``errors``, when they are not."""
+    found = (value,) if isinstance(value, str) else value
+    if (
+        not isinstance(found, (list, tuple))
+        or not found
+        or not all(isinstance(c, str) and c for c in found)
+    ):
+        errors[f"mapping.{field}"] = "must be a column name or a list of them"
+        return None
+    if known is not None:
+        missing = [c for c in found if c not in known]
+        if missing:
+            errors[f"mapping.{field}"] = "no column " + ", ".join(map(repr, missing))
+            return None
+    return tuple(found)
 
 
 def _text(value: object) -> str:
@@ -879,8 +888,127 @@ class _Row:
 # The info types duplicates are matched by, and their key names.
 _MATCHED = {InfoType.EMAIL: InfoType.EMAIL.value, InfoType.PHONE: InfoType.PHONE.value}
 
+#: A plan's clean row (:class:`_Row`, :class:`_DealRow`, :class:`_TaskRow`).
+_R = TypeVar("_R")
 
-class _ContactPlan:
+
+class _Plan(Generic[_R]):
+    """What the plans of every kind share: a batch is read row by row, then the rows that
+    were not rejected are written together."""
+
+    _s: Service
+    users: dict[str, bool]  # user id -> whether it names a user (asked once each)
+
+    def apply(self, tx: Tx, batch: Sequence[SourceRow], tally: _Tally) -> None:
+        self._start_batch(tx)
+        good: list[_R] = []
+        for source in batch:
+            tally.rows += 1
+            tally.last_row = source.number
+            row = self._read(tx, source, tally)
+            if row is not None:
+                good.append(row)
+        if good:
+            self._write(tx, good, tally)
+
+    def _start_batch(self, tx: Tx) -> None:
+        """What a batch needs before its rows are read (the defaults' tags, say)."""
+
+    def _read(self, tx: Tx, source: SourceRow, tally: _Tally) -> _R | None:
+        """Clean one row; report its problems and return None when it is rejected."""
+        raise NotImplementedError
+
+    def _write(self, tx: Tx, rows: list[_R], tally: _Tally) -> None:
+        raise NotImplementedError
+
+    def _user(self, value: str, field: str) -> str:
+        if value not in self.users:
+            try:
+                self._s._managers([value], field)
+                self.users[value] = True
+            except ValidationError:
+                self.users[value] = False
+        if not self.users[value]:
+            raise ValidationError({field: f"no user {value!r}"})
+        return value
+
+
+def _check_defaults(defaults: Mapping[str, Any], allowed: frozenset[str]) -> None:
+    """``defaults`` is a mapping of defaults that an import of the kind takes."""
+    if not isinstance(defaults, Mapping):
+        raise ValidationError({"defaults": "must be a mapping"})
+    unknown = set(defaults) - allowed
+    if unknown:
+        raise ValidationError(
+            {f"defaults.{k}": "is not a default an import takes" for k in sorted(unknown)}
+        )
+
+
+def _default_tags(defaults: Mapping[str, Any]) -> frozenset[str]:
+    raw_tags = defaults.get("tags", ())
+    if isinstance(raw_tags, str) or not isinstance(raw_tags, Iterable):
+        raise ValidationError({"defaults.tags": "must be a list of tag titles"})
+    return frozenset(clean_tag_title(t, "defaults.tags") for t in raw_tags)
+
+
+def _tag_title(tx: Tx, entity: str, known: dict[str, str], title: str) -> str:
+    """The stored title of the tag ``title`` of ``entity`` records, which is added when
+    there is none; ``known`` remembers the answers of this import."""
+    key = " ".join(title.split()).casefold()
+    if key not in known:
+        tag = tx.uow.tags.find(entity, title)
+        if tag is None:
+            tag = tx.uow.tags.add(entity, title)
+            tx.emit("tag.created", tag, after=tag)
+        known[key] = tag.title
+    return known[key]
+
+
+def _add_list_item(tx: Tx, kind: ListKind, title: str, color: str | None = None) -> ListItem:
+    """A new item of an admin list, after the ones it has."""
+    existing = tx.uow.lists.list(kind)
+    item = tx.uow.lists.add(
+        ListItem(
+            id=0,
+            kind=kind,
+            title=title,
+            color=color,
+            sort_order=max((i.sort_order for i in existing), default=0) + 1,
+        )
+    )
+    tx.emit("list_item.created", item, after=item)
+    return item
+
+
+def _lines(values: Mapping[str, Any], columns: Iterable[str]) -> str:
+    """The non-empty cells of ``columns`` as text, one per line."""
+    return "\n".join(t for c in columns if (t := _text(values.get(c))))
+
+
+def _tag_pieces(
+    values: Mapping[str, Any], columns: Iterable[str], separator: str
+) -> Iterator[tuple[str, str]]:
+    """(column, tag title as written) of each tag the cells of ``columns`` hold."""
+    for c in columns:
+        for piece in _text(values.get(c)).split(separator):
+            piece = piece.strip()
+            if piece:
+                yield c, piece
+
+
+def _custom_cell(value: Any) -> Any:
+    """A custom field's cell as its field type's cleaner takes it: text stripped, numbers
+    as text, a spreadsheet's midnight datetime as a date."""
+    if isinstance(value, str):
+        value = value.strip()
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        value = _text(value)
+    if isinstance(value, dt.datetime) and value.time() == dt.time():
+        value = value.date()
+    return value
+
+
+class _ContactPlan(_Plan[_Row]):
     def __init__(
         self,
         service: Service,
@@ -908,13 +1036,7 @@ class _ContactPlan:
     # preparation: everything that does not depend on a row, checked once
 
     def prepare(self, tx: Tx, defaults: Mapping[str, Any]) -> None:
-        if not isinstance(defaults, Mapping):
-            raise ValidationError({"defaults": "must be a mapping"})
-        unknown = set(defaults) - _DEFAULT_KEYS
-        if unknown:
-            raise ValidationError(
-                {f"defaults.{k}": "is not a default an import takes" for k in sorted(unknown)}
-            )
+        _check_defaults(defaults, _DEFAULT_KEYS)
         self.managers = self._s._managers(
             defaults.get("managers", [tx.actor.id]), "defaults.managers"
         )
@@ -924,10 +1046,7 @@ class _ContactPlan:
             raise ValidationError(
                 {"defaults.access": "must be one of " + ", ".join(a.value for a in Access)}
             ) from None
-        raw_tags = defaults.get("tags", ())
-        if isinstance(raw_tags, str) or not isinstance(raw_tags, Iterable):
-            raise ValidationError({"defaults.tags": "must be a list of tag titles"})
-        self.default_tags = frozenset(clean_tag_title(t, "defaults.tags") for t in raw_tags)
+        self.default_tags = _default_tags(defaults)
         for name in _LISTS:
             if name in defaults:
                 self.default_items[name] = cd.clean_name(
@@ -954,22 +1073,14 @@ class _ContactPlan:
 
     # one batch
 
-    def apply(self, tx: Tx, batch: Sequence[SourceRow], tally: _Tally) -> None:
-        if self.default_tags:
-            for title in self.default_tags:
-                self._tag(tx, title)
-        good: list[_Row] = []
-        for source in batch:
-            tally.rows += 1
-            tally.last_row = source.number
-            row = self._read(tx, source, tally)
-            if row is not None:
-                good.append(row)
-        if good:
-            _Batch(self, tx, tally).write(good)
+    def _start_batch(self, tx: Tx) -> None:
+        for title in self.default_tags:
+            self._tag(tx, title)
+
+    def _write(self, tx: Tx, rows: list[_Row], tally: _Tally) -> None:
+        _Batch(self, tx, tally).write(rows)
 
     def _read(self, tx: Tx, source: SourceRow, tally: _Tally) -> _Row | None:
-        """Clean one row; report its problems and return None when it is rejected."""
         problems: list[tuple[str | None, str]] = list(source.problems.items())
         m = self.mapping
         values = source.values
@@ -1000,8 +1111,7 @@ class _ContactPlan:
         last, last_col = texts.get("last_name", ("", None))
         company, company_col = texts.get("company", ("", None))
         if not (first or last or company):
-            tally.rejected += 1
-            tally.issue(source.number, None, "has no first name, last name or company", "rejected")
+            tally.reject(source, [(None, "has no first name, last name or company")])
             return None
         kind = "person" if first or last else "company"
         if kind == "person" and not first:
@@ -1043,8 +1153,7 @@ class _ContactPlan:
                     col, lambda: cd.clean_name("industry", text, required=False)
                 )
         if "about" in m.scalars:
-            parts = [_text(values.get(c)) for c in m.scalars["about"]]
-            about = "\n".join(p for p in parts if p)
+            about = _lines(values, m.scalars["about"])
             if about:
                 fields["about"] = check(m.scalars["about"], lambda: cd.clean_text("about", about))
         text, col = texts.get("currency", ("", None))
@@ -1093,13 +1202,10 @@ class _ContactPlan:
                         if found is not None:
                             infos.append(_info(spec, *found, before=infos))
         tags: set[str] = set(self.default_tags)
-        for c in m.tags:
-            for piece in _text(values.get(c)).split(self.separator):
-                piece = piece.strip()
-                if piece:
-                    title = check(c, clean_tag_title, piece)
-                    if title is not None:
-                        tags.add(self._tag(tx, title))
+        for c, piece in _tag_pieces(values, m.tags, self.separator):
+            title = check(c, clean_tag_title, piece)
+            if title is not None:
+                tags.add(self._tag(tx, title))
         custom: dict[int, str] = {}
         for key, cols in m.custom.items():
             field = self.fields[key].get(kind)
@@ -1108,12 +1214,7 @@ class _ContactPlan:
             raw_value: Any = values.get(cols[0]) if len(cols) == 1 else joined(cols)[0]
             if raw_value is None or raw_value == "":
                 continue
-            if isinstance(raw_value, str):
-                raw_value = raw_value.strip()
-            if isinstance(raw_value, (int, float, Decimal)) and not isinstance(raw_value, bool):
-                raw_value = _text(raw_value)
-            if isinstance(raw_value, dt.datetime) and raw_value.time() == dt.time():
-                raw_value = raw_value.date()
+            raw_value = _custom_cell(raw_value)
             kind_type = self._s._ctx.field_types.get(field.type)
             stored = check(cols, kind_type.clean, raw_value, field.options)
             if stored is not None:
@@ -1139,17 +1240,8 @@ class _ContactPlan:
         if key not in self.items:
             found: ListItem | None = tx.uow.lists.find(kind, title)
             if found is None and self.create_missing:
-                existing = tx.uow.lists.list(kind)
-                found = tx.uow.lists.add(
-                    ListItem(
-                        id=0,
-                        kind=kind,
-                        title=title,
-                        color=NEW_TEMPERATURE_COLOR if kind is ListKind.TEMPERATURE else None,
-                        sort_order=max((i.sort_order for i in existing), default=0) + 1,
-                    )
-                )
-                tx.emit("list_item.created", found, after=found)
+                color = NEW_TEMPERATURE_COLOR if kind is ListKind.TEMPERATURE else None
+                found = _add_list_item(tx, kind, title, color)
             self.items[key] = None if found is None else found.id
         item_id = self.items[key]
         if item_id is None:
@@ -1157,14 +1249,7 @@ class _ContactPlan:
         return item_id
 
     def _tag(self, tx: Tx, title: str) -> str:
-        key = " ".join(title.split()).casefold()
-        if key not in self.tag_titles:
-            tag = tx.uow.tags.find("contact", title)
-            if tag is None:
-                tag = tx.uow.tags.add("contact", title)
-                tx.emit("tag.created", tag, after=tag)
-            self.tag_titles[key] = tag.title
-        return self.tag_titles[key]
+        return _tag_title(tx, "contact", self.tag_titles, title)
 
     def default_item_ids(self, tx: Tx) -> dict[str, int]:
         out = {}
@@ -1504,24 +1589,14 @@ def _parse_record_mapping(
         if not isinstance(field, str):
             errors["mapping"] = "field names are strings"
             continue
-        found = (value,) if isinstance(value, str) else value
-        if (
-            not isinstance(found, (list, tuple))
-            or not found
-            or not all(isinstance(c, str) and c for c in found)
-        ):
-            errors[f"mapping.{field}"] = "must be a column name or a list of them"
+        found = _mapped_columns(field, value, known, errors)
+        if found is None:
             continue
-        if known is not None:
-            missing = [c for c in found if c not in known]
-            if missing:
-                errors[f"mapping.{field}"] = "no column " + ", ".join(map(repr, missing))
-                continue
         name, _, qualifier = field.partition(":")
         if name == "custom" and qualifier:
-            custom[qualifier] = tuple(found)
+            custom[qualifier] = found
         elif field in known_fields:
-            fields[field] = tuple(found)
+            fields[field] = found
         else:
             errors[f"mapping.{field}"] = f"is not a field of {what}"
     if errors:
@@ -1602,7 +1677,135 @@ class _DealRow:
         return bool(self.member_emails) or any(n == "member_ids" for n, _ in self.contact_ids)
 
 
-class _OpportunityPlan:
+class _Cells:
+    """A row's cells by the field they are mapped to, and the problems found reading them
+    (the reader's own, to begin with)."""
+
+    def __init__(self, fields: Mapping[str, tuple[str, ...]], source: SourceRow) -> None:
+        self.fields = fields
+        self.values = source.values
+        self.problems: list[tuple[str | None, str]] = list(source.problems.items())
+
+    def text(self, name: str) -> tuple[str, str | None]:
+        """The field's non-empty cells as text, joined by spaces, and the first one's
+        column."""
+        given = [(c, t) for c in self.fields.get(name, ()) if (t := _text(self.values.get(c)))]
+        return " ".join(t for _, t in given), (given[0][0] if given else None)
+
+    def raw(self, name: str) -> tuple[object, str | None]:
+        """The field's first non-empty cell as the reader gave it, and its column."""
+        for c in self.fields.get(name, ()):
+            v = self.values.get(c)
+            if v is not None and _text(v):
+                return v, c
+        return None, None
+
+    def lines(self, name: str) -> str:
+        """The field's non-empty cells as text, one per line."""
+        return _lines(self.values, self.fields.get(name, ()))
+
+    def check(self, column: str | None, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)``, or None with its errors kept as problems of ``column``."""
+        try:
+            return fn(*args)
+        except ValidationError as exc:
+            self.problems.extend((column, reason) for reason in exc.errors.values())
+            return None
+
+
+def _readable_contacts(
+    tx: Tx, emails: set[str], ids: Iterable[int]
+) -> tuple[dict[str, int], set[int]]:
+    """The contacts rows name: e-mail -> contact id (one query), and the ids among those
+    and ``ids`` of the contacts the importer may read (one more)."""
+    by_email: dict[str, int] = {}
+    for _, normalized, cid in tx.uow.imports.contacts_by_infos(emails, ()):
+        by_email.setdefault(normalized, cid)
+    wanted = set(by_email.values()) | set(ids)
+    readable = {
+        c.id
+        for c in tx.uow.contacts.get_many(sorted(wanted))
+        if policy.can_read_contact(tx.actor, c)
+    }
+    return by_email, readable
+
+
+#: A record an import creates or updates (an opportunity, a case, a task).
+_E = TypeVar("_E", bound=Opportunity | Case | Task)
+
+
+class _Pending(Generic[_E]):
+    """What one batch of records does: the records it creates, and the stored records it
+    changes. A row matches a stored record by its duplicate key (``stored``) or by its id
+    (``records``), else an earlier row's new record by the key."""
+
+    def __init__(self, stored: Mapping[Any, int], records: Mapping[int, _E]) -> None:
+        self.stored = stored  # duplicate key -> id of a stored record
+        self.records = records  # id -> a stored record an update may change
+        self.new: list[_E] = []
+        self.seen: dict[Any, int] = {}  # duplicate key -> index in ``new``
+        self.changed: dict[int, tuple[_E, _E]] = {}  # id -> (stored, updated)
+
+    def known(self, key: Any) -> bool:
+        """Whether a stored record or an earlier row has the duplicate ``key``."""
+        return key in self.stored or key in self.seen
+
+    def match(self, key: Any) -> tuple[str, int] | None:
+        """The record an update row with the duplicate ``key`` changes: ("stored", id) or
+        ("new", index), None for none (the row creates one)."""
+        if key in self.stored:
+            return "stored", self.stored[key]
+        if key in self.seen:
+            return "new", self.seen[key]
+        return None
+
+    def create(self, key: Any, record: _E, tally: _Tally) -> None:
+        self.seen.setdefault(key, len(self.new))
+        self.new.append(record)
+        tally.created += 1
+
+    def current(self, target: tuple[str, int]) -> _E:
+        """The record ``target`` names as the earlier rows left it."""
+        where, ref = target
+        if where == "new":
+            return self.new[ref]
+        return self.changed[ref][1] if ref in self.changed else self.records[ref]
+
+    def change(self, target: tuple[str, int], before: _E, after: _E, tally: _Tally) -> None:
+        """Record ``after``, what a row makes of ``before``, the record ``target`` names."""
+        if after == before:
+            tally.unchanged += 1
+            return
+        tally.updated += 1
+        where, ref = target
+        if where == "new":
+            self.new[ref] = after
+        else:
+            original = self.changed[ref][0] if ref in self.changed else before
+            self.changed[ref] = (original, after)
+
+    def flush(
+        self,
+        tx: Tx,
+        add: Callable[[list[_E]], Iterable[int]],
+        update: Callable[[list[tuple[_E, _E]]], None],
+        tally: _Tally,
+    ) -> None:
+        """Write the batch: ``add`` the new records, then ``update`` the changed ones."""
+        for rid in add(self.new):
+            tally.created_ids.add(rid)
+        updates = [
+            (before, attrs.evolve(after, updated_by=tx.actor.id, updated_at=tx.now))
+            for before, after in self.changed.values()
+            # Changed by one row and back by a later one: nothing to write.
+            if after != before
+        ]
+        update(updates)
+        for _, after in updates:
+            tally.updated_ids.add(after.id)
+
+
+class _OpportunityPlan(_Plan[_DealRow]):
     """Rows become opportunities: cleaned with the opportunity service's cleaners, matched
     and written a batch at a time (see :meth:`ImportService.run`)."""
 
@@ -1641,23 +1844,14 @@ class _OpportunityPlan:
         self.currency = "USD"
 
     def prepare(self, tx: Tx, defaults: Mapping[str, Any]) -> None:
-        if not isinstance(defaults, Mapping):
-            raise ValidationError({"defaults": "must be a mapping"})
-        unknown = set(defaults) - self.DEFAULTS
-        if unknown:
-            raise ValidationError(
-                {f"defaults.{k}": "is not a default an import takes" for k in sorted(unknown)}
-            )
+        _check_defaults(defaults, self.DEFAULTS)
         responsible = defaults.get("responsible", tx.actor.id)
         self.responsible = sorted(self._s._managers([responsible], "defaults.responsible"))[0]
         self.restricted = rec.clean_bool(defaults.get("restricted", False), "defaults.restricted")
         self.access_list = self._s._managers(
             defaults.get("access_list", ()), "defaults.access_list"
         )
-        raw_tags = defaults.get("tags", ())
-        if isinstance(raw_tags, str) or not isinstance(raw_tags, Iterable):
-            raise ValidationError({"defaults.tags": "must be a list of tag titles"})
-        self.default_tags = frozenset(clean_tag_title(t, "defaults.tags") for t in raw_tags)
+        self.default_tags = _default_tags(defaults)
         self.users[self.responsible] = True
         fields = [f for f in tx.uow.fields.list() if f.applies_to(self.ENTITY)]
         errors = {}
@@ -1686,73 +1880,24 @@ class _OpportunityPlan:
 
     # one batch
 
-    def apply(self, tx: Tx, batch: Sequence[SourceRow], tally: _Tally) -> None:
+    def _start_batch(self, tx: Tx) -> None:
         for title in self.default_tags:
             self._tag(tx, title)
-        good: list[_DealRow] = []
-        for source in batch:
-            tally.rows += 1
-            tally.last_row = source.number
-            row = self._read(tx, source, tally)
-            if row is not None:
-                good.append(row)
-        if good:
-            self._write(tx, good, tally)
 
     def _tag(self, tx: Tx, title: str) -> str:
-        key = " ".join(title.split()).casefold()
-        if key not in self.tag_titles:
-            tag = tx.uow.tags.find(self.ENTITY, title)
-            if tag is None:
-                tag = tx.uow.tags.add(self.ENTITY, title)
-                tx.emit("tag.created", tag, after=tag)
-            self.tag_titles[key] = tag.title
-        return self.tag_titles[key]
-
-    def _user(self, value: str, field: str) -> str:
-        if value not in self.users:
-            try:
-                self._s._managers([value], field)
-                self.users[value] = True
-            except ValidationError:
-                self.users[value] = False
-        if not self.users[value]:
-            raise ValidationError({field: f"no user {value!r}"})
-        return value
+        return _tag_title(tx, self.ENTITY, self.tag_titles, title)
 
     def _read(self, tx: Tx, source: SourceRow, tally: _Tally) -> _DealRow | None:
-        problems: list[tuple[str | None, str]] = list(source.problems.items())
-        if problems:
-            tally.reject(source, problems)
+        cells = _Cells(self.fields, source)
+        if cells.problems:
+            tally.reject(source, cells.problems)
             return None
         values = source.values
-
-        def cell(name: str) -> tuple[str, str | None]:
-            cols = self.fields.get(name, ())
-            texts = [(c, _text(values.get(c))) for c in cols]
-            given = [(c, t) for c, t in texts if t]
-            return " ".join(t for _, t in given), (given[0][0] if given else None)
-
-        def raw(name: str) -> tuple[object, str | None]:
-            for c in self.fields.get(name, ()):
-                v = values.get(c)
-                if v is not None and _text(v):
-                    return v, c
-            return None, None
-
-        def check(column: str | None, fn: Callable[..., Any], *args: Any) -> Any:
-            try:
-                return fn(*args)
-            except ValidationError as exc:
-                for reason in exc.errors.values():
-                    problems.append((column, reason))
-                return None
-
+        cell, raw, check = cells.text, cells.raw, cells.check
         fields: dict[str, Any] = {}
         title, col = cell("title")
         if not title:
-            tally.rejected += 1
-            tally.issue(source.number, None, "has no title", "rejected")
+            tally.reject(source, [(None, "has no title")])
             return None
         fields["title"] = check(col, lambda: cd.clean_name("title", title, required=True))
         record_id, id_col = raw("id")
@@ -1761,13 +1906,11 @@ class _OpportunityPlan:
         closed, col = raw("closed")
         if closed is not None:
             closed = check(col, _cell_bool, closed, "closed")
-        if "description" in self.fields:
-            parts = [_text(values.get(c)) for c in self.fields["description"]]
-            text = "\n".join(p for p in parts if p)
-            if text:
-                fields["description"] = check(
-                    self.fields["description"][0], cd.clean_text, "description", text
-                )
+        text = cells.lines("description")
+        if text:
+            fields["description"] = check(
+                self.fields["description"][0], cd.clean_text, "description", text
+            )
         amount, amount_col = cell("budget")
         currency, currency_col = cell("currency")
         money = None
@@ -1816,26 +1959,18 @@ class _OpportunityPlan:
                         ids.append((name, number))
         tags: set[str] = set(self.default_tags)
         tags_given = False
-        for c in self.fields.get("tags", ()):
-            for piece in _text(values.get(c)).split(self.separator):
-                piece = piece.strip()
-                if piece:
-                    tags_given = True
-                    tag = check(c, clean_tag_title, piece)
-                    if tag is not None:
-                        tags.add(self._tag(tx, tag))
+        for c, piece in _tag_pieces(values, self.fields.get("tags", ()), self.separator):
+            tags_given = True
+            tag = check(c, clean_tag_title, piece)
+            if tag is not None:
+                tags.add(self._tag(tx, tag))
         custom: dict[int, str] = {}
         for key, cols in self.custom_cols.items():
             field = self.custom[key]
             value = values.get(cols[0])
             if value is None or _text(value) == "":
                 continue
-            if isinstance(value, str):
-                value = value.strip()
-            if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
-                value = _text(value)
-            if isinstance(value, dt.datetime) and value.time() == dt.time():
-                value = value.date()
+            value = _custom_cell(value)
             stored = check(
                 cols[0], self._s._ctx.field_types.get(field.type).clean, value, field.options
             )
@@ -1849,8 +1984,8 @@ class _OpportunityPlan:
             )
             if found is not None:
                 emails.append(found[1] or found[0])
-        if problems:
-            tally.reject(source, problems)
+        if cells.problems:
+            tally.reject(source, cells.problems)
             return None
         main = emails[0] if contact_email and emails else None
         members = emails[1:] if main is not None else emails
@@ -1896,20 +2031,12 @@ class _OpportunityPlan:
         return stage
 
     def _write(self, tx: Tx, rows: list[_DealRow], tally: _Tally) -> None:
-        store = tx.uow.imports
         actor = tx.actor
         # Contacts: by e-mail (one query), then the ones the importer may read (one more).
         emails = {e for r in rows for e in ([r.contact_email] if r.contact_email else [])}
         emails |= {e for r in rows for e in r.member_emails}
-        by_email: dict[str, int] = {}
-        for _, normalized, cid in store.contacts_by_infos(emails, ()):
-            by_email.setdefault(normalized, cid)
-        wanted = set(by_email.values()) | {i for r in rows for _, i in r.contact_ids}
-        readable = {
-            c.id
-            for c in tx.uow.contacts.get_many(sorted(wanted))
-            if policy.can_read_contact(actor, c)
-        }
+        ids = {i for r in rows for _, i in r.contact_ids}
+        by_email, readable = _readable_contacts(tx, emails, ids)
         # Duplicates: a readable record with the same title (and main contact).
         update = self.on_duplicate is OnDuplicate.UPDATE
         stored: dict[tuple[str, int | None], int] = {}
@@ -1922,9 +2049,7 @@ class _OpportunityPlan:
         if update:
             ids = {r.record_id for r in rows if r.record_id is not None} | set(stored.values())
             records = {r.id: r for r in self._by_id(tx, ids)}
-        seen: dict[tuple[str, int | None], int] = {}  # key -> index in ``new``
-        new: list[Opportunity | Case] = []
-        changed: dict[int, tuple[Any, Any]] = {}  # id -> (stored, updated)
+        pending: _Pending[Opportunity | Case] = _Pending(stored, records)
         for row in rows:
             number = row.source.number
             problems: list[tuple[str | None, str]] = []
@@ -1965,53 +2090,29 @@ class _OpportunityPlan:
                     continue
                 target: tuple[str, int] | None = ("stored", record.id)
             elif update:
-                if key in stored:
-                    target = ("stored", stored[key])
-                elif key in seen:
-                    target = ("new", seen[key])
-                else:
-                    target = None
+                target = pending.match(key)
             else:
                 target = None
-                if self.on_duplicate is OnDuplicate.SKIP and (key in stored or key in seen):
+                if self.on_duplicate is OnDuplicate.SKIP and pending.known(key):
                     tally.skipped += 1
                     tally.issue(number, None, self.DUPLICATE, "skipped")
                     continue
             if target is None:
-                seen.setdefault(key, len(new))
-                new.append(self._record(tx, row, main, frozenset(contact_ids)))
-                tally.created += 1
+                pending.create(key, self._record(tx, row, main, frozenset(contact_ids)), tally)
                 continue
-            where, ref = target
-            if where == "new":
-                before = new[ref]
-            else:
-                before = changed[ref][1] if ref in changed else records[ref]
+            before = pending.current(target)
             try:
                 after = self._merge(tx, before, row, main, member_ids)
             except ValidationError as exc:
                 tally.reject(row.source, [(self._column_of(f), r) for f, r in exc.errors.items()])
                 continue
-            if after == before:
-                tally.unchanged += 1
-                continue
-            tally.updated += 1
-            if where == "new":
-                new[ref] = after
-            else:
-                original = changed[ref][0] if ref in changed else before
-                changed[ref] = (original, after)
-        for oid in self._add(tx, new):
-            tally.created_ids.add(oid)
-        updates = []
-        for before, after in changed.values():
-            if after == before:
-                # Changed by one row and back by a later one: nothing to write.
-                continue
-            updates.append((before, attrs.evolve(after, updated_by=actor.id, updated_at=tx.now)))
-        self._update(tx, updates)
-        for _, after in updates:
-            tally.updated_ids.add(after.id)
+            pending.change(target, before, after, tally)
+        pending.flush(
+            tx,
+            lambda new: self._add(tx, new),
+            lambda updates: self._update(tx, updates),
+            tally,
+        )
 
     def _column_of(self, field: str) -> str | None:
         """The first column of ``field`` (the amount's, else the currency's, for the
@@ -2181,7 +2282,7 @@ class _TaskRow:
     columns: dict[str, str] = attrs.field(factory=dict)  # link attribute -> its column
 
 
-class _TaskPlan:
+class _TaskPlan(_Plan[_TaskRow]):
     """Rows become tasks: cleaned with the task service's rules, a batch at a time."""
 
     def __init__(
@@ -2212,13 +2313,7 @@ class _TaskPlan:
         self.export = False
 
     def prepare(self, tx: Tx, defaults: Mapping[str, Any]) -> None:
-        if not isinstance(defaults, Mapping):
-            raise ValidationError({"defaults": "must be a mapping"})
-        unknown = set(defaults) - _TASK_DEFAULTS
-        if unknown:
-            raise ValidationError(
-                {f"defaults.{k}": "is not a default an import takes" for k in sorted(unknown)}
-            )
+        _check_defaults(defaults, _TASK_DEFAULTS)
         responsible = defaults.get("responsible", tx.actor.id)
         self.responsible = sorted(self._s._managers([responsible], "defaults.responsible"))[0]
         self.users[self.responsible] = True
@@ -2242,91 +2337,40 @@ class _TaskPlan:
             if found is not None and found.system:
                 raise ValidationError({field: f"{found.title!r} is written by opencrm itself"})
             if found is None and self.create_missing:
-                existing = tx.uow.lists.list(ListKind.TASK_CATEGORY)
-                found = tx.uow.lists.add(
-                    ListItem(
-                        id=0,
-                        kind=ListKind.TASK_CATEGORY,
-                        title=title,
-                        sort_order=max((i.sort_order for i in existing), default=0) + 1,
-                    )
-                )
-                tx.emit("list_item.created", found, after=found)
+                found = _add_list_item(tx, ListKind.TASK_CATEGORY, title)
             self.categories[key] = None if found is None else found.id
         found_id = self.categories[key]
         if found_id is None:
             raise ValidationError({field: f"no task category {title!r}"})
         return found_id
 
-    def _user(self, value: str, field: str) -> str:
-        if value not in self.users:
-            try:
-                self._s._managers([value], field)
-                self.users[value] = True
-            except ValidationError:
-                self.users[value] = False
-        if not self.users[value]:
-            raise ValidationError({field: f"no user {value!r}"})
-        return value
-
-    def apply(self, tx: Tx, batch: Sequence[SourceRow], tally: _Tally) -> None:
+    def _start_batch(self, tx: Tx) -> None:
         if self.default_category is not None:
             self.category_id = self._category(tx, self.default_category, "defaults.category")
-        good: list[_TaskRow] = []
-        for source in batch:
-            tally.rows += 1
-            tally.last_row = source.number
-            row = self._read(tx, source, tally)
-            if row is not None:
-                good.append(row)
-        if good:
-            self._write(tx, good, tally)
 
     def _read(self, tx: Tx, source: SourceRow, tally: _Tally) -> _TaskRow | None:
-        problems: list[tuple[str | None, str]] = list(source.problems.items())
-        if problems:
-            tally.reject(source, problems)
+        cells = _Cells(self.fields, source)
+        if cells.problems:
+            tally.reject(source, cells.problems)
             return None
-        values = source.values
-
-        def cell(name: str) -> tuple[str, str | None]:
-            cols = self.fields.get(name, ())
-            given = [(c, t) for c in cols if (t := _text(values.get(c)))]
-            return " ".join(t for _, t in given), (given[0][0] if given else None)
-
-        def raw(name: str) -> tuple[object, str | None]:
-            for c in self.fields.get(name, ()):
-                v = values.get(c)
-                if v is not None and _text(v):
-                    return v, c
-            return None, None
-
-        def check(column: str | None, fn: Callable[[], Any]) -> Any:
-            try:
-                return fn()
-            except ValidationError as exc:
-                problems.extend((column, reason) for reason in exc.errors.values())
-                return None
-
+        cell, raw, check = cells.text, cells.raw, cells.check
         title, col = cell("title")
         if not title:
-            tally.rejected += 1
-            tally.issue(source.number, None, "has no title", "rejected")
+            tally.reject(source, [(None, "has no title")])
             return None
         fields: dict[str, Any] = {
             "title": check(col, lambda: cd.clean_name("title", title, required=True))
         }
         due, col = raw("due")
         if due is None:
-            problems.append((self.fields["due"][0], "has no due date"))
+            cells.problems.append((self.fields["due"][0], "has no due date"))
         else:
             fields["due_at"] = check(col, lambda: _cell_when(due, "due", self.zone))
-        if "description" in self.fields:
-            text = "\n".join(t for c in self.fields["description"] if (t := _text(values.get(c))))
-            if text:
-                fields["description"] = check(
-                    self.fields["description"][0], lambda: cd.clean_text("description", text)
-                )
+        text = cells.lines("description")
+        if text:
+            fields["description"] = check(
+                self.fields["description"][0], lambda: cd.clean_text("description", text)
+            )
         category, col = cell("category")
         if category:
             fields["category_id"] = check(col, lambda: self._category(tx, category, "category"))
@@ -2356,7 +2400,9 @@ class _TaskPlan:
                 fields[name] = check(column, functools.partial(_cell_id, value, name))
                 columns[name] = column
         if len(columns) == 2:
-            problems.append((columns["case_id"], "link either an opportunity or a case, not both"))
+            cells.problems.append(
+                (columns["case_id"], "link either an opportunity or a case, not both")
+            )
         value, column = raw("closed")
         if value is not None:
             fields["closed"] = check(column, lambda: _cell_bool(value, "closed"))
@@ -2366,8 +2412,8 @@ class _TaskPlan:
         record_id, record_col = raw("id")
         if record_id is not None:
             record_id = check(record_col, lambda: _cell_id(record_id, "id"))
-        if problems:
-            tally.reject(source, problems)
+        if cells.problems:
+            tally.reject(source, cells.problems)
             return None
         closed = bool(fields.get("closed"))
         task = Task(
@@ -2407,16 +2453,9 @@ class _TaskPlan:
     def _write(self, tx: Tx, rows: list[_TaskRow], tally: _Tally) -> None:
         store = tx.uow.imports
         actor = tx.actor
-        by_email: dict[str, int] = {}
         emails = {r.email for r in rows if r.email}
-        for _, normalized, cid in store.contacts_by_infos(emails, ()):
-            by_email.setdefault(normalized, cid)
-        wanted = set(by_email.values()) | {r.task.contact_id for r in rows if r.task.contact_id}
-        readable = {
-            c.id
-            for c in tx.uow.contacts.get_many(sorted(i for i in wanted if i is not None))
-            if policy.can_read_contact(actor, c)
-        }
+        ids = {r.task.contact_id for r in rows if r.task.contact_id}
+        by_email, readable = _readable_contacts(tx, emails, ids)
         # Linked opportunities and cases: the ones the importer may read (a query per kind).
         linked: set[tuple[str, int]] = set()
         for name, load in (
@@ -2439,9 +2478,7 @@ class _TaskPlan:
             ids = {r.record_id for r in rows if r.record_id is not None} | set(stored.values())
             records = {t.id: t for t in store.tasks_by_id(ids)}
             hidden = self._hidden(tx, records.values())
-        seen: dict[tuple[str, dt.datetime, str, int | None], int] = {}  # key -> index in new
-        new: list[Task] = []
-        changed: dict[int, tuple[Task, Task]] = {}  # id -> (stored, updated)
+        pending: _Pending[Task] = _Pending(stored, records)
         for row in rows:
             task, given = row.task, dict(row.given)
             if row.email:
@@ -2479,45 +2516,18 @@ class _TaskPlan:
                     continue
                 target = ("stored", record.id)
             elif update:
-                if key in stored:
-                    target = ("stored", stored[key])
-                elif key in seen:
-                    target = ("new", seen[key])
-            elif self.on_duplicate is OnDuplicate.SKIP and (key in stored or key in seen):
+                target = pending.match(key)
+            elif self.on_duplicate is OnDuplicate.SKIP and pending.known(key):
                 tally.skipped += 1
                 reason = "a task with this title, due time, responsible and contact exists"
                 tally.issue(row.source.number, None, reason, "skipped")
                 continue
             if target is None:
-                seen.setdefault(key, len(new))
-                new.append(task)
-                tally.created += 1
+                pending.create(key, task, tally)
                 continue
-            where, ref = target
-            if where == "new":
-                before = new[ref]
-            else:
-                before = changed[ref][1] if ref in changed else records[ref]
-            after = self._merge(tx, before, given)
-            if after == before:
-                tally.unchanged += 1
-                continue
-            tally.updated += 1
-            if where == "new":
-                new[ref] = after
-            else:
-                original = changed[ref][0] if ref in changed else before
-                changed[ref] = (original, after)
-        for tid in store.add_tasks(new):
-            tally.created_ids.add(tid)
-        updates = [
-            (before, attrs.evolve(after, updated_by=actor.id, updated_at=tx.now))
-            for before, after in changed.values()
-            if after != before
-        ]
-        store.update_tasks(updates)
-        for _, after in updates:
-            tally.updated_ids.add(after.id)
+            before = pending.current(target)
+            pending.change(target, before, self._merge(tx, before, given), tally)
+        pending.flush(tx, store.add_tasks, store.update_tasks, tally)
 
     def _merge(self, tx: Tx, before: Task, given: Mapping[str, Any]) -> Task:
         """``before`` with the row's non-empty cells written over it (nothing else touched;

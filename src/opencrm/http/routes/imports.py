@@ -6,7 +6,7 @@ follow it under ``/jobs``.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opencrm.core.imports import ImportReport
@@ -102,45 +102,78 @@ def _start(kind: str, c: Call) -> Job:
     )
 
 
-def import_contacts(c: Call) -> ImportReport:
-    return _run("contacts", c)
+def _handlers(kind: str) -> tuple[Callable[[Call], ImportReport], Callable[[Call], Job]]:
+    """The handlers of ``kind``'s two routes, ``import_<kind>`` (the report at once) and
+    ``start_<kind>_import`` (the job); their names are the API's operation ids."""
+
+    def run(c: Call) -> ImportReport:
+        return _run(kind, c)
+
+    def start(c: Call) -> Job:
+        return _start(kind, c)
+
+    run.__name__ = run.__qualname__ = f"import_{kind}"
+    start.__name__ = start.__qualname__ = f"start_{kind}_import"
+    return run, start
 
 
-def start_contacts_import(c: Call) -> Job:
-    return _start("contacts", c)
+import_contacts, start_contacts_import = _handlers("contacts")
+import_opportunities, start_opportunities_import = _handlers("opportunities")
+import_tasks, start_tasks_import = _handlers("tasks")
+import_cases, start_cases_import = _handlers("cases")
 
 
-def import_opportunities(c: Call) -> ImportReport:
-    return _run("opportunities", c)
+def _job_location(job: Job) -> str:
+    return f"/jobs/{job.id}"
 
 
-def start_opportunities_import(c: Call) -> Job:
-    return _start("opportunities", c)
-
-
-def import_tasks(c: Call) -> ImportReport:
-    return _run("tasks", c)
-
-
-def start_tasks_import(c: Call) -> Job:
-    return _start("tasks", c)
-
-
-def import_cases(c: Call) -> ImportReport:
-    return _run("cases", c)
-
-
-def start_cases_import(c: Call) -> Job:
-    return _start("cases", c)
+def _routes(
+    kind: str,
+    handlers: tuple[Callable[[Call], ImportReport], Callable[[Call], Job]],
+    description: str,
+    *,
+    start_summary: str = "",
+    start_description: str = "",
+) -> tuple[Route, Route]:
+    """The routes of an import of ``kind``: ``POST /imports/<kind>`` answers with the
+    report, ``POST /imports/<kind>/jobs`` with the queued job (202; summary and description
+    as for every kind but contacts unless given)."""
+    run, start = handlers
+    return (
+        Route(
+            method="POST",
+            path=f"/imports/{kind}",
+            handler=run,
+            summary=f"Import {kind} from a CSV or XLSX file (multipart field `file`)",
+            description=description,
+            tag=TAG,
+            upload=True,
+            returns=ImportReport,
+            exposes=("imports.run",),
+        ),
+        Route(
+            method="POST",
+            path=f"/imports/{kind}/jobs",
+            handler=start,
+            summary=start_summary or f"Start importing {kind} from a CSV or XLSX file as a job",
+            description=start_description
+            or f"The form of `POST /imports/{kind}`; answers 202 with the job, as "
+            "`POST /imports/contacts/jobs` does.",
+            tag=TAG,
+            upload=True,
+            returns=Job,
+            status=202,
+            location=_job_location,
+            exposes=("imports.start",),
+        ),
+    )
 
 
 ROUTES: tuple[Route, ...] = (
-    Route(
-        method="POST",
-        path="/imports/contacts",
-        handler=import_contacts,
-        summary="Import contacts from a CSV or XLSX file (multipart field `file`)",
-        description="Form fields besides `file`: `mapping` (JSON object: field -> column(s)), "
+    *_routes(
+        "contacts",
+        (import_contacts, start_contacts_import),
+        "Form fields besides `file`: `mapping` (JSON object: field -> column(s)), "
         "`defaults` (JSON object: managers, access, tags, contact_type, temperature), "
         "`on_duplicate` (skip, update, create), `dry_run`, `atomic`, `create_missing` "
         "(true/false), `tag_separator`; for CSV `encoding`, `delimiter`, `quotechar`; for "
@@ -149,112 +182,37 @@ ROUTES: tuple[Route, ...] = (
         "each rejected row's number, column and reason. A dry run writes nothing and "
         "reports exactly what the import would. The file is bounded by the API's upload "
         "limit.",
-        tag=TAG,
-        upload=True,
-        returns=ImportReport,
-        exposes=("imports.run",),
-    ),
-    Route(
-        method="POST",
-        path="/imports/contacts/jobs",
-        handler=start_contacts_import,
-        summary="Start importing contacts from a CSV or XLSX file as a job (large files)",
-        description="The same multipart form as `POST /imports/contacts`. Answers 202 with "
-        "the queued job; follow it at its `Location` (`/jobs/{id}`): its progress counts "
+        start_summary="Start importing contacts from a CSV or XLSX file as a job (large files)",
+        start_description="The same multipart form as `POST /imports/contacts`. Answers 202 "
+        "with the queued job; follow it at its `Location` (`/jobs/{id}`): its progress counts "
         "rows, `POST /jobs/{id}/cancel` stops the import between batches (what was "
         "committed stays), and once it has ended its `summary` is the report (at most 1,000 "
         "row issues; `issues_left_off` counts the rest). Its owner is told when it ends.",
-        tag=TAG,
-        upload=True,
-        returns=Job,
-        status=202,
-        location=lambda job: f"/jobs/{job.id}",
-        exposes=("imports.start",),
     ),
-    Route(
-        method="POST",
-        path="/imports/opportunities",
-        handler=import_opportunities,
-        summary="Import opportunities from a CSV or XLSX file (multipart field `file`)",
-        description="The form of `POST /imports/contacts`; the mapping names opportunity "
+    *_routes(
+        "opportunities",
+        (import_opportunities, start_opportunities_import),
+        "The form of `POST /imports/contacts`; the mapping names opportunity "
         "fields (id, title, stage, budget, currency, contact, members...) and `defaults` "
         "takes responsible, restricted, access_list, tags. A duplicate has the same title and "
         "main contact; `on_duplicate=update` matches by `id` when the file maps it.",
-        tag=TAG,
-        upload=True,
-        returns=ImportReport,
-        exposes=("imports.run",),
     ),
-    Route(
-        method="POST",
-        path="/imports/opportunities/jobs",
-        handler=start_opportunities_import,
-        summary="Start importing opportunities from a CSV or XLSX file as a job",
-        description="The form of `POST /imports/opportunities`; answers 202 with the job, "
-        "as `POST /imports/contacts/jobs` does.",
-        tag=TAG,
-        upload=True,
-        returns=Job,
-        status=202,
-        location=lambda job: f"/jobs/{job.id}",
-        exposes=("imports.start",),
-    ),
-    Route(
-        method="POST",
-        path="/imports/tasks",
-        handler=import_tasks,
-        summary="Import tasks from a CSV or XLSX file (multipart field `file`)",
-        description="The form of `POST /imports/contacts`; the mapping names task fields "
+    *_routes(
+        "tasks",
+        (import_tasks, start_tasks_import),
+        "The form of `POST /imports/contacts`; the mapping names task fields "
         "(id, title, due, category, responsible, contact, contact_id, opportunity_id, "
         "case_id, description, alert, closed, closed_at) and `defaults` takes responsible, "
         "category, alert. A due time without a zone is in the CRM's time zone. A duplicate "
         "has the same title, due time, responsible and contact; `on_duplicate=update` "
         "matches by `id` when the file maps it.",
-        tag=TAG,
-        upload=True,
-        returns=ImportReport,
-        exposes=("imports.run",),
     ),
-    Route(
-        method="POST",
-        path="/imports/tasks/jobs",
-        handler=start_tasks_import,
-        summary="Start importing tasks from a CSV or XLSX file as a job",
-        description="The form of `POST /imports/tasks`; answers 202 with the job, as "
-        "`POST /imports/contacts/jobs` does.",
-        tag=TAG,
-        upload=True,
-        returns=Job,
-        status=202,
-        location=lambda job: f"/jobs/{job.id}",
-        exposes=("imports.start",),
-    ),
-    Route(
-        method="POST",
-        path="/imports/cases",
-        handler=import_cases,
-        summary="Import cases from a CSV or XLSX file (multipart field `file`)",
-        description="The form of `POST /imports/contacts`; the mapping names case fields "
+    *_routes(
+        "cases",
+        (import_cases, start_cases_import),
+        "The form of `POST /imports/contacts`; the mapping names case fields "
         "(id, title, members, member_ids, tags, closed, custom:<field>) and `defaults` takes "
         "restricted, access_list, tags. A duplicate has the same title; "
         "`on_duplicate=update` matches by `id` when the file maps it.",
-        tag=TAG,
-        upload=True,
-        returns=ImportReport,
-        exposes=("imports.run",),
-    ),
-    Route(
-        method="POST",
-        path="/imports/cases/jobs",
-        handler=start_cases_import,
-        summary="Start importing cases from a CSV or XLSX file as a job",
-        description="The form of `POST /imports/cases`; answers 202 with the job, as "
-        "`POST /imports/contacts/jobs` does.",
-        tag=TAG,
-        upload=True,
-        returns=Job,
-        status=202,
-        location=lambda job: f"/jobs/{job.id}",
-        exposes=("imports.start",),
     ),
 )
