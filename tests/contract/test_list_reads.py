@@ -513,3 +513,101 @@ def test_invoice_pages_equal_the_validated_invoices(filled: CRM) -> None:
         ("VAT", "171.00"),
         ("Eco", "24.00"),
     ]
+
+
+def test_a_listed_invoice_builds_its_lines_when_read_as_get_and_add_do(filled: CRM) -> None:
+    """A page's invoices build their lines and tax totals on first read: whatever reads
+    them first (the fields, ==, hash, repr, evolve, copies, pickling, several threads at
+    once) sees the lines and totals that get() and add() return."""
+    import copy
+    import pickle
+    import threading
+
+    from opencrm.core.entities._trusted import Pending
+    from opencrm.core.entities.invoices import Invoice
+
+    s = filled.session(ADMIN)
+    s.taxes.add("VAT", "19")
+    s.taxes.add("Eco", "2.5")
+    people = {c.display_name: c.id for c in s.contacts.list().items}
+    created = s.invoices.add(
+        client=people["Ana Łukasiewicz"],
+        lines=[
+            s.invoices.line("Consulting", price="120.00", quantity="7.5", taxes=["VAT", "Eco"]),
+            s.invoices.line("Metered", price="0.123456", quantity=1000, discount=10, taxes=[]),
+            s.invoices.line('Licence "pro"', price="19.99", quantity=3, taxes=["Eco"]),
+        ],
+    )
+    other = s.invoices.add(
+        client=people["Acme GmbH"],
+        currency="JPY",
+        exchange_rate="0.0062",
+        lines=[s.invoices.line("Tatami", price=1500, quantity=2, taxes=["VAT"])],
+    )
+    got = s.invoices.get(created.id)
+
+    def listed(invoice_id: int = created.id) -> Invoice:
+        """From a new page: its invoices' lines have not been read."""
+        return next(i for i in s.invoices.list().items if i.id == invoice_id)
+
+    # The page left them unbuilt; a read builds both.
+    unread = listed()
+    assert isinstance(Invoice.lines.slot.__get__(unread), Pending)  # type: ignore[attr-defined]
+    assert unread.lines == got.lines
+    assert Invoice.tax_totals.slot.__get__(unread) == got.tax_totals  # type: ignore[attr-defined]
+    (filtered,) = s.invoices.list(client=people["Ana Łukasiewicz"]).items  # another statement
+    assert isinstance(Invoice.lines.slot.__get__(filtered), Pending)  # type: ignore[attr-defined]
+    assert filtered == got
+    assert got == created
+    for field in attrs.fields(Invoice):
+        mine, theirs = getattr(listed(), field.name), getattr(got, field.name)
+        assert mine == theirs == getattr(created, field.name), field.name
+        assert type(mine) is type(theirs), field.name
+    totals_first = listed()
+    assert totals_first.tax_totals == got.tax_totals
+    assert totals_first.lines == got.lines
+    assert [(t.name, str(t.amount.amount)) for t in listed().tax_totals] == [
+        ("VAT", "171.00"),
+        ("Eco", "24.00"),
+    ]
+    assert [ln.description for ln in listed().lines] == ["Consulting", "Metered", 'Licence "pro"']
+    assert listed() == got
+    assert got == listed()
+    assert listed() != listed(other.id)
+    assert hash(listed()) == hash(got)
+    assert repr(listed()) == repr(got)
+    changed = attrs.evolve(listed(), notes="changed")
+    assert changed == attrs.evolve(got, notes="changed")
+    assert (changed.lines, changed.tax_totals) == (got.lines, got.tax_totals)
+    for copied in (
+        copy.copy(listed()),
+        copy.deepcopy(listed()),
+        pickle.loads(pickle.dumps(listed())),
+    ):
+        assert copied == got
+        assert (copied.lines, copied.tax_totals) == (got.lines, got.tax_totals)
+    # Only the built values are pickled, never storage's stand-in for them.
+    assert b"opencrm.storage" not in pickle.dumps(listed())
+    assert pickle.dumps(listed()) == pickle.dumps(s.invoices.get(created.id))
+
+    # Threads reading a page's invoices at once build each invoice's lines once.
+    page = s.invoices.list().items
+    start = threading.Barrier(4)
+    seen: list[list[tuple[Any, Any]]] = []
+
+    def read() -> None:
+        start.wait()
+        seen.append([(i.lines, i.tax_totals) for i in page])
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(seen) == 4
+    by_id = {i.id: i for i in page}
+    assert (by_id[created.id].lines, by_id[other.id].lines) == (got.lines, other.lines)
+    for reads in seen:
+        for (lines, totals), (first_lines, first_totals) in zip(reads, seen[0], strict=True):
+            assert lines is first_lines
+            assert totals is first_totals

@@ -86,6 +86,9 @@ def test_two_line_invoice_with_a_tax_has_exact_totals(api) -> None:  # type: ign
     got = api.get(f"/invoices/{inv['id']}")
     assert got.json == inv
     assert got.headers["ETag"] == reply.headers["ETag"]
+    # A list page builds its invoices' lines when they are read: the same JSON.
+    assert api.get("/invoices").json["items"] == [inv]
+    assert api.get("/invoices", query={"status": "draft", "sort": "number"}).json["items"] == [inv]
 
 
 def test_invoice_in_another_currency_takes_the_rate_given(api) -> None:  # type: ignore[no-untyped-def]

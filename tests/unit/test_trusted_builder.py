@@ -1,12 +1,20 @@
-"""The constructor storage uses for stored rows: same objects, no converters, no defaults."""
+"""The constructor storage uses for stored rows: same objects, no converters, no defaults;
+and fields left unbuilt until first read."""
 
 from __future__ import annotations
+
+import copy
+import pickle
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
 
 import attrs
 import pytest
 
 from opencrm.core.entities import Address
-from opencrm.core.entities._trusted import trusted_builder
+from opencrm.core.entities._trusted import LazySlot, Pending, lazy_slots, trusted_builder
 
 
 @attrs.frozen(kw_only=True)
@@ -92,3 +100,133 @@ def test_stored_amounts_equal_the_constructors_amounts(units: int, code: str, te
     priced = stored_money(Decimal("0.123456"), code)
     assert priced == Money(Decimal("0.123456"), code)
     assert str(priced.amount) == "0.123456"
+
+
+# --- lazy fields ----------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class _Order:
+    number: str
+    items: tuple[str, ...] = ()
+    count: int = 0
+
+
+lazy_slots(_Order, "items", "count")
+_new_order = trusted_builder(_Order)
+
+
+class _Later(Pending):
+    """Builds ``items`` and ``count``, counting its calls; ``slow`` seconds each, failing
+    the first ``failures`` times."""
+
+    __slots__ = ("calls", "entered", "failures", "slow")
+
+    def __init__(self, *, slow: float = 0, failures: int = 0) -> None:
+        self.calls = 0
+        self.entered = threading.Event()
+        self.failures = failures
+        self.slow = slow
+
+    def resolve(self) -> Sequence[Any]:
+        self.calls += 1
+        self.entered.set()
+        time.sleep(self.slow)
+        if self.calls <= self.failures:
+            raise RuntimeError("not now")
+        return (("pen", "ink"), 2)
+
+
+def _pending(later: _Later | None = None) -> _Order:
+    later = later or _Later()
+    return _new_order(number="A-1", items=later, count=later)
+
+
+_BUILT = _Order(number="A-1", items=("pen", "ink"), count=2)
+
+
+def test_lazy_fields_are_built_once_on_the_first_read_of_either() -> None:
+    later = _Later()
+    order = _pending(later)
+    assert later.calls == 0
+    assert order.number == "A-1"
+    assert later.calls == 0
+    assert order.count == 2
+    assert order.items == ("pen", "ink")
+    assert order.items is order.items
+    assert later.calls == 1
+    assert order == _BUILT
+
+
+@pytest.mark.parametrize(
+    "seen",
+    [
+        lambda o: o,
+        lambda o: hash(o),
+        lambda o: repr(o),
+        lambda o: attrs.asdict(o),
+        lambda o: attrs.astuple(o),
+        lambda o: attrs.evolve(o, number="A-2"),
+        lambda o: pickle.loads(pickle.dumps(o)),
+        lambda o: pickle.dumps(o),
+        lambda o: copy.copy(o),
+        lambda o: copy.deepcopy(o),
+    ],
+    ids=["eq", "hash", "repr", "asdict", "astuple", "evolve", "pickle", "bytes", "copy", "deep"],
+)
+def test_whatever_reads_the_fields_first_sees_the_built_values(seen: Any) -> None:
+    assert seen(_pending()) == seen(_BUILT)
+    order = _pending()
+    seen(order)
+    assert (order.items, order.count) == (("pen", "ink"), 2)
+
+
+def test_the_class_its_constructor_and_its_fields_are_unchanged() -> None:
+    assert [f.name for f in attrs.fields(_Order)] == ["number", "items", "count"]
+    assert _Order(number="B", items=("x",), count=1).items == ("x",)
+    assert _Order(number="B").items == ()
+    assert isinstance(_Order.items, LazySlot)
+    assert (_Order.items.__name__, _Order.count.__objclass__) == ("items", _Order)  # type: ignore[attr-defined]
+    later = _Later()
+    order = _pending(later)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        order.items = ()  # type: ignore[misc]
+    assert later.calls == 0  # refusing the write read nothing
+    assert order.items == ("pen", "ink")
+
+    @attrs.define(slots=False)
+    class Loose:
+        x: int
+
+    with pytest.raises(TypeError, match="not a slotted class"):
+        lazy_slots(Loose, "x")
+
+
+def test_threads_reading_at_once_build_the_fields_once_and_see_the_same_objects() -> None:
+    later = _Later(slow=0.05)
+    order = _pending(later)
+    seen: list[tuple[Any, int]] = []
+
+    def read() -> None:
+        seen.append((order.items, order.count))
+
+    first = threading.Thread(target=read)
+    first.start()
+    assert later.entered.wait(5)
+    others = [threading.Thread(target=read) for _ in range(3)]  # while the first builds
+    for thread in others:
+        thread.start()
+    for thread in [first, *others]:
+        thread.join()
+    assert later.calls == 1
+    assert len(seen) == 4
+    assert all(items is seen[0][0] and count == 2 for items, count in seen)
+
+
+def test_a_failed_build_leaves_the_fields_to_build_on_the_next_read() -> None:
+    later = _Later(failures=1)
+    order = _pending(later)
+    with pytest.raises(RuntimeError, match="not now"):
+        order.count  # noqa: B018
+    assert order.items == ("pen", "ink")
+    assert later.calls == 2

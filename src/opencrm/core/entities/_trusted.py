@@ -9,11 +9,15 @@ comparable, hashable object the class's own ``__init__`` makes; a contract test 
 ways from the same rows and compares them.
 
 Only for trusted stored values: anything that comes from a caller goes through the class.
+
+:func:`lazy_slots` lets storage leave some fields of such an instance unbuilt until they
+are first read (an invoice's lines on a list page); see :class:`Pending`.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -21,15 +25,26 @@ from typing import Any, TypeVar
 import attrs
 from moneyed import Currency, Money, get_currency
 
-__all__ = ["minor_money", "slot_setters", "stored_minor", "stored_money", "trusted_builder"]
+__all__ = [
+    "LazySlot",
+    "Pending",
+    "lazy_slots",
+    "minor_money",
+    "slot_setters",
+    "stored_minor",
+    "stored_money",
+    "trusted_builder",
+]
 
 T = TypeVar("T")
 
 
 def _slot(cls: type, name: str) -> Any:
+    """The slot descriptor of field ``name`` (the slot itself for a :class:`LazySlot`)."""
     for klass in cls.__mro__:
         if name in klass.__dict__:
-            return klass.__dict__[name]
+            found = klass.__dict__[name]
+            return found.slot if isinstance(found, LazySlot) else found
     raise TypeError(f"{cls.__name__}.{name} is not a slot")  # pragma: no cover
 
 
@@ -41,6 +56,86 @@ def slot_setters(cls: type) -> dict[str, Callable[[Any, Any], None]]:
     if getattr(cls, "__attrs_post_init__", None) is not None or "__slots__" not in cls.__dict__:
         raise TypeError(f"{cls.__name__} is not a plain slotted attrs class")
     return {f.name: _slot(cls, f.name).__set__ for f in fields}
+
+
+class Pending:
+    """What the lazy slots of an instance hold until one of them is first read (see
+    :func:`lazy_slots`): the same object in each of them. :meth:`resolve` returns the final
+    values of those slots, in the order :func:`lazy_slots` was given them.
+
+    Subclasses hold what they need to build the values (raw stored text, a currency...);
+    the object never leaves the instance: every read of a lazy slot, by whatever code
+    (``==``, ``hash``, ``repr``, ``attrs.evolve``, pickling, copying, cattrs), gets the
+    built values."""
+
+    __slots__ = ()
+
+    def resolve(self) -> Sequence[Any]:
+        raise NotImplementedError
+
+
+#: Held while a pending instance is resolved: two threads reading the same instance at
+#: once build its values once, and both get the same objects. Resolving is pure Python
+#: (no I/O), so under the GIL one lock costs no parallelism.
+_RESOLVING = threading.RLock()
+
+
+class LazySlot:
+    """A data descriptor around the slot descriptor of one field of a slotted class.
+
+    Setting delegates to the slot (the class's ``__init__``, ``__setstate__`` and trusted
+    builders set it as before); reading returns the slot's value, unless that value is a
+    :class:`Pending`: then every lazy slot of the instance is resolved once, under a lock,
+    set through the slots, and the built value returned. Read on the class it returns
+    itself, like the slot descriptor it replaces."""
+
+    __slots__ = ("_get", "group", "slot")
+
+    def __init__(self, slot: Any, group: tuple[Any, ...]) -> None:
+        self.slot = slot
+        self.group = group  # the slot descriptors of all the lazy fields, in order
+        self._get = slot.__get__
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = self._get(obj)
+        if isinstance(value, Pending):
+            return self._resolve(obj)
+        return value
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        self.slot.__set__(obj, value)
+
+    def __delete__(self, obj: Any) -> None:
+        self.slot.__delete__(obj)
+
+    def __getattr__(self, name: str) -> Any:
+        # __name__, __objclass__, __doc__...: what the slot descriptor answered
+        return getattr(self.slot, name)
+
+    def _resolve(self, obj: Any) -> Any:
+        with _RESOLVING:
+            pending = self._get(obj)
+            if isinstance(pending, Pending):  # else another thread resolved it meanwhile
+                values = pending.resolve()
+                for slot, value in zip(self.group, values, strict=True):
+                    slot.__set__(obj, value)
+            return self._get(obj)
+
+
+def lazy_slots(cls: type, *names: str) -> None:
+    """Make fields ``names`` of the slotted attrs class ``cls`` lazy: a trusted builder may
+    set all of them to one :class:`Pending`, resolved when any of them is first read.
+
+    The fields stay ordinary attrs fields: the class's ``__init__``, ``attrs.fields``,
+    ``attrs.evolve``, ``==``, ``hash``, ``repr``, pickling and copying behave as before, and
+    only ever see the resolved values."""
+    if "__slots__" not in cls.__dict__:
+        raise TypeError(f"{cls.__name__} is not a slotted class")
+    slots = tuple(_slot(cls, name) for name in names)
+    for name, slot in zip(names, slots, strict=True):
+        setattr(cls, name, LazySlot(slot, slots))
 
 
 def trusted_builder(cls: type[T], *, positional: Sequence[str] | None = None) -> Callable[..., T]:

@@ -9,6 +9,7 @@ from enum import StrEnum
 import attrs
 from moneyed import Money
 
+from opencrm.core.entities._trusted import lazy_slots
 from opencrm.core.entities.contacts import Address
 
 __all__ = [
@@ -129,7 +130,11 @@ class TaxTotal:
 class Invoice:
     """An invoice. Amounts are in ``currency``; ``exchange_rate`` is how many units of the
     default currency one unit of ``currency`` was worth. ``rounding`` is the rounding mode the
-    totals were computed with, kept so that they never change afterwards."""
+    totals were computed with, kept so that they never change afterwards.
+
+    An invoice of a list page builds its ``lines`` and ``tax_totals`` when either is first
+    read (a list shows number, client, status, dates and total): the same values, equal,
+    hashed, printed, copied and pickled as an invoice built with them."""
 
     id: int
     number: str
@@ -162,6 +167,10 @@ class Invoice:
     @property
     def tax_total(self) -> Money:
         return self.total - self.subtotal
+
+
+# Storage may leave these two unbuilt until read (see opencrm.core.entities._trusted).
+lazy_slots(Invoice, "lines", "tax_totals")
 
 
 @attrs.frozen(kw_only=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 import functools
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -37,7 +38,7 @@ from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from opencrm.core.entities._trusted import minor_money, stored_money, trusted_builder
+from opencrm.core.entities._trusted import Pending, minor_money, stored_money, trusted_builder
 from opencrm.core.entities.contacts import Access, Address
 from opencrm.core.entities.invoices import (
     ExchangeRate,
@@ -590,7 +591,9 @@ class SqlInvoiceRepository:
             rows = self._c.execute(query).all()
         more = len(rows) > page.limit
         rows = rows[: page.limit]
-        return self._build(rows), next_cursor(rows[-1] if more and rows else None, keys, page)
+        return self._build_listed(rows), next_cursor(
+            rows[-1] if more and rows else None, keys, page
+        )
 
     def count(self, scope: InvoiceScope, where: InvoiceFilter) -> int:
         query = select(func.count()).select_from(invoices).where(*self._conditions(scope, where))
@@ -637,10 +640,23 @@ class SqlInvoiceRepository:
         """Invoices from rows carrying their lines as a JSON array (see
         :func:`_lines_column`); stored values were checked when written, so entities and
         amounts are built without their constructors' conversions."""
-        return [
-            _stored_invoice(r, lines)
-            for r, lines in zip(rows, decoded_rows([r.lines for r in rows]), strict=True)
-        ]
+        built = []
+        for r, items in zip(rows, decoded_rows([r.lines for r in rows]), strict=True):
+            lines, tax_totals = _lines_and_totals(items, r.currency)
+            built.append(_stored_invoice(r, lines, tax_totals))
+        return built
+
+    def _build_listed(self, rows: Sequence[Any]) -> builtins.list[Invoice]:
+        """:meth:`_build` for a list page, whose lines and tax totals are built when an
+        invoice's are first read (most list users show the invoices' own columns only):
+        each invoice holds a :class:`_PendingLines`, and the first read decodes the line
+        arrays of the whole page (one ``json.loads``), then builds that invoice's."""
+        page = _PageLines([r.lines for r in rows])
+        built = []
+        for n, r in enumerate(rows):
+            pending = _PendingLines(page, n, r)
+            built.append(_stored_invoice(r, pending, pending))
+        return built
 
 
 def _readable_by(user_id: Any) -> ColumnElement[bool]:
@@ -732,7 +748,44 @@ def _unfiltered_page(
 
 
 _STATUS = {s.value: s for s in InvoiceStatus}
-_new_invoice = trusted_builder(Invoice)
+#: The fields of an invoice read as they are stored, in the order :data:`_new_invoice`
+#: takes them first (one ``attrgetter`` call per row).
+_INVOICE_STORED = (
+    "id",
+    "number",
+    "issue_date",
+    "due_date",
+    "client_id",
+    "consignee_id",
+    "billing_address_id",
+    "delivery_address_id",
+    "opportunity_id",
+    "language",
+    "currency",
+    "po_number",
+    "terms",
+    "notes",
+    "rounding",
+    "created_by",
+    "created_at",
+    "updated_by",
+    "updated_at",
+)
+_invoice_stored = operator.attrgetter(*_INVOICE_STORED)
+_new_invoice = trusted_builder(
+    Invoice,
+    positional=(
+        *_INVOICE_STORED,
+        "status",
+        "billing_address",
+        "delivery_address",
+        "exchange_rate",
+        "lines",
+        "subtotal",
+        "tax_totals",
+        "total",
+    ),
+)
 _new_line = trusted_builder(InvoiceLine)
 _new_line_tax = trusted_builder(LineTax)
 _new_tax_total = trusted_builder(TaxTotal)
@@ -803,53 +856,78 @@ def _stored_line(item: Sequence[Any], cur: str, money: Callable[[int], Money]) -
     )
 
 
-def _stored_invoice(r: Any, items: builtins.list[Any] | None) -> Invoice:
-    """An invoice from its row and the decoded array of its lines."""
-    cur = r.currency
+class _PageLines:
+    """The ``lines`` column of every row of a list page, decoded together on first need."""
+
+    __slots__ = ("items", "texts")
+
+    def __init__(self, texts: builtins.list[str | None]) -> None:
+        self.texts = texts
+        self.items: builtins.list[Any] | None = None
+
+    def of(self, index: int) -> Any:
+        items = self.items
+        if items is None:
+            items = self.items = decoded_rows(self.texts)
+        return items[index]
+
+
+class _PendingLines(Pending):
+    """The ``lines`` and ``tax_totals`` of a listed invoice until read: the invoice's
+    place in its page's :class:`_PageLines`, and its row (for the currency)."""
+
+    __slots__ = ("index", "page", "row")
+
+    def __init__(self, page: _PageLines, index: int, row: Any) -> None:
+        self.page = page
+        self.index = index
+        self.row = row
+
+    def resolve(self) -> tuple[tuple[InvoiceLine, ...], tuple[TaxTotal, ...]]:
+        return _lines_and_totals(self.page.of(self.index), self.row.currency)
+
+
+def _lines_and_totals(
+    items: builtins.list[Any] | None, cur: str
+) -> tuple[tuple[InvoiceLine, ...], tuple[TaxTotal, ...]]:
+    """The lines of an invoice in currency ``cur`` from the decoded array of its ``lines``
+    column, and its tax totals (one per distinct tax, in order of first use)."""
+    if not items:
+        return (), ()
     money = minor_money(cur)
-    if items:
-        items.sort()  # by position, the first item
-        lines = tuple([_stored_line(item, cur, money) for item in items])
-    else:
-        lines = ()
+    items.sort()  # by position, the first item
+    lines = tuple([_stored_line(item, cur, money) for item in items])
     sums: dict[tuple[int, str, Decimal], Decimal] = {}
     for line in lines:
         for t in line.taxes:
             key = (t.tax_id, t.name, t.rate)
             sums[key] = sums.get(key, _ZERO) + t.amount.amount
+    tax_totals = tuple(
+        [
+            _new_tax_total(tax_id=k, name=n, rate=rate, amount=stored_money(v, cur))
+            for (k, n, rate), v in sums.items()
+        ]
+    )
+    return lines, tax_totals
+
+
+def _stored_invoice(r: Any, lines: Any, tax_totals: Any) -> Invoice:
+    """An invoice from its row and its lines and tax totals (or one :class:`_PendingLines`
+    for both)."""
+    cur = r.currency
+    money = minor_money(cur)
+    # Positionally (see _INVOICE_STORED): a keyword call naming 27 fields cost about
+    # twice as much.
     return _new_invoice(
-        id=r.id,
-        number=r.number,
-        status=_STATUS[r.status],
-        issue_date=r.issue_date,
-        due_date=r.due_date,
-        client_id=r.client_id,
-        consignee_id=r.consignee_id,
-        billing_address_id=r.billing_address_id,
-        billing_address=_address(r.billing_address),
-        delivery_address_id=r.delivery_address_id,
-        delivery_address=_address(r.delivery_address),
-        opportunity_id=r.opportunity_id,
-        language=r.language,
-        currency=cur,
-        exchange_rate=Decimal(r.exchange_rate),
-        po_number=r.po_number,
-        terms=r.terms,
-        notes=r.notes,
-        rounding=r.rounding,
-        lines=lines,
-        subtotal=money(r.subtotal_minor),
-        tax_totals=tuple(
-            [
-                _new_tax_total(tax_id=k, name=n, rate=rate, amount=stored_money(v, cur))
-                for (k, n, rate), v in sums.items()
-            ]
-        ),
-        total=money(r.total_minor),
-        created_by=r.created_by,
-        created_at=r.created_at,
-        updated_by=r.updated_by,
-        updated_at=r.updated_at,
+        *_invoice_stored(r),
+        _STATUS[r.status],
+        _address(r.billing_address),
+        _address(r.delivery_address),
+        Decimal(r.exchange_rate),
+        lines,
+        money(r.subtotal_minor),
+        tax_totals,
+        money(r.total_minor),
     )
 
 
