@@ -220,24 +220,21 @@ _REPOSITORIES: dict[str, Callable[[Connection], Any]] = {
 }
 
 
-_OPTIONED: weakref.WeakKeyDictionary[Engine, tuple[Engine, Engine, bool]] = (
-    weakref.WeakKeyDictionary()
-)
+_OPTIONED: weakref.WeakKeyDictionary[Engine, tuple[Engine, bool]] = weakref.WeakKeyDictionary()
 
 
 def _engines(engine: Engine) -> tuple[Engine, Engine, bool]:
-    """The engine with ``opencrm_write`` False and True (read and write transactions; the
-    SQLite ``begin`` listener reads it), and whether it is SQLite; made once per engine:
-    setting the option on each new connection cost a third of an empty transaction."""
+    """The engines of read and write transactions, and whether they are SQLite's. Reads
+    use ``engine`` itself: the SQLite ``begin`` listener takes a connection without
+    ``opencrm_write`` for a reader, and an engine made with options is one more level
+    that every event check on its connections walks. Writes use the engine with
+    ``opencrm_write``, made once per engine: setting the option on each new connection
+    cost a third of an empty transaction."""
     made = _OPTIONED.get(engine)
     if made is None:
-        made = (
-            engine.execution_options(opencrm_write=False),
-            engine.execution_options(opencrm_write=True),
-            engine.dialect.name == "sqlite",
-        )
+        made = (engine.execution_options(opencrm_write=True), engine.dialect.name == "sqlite")
         _OPTIONED[engine] = made
-    return made
+    return engine, made[0], made[1]
 
 
 def _end_driver_transaction(conn: Connection, *, commit: bool) -> None:
