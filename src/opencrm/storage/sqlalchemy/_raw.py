@@ -348,15 +348,17 @@ def _run(
     """Execute ``sql`` on a new DBAPI cursor of the connection: (its rows, or None without
     ``fetch``; its description, or None without ``describe``)."""
     pooled = conn.connection
-    dispatch = conn.dispatch
+    # The gate SQLAlchemy puts before its own events: without any listener on the engine
+    # or the connection (PostgreSQL's engine has none of its own), no dispatch is walked.
+    dispatch = conn.dispatch if conn._has_events or conn.engine._has_events else None
     cursor = pooled.cursor()
     try:
-        if dispatch.before_cursor_execute:
+        if dispatch is not None and dispatch.before_cursor_execute:
             dispatch.before_cursor_execute(conn, cursor, sql, parameters, None, False)
         cursor.execute(sql, parameters)
         raw = cursor.fetchall() if fetch else None
         description = cursor.description if describe else None
-        if dispatch.after_cursor_execute:
+        if dispatch is not None and dispatch.after_cursor_execute:
             dispatch.after_cursor_execute(conn, cursor, sql, parameters, None, False)
     except conn.dialect.loaded_dbapi.Error as exc:
         if conn.dialect.is_disconnect(exc, pooled.dbapi_connection, cursor):
