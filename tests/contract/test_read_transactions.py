@@ -126,3 +126,27 @@ def test_a_refused_read_ends_its_transaction(crm: CRM) -> None:
             crm.session(ALICE).tasks.list(limit=5)
     assert crm.engine.pool.checkedout() == 0
     assert crm.session(User(id="bob")).tasks.list(limit=5).items == []
+
+
+def test_listeners_of_a_connection_or_of_the_engine_see_the_raw_statements(crm: CRM) -> None:
+    on_engine: list[str] = []
+    on_connection: list[str] = []
+
+    def engine_listener(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        on_engine.append(statement.split()[0])
+
+    def connection_listener(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        on_connection.append(statement.split()[0])
+
+    sa.event.listen(crm.engine, "after_cursor_execute", engine_listener)
+    try:
+        with SqlUnitOfWork(crm.engine, write=False) as uow:
+            sa.event.listen(uow.connection, "before_cursor_execute", connection_listener)
+            assert uow.settings.get_many(["none"]) == {}
+            assert fetch_all(uow.connection, _TASK_IDS) == []
+            uow.commit()
+    finally:
+        sa.event.remove(crm.engine, "after_cursor_execute", engine_listener)
+    begin = ["BEGIN"] if crm.engine.dialect.name == "sqlite" else []
+    assert on_engine == [*begin, "SELECT", "SELECT"]
+    assert on_connection == ["SELECT", "SELECT"]

@@ -350,7 +350,16 @@ def _run(
     pooled = conn.connection
     # The gate SQLAlchemy puts before its own events: without any listener on the engine
     # or the connection (PostgreSQL's engine has none of its own), no dispatch is walked.
-    dispatch = conn.dispatch if conn._has_events or conn.engine._has_events else None
+    # Without listeners of the connection's own (SQLAlchemy marks a connection, or the
+    # Connection class, that gets one), the engine's dispatch holds all of them: made once
+    # per engine, it is cheaper to ask than each new connection's joined dispatch.
+    dispatch: Any
+    if conn._has_events:
+        dispatch = conn.dispatch
+    elif conn.engine._has_events:
+        dispatch = conn.engine.dispatch
+    else:
+        dispatch = None
     cursor = pooled.cursor()
     try:
         if dispatch is not None and dispatch.before_cursor_execute:
