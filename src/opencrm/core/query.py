@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import base64
+import binascii
 import datetime as dt
 import hmac
 import json
@@ -98,7 +98,7 @@ class CursorKey:
 
     def encode(self, cursor: Cursor) -> str:
         data = [cursor.sort, [_enc(v) for v in cursor.values]]
-        payload = _b64(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
+        payload = _b64(_json_dumps(data).encode())
         return f"{payload}.{self._mac(payload)}"
 
     def decode(self, token: str, sort: str) -> Cursor:
@@ -106,7 +106,9 @@ class CursorKey:
             payload, _, mac = token.partition(".")
             if not hmac.compare_digest(mac.encode(), self._mac(payload).encode()):
                 raise ValueError("bad signature")
-            raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+            # Signed, so it is what encode wrote: url-safe base64 without padding.
+            padded = payload.encode("ascii").translate(_FROM_URLSAFE) + b"=" * (-len(payload) % 4)
+            raw = binascii.a2b_base64(padded)
             name, values = json.loads(raw)
             if name != sort or not isinstance(values, list):
                 raise ValueError("another sort")
@@ -119,7 +121,8 @@ class CursorKey:
         if page.token is None:
             return page
         sort = f"-{page.sort}" if page.descending else page.sort
-        return attrs.evolve(page, after=self.decode(page.token, sort), token=None)
+        # What attrs.evolve(page, after=..., token=None) makes, without its introspection.
+        return PageRequest(page.sort, page.descending, page.limit, self.decode(page.token, sort))
 
     def page(self, items: Sequence[T], cursor: Cursor | None) -> Page[T]:
         """A page of ``items``, whose next page starts after ``cursor`` (None: the last)."""
@@ -130,8 +133,15 @@ class CursorKey:
         return _b64(hmac.digest(self.secret, message, "sha256")[:16])
 
 
+#: The cursor's JSON, made by one encoder (``json.dumps`` with options builds one per call).
+_json_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+
+
 def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+    """URL-safe base64 without padding (``base64.urlsafe_b64encode``, without its wrappers)."""
+    return binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).decode().rstrip("=")
 
 
 def _enc(value: object) -> object:
@@ -145,13 +155,14 @@ def _enc(value: object) -> object:
 
 
 def _dec(value: object) -> object:
-    if isinstance(value, dict) and set(value) == {"dt"}:
-        when = dt.datetime.fromisoformat(str(value["dt"]))
-        if when.tzinfo is not None:
-            when.astimezone(dt.UTC)  # OverflowError at the ends of the calendar
-        return when
-    if isinstance(value, dict) and set(value) == {"d"}:
-        return dt.date.fromisoformat(str(value["d"]))
+    if isinstance(value, dict) and len(value) == 1:
+        if "dt" in value:
+            when = dt.datetime.fromisoformat(str(value["dt"]))
+            if when.tzinfo is not None:
+                when.astimezone(dt.UTC)  # OverflowError at the ends of the calendar
+            return when
+        if "d" in value:
+            return dt.date.fromisoformat(str(value["d"]))
     if isinstance(value, int) and not isinstance(value, bool):
         if not -(2**63) <= value < 2**63:  # what a BIGINT column (and SQLite) can hold
             raise ValueError("bad cursor value")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+import sys
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -145,6 +145,67 @@ def _react(ctx: Context, events: Sequence[Event]) -> None:
                 log.exception("plugin %s failed on %s", impl.plugin_name, event.name)
 
 
+_SETTINGS_OF_A_CALL = (MODULE_ACCESS_KEY, CURSOR_SECRET_KEY)
+
+
+class _TxScope:
+    """What ``Service._tx`` returns (a class, not a generator context manager: every call
+    goes through it, and the generator's machinery cost more than the rest of it).
+
+    Entering opens the unit of work and, for a user who is not a CRM admin, reads the
+    module access and the cursor secret in one query (the access check; the secret a list
+    page signs its cursors with). Leaving without an exception runs the before-commit hook
+    when the call emitted events, commits, and hands the events to the after-commit
+    reactions; leaving with one rolls back (the unit of work's exit)."""
+
+    __slots__ = ("_actor", "_ctx", "_tx", "_uow", "_write")
+
+    def __init__(self, ctx: Context, actor: User, write: bool) -> None:
+        self._ctx = ctx
+        self._actor = actor
+        self._write = write
+
+    def __enter__(self) -> Tx:
+        ctx, actor = self._ctx, self._actor
+        uow = ctx.new_uow(self._write)
+        uow.__enter__()
+        try:
+            secret = None
+            if not actor.crm_admin:
+                stored = uow.settings.get_many(_SETTINGS_OF_A_CALL)
+                access = stored.get(MODULE_ACCESS_KEY)
+                # No stored access (the default) lets everyone in, as ModuleAccess() does.
+                if access and not _module_access(access).allows(actor):
+                    raise PermissionDenied("this user may not use the CRM")
+                secret = stored.get(CURSOR_SECRET_KEY)
+            tx = Tx(uow, actor, ctx.clock(), cursor_secret=secret)
+        except BaseException:
+            uow.__exit__(*sys.exc_info())  # rolls back; a driver error leaves translated
+            raise
+        self._uow = uow
+        self._tx = tx
+        return tx
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        uow, tx = self._uow, self._tx
+        if exc_type is not None:
+            uow.__exit__(exc_type, exc, tb)
+            return
+        events = tx.events
+        try:
+            if events:
+                ctx = self._ctx
+                ctx.hook.opencrm_before_commit(crm=ctx.crm, uow=uow, events=tuple(events))
+            uow.commit()
+        except BaseException:
+            uow.__exit__(*sys.exc_info())
+            raise
+        uow.__exit__(None, None, None)
+        if events:
+            ctx = self._ctx
+            ctx.after_commit(lambda: _react(ctx, events))
+
+
 class Service:
     """Base of the services a :class:`opencrm.Session` exposes."""
 
@@ -152,26 +213,10 @@ class Service:
         self._ctx = ctx
         self._actor = actor
 
-    @contextmanager
-    def _tx(self, *, write: bool = True) -> Iterator[Tx]:
-        ctx = self._ctx
-        uow = ctx.new_uow(write)
-        with uow:
-            secret = None
-            if not self._actor.crm_admin:
-                # One read for the access check and the cursor secret a list page signs
-                # its cursors with: one round trip less per page.
-                stored = uow.settings.get_many((MODULE_ACCESS_KEY, CURSOR_SECRET_KEY))
-                if not _module_access(stored.get(MODULE_ACCESS_KEY)).allows(self._actor):
-                    raise PermissionDenied("this user may not use the CRM")
-                secret = stored.get(CURSOR_SECRET_KEY)
-            tx = Tx(uow, self._actor, ctx.clock(), cursor_secret=secret)
-            yield tx
-            if tx.events:
-                ctx.hook.opencrm_before_commit(crm=ctx.crm, uow=uow, events=tuple(tx.events))
-            uow.commit()
-        if tx.events:
-            ctx.after_commit(lambda: _react(ctx, tx.events))
+    def _tx(self, *, write: bool = True) -> _TxScope:
+        """The transaction of one service call: ``with self._tx() as tx:``. It commits when
+        the block ends without an exception and rolls back when it raises."""
+        return _TxScope(self._ctx, self._actor, write)
 
     def _managers(self, value: object, field: str = "managers") -> frozenset[str]:
         """Validate a collection of user ids (or Users); unknown ids are refused when the CRM

@@ -69,6 +69,7 @@ _FILTERS = frozenset(
         "custom",
     }
 )
+_NO_FILTER = OpportunityFilter()
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
@@ -331,6 +332,8 @@ class OpportunityService:
         return attrs.evolve(result, access_list=result.access_list | always)
 
     def _filter(self, tx: Tx, filters: Mapping[str, Any]) -> OpportunityFilter:
+        if not filters:
+            return _NO_FILTER  # the plain list, the one asked for most
         given = rec.given_filters(filters, _FILTERS)
         check = rec.FieldChecker(given)
         check("text", rec.text_filter)

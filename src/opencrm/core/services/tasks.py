@@ -50,6 +50,7 @@ _FILTERS = frozenset(
         "case",
     }
 )
+_NO_FILTER = TaskFilter()
 #: The most tasks one calendar feed carries: the upcoming ones first, then the latest overdue.
 CALENDAR_LIMIT = 2000
 
@@ -355,6 +356,8 @@ class TaskService:
         )
 
     def _filter(self, tx: Tx, filters: Mapping[str, Any]) -> TaskFilter:
+        if not filters:
+            return _NO_FILTER  # the plain list, the one asked for most
         given = rec.given_filters(filters, _FILTERS)
         check = rec.FieldChecker(given)
         check("text", rec.text_filter)

@@ -75,20 +75,36 @@ class _Plan:
         #: The decoder's expressions per column (fast, safe) and their namespace.
         self._items: tuple[list[str], list[str], dict[str, Any]] = ([], [], {})
         self._builders: dict[Entities, Callable[[list[Any]], list[Any]]] = {}
+        self._parameters: Callable[[Mapping[str, Any]], Any] | None = None
 
     def parameters(self, given: Mapping[str, Any]) -> Any:
-        values = []
-        for _name, key, fixed, processor in self.params:
+        """The DBAPI parameters (a tuple, or a dict for named parameter styles) of the
+        values ``given`` by name; a KeyError names a parameter the caller left out."""
+        if self._parameters is None:
+            self._parameters = self._make_parameters()
+        return self._parameters(given)
+
+    def _make_parameters(self) -> Callable[[Mapping[str, Any]], Any]:
+        """One function per statement that picks and converts the given values: the loop
+        over the parameters it replaces cost more than the settings read's SQL."""
+        namespace: dict[str, Any] = {}
+        items = []
+        for n, (name, key, fixed, processor) in enumerate(self.params):
             if key is None:
-                values.append(fixed)
-                continue
-            value = given[key]  # a KeyError names a parameter the caller left out
-            if processor is not None and value is not None:
-                value = processor(value)
-            values.append(value)
-        if self.positional:
-            return tuple(values)
-        return {p[0]: v for p, v in zip(self.params, values, strict=True)}
+                namespace[f"_f{n}"] = fixed
+                item = f"_f{n}"
+            elif processor is None:
+                item = f"g[{key!r}]"
+            else:
+                namespace[f"_p{n}"] = processor
+                item = f"(None if (v{n} := g[{key!r}]) is None else _p{n}(v{n}))"
+            items.append(f"{name!r}: {item}" if not self.positional else item)
+        body = f"({', '.join(items)},)" if self.positional else f"{{{', '.join(items)}}}"
+        if not items:
+            body = "()" if self.positional else "{}"
+        exec(f"def parameters(g):\n    return {body}\n", namespace)
+        made: Callable[[Mapping[str, Any]], Any] = namespace["parameters"]
+        return made
 
     def decoder(self, description: Sequence[Any]) -> Callable[[list[Any]], list[Any]]:
         """Made on the first execution, from the cursor's column types (SQLAlchemy's
@@ -332,15 +348,26 @@ def _run(
     """Execute ``sql`` on a new DBAPI cursor of the connection: (its rows, or None without
     ``fetch``; its description, or None without ``describe``)."""
     pooled = conn.connection
-    dispatch = conn.dispatch
+    # The gate SQLAlchemy puts before its own events: without any listener on the engine
+    # or the connection (PostgreSQL's engine has none of its own), no dispatch is walked.
+    # Without listeners of the connection's own (SQLAlchemy marks a connection, or the
+    # Connection class, that gets one), the engine's dispatch holds all of them: made once
+    # per engine, it is cheaper to ask than each new connection's joined dispatch.
+    dispatch: Any
+    if conn._has_events:
+        dispatch = conn.dispatch
+    elif conn.engine._has_events:
+        dispatch = conn.engine.dispatch
+    else:
+        dispatch = None
     cursor = pooled.cursor()
     try:
-        if dispatch.before_cursor_execute:
+        if dispatch is not None and dispatch.before_cursor_execute:
             dispatch.before_cursor_execute(conn, cursor, sql, parameters, None, False)
         cursor.execute(sql, parameters)
         raw = cursor.fetchall() if fetch else None
         description = cursor.description if describe else None
-        if dispatch.after_cursor_execute:
+        if dispatch is not None and dispatch.after_cursor_execute:
             dispatch.after_cursor_execute(conn, cursor, sql, parameters, None, False)
     except conn.dialect.loaded_dbapi.Error as exc:
         if conn.dialect.is_disconnect(exc, pooled.dbapi_connection, cursor):

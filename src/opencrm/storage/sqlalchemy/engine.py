@@ -72,6 +72,10 @@ def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
+        if conn.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
+            # A read's transaction, begun on the DBAPI connection (see SqlUnitOfWork),
+            # that a statement run through SQLAlchemy joins.
+            return
         write = conn.get_execution_options().get("opencrm_write", False)
         # On the DBAPI cursor: exec_driver_sql's execution context and result cost more
         # than the BEGIN itself, on every transaction (see _raw).

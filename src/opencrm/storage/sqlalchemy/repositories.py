@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     Row,
     String,
+    Text,
     and_,
     bindparam,
     delete,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    type_coerce,
     union,
     update,
 )
@@ -666,12 +668,22 @@ _ACCESS_OF = select(
 ).where(contacts.c.id == bindparam("id"))
 
 
+_json_loads = json.loads
+
+
 @functools.cache
 def _settings_of(n: int) -> Any:
-    """Built once per number of keys (a service call reads two), the keys as parameters."""
-    return select(settings.c.key, settings.c.value).where(
+    """Built once per number of keys (a service call reads two), the keys as parameters.
+    The value is read as its stored text and decoded by ``get_many``: one ``json.loads``
+    instead of the JSON type's processors around it."""
+    return select(settings.c.key, type_coerce(settings.c.value, Text).label("value")).where(
         settings.c.key.in_([bindparam(f"key_{i}", type_=String()) for i in range(n)])
     )
+
+
+@functools.cache
+def _settings_keys(n: int) -> tuple[str, ...]:
+    return tuple(f"key_{i}" for i in range(n))
 
 
 def _audit_row(event: Event) -> dict[str, Any]:
@@ -996,10 +1008,10 @@ class SqlSettingsRepository:
         wanted = list(keys)
         if not wanted:
             return {}
-        rows = fetch_all(
-            self._c, _settings_of(len(wanted)), {f"key_{n}": k for n, k in enumerate(wanted)}
-        )
-        return {r.key: r.value for r in rows}
+        n = len(wanted)
+        given = dict(zip(_settings_keys(n), wanted, strict=True))
+        rows = fetch_all(self._c, _settings_of(n), given)
+        return {key: None if stored is None else _json_loads(stored) for key, stored in rows}
 
     def set(self, key: str, value: Any) -> None:
         done = self._c.execute(update(settings).where(settings.c.key == key).values(value=value))

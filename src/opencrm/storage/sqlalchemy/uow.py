@@ -18,6 +18,7 @@ from opencrm.storage.sqlalchemy import imports as importing
 from opencrm.storage.sqlalchemy import invoices as invoicing
 from opencrm.storage.sqlalchemy import jobs as jobbing
 from opencrm.storage.sqlalchemy import repositories as repos
+from opencrm.storage.sqlalchemy._raw import execute_driver
 from opencrm.storage.sqlalchemy.joined import Joiner
 from opencrm.storage.sqlalchemy.reports import SqlReportQueries
 from opencrm.storage.sqlalchemy.reports_files import SqlGeneratedReportRepository
@@ -78,18 +79,40 @@ class SqlUnitOfWork:
         self._joiner = joiner
         self._conn: Connection | None = None
         self._savepoint: NestedTransaction | None = None
+        #: A read transaction opened on the DBAPI connection, not yet ended (see __enter__).
+        self._driver_tx = False
+        #: The names of the repositories made in this transaction.
+        self._made: list[str] = []
 
     def __enter__(self) -> SqlUnitOfWork:
         outer = self._joiner.current() if self._joiner is not None else None
+        conn = None
         try:
-            if outer is None:
-                conn = _engines(self._engine)[self._write].connect()
-                conn.begin()
-            else:
+            if outer is not None:
                 assert self._joiner is not None
                 conn = self._joiner.connect(outer)
                 self._savepoint = conn.begin_nested()
+            else:
+                read, write, sqlite = _engines(self._engine)
+                if self._write:
+                    conn = write.connect()
+                    conn.begin()
+                else:
+                    # A read begins on the DBAPI connection, with no SQLAlchemy transaction
+                    # object: its begin and commit bookkeeping (and their events) cost more
+                    # than SQLite's BEGIN and COMMIT. SQLite gets its BEGIN here (on the
+                    # cursor, so statement listeners see it); psycopg begins on the first
+                    # statement. A statement run through SQLAlchemy later in the call
+                    # autobegins its transaction inside this one (the SQLite begin listener
+                    # then sends no second BEGIN), and commit or rollback end it there.
+                    conn = read.connect()
+                    if sqlite:
+                        execute_driver(conn, "BEGIN")
+                    self._driver_tx = True
         except sa_exc.DBAPIError as exc:
+            self._driver_tx = False
+            if conn is not None and outer is None:
+                conn.close()
             raise StorageError(f"cannot open a transaction: {exc.orig}") from None
         self._conn = conn
         return self
@@ -100,6 +123,7 @@ class SqlUnitOfWork:
             raise AttributeError(name)
         repository = make(self.connection)
         setattr(self, name, repository)  # kept until the transaction ends
+        self._made.append(name)
         return repository
 
     def lock(self, kind: str, record_id: int) -> None:
@@ -123,23 +147,35 @@ class SqlUnitOfWork:
         try:
             if self._savepoint is not None:
                 self._savepoint.commit()
-            else:
-                self.connection.commit()
+                return
+            conn = self.connection
+            if conn.in_transaction():
+                conn.commit()  # ends the read's DBAPI transaction too, if there is one
+            elif self._driver_tx:
+                _end_driver_transaction(conn, commit=True)
+            self._driver_tx = False
         except sa_exc.DBAPIError as exc:
             raise _translate(exc) from None
 
     def rollback(self) -> None:
         if self._savepoint is not None:
             self._savepoint.rollback()
-        else:
-            self.connection.rollback()
+            return
+        conn = self.connection
+        if conn.in_transaction():
+            conn.rollback()
+        elif self._driver_tx:
+            _end_driver_transaction(conn, commit=False)
+        self._driver_tx = False
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         conn, self._conn = self._conn, None
         savepoint, self._savepoint = self._savepoint, None
+        driver_tx, self._driver_tx = self._driver_tx, False
         if conn is None:
             return
-        for name in _REPOSITORIES:
+        made, self._made = self._made, []
+        for name in made:
             self.__dict__.pop(name, None)
         try:
             if savepoint is not None:
@@ -147,6 +183,8 @@ class SqlUnitOfWork:
                     savepoint.rollback()
             elif conn.in_transaction():
                 conn.rollback()
+            elif driver_tx:
+                _end_driver_transaction(conn, commit=False)
         finally:
             conn.close()  # on a joined connection: ends nothing of the outer transaction
         if isinstance(exc, sa_exc.DBAPIError):
@@ -182,21 +220,39 @@ _REPOSITORIES: dict[str, Callable[[Connection], Any]] = {
 }
 
 
-_OPTIONED: weakref.WeakKeyDictionary[Engine, tuple[Engine, Engine]] = weakref.WeakKeyDictionary()
+_OPTIONED: weakref.WeakKeyDictionary[Engine, tuple[Engine, bool]] = weakref.WeakKeyDictionary()
 
 
-def _engines(engine: Engine) -> tuple[Engine, Engine]:
-    """The engine with ``opencrm_write`` False and True (read and write transactions; the
-    SQLite ``begin`` listener reads it), made once per engine: setting the option on each
-    new connection cost a third of an empty transaction."""
-    pair = _OPTIONED.get(engine)
-    if pair is None:
-        pair = (
-            engine.execution_options(opencrm_write=False),
-            engine.execution_options(opencrm_write=True),
-        )
-        _OPTIONED[engine] = pair
-    return pair
+def _engines(engine: Engine) -> tuple[Engine, Engine, bool]:
+    """The engines of read and write transactions, and whether they are SQLite's. Reads
+    use ``engine`` itself: the SQLite ``begin`` listener takes a connection without
+    ``opencrm_write`` for a reader, and an engine made with options is one more level
+    that every event check on its connections walks. Writes use the engine with
+    ``opencrm_write``, made once per engine: setting the option on each new connection
+    cost a third of an empty transaction."""
+    made = _OPTIONED.get(engine)
+    if made is None:
+        made = (engine.execution_options(opencrm_write=True), engine.dialect.name == "sqlite")
+        _OPTIONED[engine] = made
+    return engine, made[0], made[1]
+
+
+def _end_driver_transaction(conn: Connection, *, commit: bool) -> None:
+    """Commit or roll back the transaction of a read on its DBAPI connection. A driver
+    error leaves as SQLAlchemy's ``DBAPIError``; a lost connection is invalidated."""
+    pooled = conn.connection
+    dbapi = pooled.dbapi_connection
+    try:
+        if commit:
+            dbapi.commit()  # type: ignore[union-attr]
+        else:
+            dbapi.rollback()  # type: ignore[union-attr]
+    except conn.dialect.loaded_dbapi.Error as exc:
+        if conn.dialect.is_disconnect(exc, dbapi, None):
+            conn.invalidate(exc)
+        raise sa_exc.DBAPIError.instance(
+            "COMMIT" if commit else "ROLLBACK", None, exc, conn.dialect.loaded_dbapi.Error
+        ) from exc
 
 
 def _translate(exc: sa_exc.DBAPIError) -> Exception:
