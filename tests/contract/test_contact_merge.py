@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 from tests.conftest import USERS
@@ -104,10 +104,13 @@ def expected_after(
         for row in ordered:
             if name == "contacts" and row["id"] == source:
                 continue  # the source itself goes
+            moved = any(row[c] == source for c in columns[name])
             new = {k: (target if k in columns[name] and v == source else v) for k, v in row.items()}
             if name in SAME_ROW and any(new[c] == target for c in columns[name]):
                 key = tuple(new[c] for c in SAME_ROW[name])
-                if key in seen:
+                # Only a moved row goes as a duplicate: rows the target already had stay,
+                # even two equal e-mail addresses added to the target before the merge.
+                if moved and key in seen:
                     continue
                 seen.add(key)
             mapped.append(new)
@@ -394,6 +397,9 @@ LINKS = st.lists(
     max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(links=LINKS, kind=st.sampled_from(["person", "company"]))
+# The target holds the same address twice before the merge, and so does the source: the
+# target keeps both of its own, the source's go as duplicates.
+@example(links=[("email", 0, 0), ("email", 0, 0), ("email", 1, 0), ("email", 1, 0)], kind="person")
 def test_random_graphs_merge_without_loss(admin, engine, links, kind):
     s = admin
     field = next((f for f in s.fields.list("contact") if f.label == "Score"), None)
